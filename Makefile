@@ -1,0 +1,62 @@
+# DynLan: `make serve` to try it, `make test` to check it. Everything the
+# project needs is installed from here (system packages via apt-get when
+# running as root; otherwise the exact command is printed).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+SITE   ?= sites/demo
+PORT   ?= 8080
+
+# command:debian-package pairs
+TEST_SYSDEPS  := php-cgi:php-cgi redis-server:redis-server nghttp:nghttp2-client curl:curl
+BENCH_SYSDEPS := wrk:wrk nginx:nginx h2load:nghttp2-client php-fpm8.2:php-fpm
+BENCH_DEBS    := libnginx-mod-http-lua
+
+.PHONY: serve test bench lint sysdeps-test sysdeps-bench install clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml setup.py $(wildcard runtimes/wren/*.py runtimes/wren/vm/*.c runtimes/wren/vm/*.h)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip "setuptools>=68" wheel "cffi>=1.17"
+	$(BIN)/python -m pip install -q --no-build-isolation -e '.[all,test]'
+	@touch $@
+
+define need_sysdeps
+	@missing=""; \
+	for pair in $(1); do cmd=$${pair%%:*}; pkg=$${pair##*:}; \
+	  command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
+	for pkg in $(2); do dpkg -s $$pkg >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing system packages:$$missing"; \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing || exit 1; \
+	  else \
+	    echo "missing system packages; run: sudo apt-get install$$missing"; exit 1; \
+	  fi; \
+	fi
+endef
+
+sysdeps-test:
+	$(call need_sysdeps,$(TEST_SYSDEPS),)
+
+sysdeps-bench:
+	$(call need_sysdeps,$(BENCH_SYSDEPS),$(BENCH_DEBS))
+
+serve: sysdeps-test $(STAMP)
+	$(BIN)/dynlan serve $(SITE) --port $(PORT)
+
+test: sysdeps-test $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: sysdeps-test sysdeps-bench $(STAMP)
+	$(BIN)/python bench/run.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check dynlan runtimes sandboxes tests bench
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) build *.egg-info

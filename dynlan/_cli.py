@@ -1,0 +1,65 @@
+"""The `dynlan` command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from dynlan import __version__
+
+
+class CliError(Exception):
+    """Bad command-line input: printed as one line, exit code 2."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="dynlan", description="A scriptable web server: Lua, Wren, Python and PHP pages.")
+    p.add_argument("--version", action="version", version=f"dynlan {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("serve", help="serve a site folder (or a folder of sites)")
+    s.add_argument("path", metavar="PATH", help="a site folder, or a folder whose sub-folders are virtual hosts")
+    s.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    s.add_argument("--port", type=int, help="TCP port (default 8080)")
+    s.add_argument("--workers", type=int, help="worker processes sharing the port (default 1)")
+    s.add_argument("--dev", action="store_true", help="development mode: tracebacks and source on error pages")
+    s.add_argument("--config", type=Path, help="server config file (TOML)")
+    s.add_argument("--no-access-log", action="store_true", help="do not log one line per request")
+    s.add_argument("--worker-process", action="store_true", help=argparse.SUPPRESS)
+
+    sub.add_parser("runtimes", help="list page runtimes, their suffixes and availability")
+
+    w = sub.add_parser("wren", help="run a Wren script")
+    w.add_argument("file", metavar="FILE")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args_list = sys.argv[1:] if argv is None else argv
+    parser = _parser()
+    args = parser.parse_args(args_list)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        if args.command == "serve":
+            from dynlan._serve_cmd import serve_command
+
+            return serve_command(args, args_list)
+        if args.command == "runtimes":
+            from dynlan._serve_cmd import runtimes_command
+
+            return runtimes_command()
+        if args.command == "wren":
+            try:
+                from dynlan.runtimes.wren._cli import main as wren_main
+            except ImportError as exc:
+                raise CliError(f"the Wren runtime is not installed: {exc}") from None
+            return wren_main([args.file])
+    except CliError as exc:
+        print(f"dynlan: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    parser.error(f"unknown command {args.command}")  # pragma: no cover
+    return 2  # pragma: no cover

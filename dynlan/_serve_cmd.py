@@ -1,0 +1,108 @@
+"""`dynlan serve` and `dynlan runtimes`: from command-line arguments to a running server."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+import trio
+
+from dynlan._cli import CliError
+from dynlan.app import App, discover_sites
+from dynlan.config import Config, ConfigError, load_config
+from dynlan.server import ListenError, Server, bind_socket
+
+log = logging.getLogger("dynlan")
+
+
+def _runtime_names() -> frozenset[str]:
+    from dynlan.runtimes import registry
+
+    return frozenset(registry().names())
+
+
+def build_config(args: argparse.Namespace) -> Config:
+    try:
+        config = load_config(args.config, _runtime_names())
+    except ConfigError as exc:
+        raise CliError(str(exc)) from None
+    if args.host is not None:
+        config.server.host = args.host
+    if args.port is not None:
+        if not 0 <= args.port <= 65535:
+            raise CliError(f"--port {args.port}: must be between 0 and 65535")
+        config.server.port = args.port
+    if args.workers is not None:
+        if args.workers < 1:
+            raise CliError(f"--workers {args.workers}: must be at least 1")
+        config.server.workers = args.workers
+    if args.dev:
+        config.dev = True
+    if args.no_access_log:
+        config.server.access_log = False
+    return config
+
+
+def serve_command(args: argparse.Namespace, argv: list[str]) -> int:
+    from pathlib import Path
+
+    config = build_config(args)
+    try:
+        sites, default = discover_sites(Path(args.path), config, _runtime_names())
+    except ConfigError as exc:
+        raise CliError(str(exc)) from None
+    workers = config.server.workers
+    host, port = config.server.host, config.server.port
+    if workers > 1 and not args.worker_process:
+        from dynlan.server._workers import Supervisor
+
+        # Fail fast, with a clear message, when the port is taken.
+        try:
+            probe = bind_socket(host, port, reuse_port=True, backlog=1, listen=False)
+        except ListenError as exc:
+            raise CliError(str(exc)) from None
+        probe.close()
+        _banner(host, port, sites, default.name, workers)
+        return trio.run(Supervisor(argv, workers, config.server.grace_period).run)
+    try:
+        sock = bind_socket(host, port, reuse_port=args.worker_process, backlog=config.server.backlog)
+    except ListenError as exc:
+        raise CliError(str(exc)) from None
+    app = App(config, sites, default)
+    try:
+        app.prepare()
+    except ConfigError as exc:
+        sock.close()
+        raise CliError(str(exc)) from None
+    server = Server(config, app)
+    if not args.worker_process:
+        _banner(host, sock.getsockname()[1], sites, default.name, 1)
+    trio.run(_run, server, app, sock)
+    return 0
+
+
+async def _run(server: Server, app: App, sock: object) -> None:
+    import socket as _socket
+
+    assert isinstance(sock, _socket.socket)
+    async with app.running():
+        await server.serve([sock])
+
+
+def _banner(host: str, port: int, sites: dict[str, object], default: str, workers: int) -> None:
+    shown = f"[{host}]" if ":" in host else host
+    names = ", ".join(sites)
+    print(f"dynlan serving {names} (default {default}) on http://{shown}:{port}/"
+          + (f" with {workers} workers" if workers > 1 else ""), flush=True)
+
+
+def runtimes_command() -> int:
+    from dynlan.runtimes import registry
+
+    rows = registry().describe()
+    width = max((len(r[0]) for r in rows), default=4)
+    for name, suffixes, version, status in rows:
+        print(f"{name:<{width}}  {' '.join(suffixes):<10}  {version:<14}  {status}")
+    sys.stdout.flush()
+    return 0

@@ -1,0 +1,257 @@
+"""The app: picks the site, routes the request, and answers it."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator
+
+import trio
+
+from dynlan import static
+from dynlan.app._errors import error_body, format_exception
+from dynlan.app._sites import Site
+from dynlan.app._router import Match, Router
+from dynlan.config import Config, ConfigError
+from dynlan.host import Host, MemoryCache, PageContext, run_page
+from dynlan.http import Exchange, HttpError
+from dynlan.runtimes import Registry, Runtime, RuntimeConfig
+from dynlan.runtimes import registry as runtime_registry
+
+log = logging.getLogger("dynlan")
+
+# Files up to this size are read whole and sent in one write; larger ones stream.
+SMALL_FILE = 256 * 1024
+CHUNK = 256 * 1024
+
+ALLOW_STATIC = "GET, HEAD, OPTIONS"
+
+
+class App:
+    def __init__(self, config: Config, sites: dict[str, Site], default: Site) -> None:
+        self.config = config
+        self.sites = sites
+        self.default = default
+        self.dev = config.dev
+
+        self.runtimes: dict[str, Runtime] = {}
+        self.host: Host | None = None
+
+    def prepare(self, registry: Registry | None = None) -> None:
+        """Configure the runtimes and build each site's page routes (errors are ConfigErrors)."""
+        reg = registry if registry is not None else runtime_registry()
+        suffixes: dict[str, str] = {}
+        for runtime in reg:
+            for suffix in runtime.suffixes:
+                if suffix in suffixes:
+                    raise ConfigError(f"suffix {suffix} claimed by runtimes '{suffixes[suffix]}' and '{runtime.name}'")
+                suffixes[suffix] = runtime.name
+        used: set[str] = set()
+        for site in self.sites.values():
+            site.router = Router(site.root, suffixes)
+            used |= site.router.runtimes_used
+        for name in sorted(used):
+            runtime = reg.get(name)
+            assert runtime is not None
+            availability = runtime.available()
+            if not availability.ok:
+                log.warning("runtime %s is %s; its pages answer 503", name, availability)
+                continue
+            runtime.configure(RuntimeConfig(dict(self.config.runtimes.get(name, {})), self.config.limits, self.dev))
+            self.runtimes[name] = runtime
+        self._registry = reg
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """Runtimes and host services live as long as this context."""
+        async with trio.open_nursery() as nursery:
+            self.host = Host(cache=MemoryCache(), dev=self.dev, nursery=nursery)
+            started: list[Runtime] = []
+            try:
+                for runtime in self.runtimes.values():
+                    await runtime.start(self.host)
+                    started.append(runtime)
+                yield
+            finally:
+                with trio.CancelScope(shield=True):
+                    for runtime in reversed(started):
+                        try:
+                            await runtime.aclose()
+                        except Exception:
+                            log.exception("runtime %s failed to close", runtime.name)
+                    await self.host.cache.aclose()
+                nursery.cancel_scope.cancel()
+
+    async def run_page(self, exchange: Exchange, site: Site, match: Match) -> None:
+        route = match.route
+        runtime = self.runtimes.get(route.runtime)
+        if runtime is None or self.host is None:
+            reg_runtime = self._registry.get(route.runtime) if hasattr(self, "_registry") else None
+            reason = str(reg_runtime.available()) if reg_runtime is not None else "not installed"
+            raise HttpError(503, f"runtime {route.runtime} is {reason}")
+        ctx = PageContext(
+            host=self.host,
+            exchange=exchange,
+            page=route.file,
+            page_name=route.name,
+            params=match.params,
+            fs=site.fs,
+            limits=site.config.limits,
+            dev=self.dev,
+            max_body_size=site.config.http.max_body_size,
+            site_name=site.name,
+            options=site.config.runtimes.get(route.runtime, {}),
+        )
+        await run_page(runtime, ctx)
+
+    def site_for(self, host: str) -> Site:
+        if not host:
+            return self.default
+        name = host.lower()
+        if name.startswith("["):  # IPv6 literal: [::1]:8080
+            name = name[: name.find("]") + 1]
+        else:
+            name = name.partition(":")[0]
+        return self.sites.get(name, self.default)
+
+    async def handle(self, exchange: Exchange) -> None:
+        request = exchange.request
+        site = self.site_for(request.host)
+        try:
+            await self._dispatch(exchange, site)
+        except HttpError as exc:
+            if exchange.response_started:
+                raise
+            await self.send_error(exchange, site, exc.status, exc.message, close=exc.close)
+            if exc.close:
+                raise
+        except (trio.Cancelled, trio.BrokenResourceError, trio.ClosedResourceError):
+            raise
+        except Exception as exc:
+            log.error("request %s failed:\n%s", request.request_id, format_exception(exc))
+            if exchange.response_started:
+                raise
+            await self.send_error(
+                exchange, site, 500, "internal server error",
+                detail=format_exception(exc) if self.dev else None,
+            )
+
+    async def send_error(
+        self, exchange: Exchange, site: Site | None, status: int, message: str,
+        *, detail: str | None = None, close: bool = False, headers: list[tuple[str, str]] | None = None,
+    ) -> None:
+        ctype, body = error_body(site, status, message, exchange.request.request_id, detail)
+        out = [("content-type", ctype), ("content-length", str(len(body)))]
+        out.extend(headers or [])
+        if close:
+            out.append(("connection", "close"))
+        await exchange.respond(status, out, body)
+
+    async def _dispatch(self, exchange: Exchange, site: Site) -> None:
+        request = exchange.request
+        if request.path == "*":
+            if request.method == "OPTIONS":
+                # RFC 9110 §9.3.7: OPTIONS * asks about the server as a whole.
+                await exchange.respond(204, [("allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS")], b"")
+                return
+            raise HttpError(400, "'*' is only valid with OPTIONS")
+        if not request.path.startswith("/"):
+            raise HttpError(400, "request target must start with '/'")
+        router: Router | None = site.router
+        if router is None:
+            await self.serve_static(exchange, site)
+            return
+        try:
+            match = router.match(request.path)
+        except UnicodeDecodeError:
+            raise HttpError(400, "path is not valid UTF-8") from None
+        if match is not None and not match.route.dynamic:
+            await self.run_page(exchange, site, match)
+            return
+        if router.folder_redirect(request.path):
+            location = request.path + "/" + ("?" + request.query_string if request.query_string else "")
+            await exchange.respond(301, [("location", location), ("content-length", "0")], b"")
+            return
+        try:
+            await self.serve_static(exchange, site)
+            return
+        except HttpError as exc:
+            if exc.status != 404:
+                raise
+            if match is None and router.maybe_rescan():
+                match = router.match(request.path)
+            if match is None:
+                raise
+        await self.run_page(exchange, site, match)
+
+    async def serve_static(self, exchange: Exchange, site: Site) -> None:
+        request = exchange.request
+        cfg = site.config.static
+        try:
+            resolved = static.resolve(
+                site.root, request.path,
+                index_names=cfg.index_names,
+                clean_url_suffixes=(".html",) if cfg.clean_urls else (),
+                listing=cfg.listing,
+            )
+        except static.StaticError as exc:
+            raise HttpError(exc.status, exc.message) from None
+        if resolved.kind == "missing":
+            raise HttpError(404, f"{request.path} not found")
+        if request.method == "OPTIONS":
+            await exchange.respond(204, [("allow", ALLOW_STATIC)], b"")
+            return
+        if request.method not in ("GET", "HEAD"):
+            await self.send_error(exchange, site, 405, f"{request.method} not allowed here", headers=[("allow", ALLOW_STATIC)])
+            return
+        if resolved.kind == "redirect":
+            location = resolved.redirect_to or "/"
+            if request.query_string:
+                location += "?" + request.query_string
+            await exchange.respond(301, [("location", location), ("content-length", "0")], b"")
+            return
+        if resolved.kind == "listing":
+            body = static.render_listing(resolved.url_path, resolved.fs_path)
+            await exchange.respond(200, [("content-type", "text/html; charset=utf-8"), ("content-length", str(len(body)))], body)
+            return
+        await self.send_file(exchange, resolved.fs_path)
+
+    async def send_file(self, exchange: Exchange, fs_path: str) -> None:
+        request = exchange.request
+        try:
+            fd = os.open(fs_path, os.O_RDONLY)
+        except OSError:
+            raise HttpError(404, f"{request.path} not found") from None
+        try:
+            st = os.fstat(fd)
+            plan = static.plan(request.method, request.headers.as_dict(), fs_path, st)
+            total = sum(p.length if isinstance(p, static.FileSlice) else len(p) for p in plan.body)
+            if total <= SMALL_FILE or request.method == "HEAD":
+                chunks: list[bytes] = []
+                for piece in plan.body:
+                    if isinstance(piece, static.FileSlice):
+                        chunks.append(os.pread(fd, piece.length, piece.offset))
+                    else:
+                        chunks.append(piece)
+                await exchange.respond(plan.status, list(plan.headers), b"".join(chunks))
+                return
+            await exchange.send_head(plan.status, list(plan.headers))
+            for piece in plan.body:
+                if not isinstance(piece, static.FileSlice):
+                    await exchange.send_body(piece)
+                    continue
+                offset, remaining = piece.offset, piece.length
+                while remaining > 0:
+                    n = min(CHUNK, remaining)
+                    data = await trio.to_thread.run_sync(os.pread, fd, n, offset)
+                    if not data:
+                        raise OSError(f"{fs_path} shrank while being sent")
+                    await exchange.send_body(data)
+                    offset += len(data)
+                    remaining -= len(data)
+            await exchange.finish()
+        finally:
+            os.close(fd)
+
+

@@ -1,0 +1,147 @@
+"""File-based page routes.
+
+`hello.lua` answers `/hello`, `index.<suffix>` answers its folder's URL, and
+`[name]` in a file or folder name is a route parameter: `users/[id].lua`
+answers `/users/42` with `id = "42"`. Names starting with `.` or `_` are never
+routes (`_lib/` holds modules pages import).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+from dynlan.config import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    pattern: tuple[str, ...]
+    """URL segments; a segment `[name]` matches any one segment."""
+    file: str
+    """Absolute path of the page file."""
+    name: str
+    """Path relative to the site root, for messages."""
+    runtime: str
+    index: bool
+
+    @property
+    def dynamic(self) -> bool:
+        return any(s.startswith("[") for s in self.pattern)
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    route: Route
+    params: dict[str, str]
+
+
+def _param(segment: str) -> str | None:
+    if len(segment) > 2 and segment[0] == "[" and segment[-1] == "]":
+        return segment[1:-1]
+    return None
+
+
+class Router:
+    """The page routes of one site."""
+
+    RESCAN_INTERVAL = 1.0
+
+    def __init__(self, root: str, suffixes: dict[str, str]) -> None:
+        self.root = root
+        self.suffixes = suffixes
+        """Page suffix -> runtime name."""
+        self.exact: dict[tuple[str, ...], Route] = {}
+        self.dynamic: list[Route] = []
+        self._scanned_at = 0.0
+        self.scan()
+
+    def scan(self) -> None:
+        """Walk the site and rebuild the route table; two pages on one URL is an error."""
+        exact: dict[tuple[str, ...], Route] = {}
+        dynamic: dict[tuple[str, ...], Route] = {}
+        for dirpath, dirnames, filenames in os.walk(self.root, followlinks=False):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith((".", "_")))
+            rel_dir = os.path.relpath(dirpath, self.root)
+            parts = () if rel_dir == "." else tuple(rel_dir.split(os.sep))
+            for filename in sorted(filenames):
+                if filename.startswith((".", "_")):
+                    continue
+                stem, dot, ext = filename.rpartition(".")
+                runtime = self.suffixes.get("." + ext) if dot else None
+                if runtime is None or not stem:
+                    continue
+                index = stem == "index"
+                pattern = parts if index else (*parts, stem)
+                name = "/".join((*parts, filename))
+                route = Route(pattern, os.path.join(dirpath, filename), name, runtime, index)
+                table = dynamic if route.dynamic else exact
+                # Two dynamic routes with the same shape ([id] vs [name]) also clash.
+                key = tuple("[]" if _param(s) else s for s in pattern) + (("/",) if index else ())
+                other = table.get(key)
+                if other is not None:
+                    raise ConfigError(f"pages {other.name} and {route.name} both answer the same URL")
+                table[key] = route
+        self.exact = {r.pattern + (("",) if r.index else ()): r for r in exact.values()}
+        # More literal segments first, then fewer parameters: /users/new beats /users/[id].
+        self.dynamic = sorted(
+            dynamic.values(),
+            key=lambda r: (-len(r.pattern), sum(1 for s in r.pattern if _param(s)), r.name),
+        )
+        self._scanned_at = time.monotonic()
+
+    @property
+    def runtimes_used(self) -> set[str]:
+        return {r.runtime for r in self.exact.values()} | {r.runtime for r in self.dynamic}
+
+    def _lookup(self, segments: tuple[str, ...], trailing_slash: bool) -> Match | None:
+        key = (*segments, "") if trailing_slash else segments
+        route = self.exact.get(key)
+        if route is not None:
+            return Match(route, {})
+        for route in self.dynamic:
+            pattern = route.pattern
+            if route.index != trailing_slash or len(pattern) != len(segments):
+                continue
+            params: dict[str, str] = {}
+            for want, got in zip(pattern, segments, strict=True):
+                name = _param(want)
+                if name is not None:
+                    params[name] = got
+                elif want != got:
+                    break
+            else:
+                return Match(route, params)
+        return None
+
+    def match(self, raw_path: str) -> Match | None:
+        """The page for a URL path (percent-encoded as received), or None."""
+        path = unquote(raw_path, errors="strict") if "%" in raw_path else raw_path
+        if "\x00" in path:
+            return None
+        trailing = path.endswith("/")
+        segments = tuple(s for s in path.split("/") if s)
+        if any(s.startswith((".", "_")) for s in segments):
+            return None
+        return self._lookup(segments, trailing)
+
+    def folder_redirect(self, raw_path: str) -> bool:
+        """True when `path + "/"` has an index page (so `path` should redirect)."""
+        if raw_path.endswith("/"):
+            return False
+        path = unquote(raw_path)
+        segments = tuple(s for s in path.split("/") if s)
+        return (*segments, "") in self.exact
+
+    def maybe_rescan(self) -> bool:
+        """Pick up pages added since the last scan (at most once a second)."""
+        if time.monotonic() - self._scanned_at < self.RESCAN_INTERVAL:
+            return False
+        try:
+            self.scan()
+        except ConfigError:
+            self._scanned_at = time.monotonic()
+            return False
+        return True

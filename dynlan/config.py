@@ -1,0 +1,221 @@
+"""Typed, strict configuration.
+
+One dataclass field per option, documented where it is declared. Files are TOML
+(`--config FILE` for the server, `dynlan.toml` in a site for that site). A key
+that is not a field is an error naming its full path, as is a value of the
+wrong type: a typo must never be silently ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(Exception):
+    """Invalid configuration; the message names the file and the key path."""
+
+
+@dataclass(slots=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    """Address to listen on."""
+    port: int = 8080
+    """TCP port to listen on."""
+    workers: int = 1
+    """Worker processes sharing the port (SO_REUSEPORT)."""
+    default_site: str = ""
+    """Site answering hosts that match no site folder (default: the only or first one)."""
+    grace_period: float = 10.0
+    """Seconds in-flight requests get to finish after SIGINT/SIGTERM."""
+    max_connections: int = 1000
+    """Open connections per worker; more wait in the listen backlog."""
+    backlog: int = 1024
+    """Listen backlog."""
+    access_log: bool = True
+    """Write one line per request to stderr."""
+
+
+@dataclass(slots=True)
+class HttpConfig:
+    header_timeout: float = 10.0
+    """Seconds a client gets to send a complete request head (slowloris: 408, then close)."""
+    keepalive_timeout: float = 5.0
+    """Seconds an idle keep-alive connection stays open."""
+    body_timeout: float = 30.0
+    """Seconds between two chunks of a request body before 408."""
+    send_timeout: float = 60.0
+    """Seconds a response write may wait on a client that does not read."""
+    max_header_size: int = 16384
+    """Bytes of request line plus header fields (431 beyond)."""
+    max_request_line: int = 8190
+    """Bytes of request target (414 beyond)."""
+    max_body_size: int = 10 * 1024 * 1024
+    """Bytes of request body (413 beyond)."""
+
+
+@dataclass(slots=True)
+class StaticConfig:
+    index_names: list[str] = field(default_factory=lambda: ["index.html"])
+    """Files served for a folder URL, first match wins (page index files come first)."""
+    clean_urls: bool = True
+    """Serve `/about` from `about.html`."""
+    listing: bool = False
+    """Show an HTML listing for folders without an index."""
+
+
+@dataclass(slots=True)
+class LimitsConfig:
+    wall_time: float = 10.0
+    """Seconds a page may run."""
+    instructions: int = 200_000_000
+    """VM instructions a page may execute (Lua, Wren)."""
+    memory: int = 64 * 1024 * 1024
+    """Bytes a page may allocate."""
+    output_size: int = 64 * 1024 * 1024
+    """Bytes a page may write to its response."""
+
+
+@dataclass(slots=True)
+class SiteConfig:
+    """What a site's `dynlan.toml` may set (everything but [server])."""
+
+    http: HttpConfig = field(default_factory=HttpConfig)
+    static: StaticConfig = field(default_factory=StaticConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
+    runtimes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per-runtime tables ([lua], [wren], ...), validated by the runtime's configure()."""
+
+
+@dataclass(slots=True)
+class Config(SiteConfig):
+    """The server's configuration (`--config FILE`)."""
+
+    server: ServerConfig = field(default_factory=ServerConfig)
+    dev: bool = False
+    """Development mode: error pages show tracebacks and source."""
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", str(tp))
+
+
+def _convert(value: Any, tp: Any, path: str) -> Any:
+    origin = typing.get_origin(tp)
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{path}: expected a number, got {value!r}")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{path}: expected an integer, got {value!r}")
+        return value
+    if tp is bool or tp is str:
+        if not isinstance(value, tp):
+            raise ConfigError(f"{path}: expected {_type_name(tp)}, got {value!r}")
+        return value
+    if origin is list:
+        (item,) = typing.get_args(tp)
+        if not isinstance(value, list):
+            raise ConfigError(f"{path}: expected a list, got {value!r}")
+        return [_convert(v, item, f"{path}[{i}]") for i, v in enumerate(value)]
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: expected a table, got {value!r}")
+        return _build(tp, value, path)
+    if origin is types.UnionType:  # pragma: no cover - not used by current fields
+        raise ConfigError(f"{path}: unsupported type")
+    return value
+
+
+def _build(cls: type[Any], data: dict[str, Any], path: str, into: Any = None) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls) if f.name != "runtimes"}
+    obj = into if into is not None else cls()
+    for key, value in data.items():
+        key_path = f"{path}.{key}" if path else key
+        if key not in names:
+            raise ConfigError(f"unknown key '{key_path}'")
+        setattr(obj, key, _convert(value, hints[key], key_path))
+    return obj
+
+
+def _merge(cfg: SiteConfig, data: dict[str, Any], runtime_names: frozenset[str], source: str) -> None:
+    for key, value in data.items():
+        if key in runtime_names:
+            if not isinstance(value, dict):
+                raise ConfigError(f"{source}: '{key}' must be a table")
+            cfg.runtimes.setdefault(key, {}).update(value)
+            continue
+        if key == "runtimes":
+            raise ConfigError(f"{source}: unknown key '{key}'")
+        current = getattr(cfg, key, None)
+        hints = typing.get_type_hints(type(cfg))
+        if current is None or key not in hints:
+            raise ConfigError(f"{source}: unknown key '{key}'")
+        if dataclasses.is_dataclass(current):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{source}: '{key}' must be a table")
+            try:
+                _build(type(current), value, key, into=current)
+            except ConfigError as exc:
+                raise ConfigError(f"{source}: {exc}") from None
+        else:
+            try:
+                setattr(cfg, key, _convert(value, hints[key], key))
+            except ConfigError as exc:
+                raise ConfigError(f"{source}: {exc}") from None
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: {exc.strerror}") from None
+
+
+def load_config(path: Path | None, runtime_names: frozenset[str] = frozenset()) -> Config:
+    """The server config from `path` (defaults when None)."""
+    cfg = Config()
+    if path is not None:
+        _merge(cfg, read_toml(path), runtime_names, str(path))
+    return cfg
+
+
+def site_config(base: Config, site_file: Path | None, runtime_names: frozenset[str] = frozenset()) -> SiteConfig:
+    """A site's config: the server's, overridden by the site's `dynlan.toml`."""
+    cfg = SiteConfig(
+        http=dataclasses.replace(base.http),
+        static=dataclasses.replace(base.static, index_names=list(base.static.index_names)),
+        limits=dataclasses.replace(base.limits),
+        runtimes={k: dict(v) for k, v in base.runtimes.items()},
+    )
+    if site_file is not None and site_file.is_file():
+        data = read_toml(site_file)
+        if "server" in data:
+            raise ConfigError(f"{site_file}: [server] belongs in the server config (--config), not a site")
+        _merge(cfg, data, runtime_names, str(site_file))
+    return cfg
+
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "HttpConfig",
+    "LimitsConfig",
+    "ServerConfig",
+    "SiteConfig",
+    "StaticConfig",
+    "load_config",
+    "site_config",
+]

@@ -1,0 +1,310 @@
+"""The per-request context a runtime answers through: request, response, cache, fs, log.
+
+Everything a page can touch for one request lives here (OpenResty's per-request
+`ngx.ctx` model); what outlives the request lives only in host services.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from http.cookies import SimpleCookie
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
+
+from dynlan.config import LimitsConfig
+from dynlan.host._fs import SiteFs
+from dynlan.http import Exchange, Headers, HttpError, HttpRequest
+
+if TYPE_CHECKING:
+    from dynlan.host._host import Host
+
+page_log = logging.getLogger("dynlan.page")
+
+# Output is buffered up to this many bytes; beyond it (or on flush()) the head
+# goes out and the body streams with chunked framing.
+OUTPUT_BUFFER = 16 * 1024
+
+
+class BudgetExceeded(Exception):
+    """A page ran past one of its per-request budgets."""
+
+    STATUS = {"time": 503, "instructions": 503, "memory": 500, "output": 500}
+
+    def __init__(self, kind: str, message: str) -> None:
+        self.kind = kind
+        self.status = self.STATUS.get(kind, 500)
+        super().__init__(message)
+
+
+class PageError(Exception):
+    """A page failed; `detail` is the language's own traceback, mapped to the page's files."""
+
+    def __init__(self, message: str, detail: str = "", file: str | None = None, line: int | None = None) -> None:
+        self.detail = detail
+        self.file = file
+        self.line = line
+        super().__init__(message)
+
+
+class PageLog:
+    """`log.debug/info/warn/error` for pages, tagged with the request id."""
+
+    __slots__ = ("request_id", "page")
+
+    def __init__(self, request_id: str, page: str) -> None:
+        self.request_id = request_id
+        self.page = page
+
+    def _log(self, level: int, message: Any) -> None:
+        page_log.log(level, "[%s] %s: %s", self.request_id, self.page, message)
+
+    def debug(self, message: Any) -> None:
+        self._log(logging.DEBUG, message)
+
+    def info(self, message: Any) -> None:
+        self._log(logging.INFO, message)
+
+    def warn(self, message: Any) -> None:
+        self._log(logging.WARNING, message)
+
+    warning = warn
+
+    def error(self, message: Any) -> None:
+        self._log(logging.ERROR, message)
+
+    def at(self, level: str, message: Any) -> None:
+        levels = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
+                  "warning": logging.WARNING, "error": logging.ERROR}
+        self._log(levels.get(str(level).lower(), logging.INFO), message)
+
+
+def _cookie_header(name: str, value: str, options: dict[str, Any]) -> str:
+    cookie: SimpleCookie = SimpleCookie()
+    cookie[name] = value
+    morsel = cookie[name]
+    for key, opt in options.items():
+        key = key.lower().replace("_", "-")
+        if key in ("httponly", "secure"):
+            morsel[key] = bool(opt)
+        elif key in ("max-age", "path", "domain", "samesite", "expires"):
+            morsel[key] = str(opt)
+        else:
+            raise ValueError(f"unknown cookie option '{key}'")
+    return morsel.OutputString()
+
+
+@dataclass(slots=True)
+class PageResponse:
+    """What a page sets: status, headers, cookies, body chunks."""
+
+    ctx: PageContext
+    status: int = 200
+    headers: Headers = field(default_factory=lambda: Headers([("content-type", "text/html; charset=utf-8")]))
+    _chunks: list[bytes] = field(default_factory=list)
+    _buffered: int = 0
+    written: int = 0
+    streaming: bool = False
+    finished: bool = False
+
+    def set_status(self, status: Any) -> None:
+        if isinstance(status, float) and status.is_integer():
+            status = int(status)
+        if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+            raise ValueError(f"invalid status {status!r}")
+        if self.streaming:
+            raise RuntimeError("status cannot change after the response started")
+        self.status = status
+
+    def set_header(self, name: str, value: Any) -> None:
+        self._check_header(name, value)
+        self.headers.set(name, str(value))
+
+    def add_header(self, name: str, value: Any) -> None:
+        self._check_header(name, value)
+        self.headers.add(name, str(value))
+
+    def _check_header(self, name: str, value: Any) -> None:
+        if self.streaming:
+            raise RuntimeError("headers cannot change after the response started")
+        text = str(value)
+        # Response splitting: a CR or LF in a header would let a page forge headers.
+        if not name or any(c in name for c in "\r\n:\0 ") or any(c in text for c in "\r\n\0"):
+            raise ValueError(f"invalid header {name!r}")
+
+    def set_cookie(self, name: str, value: Any, options: dict[str, Any] | None = None) -> None:
+        self.add_header("set-cookie", _cookie_header(name, str(value), options or {}))
+
+    def redirect(self, location: str, status: int = 302) -> None:
+        self.set_status(status)
+        self.set_header("location", location)
+
+    def write(self, data: str | bytes) -> None:
+        chunk = data.encode() if isinstance(data, str) else data
+        self.written += len(chunk)
+        limit = self.ctx.limits.output_size
+        if self.written > limit:
+            raise BudgetExceeded("output", f"page wrote more than its output budget of {limit} bytes")
+        self._chunks.append(chunk)
+        self._buffered += len(chunk)
+
+    def json(self, value: Any, status: int | None = None) -> None:
+        if status is not None:
+            self.set_status(status)
+        self.set_header("content-type", "application/json")
+        self.write(json.dumps(value, separators=(",", ":"), ensure_ascii=False))
+
+    @property
+    def wants_flush(self) -> bool:
+        return self._buffered >= OUTPUT_BUFFER
+
+    def take_body(self) -> bytes:
+        body = b"".join(self._chunks)
+        self._chunks.clear()
+        self._buffered = 0
+        return body
+
+    async def flush(self) -> None:
+        """Send the head (once) and everything written so far."""
+        exchange = self.ctx.exchange
+        if not self.streaming:
+            self.streaming = True
+            await exchange.send_head(self.status, self.headers.items())
+        body = self.take_body()
+        if body:
+            await exchange.send_body(body)
+
+    async def finish(self) -> None:
+        if self.finished:
+            return
+        self.finished = True
+        exchange = self.ctx.exchange
+        if self.streaming:
+            await self.flush()
+            await exchange.finish()
+            return
+        body = self.take_body()
+        headers = self.headers.items()
+        headers.append(("content-length", str(len(body))))
+        await exchange.respond(self.status, headers, body)
+
+
+class PageContext:
+    """One request to one page."""
+
+    def __init__(
+        self,
+        *,
+        host: Host,
+        exchange: Exchange,
+        page: str,
+        page_name: str,
+        params: dict[str, str],
+        fs: SiteFs,
+        limits: LimitsConfig,
+        dev: bool,
+        max_body_size: int,
+        site_name: str = "",
+        options: dict[str, Any] | None = None,
+    ) -> None:
+        self.host = host
+        self.exchange = exchange
+        self.request: HttpRequest = exchange.request
+        self.page = page
+        """Absolute path of the page file."""
+        self.page_name = page_name
+        """The page's path relative to the site root (what error messages show)."""
+        self.params = params
+        self.fs = fs
+        self.limits = limits
+        self.dev = dev
+        self.max_body_size = max_body_size
+        self.site_name = site_name
+        self.options = options or {}
+        """This site's table for the runtime (e.g. `[python] sandbox = "process"`)."""
+        self.response = PageResponse(self)
+        self.log = PageLog(self.request.request_id, page_name)
+        self._body: bytes | None = None
+        self._cookies: dict[str, str] | None = None
+
+    @property
+    def cache(self) -> Any:
+        return self.host.cache
+
+    # -- request helpers -------------------------------------------------------
+
+    @property
+    def cookies(self) -> dict[str, str]:
+        if self._cookies is None:
+            jar: dict[str, str] = {}
+            for header in self.request.headers.get_all("cookie"):
+                for part in header.split(";"):
+                    name, sep, value = part.strip().partition("=")
+                    if sep and name and name not in jar:
+                        jar[name] = value.strip('"')
+            self._cookies = jar
+        return self._cookies
+
+    def query_first(self) -> dict[str, str]:
+        """Query parameters, first value of each (what `request.query.name` gives)."""
+        return {k: v[0] for k, v in self.request.query.items()}
+
+    @property
+    def body_read(self) -> bool:
+        return self._body is not None
+
+    def body_nowait(self) -> bytes | None:
+        return self._body
+
+    async def read_body(self) -> bytes:
+        """The whole request body, read once and capped by the body limit (413 beyond)."""
+        if self._body is None:
+            declared = self.request.headers.get("content-length")
+            if declared is not None and declared.isdigit() and int(declared) > self.max_body_size:
+                raise HttpError(413, "request body too large", close=True)
+            parts: list[bytes] = []
+            size = 0
+            while True:
+                chunk = await self.exchange.receive()
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > self.max_body_size:
+                    raise HttpError(413, "request body too large", close=True)
+                parts.append(chunk)
+            self._body = b"".join(parts)
+        return self._body
+
+    def form(self) -> dict[str, str]:
+        """URL-encoded form fields of the (already read) body; first value of each."""
+        ctype = self.request.headers.get("content-type", "") or ""
+        body = self._body or b""
+        if "application/x-www-form-urlencoded" not in ctype:
+            return {}
+        out: dict[str, str] = {}
+        for k, v in parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True):
+            out.setdefault(k, v)
+        return out
+
+    def json(self) -> Any:
+        body = self._body or b""
+        try:
+            return json.loads(body) if body else None
+        except ValueError as exc:
+            raise HttpError(400, f"request body is not valid JSON: {exc}") from None
+
+    def request_info(self) -> dict[str, Any]:
+        """The request's scalar fields, as every binding exposes them."""
+        r = self.request
+        return {
+            "method": r.method,
+            "path": r.path,
+            "query_string": r.query_string,
+            "http_version": r.http_version,
+            "scheme": r.scheme,
+            "host": r.host,
+            "client": r.client[0] if r.client else "",
+            "client_port": r.client[1] if r.client else 0,
+            "id": r.request_id,
+        }

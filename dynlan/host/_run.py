@@ -1,0 +1,72 @@
+"""Running one page: budgets, and turning page failures into responses."""
+
+from __future__ import annotations
+
+import html
+import logging
+import os
+
+import trio
+
+from dynlan.host._context import BudgetExceeded, PageContext, PageError
+from dynlan.http import HttpError
+from dynlan.runtimes import Runtime
+
+log = logging.getLogger("dynlan")
+
+
+def source_excerpt(path: str, line: int, context: int = 3) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return ""
+    start, end = max(1, line - context), min(len(lines), line + context)
+    width = len(str(end))
+    return "\n".join(
+        f"{'>' if n == line else ' '} {n:>{width}} | {lines[n - 1]}" for n in range(start, end + 1)
+    )
+
+
+async def run_page(runtime: Runtime, ctx: PageContext) -> None:
+    """Run `ctx.page` on `runtime` within the request's wall-time budget."""
+    wall = ctx.limits.wall_time
+    try:
+        with trio.move_on_after(wall) as scope:
+            await runtime.handle(ctx)
+        if scope.cancelled_caught:
+            raise BudgetExceeded("time", f"page ran past its time budget of {wall:g} s")
+        await ctx.response.finish()
+    except BudgetExceeded as exc:
+        ctx.host.count(f"budget.{exc.kind}")
+        log.warning("[%s] %s: %s", ctx.request.request_id, ctx.page_name, exc)
+        await _fail(ctx, exc.status, str(exc), None)
+    except PageError as exc:
+        ctx.host.count("page.errors")
+        log.error("[%s] %s: %s\n%s", ctx.request.request_id, ctx.page_name, exc, exc.detail)
+        detail = None
+        if ctx.dev:
+            detail = f"{exc}\n\n{exc.detail}".rstrip()
+            if exc.file and exc.line:
+                excerpt = source_excerpt(exc.file, exc.line)
+                if excerpt:
+                    detail += f"\n\n{os.path.basename(exc.file)}, line {exc.line}:\n{excerpt}"
+        await _fail(ctx, 500, "the page failed", detail)
+
+
+async def _fail(ctx: PageContext, status: int, message: str, detail: str | None) -> None:
+    exchange = ctx.exchange
+    if exchange.response_started:
+        # Too late for an error page: end the stream so the client sees a cut body
+        # rather than a hung connection.
+        raise HttpError(status, message, close=True)
+    body = (
+        "<!doctype html><html><head><meta charset=utf-8><title>"
+        f"{status} {html.escape(message)}</title></head><body><h1>{status}</h1>"
+        f"<p>{html.escape(message)}</p>"
+        + (f"<pre>{html.escape(detail)}</pre>" if detail else "")
+        + f"<p><small>request id {html.escape(ctx.request.request_id)}</small></p></body></html>\n"
+    ).encode()
+    await exchange.respond(
+        status, [("content-type", "text/html; charset=utf-8"), ("content-length", str(len(body)))], body
+    )

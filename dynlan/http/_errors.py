@@ -1,0 +1,22 @@
+"""Errors that carry the HTTP status they should produce (one place turns them into responses)."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+
+class HttpError(Exception):
+    """A request that must be answered with `status` (and, for protocol errors, a closed connection)."""
+
+    def __init__(self, status: int, message: str = "", *, close: bool = False) -> None:
+        self.status = status
+        self.message = message or HTTPStatus(status).phrase
+        self.close = close
+        super().__init__(f"{status} {self.message}")
+
+
+class ProtocolError(HttpError):
+    """The peer broke the protocol; after answering, the connection is closed."""
+
+    def __init__(self, status: int, message: str = "") -> None:
+        super().__init__(status, message, close=True)

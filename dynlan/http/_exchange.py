@@ -1,0 +1,101 @@
+"""What the app sees of one request, whatever protocol carried it.
+
+`HttpRequest` is the parsed request head; `Exchange` is the per-request handle
+the server layer implements for each protocol (h11, h2, aioquic), so the app
+and the runtimes cannot tell HTTP/1.1 from HTTP/2 or HTTP/3 unless they ask.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+from urllib.parse import parse_qsl
+
+from dynlan.http._headers import Headers
+
+
+@dataclass(slots=True)
+class HttpRequest:
+    method: str
+    target: str
+    path: str
+    """Path as sent, still percent-encoded (static-file logic decodes it safely)."""
+    query_string: str
+    headers: Headers
+    http_version: str
+    scheme: str
+    host: str
+    client: tuple[str, int] | None
+    request_id: str
+    _query: dict[str, list[str]] | None = field(default=None, repr=False)
+
+    @property
+    def query(self) -> dict[str, list[str]]:
+        """Query parameters, parsed once on first use (values in order)."""
+        if self._query is None:
+            parsed: dict[str, list[str]] = {}
+            for k, v in parse_qsl(self.query_string, keep_blank_values=True):
+                parsed.setdefault(k, []).append(v)
+            self._query = parsed
+        return self._query
+
+
+def split_target(target: str) -> tuple[str, str, str | None]:
+    """Split a request target into (path, query, authority).
+
+    Handles origin-form `/p?q` and absolute-form `http://host/p?q` (RFC 9112
+    §3.2.2: a server must accept absolute-form); `*` is returned as the path.
+    """
+    authority: str | None = None
+    if not target.startswith("/") and "://" in target:
+        scheme_end = target.index("://") + 3
+        slash = target.find("/", scheme_end)
+        if slash < 0:
+            authority, target = target[scheme_end:], "/"
+        else:
+            authority, target = target[scheme_end:slash], target[slash:]
+        q = target.find("?")
+    else:
+        q = target.find("?")
+    if q >= 0:
+        path, query = target[:q], target[q + 1 :]
+    else:
+        path, query = target, ""
+    hash_at = path.find("#")
+    if hash_at >= 0:
+        path = path[:hash_at]
+    return path, query, authority
+
+
+class Exchange(Protocol):
+    """One request/response exchange, implemented per protocol by the server layer."""
+
+    request: HttpRequest
+
+    async def receive(self) -> bytes:
+        """The next chunk of the request body; b"" once it is complete.
+
+        Raises HttpError(413) when the body passes the configured limit.
+        """
+        ...
+
+    async def send_head(self, status: int, headers: list[tuple[str, str]]) -> None: ...
+
+    async def send_body(self, data: bytes) -> None: ...
+
+    async def finish(self) -> None:
+        """End the response (and its body)."""
+        ...
+
+    async def respond(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        """Head, whole body and end in one go (the fast path for small responses)."""
+        ...
+
+    @property
+    def response_started(self) -> bool: ...
+
+    @property
+    def bytes_sent(self) -> int: ...
+
+    @property
+    def status(self) -> int: ...

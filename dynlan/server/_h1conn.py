@@ -1,0 +1,296 @@
+"""HTTP/1.1 connections on trio: drives the sans-I/O H1Protocol over a stream."""
+
+from __future__ import annotations
+
+import time
+from http import HTTPStatus
+from typing import Protocol
+
+import trio
+
+from dynlan import SERVER_NAME
+from dynlan.config import HttpConfig
+from dynlan.http import (
+    ConnectionEnded,
+    DataReceived,
+    Exchange,
+    H1Protocol,
+    Headers,
+    HttpError,
+    HttpRequest,
+    MessageComplete,
+    NeedData,
+    Paused,
+    ProtocolError,
+    RequestReceived,
+    split_target,
+)
+from dynlan.server._access import AccessLog
+from dynlan.server._state import DATE, ServerState, new_request_id
+
+RECV_SIZE = 65536
+
+
+class App(Protocol):
+    async def handle(self, exchange: Exchange) -> None: ...
+
+
+class _Closed(Exception):
+    """The peer went away or broke the protocol; stop serving this connection."""
+
+
+def raw_error_response(status: int, message: str) -> bytes:
+    """A complete `Connection: close` error response, for when the protocol state is broken."""
+    body = f"{status} {HTTPStatus(status).phrase}: {message}\n".encode()
+    head = (
+        f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n"
+        f"date: {DATE.get()}\r\nserver: {SERVER_NAME}\r\n"
+        f"content-type: text/plain; charset=utf-8\r\ncontent-length: {len(body)}\r\n"
+        "connection: close\r\n\r\n"
+    )
+    return head.encode("latin-1") + body
+
+
+class H1Connection:
+    def __init__(
+        self,
+        stream: trio.abc.Stream,
+        app: App,
+        http: HttpConfig,
+        state: ServerState,
+        access: AccessLog,
+        client: tuple[str, int] | None,
+        scheme: str = "http",
+        extra_headers: list[tuple[str, str]] | None = None,
+    ) -> None:
+        self.stream = stream
+        self.app = app
+        self.http = http
+        self.state = state
+        self.access = access
+        self.client = client
+        self.scheme = scheme
+        self.extra_headers = extra_headers or []
+        self.proto = H1Protocol(
+            max_header_size=http.max_header_size, max_request_line=http.max_request_line
+        )
+
+    async def _read_more(self, deadline: float) -> None:
+        with trio.move_on_at(deadline):
+            data = await self.stream.receive_some(RECV_SIZE)
+            self.proto.receive_data(data)
+            return
+        raise trio.TooSlowError
+
+    async def send(self, data: bytes) -> None:
+        if not data:
+            return
+        with trio.move_on_after(self.http.send_timeout) as scope:
+            await self.stream.send_all(data)
+        if scope.cancelled_caught:
+            raise _Closed("send timed out")
+
+    async def next_body_event(self) -> DataReceived | MessageComplete:
+        while True:
+            event = self.proto.next_event()
+            if isinstance(event, DataReceived | MessageComplete):
+                return event
+            if isinstance(event, NeedData):
+                try:
+                    await self._read_more(trio.current_time() + self.http.body_timeout)
+                except trio.TooSlowError:
+                    raise HttpError(408, "request body timed out", close=True) from None
+                continue
+            if isinstance(event, ConnectionEnded):
+                raise _Closed("client closed mid-body")
+            raise ProtocolError(400, "unexpected event in body")  # pragma: no cover
+
+    async def _next_request(self) -> RequestReceived | None:
+        """Wait for the next request head; None when the connection should close quietly."""
+        proto = self.proto
+        event = proto.next_event()
+        if isinstance(event, RequestReceived):
+            return event
+        if isinstance(event, ConnectionEnded):
+            return None
+        # Idle: nothing of the next request has arrived. Shutdown may cut this short.
+        now = trio.current_time()
+        scope = trio.CancelScope(deadline=now + self.http.keepalive_timeout)
+        self.state.idle_scopes.add(scope)
+        try:
+            if self.state.shutting_down:
+                return None
+            with scope:
+                data = await self.stream.receive_some(RECV_SIZE)
+            if scope.cancelled_caught:
+                return None
+        finally:
+            self.state.idle_scopes.discard(scope)
+        proto.receive_data(data)
+        # The first bytes are in: the whole head must follow within header_timeout
+        # (slowloris: a client trickling header bytes cannot hold the connection).
+        deadline = trio.current_time() + self.http.header_timeout
+        while True:
+            event = proto.next_event()
+            if isinstance(event, RequestReceived):
+                return event
+            if isinstance(event, ConnectionEnded):
+                return None
+            if isinstance(event, Paused):  # pragma: no cover - cycle handling prevents it
+                return None
+            try:
+                await self._read_more(deadline)
+            except trio.TooSlowError:
+                raise HttpError(408, "request head timed out", close=True) from None
+
+    async def serve(self) -> None:
+        try:
+            await self._serve()
+        except (_Closed, trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+        finally:
+            with trio.move_on_after(1) as scope:
+                scope.shield = True
+                await self.stream.aclose()
+
+    async def _serve(self) -> None:
+        while True:
+            try:
+                event = await self._next_request()
+            except HttpError as exc:
+                # Nothing was answered for this request yet: reply and close.
+                await self.send(raw_error_response(exc.status, exc.message))
+                return
+            if event is None:
+                return
+            started = time.perf_counter()
+            path, query, authority = split_target(event.target)
+            headers = Headers.from_lowered(event.headers)
+            request = HttpRequest(
+                method=event.method,
+                target=event.target,
+                path=path,
+                query_string=query,
+                headers=headers,
+                http_version=event.http_version,
+                scheme=self.scheme,
+                host=authority or headers.get("host") or "",
+                client=self.client,
+                request_id=new_request_id(),
+            )
+            exchange = H1Exchange(self, request)
+            try:
+                await self.app.handle(exchange)
+                if not exchange.finished:
+                    await exchange.finish()
+            except HttpError as exc:
+                # Raised by the connection itself (413 / 408 while reading the body)
+                # after the app gave up on the request.
+                if not exchange.response_started:
+                    await self.send(raw_error_response(exc.status, exc.message))
+                    exchange.status = exc.status
+                self.access.log(request, exchange.status, exchange.bytes_sent, started)
+                return
+            self.access.log(request, exchange.status, exchange.bytes_sent, started)
+            if self.state.shutting_down:
+                return
+            if not self.proto.their_request_complete:
+                # The page did not read the whole body: drain it (bounded) so the
+                # next request on this connection starts at a message boundary.
+                if not await self._drain_body():
+                    return
+            if not self.proto.start_next_cycle():
+                return
+
+    async def _drain_body(self) -> bool:
+        limit = self.http.max_body_size
+        seen = 0
+        if self.proto.expects_continue:
+            # The client never got 100 Continue, so it will not send the body
+            # (RFC 9110 §10.1.1): the connection cannot be reused safely.
+            return False
+        try:
+            while True:
+                event = await self.next_body_event()
+                if isinstance(event, MessageComplete):
+                    return True
+                seen += len(event.data)
+                if seen > limit:
+                    return False
+        except (HttpError, _Closed):
+            return False
+
+
+class H1Exchange:
+    """One request/response on an HTTP/1.1 connection (implements `Exchange`)."""
+
+    def __init__(self, conn: H1Connection, request: HttpRequest) -> None:
+        self.conn = conn
+        self.request = request
+        self.status = 0
+        self.bytes_sent = 0
+        self.finished = False
+        self._body_done = False
+        self._body_seen = 0
+        self._head_only = request.method == "HEAD"
+        self._pending = b""
+
+    @property
+    def response_started(self) -> bool:
+        return self.status != 0
+
+    async def receive(self) -> bytes:
+        if self._body_done:
+            return b""
+        proto = self.conn.proto
+        if proto.expects_continue and not self.response_started:
+            # RFC 9110 §10.1.1: the client waits for 100 Continue before the body.
+            await self.conn.send(proto.send_continue())
+        event = await self.conn.next_body_event()
+        if isinstance(event, MessageComplete):
+            self._body_done = True
+            return b""
+        self._body_seen += len(event.data)
+        if self._body_seen > self.conn.http.max_body_size:
+            raise HttpError(413, "request body too large", close=True)
+        return event.data
+
+    def _head(self, status: int, headers: list[tuple[str, str]]) -> bytes:
+        self.status = status
+        full = [("date", DATE.get()), ("server", SERVER_NAME), *self.conn.extra_headers, *headers]
+        if self.conn.state.shutting_down:
+            full.append(("connection", "close"))
+        return self.conn.proto.send_response(status, full)
+
+    async def send_head(self, status: int, headers: list[tuple[str, str]]) -> None:
+        # Held back until the first body chunk or finish(), so small responses
+        # leave in one write.
+        self._pending = self._head(status, headers)
+
+    async def send_body(self, data: bytes) -> None:
+        if self._head_only or not data:
+            return
+        out = self._pending + self.conn.proto.send_data(data)
+        self._pending = b""
+        self.bytes_sent += len(data)
+        await self.conn.send(out)
+
+    async def finish(self) -> None:
+        if self.finished:
+            return
+        if not self.response_started:
+            self._pending = self._head(204, [])
+        self.finished = True
+        out = self._pending + self.conn.proto.send_end()
+        self._pending = b""
+        await self.conn.send(out)
+
+    async def respond(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        proto = self.conn.proto
+        out = self._head(status, headers)
+        if body and not self._head_only:
+            out += proto.send_data(body)
+            self.bytes_sent += len(body)
+        out += proto.send_end()
+        self.finished = True
+        await self.conn.send(out)

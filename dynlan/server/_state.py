@@ -1,0 +1,64 @@
+"""Server-wide state the connection handlers share: shutdown and idle tracking."""
+
+from __future__ import annotations
+
+import email.utils
+import itertools
+import os
+import time
+
+import trio
+
+
+class ServerState:
+    """Shutdown coordination: idle connections close at once, busy ones after their request."""
+
+    def __init__(self) -> None:
+        self.shutting_down = False
+        self.idle_scopes: set[trio.CancelScope] = set()
+        self.active_connections = 0
+        self.all_closed = trio.Event()
+        self.all_closed.set()
+
+    def begin_shutdown(self) -> None:
+        self.shutting_down = True
+        for scope in list(self.idle_scopes):
+            scope.cancel()
+
+    def connection_opened(self) -> None:
+        self.active_connections += 1
+        if self.all_closed.is_set():
+            self.all_closed = trio.Event()
+
+    def connection_closed(self) -> None:
+        self.active_connections -= 1
+        if self.active_connections == 0:
+            self.all_closed.set()
+
+
+class DateCache:
+    """The `Date` header (RFC 9110 §6.6.1), formatted once per second."""
+
+    __slots__ = ("_second", "_value")
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._value = ""
+
+    def get(self) -> str:
+        now = int(time.time())
+        if now != self._second:
+            self._second = now
+            self._value = email.utils.formatdate(now, usegmt=True)
+        return self._value
+
+
+DATE = DateCache()
+
+_ID_PREFIX = os.urandom(3).hex()
+_ID_COUNTER = itertools.count(1)
+
+
+def new_request_id() -> str:
+    """A short id, unique per process run, that ties log lines to a response."""
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):06x}"
