@@ -6,6 +6,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+TSTAMP := $(VENV)/.installed-test
 SITE   ?= sites/demo
 PORT   ?= 8080
 
@@ -21,7 +22,13 @@ install: $(STAMP)
 $(STAMP): pyproject.toml setup.py $(wildcard runtimes/wren/*.py runtimes/wren/vm/*.c runtimes/wren/vm/*.h)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip "setuptools>=68" wheel "cffi>=1.17"
+	$(BIN)/python -m pip install -q --no-build-isolation -e '.[all]'
+	@touch $@
+
+# Test tools, and the example runtime adapter the suite loads through its entry point.
+$(TSTAMP): $(STAMP) examples/dynlan-template/pyproject.toml
 	$(BIN)/python -m pip install -q --no-build-isolation -e '.[all,test]'
+	$(BIN)/python -m pip install -q --no-build-isolation -e examples/dynlan-template
 	@touch $@
 
 define need_sysdeps
@@ -48,13 +55,13 @@ sysdeps-bench:
 serve: sysdeps-test $(STAMP)
 	$(BIN)/dynlan serve $(SITE) --port $(PORT)
 
-test: sysdeps-test $(STAMP)
+test: sysdeps-test $(TSTAMP)
 	$(BIN)/python -m pytest -q
 
-bench: sysdeps-test sysdeps-bench $(STAMP)
+bench: sysdeps-test sysdeps-bench $(TSTAMP)
 	$(BIN)/python bench/run.py
 
-lint: $(STAMP)
+lint: $(TSTAMP)
 	$(BIN)/ruff check dynlan runtimes sandboxes tests bench
 	$(BIN)/mypy
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import socket
 import sys
+from collections.abc import Callable
 
 import trio
 
@@ -63,8 +65,8 @@ def serve_command(args: argparse.Namespace, argv: list[str]) -> int:
         except ListenError as exc:
             raise CliError(str(exc)) from None
         probe.close()
-        _banner(host, port, sites, default.name, workers)
-        return trio.run(Supervisor(argv, workers, config.server.grace_period).run)
+        supervisor = Supervisor(argv, workers, config.server.grace_period)
+        return trio.run(supervisor.run, lambda: _banner(host, port, sites, default.name, workers))
     try:
         sock = bind_socket(host, port, reuse_port=args.worker_process, backlog=config.server.backlog)
     except ListenError as exc:
@@ -76,18 +78,19 @@ def serve_command(args: argparse.Namespace, argv: list[str]) -> int:
         sock.close()
         raise CliError(str(exc)) from None
     server = Server(config, app)
-    if not args.worker_process:
-        _banner(host, sock.getsockname()[1], sites, default.name, 1)
-    trio.run(_run, server, app, sock)
+    bound_port = sock.getsockname()[1]
+
+    def ready() -> None:
+        if not args.worker_process:
+            _banner(host, bound_port, sites, default.name, 1)
+
+    trio.run(_run, server, app, sock, ready)
     return 0
 
 
-async def _run(server: Server, app: App, sock: object) -> None:
-    import socket as _socket
-
-    assert isinstance(sock, _socket.socket)
+async def _run(server: Server, app: App, sock: socket.socket, ready: Callable[[], None]) -> None:
     async with app.running():
-        await server.serve([sock])
+        await server.serve([sock], on_ready=ready)
 
 
 def _banner(host: str, port: int, sites: dict[str, object], default: str, workers: int) -> None:

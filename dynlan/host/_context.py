@@ -24,7 +24,7 @@ page_log = logging.getLogger("dynlan.page")
 
 # Output is buffered up to this many bytes; beyond it (or on flush()) the head
 # goes out and the body streams with chunked framing.
-OUTPUT_BUFFER = 16 * 1024
+OUTPUT_BUFFER = 1024 * 1024
 
 
 class BudgetExceeded(Exception):

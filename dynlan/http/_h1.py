@@ -8,6 +8,7 @@ without touching the server or the app.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from http import HTTPStatus
 
 import h11
 
@@ -22,6 +23,8 @@ from dynlan.http._events import (
     Paused,
     RequestReceived,
 )
+
+_REASONS = {s.value: s.phrase.encode("ascii") for s in HTTPStatus}
 
 H1Event = RequestReceived | DataReceived | MessageComplete | ConnectionEnded | NeedData | Paused
 
@@ -112,12 +115,13 @@ class H1Protocol:
         return bool(self._conn.they_are_waiting_for_100_continue)
 
     def send_continue(self) -> bytes:
-        return self._conn.send(h11.InformationalResponse(status_code=100, headers=[])) or b""
+        return self._conn.send(h11.InformationalResponse(status_code=100, headers=[], reason=b"Continue")) or b""
 
     def send_response(self, status: int, headers: Iterable[tuple[str, str]]) -> bytes:
         self._head_sent = True
         raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
-        return self._conn.send(h11.Response(status_code=status, headers=raw)) or b""
+        reason = _REASONS.get(status, b"")
+        return self._conn.send(h11.Response(status_code=status, headers=raw, reason=reason)) or b""
 
     def send_data(self, data: bytes) -> bytes:
         if not data:

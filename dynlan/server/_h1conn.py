@@ -71,6 +71,7 @@ class H1Connection:
         self.client = client
         self.scheme = scheme
         self.extra_headers = extra_headers or []
+        self.linger = False
         self.proto = H1Protocol(
             max_header_size=http.max_header_size, max_request_line=http.max_request_line
         )
@@ -149,9 +150,32 @@ class H1Connection:
         except (_Closed, trio.BrokenResourceError, trio.ClosedResourceError):
             pass
         finally:
-            with trio.move_on_after(1) as scope:
-                scope.shield = True
-                await self.stream.aclose()
+            with trio.CancelScope(shield=True):
+                if self.linger:
+                    await self._lingering_close()
+                with trio.move_on_after(1):
+                    await self.stream.aclose()
+
+    async def _lingering_close(self) -> None:
+        """Half-close, then drain what the client is still sending, briefly.
+
+        Closing with unread input makes the kernel send a reset, which can
+        destroy the error response before the client reads it (the reason
+        servers linger on close after refusing a request body).
+        """
+        with trio.move_on_after(2):
+            try:
+                send_eof = getattr(self.stream, "send_eof", None)
+                if send_eof is not None:
+                    await send_eof()
+                drained = 0
+                while drained < 4 * 1024 * 1024:
+                    data = await self.stream.receive_some(RECV_SIZE)
+                    if not data:
+                        return
+                    drained += len(data)
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                pass
 
     async def _serve(self) -> None:
         while True:
@@ -159,6 +183,7 @@ class H1Connection:
                 event = await self._next_request()
             except HttpError as exc:
                 # Nothing was answered for this request yet: reply and close.
+                self.linger = True
                 await self.send(raw_error_response(exc.status, exc.message))
                 return
             if event is None:
@@ -179,6 +204,14 @@ class H1Connection:
                 request_id=new_request_id(),
             )
             exchange = H1Exchange(self, request)
+            declared = headers.get("content-length")
+            if declared is not None and declared.isdigit() and int(declared) > self.http.max_body_size:
+                # Refused before any page runs (RFC 9110 §15.5.14); the unread
+                # body makes the connection unusable, so it closes.
+                self.linger = True
+                await self.send(raw_error_response(413, "request body too large"))
+                self.access.log(request, 413, 0, started)
+                return
             try:
                 await self.app.handle(exchange)
                 if not exchange.finished:
@@ -186,6 +219,7 @@ class H1Connection:
             except HttpError as exc:
                 # Raised by the connection itself (413 / 408 while reading the body)
                 # after the app gave up on the request.
+                self.linger = True
                 if not exchange.response_started:
                     await self.send(raw_error_response(exc.status, exc.message))
                     exchange.status = exc.status

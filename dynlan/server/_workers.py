@@ -7,7 +7,7 @@ connections over them; the supervisor only starts, restarts and stops them.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 import signal
 import sys
 
@@ -53,8 +53,10 @@ class Supervisor:
                 except ProcessLookupError:
                     pass
 
-    async def run(self) -> int:
+    async def run(self, on_ready: Callable[[], None] | None = None) -> int:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            if on_ready is not None:
+                on_ready()
             async with trio.open_nursery() as nursery:
                 for i in range(self.workers):
                     nursery.start_soon(self._keep_alive, i)

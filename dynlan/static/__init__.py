@@ -1,0 +1,27 @@
+"""Static files: safe path resolution and the response plan (sans-I/O; the app streams it)."""
+
+from __future__ import annotations
+
+from dynlan.static._http import http_date, make_etag, mime_type, parse_http_date
+from dynlan.static._listing import render_listing
+from dynlan.static._plan import FileSlice, Plan, plan
+from dynlan.static._ranges import MAX_RANGES, Unsatisfiable, parse_range
+from dynlan.static._resolve import Resolved, StaticError, decode_path, resolve
+
+__all__ = [
+    "MAX_RANGES",
+    "FileSlice",
+    "Plan",
+    "Resolved",
+    "StaticError",
+    "Unsatisfiable",
+    "decode_path",
+    "http_date",
+    "make_etag",
+    "mime_type",
+    "parse_http_date",
+    "parse_range",
+    "plan",
+    "render_listing",
+    "resolve",
+]

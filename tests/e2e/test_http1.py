@@ -1,0 +1,199 @@
+"""HTTP/1.1 end to end: a real `dynlan serve` on loopback, with curl, httpx and raw sockets."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+
+import httpx
+import pytest
+
+from tests._server import RunningServer
+
+pytestmark = pytest.mark.e2e
+
+
+def raw(server: RunningServer, data: bytes, *, read_timeout: float = 5.0) -> bytes:
+    """Send bytes, read until the server closes (or the timeout)."""
+    with socket.create_connection(("127.0.0.1", server.port)) as s:
+        s.sendall(data)
+        s.settimeout(read_timeout)
+        out = b""
+        try:
+            while chunk := s.recv(65536):
+                out += chunk
+        except TimeoutError:
+            pass
+        return out
+
+
+def status_of(response: bytes) -> int:
+    return int(response.split(b" ", 2)[1])
+
+
+def curl(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["curl", "-s", "--max-time", "10", *args], capture_output=True, text=True, check=False)
+
+
+def test_get_index_and_headers(server: RunningServer) -> None:
+    r = httpx.get(server.url + "/")
+    assert r.status_code == 200
+    assert r.text.startswith("<!doctype html>")
+    assert r.headers["content-type"].startswith("text/html")
+    assert r.headers["server"].startswith("dynlan/")
+    assert "date" in r.headers and "etag" in r.headers and "last-modified" in r.headers
+
+
+def test_keep_alive_reuses_the_connection(server: RunningServer) -> None:
+    p = curl("-v", server.url + "/robots.txt", server.url + "/about")
+    assert p.returncode == 0
+    assert "Re-using existing connection" in p.stderr or "Reusing existing" in p.stderr
+
+
+def test_pipelining(server: RunningServer) -> None:
+    out = raw(server, b"GET /robots.txt HTTP/1.1\r\nHost: x\r\n\r\n" * 3
+              + b"GET /about HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert out.count(b"HTTP/1.1 200 OK") == 4
+    assert out.endswith(b"<h1>about</h1>\n")
+
+
+def test_head_has_headers_and_no_body(server: RunningServer) -> None:
+    out = raw(server, b"HEAD /style.css HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    head, _, body = out.partition(b"\r\n\r\n")
+    assert status_of(out) == 200 and b"content-length: 1000" in head.lower() and body == b""
+
+
+def test_options_star(server: RunningServer) -> None:
+    out = raw(server, b"OPTIONS * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert status_of(out) == 204 and b"allow:" in out.lower()
+
+
+def test_absolute_form_target(server: RunningServer) -> None:
+    out = raw(server, f"GET http://127.0.0.1:{server.port}/about HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+    assert status_of(out) == 200 and out.endswith(b"<h1>about</h1>\n")
+
+
+def test_clean_urls_and_folder_redirect(server: RunningServer) -> None:
+    assert httpx.get(server.url + "/about").text == "<h1>about</h1>\n"
+    r = httpx.get(server.url + "/docs")
+    assert r.status_code == 301 and r.headers["location"] == "/docs/"
+    assert httpx.get(server.url + "/docs/").text == "<h1>docs</h1>\n"
+
+
+def test_custom_404(server: RunningServer) -> None:
+    r = httpx.get(server.url + "/nope")
+    assert r.status_code == 404 and "custom not found" in r.text
+
+
+def test_conditional_requests(server: RunningServer) -> None:
+    r = httpx.get(server.url + "/style.css")
+    etag, modified = r.headers["etag"], r.headers["last-modified"]
+    assert httpx.get(server.url + "/style.css", headers={"If-None-Match": etag}).status_code == 304
+    assert httpx.get(server.url + "/style.css", headers={"If-Modified-Since": modified}).status_code == 304
+    assert httpx.get(server.url + "/style.css", headers={"If-Match": '"nope"'}).status_code == 412
+    assert httpx.get(server.url + "/style.css", headers={"If-Unmodified-Since": "Mon, 01 Jan 1990 00:00:00 GMT"}).status_code == 412
+
+
+def test_ranges(server: RunningServer) -> None:
+    data = bytes(range(256)) * 40
+    r = httpx.get(server.url + "/data.bin", headers={"Range": "bytes=10-19"})
+    assert r.status_code == 206 and r.content == data[10:20]
+    assert r.headers["content-range"] == "bytes 10-19/10240"
+    r = httpx.get(server.url + "/data.bin", headers={"Range": "bytes=-5"})
+    assert r.content == data[-5:]
+    r = httpx.get(server.url + "/data.bin", headers={"Range": "bytes=0-1,100-101"})
+    assert r.status_code == 206 and r.headers["content-type"].startswith("multipart/byteranges")
+    assert data[0:2] in r.content and data[100:102] in r.content
+    r = httpx.get(server.url + "/data.bin", headers={"Range": "bytes=99999-"})
+    assert r.status_code == 416 and r.headers["content-range"] == "bytes */10240"
+    etag = httpx.get(server.url + "/data.bin").headers["etag"]
+    r = httpx.get(server.url + "/data.bin", headers={"Range": "bytes=0-0", "If-Range": etag})
+    assert r.status_code == 206
+    r = httpx.get(server.url + "/data.bin", headers={"Range": "bytes=0-0", "If-Range": '"stale"'})
+    assert r.status_code == 200 and len(r.content) == 10240
+
+
+def test_curl_range(server: RunningServer) -> None:
+    p = curl("-r", "0-3", server.url + "/robots.txt")
+    assert p.stdout == "User"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/../../etc/passwd",
+        "/%2e%2e/%2e%2e/etc/passwd",
+        "/docs/%2e%2e%2f%2e%2e%2fetc/passwd",
+        "/..%5c..%5cetc/passwd",
+        "/%00/etc/passwd",
+        "/docs/..\\..\\etc\\passwd",
+        "/escape.txt",
+        "/.secret",
+        "/_lib/util.lua",
+        "/dynlan.toml",
+        "/%252e%252e/etc/passwd",
+    ],
+)
+def test_path_traversal_never_leaves_the_root(server: RunningServer, path: str) -> None:
+    out = raw(server, f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+    assert status_of(out) in (400, 404)
+    assert b"root:" not in out and b"outside the root" not in out and b"do not serve" not in out
+    assert b"listing" not in out
+
+
+def test_curl_path_as_is(server: RunningServer) -> None:
+    p = curl("--path-as-is", "-o", "/dev/null", "-w", "%{http_code}", server.url + "/../../../../etc/passwd")
+    assert p.stdout in ("400", "404")
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"NOT A REQUEST\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\n\r\n", 400),
+        (b"BREW / HTTP/1.1\r\nHost: x\r\n\r\n", 501),
+        (b"POST /style.css HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", 405),
+        (b"GET /" + b"a" * 10000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+        (b"GET / HTTP/1.1\r\nHost: x\r\n" + b"X-Pad: " + b"p" * 40000 + b"\r\n\r\n", 431),
+        (b"POST /hello HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n" + b"b" * 100000, 413),
+    ],
+)
+def test_bad_input_gets_a_precise_status(server: RunningServer, request_bytes: bytes, status: int) -> None:
+    out = raw(server, request_bytes if b"Connection" in request_bytes else request_bytes)
+    assert status_of(out) == status
+    # ... and the server keeps serving everyone else.
+    assert httpx.get(server.url + "/robots.txt").status_code == 200
+
+
+def test_slowloris_gets_408(server: RunningServer) -> None:
+    with socket.create_connection(("127.0.0.1", server.port)) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        started = time.monotonic()
+        out = b""
+        s.settimeout(0.5)
+        while time.monotonic() - started < 6:
+            try:
+                s.sendall(b"X")
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                out += chunk
+            except TimeoutError:
+                continue
+            except OSError:
+                break
+        assert status_of(out) == 408
+        assert time.monotonic() - started < 5  # header_timeout is 2 s
+    assert httpx.get(server.url + "/robots.txt").status_code == 200
+
+
+def test_access_log_line(server: RunningServer) -> None:
+    httpx.get(server.url + "/robots.txt?access-log-probe=1")
+    deadline = time.monotonic() + 5
+    while "/robots.txt" not in server.log() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    line = next(l for l in server.log().splitlines() if '"GET /robots.txt HTTP/1.1" 200' in l)
+    fields = line.split()
+    assert fields[1] == "127.0.0.1"
+    assert fields[5] == "200" and fields[6] == "14" and fields[7].endswith("ms") and len(fields[8]) >= 8

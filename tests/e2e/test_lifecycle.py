@@ -1,0 +1,185 @@
+"""The `dynlan` command: start-up errors, virtual hosts, graceful shutdown, workers."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests._server import free_port, run_dynlan, wait_port
+
+pytestmark = pytest.mark.e2e
+
+
+def dynlan(*args: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "dynlan", *args], capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def test_missing_folder_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    p = dynlan("serve", str(tmp_path / "nope"))
+    assert p.returncode == 2
+    assert p.stderr.strip().count("\n") == 0 and "no such folder" in p.stderr
+    assert "Traceback" not in p.stderr
+
+
+def test_port_in_use_is_one_line_and_exit_2(site: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        p = dynlan("serve", str(site), "--port", str(port))
+    assert p.returncode == 2 and "already in use" in p.stderr and "Traceback" not in p.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("[server]\nprot = 1\n", "unknown key 'server.prot'"),
+        ("[http]\nheader_timeout = 'soon'\n", "http.header_timeout"),
+        ("[lua]\nthreds = 2\n", "lua.threds"),
+        ("not toml at all [", "invalid TOML"),
+    ],
+)
+def test_bad_config_is_one_line_and_exit_2(site: Path, tmp_path: Path, text: str, needle: str) -> None:
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(text)
+    p = dynlan("serve", str(site), "--port", str(free_port()), "--config", str(cfg))
+    assert p.returncode == 2, p.stderr
+    assert needle in p.stderr and "Traceback" not in p.stderr
+
+
+def test_bad_site_config_names_the_file(tmp_path: Path) -> None:
+    (tmp_path / "index.html").write_text("x")
+    (tmp_path / "dynlan.toml").write_text("[static]\nlistin = true\n")
+    p = dynlan("serve", str(tmp_path), "--port", str(free_port()))
+    assert p.returncode == 2 and "dynlan.toml" in p.stderr and "static.listin" in p.stderr
+
+
+def test_two_pages_on_one_url_is_a_startup_error(tmp_path: Path) -> None:
+    (tmp_path / "hello.lua").write_text("print(1)")
+    (tmp_path / "users").mkdir()
+    (tmp_path / "users" / "[id].lua").write_text("print(1)")
+    (tmp_path / "users" / "[name].lua").write_text("print(2)")
+    p = dynlan("serve", str(tmp_path), "--port", str(free_port()))
+    assert p.returncode == 2
+    assert "[id].lua" in p.stderr and "[name].lua" in p.stderr
+
+
+def test_virtual_hosts(tmp_path: Path) -> None:
+    for name in ("alpha.test", "beta.test"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "index.html").write_text(f"site {name}\n")
+    with run_dynlan(tmp_path) as server:
+        assert httpx.get(server.url + "/", headers={"Host": "beta.test"}).text == "site beta.test\n"
+        assert httpx.get(server.url + "/", headers={"Host": "alpha.test:8080"}).text == "site alpha.test\n"
+        # Unknown hosts get the default (first) site.
+        assert httpx.get(server.url + "/", headers={"Host": "other"}).text == "site alpha.test\n"
+    cfg = "[server]\ndefault_site = 'beta.test'\n"
+    with run_dynlan(tmp_path, config=cfg) as server:
+        assert httpx.get(server.url + "/", headers={"Host": "other"}).text == "site beta.test\n"
+
+
+def test_prints_the_url(site: Path) -> None:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "dynlan", "serve", str(site), "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert proc.stdout is not None
+    with proc.stdout:
+        try:
+            line = proc.stdout.readline()
+            assert f"http://127.0.0.1:{port}/" in line
+        finally:
+            proc.terminate()
+            assert proc.wait(10) == 0
+
+
+def test_graceful_shutdown_finishes_in_flight_request(site: Path) -> None:
+    with run_dynlan(site, config="[server]\ngrace_period = 10.0\n") as server:
+        result: dict[str, object] = {}
+
+        def slow_request() -> None:
+            try:
+                r = httpx.get(server.url + "/slow?s=1.5", timeout=10)
+                result["status"], result["body"] = r.status_code, r.text
+            except Exception as exc:  # recorded and asserted below
+                result["error"] = exc
+
+        # An idle keep-alive connection that must be closed on shutdown.
+        idle = socket.create_connection(("127.0.0.1", server.port))
+        idle.sendall(b"GET /robots.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+        idle.recv(65536)
+        t = threading.Thread(target=slow_request)
+        t.start()
+        time.sleep(0.5)
+        server.proc.send_signal(signal.SIGTERM)
+        idle.settimeout(5)
+        assert idle.recv(65536) == b""  # closed without waiting for the grace period
+        idle.close()
+        t.join(15)
+        assert result.get("status") == 200, result
+        assert result["body"] == "finished\n"
+        assert server.proc.wait(10) == 0
+        # Not accepting any more.
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", server.port), timeout=1).close()
+
+
+def test_second_signal_exits_at_once(site: Path) -> None:
+    with run_dynlan(site, config="[server]\ngrace_period = 30.0\n") as server:
+        def doomed_request() -> None:
+            with contextlib.suppress(httpx.HTTPError):
+                httpx.get(server.url + "/slow?s=20", timeout=30)
+
+        t = threading.Thread(target=doomed_request, daemon=True)
+        t.start()
+        time.sleep(0.5)
+        server.proc.send_signal(signal.SIGINT)
+        time.sleep(0.3)
+        started = time.monotonic()
+        server.proc.send_signal(signal.SIGINT)
+        server.proc.wait(10)
+        assert time.monotonic() - started < 5
+
+
+def _worker_pids(supervisor_pid: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(supervisor_pid)], capture_output=True, text=True, check=False).stdout
+    return [int(p) for p in out.split()]
+
+
+def test_workers_share_the_port_and_are_restarted(site: Path) -> None:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "dynlan", "serve", str(site), "--port", str(port), "--workers", "2"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_port(port, proc)
+        deadline = time.monotonic() + 20
+        while len(_worker_pids(proc.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        workers = _worker_pids(proc.pid)
+        assert len(workers) == 2
+        for _ in range(20):
+            assert httpx.get(f"http://127.0.0.1:{port}/robots.txt").status_code == 200
+        os.kill(workers[0], signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            now = _worker_pids(proc.pid)
+            if len(now) == 2 and workers[0] not in now:
+                break
+            time.sleep(0.1)
+        assert len(_worker_pids(proc.pid)) == 2 and workers[0] not in _worker_pids(proc.pid)
+        for _ in range(20):
+            assert httpx.get(f"http://127.0.0.1:{port}/robots.txt").status_code == 200
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)

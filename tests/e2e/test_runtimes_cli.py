@@ -1,0 +1,32 @@
+"""`dynlan runtimes`, and a third-party adapter loaded through its entry point."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests._server import run_dynlan
+
+pytestmark = pytest.mark.e2e
+
+
+def test_runtimes_lists_every_runtime() -> None:
+    p = subprocess.run([sys.executable, "-m", "dynlan", "runtimes"], capture_output=True, text=True, check=True)
+    rows = {line.split()[0]: line for line in p.stdout.splitlines()}
+    assert ".lua" in rows["lua"] and "available" in rows["lua"] and "lupa" in rows["lua"]
+    # The example adapter from examples/dynlan-template, found through its entry point.
+    assert ".tmpl" in rows["template"] and "available" in rows["template"]
+
+
+def test_example_adapter_serves_pages(tmp_path: Path) -> None:
+    (tmp_path / "hello.tmpl").write_text("Hello, ${q_name}! $method $path\n")
+    (tmp_path / "items").mkdir()
+    (tmp_path / "items" / "[sku].tmpl").write_text("item $p_sku\n")
+    with run_dynlan(tmp_path) as server:
+        r = httpx.get(server.url + "/hello?name=entry-point")
+        assert r.status_code == 200 and r.text == "Hello, entry-point! GET /hello\n"
+        assert httpx.get(server.url + "/items/ab-12").text == "item ab-12\n"

@@ -1,0 +1,6 @@
+print((fs.read("data/hello.txt"):gsub("%s+$", "")))
+print(tostring(fs.exists("data/hello.txt")), tostring(fs.exists("data/missing.txt")))
+local ok, err = pcall(fs.read, "../../../../etc/passwd")
+print("outside=" .. (ok and "READ" or "denied"))
+local listed = fs.list("data")
+print("list=" .. table.concat(listed, ","))

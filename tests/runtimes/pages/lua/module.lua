@@ -1,0 +1,2 @@
+local util = require("util")
+print(util.shout("quiet"))

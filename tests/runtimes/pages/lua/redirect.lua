@@ -1,0 +1,1 @@
+response.redirect("/echo?name=moved", 303)

@@ -1,0 +1,1 @@
+print("user " .. request.params.id)
