@@ -1,0 +1,104 @@
+"""Lua pages end to end: the demo site with curl, reloading, and a spinning page beside a hello page."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests._server import run_dynlan
+
+pytestmark = pytest.mark.e2e
+
+DEMO = Path(__file__).resolve().parents[2] / "sites" / "demo"
+
+
+def curl(*args: str) -> str:
+    return subprocess.run(["curl", "-sS", "--max-time", "10", *args], capture_output=True, text=True, check=True).stdout
+
+
+def test_demo_lua_pages_with_curl() -> None:
+    with run_dynlan(DEMO) as server:
+        assert curl(server.url + "/hello?name=curl") == "Hello, curl! (Lua)\n"
+        form = curl(server.url + "/form")
+        assert "<form" in form and 'name="colour"' in form
+        posted = curl("-d", "name=<Ada>&colour=teal", server.url + "/form")
+        assert "Thanks, &lt;Ada&gt;. You like teal." in posted
+        first = curl(server.url + "/counter")
+        second = curl(server.url + "/counter")
+        assert "visited 1 times" in first and "visited 2 times" in second
+        assert "Pages in four languages" in second and "motd.txt" in second
+        assert "Profile of user <b>42</b>" in curl(server.url + "/users/42")
+        assert curl("-o", "/dev/null", "-w", "%{http_code}", server.url + "/users/abc") == "404"
+        assert curl("-o", "/dev/null", "-w", "%{http_code}", server.url + "/_lib/layout.lua") == "404"
+        index = curl(server.url + "/")
+        assert "DynLan" in index
+
+
+def test_editing_a_page_or_module_shows_without_restart(tmp_path: Path) -> None:
+    (tmp_path / "_lib").mkdir()
+    page = tmp_path / "page.lua"
+    module = tmp_path / "_lib" / "words.lua"
+    page.write_text('local w = require("words")\nprint("v1 " .. w.word)\n')
+    module.write_text('return {word = "alpha"}\n')
+    with run_dynlan(tmp_path) as server:
+        assert httpx.get(server.url + "/page").text == "v1 alpha\n"
+        page.write_text('local w = require("words")\nprint("v2 " .. w.word)\n')
+        os.utime(page, ns=(time.time_ns(), time.time_ns() + 10_000_000))
+        assert httpx.get(server.url + "/page").text == "v2 alpha\n"
+        module.write_text('return {word = "beta!"}\n')
+        os.utime(module, ns=(time.time_ns(), time.time_ns() + 20_000_000))
+        assert httpx.get(server.url + "/page").text == "v2 beta!\n"
+        # A page added while serving answers too.
+        (tmp_path / "later.lua").write_text('print("added later")\n')
+        time.sleep(1.1)
+        assert httpx.get(server.url + "/later").text == "added later\n"
+
+
+def test_syntax_error_lists_file_and_line_in_dev(tmp_path: Path) -> None:
+    (tmp_path / "broken.lua").write_text('print("ok")\nlocal x = = 2\n')
+    with run_dynlan(tmp_path, "--dev") as server:
+        r = httpx.get(server.url + "/broken")
+        assert r.status_code == 500
+        assert "broken.lua:2:" in r.text and "local x = = 2" in r.text
+
+
+def test_spinning_page_does_not_stall_hello(tmp_path: Path) -> None:
+    (tmp_path / "hello.lua").write_text('print("hello")\n')
+    (tmp_path / "spin.lua").write_text("local x = 0\nwhile true do x = x + 1 end\n")
+    config = "[limits]\nwall_time = 4.0\ninstructions = 100000000000\n"
+    with run_dynlan(tmp_path, "--no-access-log", config=config) as server:
+        with httpx.Client(base_url=server.url) as c:
+            for _ in range(50):
+                c.get("/hello")  # warm up
+        results: list[int] = []
+
+        def spin() -> None:
+            with httpx.Client(base_url=server.url, timeout=20) as c:
+                results.append(c.get("/spin").status_code)
+
+        spinners = [threading.Thread(target=spin) for _ in range(2)]
+        for t in spinners:
+            t.start()
+        time.sleep(0.3)
+        latencies: list[float] = []
+        with httpx.Client(base_url=server.url, timeout=10) as c:
+            deadline = time.monotonic() + 3.0
+            while time.monotonic() < deadline:
+                started = time.perf_counter()
+                r = c.get("/hello")
+                latencies.append(time.perf_counter() - started)
+                assert r.status_code == 200 and r.text == "hello\n"
+        for t in spinners:
+            t.join(20)
+        assert results == [503, 503]  # each spun for its whole budget, then was stopped
+        latencies.sort()
+        p99 = latencies[int(len(latencies) * 0.99) - 1]
+        assert len(latencies) > 100
+        print(f"hello p99 {p99 * 1000:.1f} ms over {len(latencies)} requests")
+        assert p99 < 0.100, f"p99 {p99 * 1000:.1f} ms over {len(latencies)} requests"
