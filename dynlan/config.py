@@ -57,6 +57,8 @@ class HttpConfig:
     """Bytes of request target (414 beyond)."""
     max_body_size: int = 10 * 1024 * 1024
     """Bytes of request body (413 beyond)."""
+    h1_parser: str = "auto"
+    """HTTP/1.1 parser: `llhttp` (httptools, fast), `h11`, or `auto` (llhttp when installed)."""
 
 
 @dataclass(slots=True)
@@ -184,11 +186,22 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: {exc.strerror}") from None
 
 
+_CHOICES = {("http", "h1_parser"): ("auto", "llhttp", "h11")}
+
+
+def _check_choices(cfg: SiteConfig, source: str) -> None:
+    for (section, key), allowed in _CHOICES.items():
+        value = getattr(getattr(cfg, section), key)
+        if value not in allowed:
+            raise ConfigError(f"{source}: {section}.{key}: must be one of {', '.join(allowed)}, got {value!r}")
+
+
 def load_config(path: Path | None, runtime_names: frozenset[str] = frozenset()) -> Config:
     """The server config from `path` (defaults when None)."""
     cfg = Config()
     if path is not None:
         _merge(cfg, read_toml(path), runtime_names, str(path))
+        _check_choices(cfg, str(path))
     return cfg
 
 
@@ -205,6 +218,7 @@ def site_config(base: Config, site_file: Path | None, runtime_names: frozenset[s
         if "server" in data:
             raise ConfigError(f"{site_file}: [server] belongs in the server config (--config), not a site")
         _merge(cfg, data, runtime_names, str(site_file))
+        _check_choices(cfg, str(site_file))
     return cfg
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import time
 from collections.abc import AsyncIterator
 
 import trio
@@ -36,6 +37,10 @@ class App:
         self.dev = config.dev
 
         self.runtimes: dict[str, Runtime] = {}
+        self.file_cache = static.FileCache()
+        # (root, raw path) -> (expiry, resolution). Resolving costs a realpath
+        # (an lstat per path segment); a second's reuse keeps that off the hot path.
+        self._resolved: dict[tuple[str, str], tuple[float, static.Resolved]] = {}
         self.host: Host | None = None
 
     def prepare(self, registry: Registry | None = None) -> None:
@@ -185,18 +190,30 @@ class App:
                 raise
         await self.run_page(exchange, site, match)
 
-    async def serve_static(self, exchange: Exchange, site: Site) -> None:
-        request = exchange.request
+    def resolve(self, site: Site, raw_path: str) -> static.Resolved:
+        key = (site.root, raw_path)
+        now = time.monotonic()
+        cached = self._resolved.get(key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
         cfg = site.config.static
         try:
             resolved = static.resolve(
-                site.root, request.path,
+                site.root, raw_path,
                 index_names=cfg.index_names,
                 clean_url_suffixes=(".html",) if cfg.clean_urls else (),
                 listing=cfg.listing,
             )
         except static.StaticError as exc:
             raise HttpError(exc.status, exc.message) from None
+        if len(self._resolved) >= 10000:
+            self._resolved.clear()
+        self._resolved[key] = (now + 1.0, resolved)
+        return resolved
+
+    async def serve_static(self, exchange: Exchange, site: Site) -> None:
+        request = exchange.request
+        resolved = self.resolve(site, request.path)
         if resolved.kind == "missing":
             raise HttpError(404, f"{request.path} not found")
         if request.method == "OPTIONS":
@@ -220,11 +237,27 @@ class App:
     async def send_file(self, exchange: Exchange, fs_path: str) -> None:
         request = exchange.request
         try:
+            st = os.stat(fs_path)
+        except OSError:
+            self._resolved.clear()
+            raise HttpError(404, f"{request.path} not found") from None
+        cached = self.file_cache.get(fs_path, st)
+        if cached is not None:
+            plan = static.plan(request.method, request.headers.as_dict(), fs_path, st)
+            body = b"".join(
+                cached[p.offset : p.offset + p.length] if isinstance(p, static.FileSlice) else p
+                for p in plan.body
+            )
+            await exchange.respond(plan.status, plan.headers, body)
+            return
+        try:
             fd = os.open(fs_path, os.O_RDONLY)
         except OSError:
             raise HttpError(404, f"{request.path} not found") from None
         try:
             st = os.fstat(fd)
+            if st.st_size <= self.file_cache.max_file:
+                self.file_cache.put(fs_path, st, os.pread(fd, st.st_size, 0))
             plan = static.plan(request.method, request.headers.as_dict(), fs_path, st)
             total = sum(p.length if isinstance(p, static.FileSlice) else len(p) for p in plan.body)
             if total <= SMALL_FILE or request.method == "HEAD":

@@ -14,7 +14,7 @@ from dynlan.http._events import (
     RequestReceived,
 )
 from dynlan.http._exchange import Exchange, HttpRequest, split_target
-from dynlan.http._h1 import H1Protocol
+from dynlan.http._h1 import H1Protocol, H11Protocol, make_h1_protocol
 from dynlan.http._headers import Headers
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "DataReceived",
     "Exchange",
     "H1Protocol",
+    "H11Protocol",
     "Headers",
     "HttpError",
     "HttpRequest",
@@ -32,5 +33,6 @@ __all__ = [
     "Paused",
     "ProtocolError",
     "RequestReceived",
+    "make_h1_protocol",
     "split_target",
 ]

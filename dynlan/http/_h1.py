@@ -35,8 +35,8 @@ KNOWN_METHODS = frozenset(
 )
 
 
-class H1Protocol:
-    """One HTTP/1.1 server connection's protocol state (stream id is always 1)."""
+class H11Protocol:
+    """One HTTP/1.1 server connection's protocol state on h11 (stream id is always 1)."""
 
     __slots__ = ("_conn", "_max_request_line", "_max_header_size", "_head_sent", "client_closed")
 
@@ -118,10 +118,14 @@ class H1Protocol:
         return self._conn.send(h11.InformationalResponse(status_code=100, headers=[], reason=b"Continue")) or b""
 
     def send_response(self, status: int, headers: Iterable[tuple[str, str]]) -> bytes:
+        """The response head. Header names and values must already be valid
+        (the host checks what pages set: no CR, LF or NUL), so h11's per-header
+        regex validation is skipped."""
         self._head_sent = True
         raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
         reason = _REASONS.get(status, b"")
-        return self._conn.send(h11.Response(status_code=status, headers=raw, reason=reason)) or b""
+        event = h11.Response(status_code=status, headers=raw, reason=reason, http_version=b"1.1", _parsed=True)
+        return self._conn.send(event) or b""
 
     def send_data(self, data: bytes) -> bytes:
         if not data:
@@ -163,3 +167,19 @@ class H1Protocol:
 
     def send_failed(self) -> None:
         self._conn.send_failed()
+
+
+H1Protocol = H11Protocol
+
+
+def make_h1_protocol(parser: str = "auto", *, max_header_size: int = 16384, max_request_line: int = 8190) -> H11Protocol:
+    """The HTTP/1.1 core: llhttp (httptools) when installed and asked for, else h11."""
+    if parser in ("auto", "llhttp"):
+        try:
+            from dynlan.http._h1fast import FastH1Protocol
+        except ImportError:
+            if parser == "llhttp":
+                raise
+        else:
+            return FastH1Protocol(max_header_size=max_header_size, max_request_line=max_request_line)  # type: ignore[return-value]
+    return H11Protocol(max_header_size=max_header_size, max_request_line=max_request_line)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from http import HTTPStatus
 from typing import Protocol
@@ -14,7 +15,7 @@ from dynlan.http import (
     ConnectionEnded,
     DataReceived,
     Exchange,
-    H1Protocol,
+    make_h1_protocol,
     Headers,
     HttpError,
     HttpRequest,
@@ -72,24 +73,35 @@ class H1Connection:
         self.scheme = scheme
         self.extra_headers = extra_headers or []
         self.linger = False
-        self.proto = H1Protocol(
-            max_header_size=http.max_header_size, max_request_line=http.max_request_line
+        self.timer = trio.CancelScope()
+        self.phase = "idle"
+        self.responded = False
+        self.proto = make_h1_protocol(
+            http.h1_parser, max_header_size=http.max_header_size, max_request_line=http.max_request_line
         )
 
-    async def _read_more(self, deadline: float) -> None:
-        with trio.move_on_at(deadline):
-            data = await self.stream.receive_some(RECV_SIZE)
-            self.proto.receive_data(data)
-            return
-        raise trio.TooSlowError
+    # One cancel scope per connection carries every timeout; `phase` says which
+    # wait it is bounding, so that when it fires we know what to answer.
+    # (One scope whose deadline moves is much cheaper than a scope per wait.)
+
+    def _arm(self, phase: str, timeout: float) -> None:
+        self.phase = phase
+        self.timer.deadline = trio.current_time() + timeout
+
+    def _disarm(self) -> None:
+        self.phase = "app"
+        self.timer.deadline = math.inf
+
+    async def _receive(self) -> None:
+        self.proto.receive_data(await self.stream.receive_some(RECV_SIZE))
 
     async def send(self, data: bytes) -> None:
         if not data:
             return
-        with trio.move_on_after(self.http.send_timeout) as scope:
-            await self.stream.send_all(data)
-        if scope.cancelled_caught:
-            raise _Closed("send timed out")
+        phase, deadline = self.phase, self.timer.deadline
+        self._arm("send", self.http.send_timeout)
+        await self.stream.send_all(data)
+        self.phase, self.timer.deadline = phase, deadline
 
     async def next_body_event(self) -> DataReceived | MessageComplete:
         while True:
@@ -97,14 +109,18 @@ class H1Connection:
             if isinstance(event, DataReceived | MessageComplete):
                 return event
             if isinstance(event, NeedData):
-                try:
-                    await self._read_more(trio.current_time() + self.http.body_timeout)
-                except trio.TooSlowError:
-                    raise HttpError(408, "request body timed out", close=True) from None
+                self._arm("body", self.http.body_timeout)
+                await self._receive()
+                self._disarm()
                 continue
             if isinstance(event, ConnectionEnded):
                 raise _Closed("client closed mid-body")
             raise ProtocolError(400, "unexpected event in body")  # pragma: no cover
+
+    def cancel_if_idle(self) -> None:
+        """Shutdown: an idle keep-alive connection closes now; a busy one after its response."""
+        if self.phase == "idle":
+            self.timer.cancel()
 
     async def _next_request(self) -> RequestReceived | None:
         """Wait for the next request head; None when the connection should close quietly."""
@@ -112,44 +128,37 @@ class H1Connection:
         event = proto.next_event()
         if isinstance(event, RequestReceived):
             return event
-        if isinstance(event, ConnectionEnded):
+        if isinstance(event, ConnectionEnded) or self.state.shutting_down:
             return None
         # Idle: nothing of the next request has arrived. Shutdown may cut this short.
-        now = trio.current_time()
-        scope = trio.CancelScope(deadline=now + self.http.keepalive_timeout)
-        self.state.idle_scopes.add(scope)
-        try:
-            if self.state.shutting_down:
-                return None
-            with scope:
-                data = await self.stream.receive_some(RECV_SIZE)
-            if scope.cancelled_caught:
-                return None
-        finally:
-            self.state.idle_scopes.discard(scope)
-        proto.receive_data(data)
+        self._arm("idle", self.http.keepalive_timeout)
+        await self._receive()
         # The first bytes are in: the whole head must follow within header_timeout
         # (slowloris: a client trickling header bytes cannot hold the connection).
-        deadline = trio.current_time() + self.http.header_timeout
+        self._arm("head", self.http.header_timeout)
         while True:
             event = proto.next_event()
             if isinstance(event, RequestReceived):
+                self._disarm()
                 return event
-            if isinstance(event, ConnectionEnded):
+            if isinstance(event, ConnectionEnded | Paused):
                 return None
-            if isinstance(event, Paused):  # pragma: no cover - cycle handling prevents it
-                return None
-            try:
-                await self._read_more(deadline)
-            except trio.TooSlowError:
-                raise HttpError(408, "request head timed out", close=True) from None
+            await self._receive()
 
     async def serve(self) -> None:
+        self.state.connections.add(self)
         try:
-            await self._serve()
+            with self.timer:
+                await self._serve()
+            if self.timer.cancelled_caught and self.phase in ("head", "body") and not self.responded:
+                # RFC 9110 §15.5.9: 408 when the client took too long to send.
+                self.linger = True
+                with trio.move_on_after(1):
+                    await self.stream.send_all(raw_error_response(408, f"request {self.phase} timed out"))
         except (_Closed, trio.BrokenResourceError, trio.ClosedResourceError):
             pass
         finally:
+            self.state.connections.discard(self)
             with trio.CancelScope(shield=True):
                 if self.linger:
                     await self._lingering_close()
@@ -204,6 +213,7 @@ class H1Connection:
                 request_id=new_request_id(),
             )
             exchange = H1Exchange(self, request)
+            self.responded = False
             declared = headers.get("content-length")
             if declared is not None and declared.isdigit() and int(declared) > self.http.max_body_size:
                 # Refused before any page runs (RFC 9110 §15.5.14); the unread
@@ -291,6 +301,7 @@ class H1Exchange:
 
     def _head(self, status: int, headers: list[tuple[str, str]]) -> bytes:
         self.status = status
+        self.conn.responded = True
         full = [("date", DATE.get()), ("server", SERVER_NAME), *self.conn.extra_headers, *headers]
         if self.conn.state.shutting_down:
             full.append(("connection", "close"))

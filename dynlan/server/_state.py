@@ -6,6 +6,7 @@ import email.utils
 import itertools
 import os
 import time
+from typing import Any
 
 import trio
 
@@ -15,15 +16,16 @@ class ServerState:
 
     def __init__(self) -> None:
         self.shutting_down = False
-        self.idle_scopes: set[trio.CancelScope] = set()
+        self.connections: set[Any] = set()
+        """Open connections; each has `cancel_if_idle()`."""
         self.active_connections = 0
         self.all_closed = trio.Event()
         self.all_closed.set()
 
     def begin_shutdown(self) -> None:
         self.shutting_down = True
-        for scope in list(self.idle_scopes):
-            scope.cancel()
+        for conn in list(self.connections):
+            conn.cancel_if_idle()
 
     def connection_opened(self) -> None:
         self.active_connections += 1

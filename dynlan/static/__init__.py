@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dynlan.static._filecache import FileCache
 from dynlan.static._http import http_date, make_etag, mime_type, parse_http_date
 from dynlan.static._listing import render_listing
 from dynlan.static._plan import FileSlice, Plan, plan
@@ -10,6 +11,7 @@ from dynlan.static._resolve import Resolved, StaticError, decode_path, resolve
 
 __all__ = [
     "MAX_RANGES",
+    "FileCache",
     "FileSlice",
     "Plan",
     "Resolved",

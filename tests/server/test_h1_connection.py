@@ -147,6 +147,7 @@ async def test_expect_100_continue() -> None:
         nursery.cancel_scope.cancel()
 
 
+@pytest.mark.autojump
 async def test_body_over_limit_is_413_and_closes() -> None:
     client, conn = await serve(HttpConfig(max_body_size=10))
     async with trio.open_nursery() as nursery:
@@ -177,6 +178,7 @@ async def test_unread_body_is_drained_for_keep_alive() -> None:
         (b"GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + b"b" * 20000 + b"\r\n\r\n", 431),
     ],
 )
+@pytest.mark.autojump
 async def test_bad_requests_get_their_status_then_close(request_bytes: bytes, status: int) -> None:
     client, conn = await serve()
     async with trio.open_nursery() as nursery:
@@ -259,6 +261,7 @@ class FailingApp:
         raise HttpError(413, "too big", close=True)
 
 
+@pytest.mark.autojump
 async def test_http_error_from_app_is_answered() -> None:
     client, conn = await serve(app=FailingApp())  # type: ignore[arg-type]
     async with trio.open_nursery() as nursery:

@@ -7,7 +7,7 @@ import pytest
 from dynlan.http import (
     ConnectionEnded,
     DataReceived,
-    H1Protocol,
+    H11Protocol,
     MessageComplete,
     NeedData,
     Paused,
@@ -23,7 +23,17 @@ POST_CHUNKED = (
 )
 
 
-def events_of(proto: H1Protocol) -> list[object]:
+from dynlan.http._h1fast import FastH1Protocol
+
+IMPLEMENTATIONS = [H11Protocol, FastH1Protocol]
+
+
+@pytest.fixture(params=IMPLEMENTATIONS, ids=["h11", "llhttp"])
+def H1Protocol(request: pytest.FixtureRequest) -> type:
+    return request.param  # type: ignore[no-any-return]
+
+
+def events_of(proto: object) -> list[object]:
     out = []
     while True:
         ev = proto.next_event()
@@ -34,13 +44,13 @@ def events_of(proto: H1Protocol) -> list[object]:
             return out
 
 
-def feed_whole(data: bytes) -> list[object]:
+def feed_whole(H1Protocol: type, data: bytes) -> list[object]:
     proto = H1Protocol()
     proto.receive_data(data)
     return events_of(proto)
 
 
-def feed_bytewise(data: bytes) -> list[object]:
+def feed_bytewise(H1Protocol: type, data: bytes) -> list[object]:
     proto = H1Protocol()
     out: list[object] = []
     for i in range(len(data)):
@@ -56,8 +66,8 @@ def body_of(events: list[object]) -> bytes:
 
 
 @pytest.mark.parametrize("feed", [feed_whole, feed_bytewise])
-def test_get_request(feed: object) -> None:
-    events = feed(GET)  # type: ignore[operator]
+def test_get_request(H1Protocol: type, feed: object) -> None:
+    events = feed(H1Protocol, GET)  # type: ignore[operator]
     req = events[0]
     assert isinstance(req, RequestReceived)
     assert req.method == "GET" and req.target == "/a/b?x=1" and req.http_version == "1.1"
@@ -67,13 +77,13 @@ def test_get_request(feed: object) -> None:
 
 
 @pytest.mark.parametrize("feed", [feed_whole, feed_bytewise])
-def test_chunked_body(feed: object) -> None:
-    events = feed(POST_CHUNKED)  # type: ignore[operator]
+def test_chunked_body(H1Protocol: type, feed: object) -> None:
+    events = feed(H1Protocol, POST_CHUNKED)  # type: ignore[operator]
     assert body_of(events) == b"hello world"
     assert isinstance(events[-1], MessageComplete)
 
 
-def test_trailing_data_is_the_next_request() -> None:
+def test_trailing_data_is_the_next_request(H1Protocol: type) -> None:
     proto = H1Protocol()
     proto.receive_data(GET + b"GET /second HTTP/1.1\r\nHost: h\r\n\r\n")
     first = events_of(proto)
@@ -87,7 +97,7 @@ def test_trailing_data_is_the_next_request() -> None:
     assert second[0].target == "/second"  # type: ignore[attr-defined]
 
 
-def test_response_bytes() -> None:
+def test_response_bytes(H1Protocol: type) -> None:
     proto = H1Protocol()
     proto.receive_data(GET)
     events_of(proto)
@@ -112,7 +122,7 @@ def test_response_bytes() -> None:
         (b"GET /" + b"a" * 20000, 414),
     ],
 )
-def test_bad_requests_carry_their_status(data: bytes, status: int) -> None:
+def test_bad_requests_carry_their_status(H1Protocol: type, data: bytes, status: int) -> None:
     proto = H1Protocol(max_header_size=16384, max_request_line=8190)
     proto.receive_data(data)
     with pytest.raises(ProtocolError) as info:
@@ -120,7 +130,7 @@ def test_bad_requests_carry_their_status(data: bytes, status: int) -> None:
     assert info.value.status == status
 
 
-def test_expect_continue_is_reported() -> None:
+def test_expect_continue_is_reported(H1Protocol: type) -> None:
     proto = H1Protocol()
     proto.receive_data(b"PUT /x HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n")
     req = proto.next_event()
@@ -130,7 +140,7 @@ def test_expect_continue_is_reported() -> None:
     assert body_of(events_of(proto)) == b"abc"
 
 
-def test_http10_closes_after_response() -> None:
+def test_http10_closes_after_response(H1Protocol: type) -> None:
     proto = H1Protocol()
     proto.receive_data(b"GET / HTTP/1.0\r\n\r\n")
     events_of(proto)
@@ -153,3 +163,54 @@ def test_http10_closes_after_response() -> None:
 )
 def test_split_target(target: str, expected: tuple[str, str, str | None]) -> None:
     assert split_target(target) == expected
+
+
+def test_smuggling_attempts_are_rejected(H1Protocol: type) -> None:
+    for data in (
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        b"GET / HTTP/1.1\r\nHost : a\r\n\r\n",
+    ):
+        proto = H1Protocol()
+        proto.receive_data(data)
+        with pytest.raises(ProtocolError) as info:
+            events_of(proto)
+        assert info.value.status == 400, data
+
+
+def test_whole_pipeline_in_one_read(H1Protocol: type) -> None:
+    proto = H1Protocol()
+    proto.receive_data(b"".join(f"GET /{i} HTTP/1.1\r\nHost: a\r\n\r\n".encode() for i in range(5)))
+    for i in range(5):
+        events = events_of(proto)
+        assert events[0].target == f"/{i}"  # type: ignore[attr-defined]
+        proto.send_response(200, [("content-length", "1")])
+        proto.send_data(b"x")
+        proto.send_end()
+        assert proto.start_next_cycle()
+    assert isinstance(proto.next_event(), NeedData)
+
+
+def test_content_length_with_transfer_encoding_never_uses_the_length(H1Protocol: type) -> None:
+    # RFC 9112 §6.3: Transfer-Encoding overrides Content-Length; rejecting is also allowed.
+    proto = H1Protocol()
+    proto.receive_data(
+        b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+    )
+    try:
+        events = events_of(proto)
+    except ProtocolError as exc:
+        assert exc.status == 400
+        return
+    assert body_of(events) == b"" and isinstance(events[-1], MessageComplete)
+
+
+def test_obsolete_line_folding_is_rejected_or_unfolded(H1Protocol: type) -> None:
+    # RFC 9112 §5.2: a server either rejects obs-fold with 400 or replaces it with spaces.
+    proto = H1Protocol()
+    proto.receive_data(b"GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n")
+    try:
+        events = events_of(proto)
+    except ProtocolError as exc:
+        assert exc.status == 400
+        return
+    assert ("x", "a b") in events[0].headers  # type: ignore[attr-defined]
