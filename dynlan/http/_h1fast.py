@@ -206,7 +206,8 @@ class FastH1Protocol:
         for name, value in headers:
             if name == "content-length":
                 length = int(value)
-            elif name == "connection" and "close" in value.lower():
+                continue
+            if name == "connection" and "close" in value.lower():
                 close = True
             elif name == "transfer-encoding":
                 continue  # framing is ours to decide

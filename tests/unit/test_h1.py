@@ -214,3 +214,17 @@ def test_obsolete_line_folding_is_rejected_or_unfolded(H1Protocol: type) -> None
         assert exc.status == 400
         return
     assert ("x", "a b") in events[0].headers  # type: ignore[attr-defined]
+
+
+def test_fixed_length_response_head(H1Protocol: type) -> None:
+    proto = H1Protocol()
+    proto.receive_data(GET)
+    events_of(proto)
+    head = proto.send_response(200, [("content-type", "text/plain"), ("content-length", "3")])
+    lines = head.lower().split(b"\r\n")
+    assert lines.count(b"content-length: 3") == 1
+    assert not any(line.startswith(b"transfer-encoding") for line in lines)
+    assert head.endswith(b"\r\n\r\n")
+    assert proto.send_data(b"abc") == b"abc"
+    assert proto.send_end() == b""
+    assert proto.start_next_cycle()
