@@ -270,19 +270,21 @@ class App:
                 await exchange.respond(plan.status, list(plan.headers), b"".join(chunks))
                 return
             await exchange.send_head(plan.status, list(plan.headers))
+            send_file = getattr(exchange, "send_file", None)
             for piece in plan.body:
                 if not isinstance(piece, static.FileSlice):
                     await exchange.send_body(piece)
-                    continue
-                offset, remaining = piece.offset, piece.length
-                while remaining > 0:
-                    n = min(CHUNK, remaining)
-                    data = await trio.to_thread.run_sync(os.pread, fd, n, offset)
-                    if not data:
-                        raise OSError(f"{fs_path} shrank while being sent")
-                    await exchange.send_body(data)
-                    offset += len(data)
-                    remaining -= len(data)
+                elif send_file is not None:
+                    await send_file(fd, piece.offset, piece.length)
+                else:
+                    offset, remaining = piece.offset, piece.length
+                    while remaining > 0:
+                        data = await trio.to_thread.run_sync(os.pread, fd, min(CHUNK, remaining), offset)
+                        if not data:
+                            raise OSError(f"{fs_path} shrank while being sent")
+                        await exchange.send_body(data)
+                        offset += len(data)
+                        remaining -= len(data)
             await exchange.finish()
         finally:
             os.close(fd)

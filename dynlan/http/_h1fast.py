@@ -251,6 +251,16 @@ class FastH1Protocol:
             self._remaining -= len(data)
         return data
 
+    def can_send_raw(self) -> bool:
+        """True when the body goes out as is (fixed length): sendfile may write it directly."""
+        return not self._chunked and not self._no_body and self._remaining is not None
+
+    def account_raw(self, length: int) -> None:
+        """Bytes of body written directly to the socket (sendfile)."""
+        if self._remaining is None or length > self._remaining:
+            raise RuntimeError("response body longer than its Content-Length")
+        self._remaining -= length
+
     def send_end(self, trailers: Iterable[tuple[str, str]] = ()) -> bytes:
         self._ended = True
         if self._remaining and not self._no_body:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import time
 from http import HTTPStatus
 from typing import Protocol
@@ -30,6 +31,18 @@ from dynlan.server._access import AccessLog
 from dynlan.server._state import DATE, ServerState, new_request_id
 
 RECV_SIZE = 65536
+SENDFILE_CHUNK = 1024 * 1024
+READ_CHUNK = 256 * 1024
+
+
+async def _send_file_by_reading(exchange: H1Exchange, fd: int, offset: int, length: int) -> None:
+    while length > 0:
+        data = await trio.to_thread.run_sync(os.pread, fd, min(READ_CHUNK, length), offset)
+        if not data:
+            raise _Closed("file shrank while being sent")
+        await exchange.send_body(data)
+        offset += len(data)
+        length -= len(data)
 
 
 class App(Protocol):
@@ -116,6 +129,26 @@ class H1Connection:
             if isinstance(event, ConnectionEnded):
                 raise _Closed("client closed mid-body")
             raise ProtocolError(400, "unexpected event in body")  # pragma: no cover
+
+    async def sendfile(self, sock: trio.socket.SocketType, fd: int, offset: int, length: int) -> None:
+        phase, deadline = self.phase, self.timer.deadline
+        out = sock.fileno()
+        while length > 0:
+            self._arm("send", self.http.send_timeout)
+            try:
+                sent = os.sendfile(out, fd, offset, min(length, SENDFILE_CHUNK))
+            except BlockingIOError:
+                await trio.lowlevel.wait_writable(sock)
+                continue
+            except OSError as exc:
+                raise _Closed(f"sendfile failed: {exc}") from None
+            if sent == 0:
+                raise _Closed("file shrank while being sent")
+            offset += sent
+            length -= sent
+            if length > 0:
+                await trio.lowlevel.checkpoint()
+        self.phase, self.timer.deadline = phase, deadline
 
     def cancel_if_idle(self) -> None:
         """Shutdown: an idle keep-alive connection closes now; a busy one after its response."""
@@ -319,6 +352,22 @@ class H1Exchange:
         self._pending = b""
         self.bytes_sent += len(data)
         await self.conn.send(out)
+
+    async def send_file(self, fd: int, offset: int, length: int) -> None:
+        """Body bytes straight from a file: sendfile(2) on a plain TCP socket, else read and send."""
+        if self._head_only or length <= 0:
+            return
+        proto = self.conn.proto
+        sock = getattr(self.conn.stream, "socket", None)
+        if sock is None or not getattr(proto, "can_send_raw", lambda: False)():
+            await _send_file_by_reading(self, fd, offset, length)
+            return
+        if self._pending:
+            await self.conn.send(self._pending)
+            self._pending = b""
+        proto.account_raw(length)  # type: ignore[attr-defined]
+        self.bytes_sent += length
+        await self.conn.sendfile(sock, fd, offset, length)
 
     async def finish(self) -> None:
         if self.finished:

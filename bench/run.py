@@ -1,0 +1,314 @@
+"""`make bench`: dynlan against its peers on loopback, in one run, reported as ratios.
+
+Every server runs on a free loopback port, is loaded with wrk (or h2load) for
+BENCH_SECONDS (default 10) and is stopped before the next one starts.
+Usage: bench/run.py [static] [lua] ...   (default: every scenario)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+VENV_BIN = Path(sys.executable).parent
+SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
+CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
+
+
+@dataclass
+class Result:
+    name: str
+    rps: float | None = None
+    p99_ms: float | None = None
+    errors: int = 0
+    note: str = ""
+
+
+@dataclass
+class Report:
+    results: dict[str, Result] = field(default_factory=dict)
+    ratios: list[tuple[str, float | None, float]] = field(default_factory=list)
+
+    def add(self, r: Result) -> None:
+        self.results[r.name] = r
+        if r.rps is None:
+            print(f"  {r.name:<34} n/a ({r.note})", flush=True)
+        else:
+            print(f"  {r.name:<34} {r.rps:>10.0f} req/s   p99 {r.p99_ms:>8.2f} ms   errors {r.errors}", flush=True)
+
+    def ratio(self, label: str, a: str, b: str, target: float) -> None:
+        ra, rb = self.results.get(a), self.results.get(b)
+        value = ra.rps / rb.rps if ra and rb and ra.rps and rb.rps else None
+        self.ratios.append((label, value, target))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@contextlib.contextmanager
+def running(cmd: list[str], port: int, env: dict[str, str] | None = None, cwd: str | None = None) -> Iterator[bool]:
+    log = tempfile.TemporaryFile()
+    proc = subprocess.Popen(cmd, stdout=log, stderr=log, start_new_session=True, env=env, cwd=cwd)
+    try:
+        ok = wait_port(port, proc)
+        if ok:
+            time.sleep(0.5)
+        yield ok
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+        log.close()
+
+
+def _ms(value: str, unit: str) -> float:
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def wrk(name: str, url: str) -> Result:
+    if shutil.which("wrk") is None:
+        return Result(name, note="wrk not installed")
+    cmd = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{SECONDS}s", "--latency", "--timeout", "5s", url]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=SECONDS + 30).stdout
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors += int(non2xx.group(1)) if non2xx else 0
+    if not rps:
+        return Result(name, note="wrk failed: " + out.strip()[-200:])
+    return Result(name, float(rps.group(1)), _ms(*p99.groups()) if p99 else None, errors)
+
+
+def h2load(name: str, url: str) -> Result:
+    if shutil.which("h2load") is None:
+        return Result(name, note="h2load not installed")
+    cmd = ["h2load", "-c", "16", "-m", "10", "-D", str(SECONDS), url]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=SECONDS + 30).stdout
+    rps = re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", out)
+    failed = re.search(r"(\d+) failed", out)
+    if not rps or float(rps.group(1)) == 0:
+        return Result(name, note="no HTTP/2 (h2c) answers")
+    return Result(name, float(rps.group(1)), None, int(failed.group(1)) if failed else 0)
+
+
+def make_site(root: Path) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "4k.txt").write_bytes((b"0123456789abcdef" * 256)[:4096])
+    (root / "1m.bin").write_bytes(os.urandom(1024 * 1024))
+    (root / "64k.html").write_bytes((b"<p>DynLan compresses this page well.</p>\n" * 1600)[:65536])
+    (root / "hello.lua").write_text('print("Hello, world!")\n')
+    (root / "hello.wren").write_text('System.print("Hello, world!")\n')
+    (root / "hello.py").write_text('def handle(request, response):\n    response.write("Hello, world!\\n")\n')
+    (root / "hello.php").write_text('<?php echo "Hello, world!\\n";\n')
+
+
+def dynlan_cmd(site: Path, port: int, *extra: str) -> list[str]:
+    return [str(VENV_BIN / "dynlan"), "serve", str(site), "--host", "127.0.0.1", "--port", str(port), *extra]
+
+
+def page_available(site: Path, port: int, path: str) -> bool:
+    try:
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+            return bool(r.status == 200)
+    except Exception:
+        return False
+
+
+NGINX_LUA_MODULES = ["/usr/lib/nginx/modules/ndk_http_module.so", "/usr/lib/nginx/modules/ngx_http_lua_module.so"]
+
+
+def nginx_conf(tmp: Path, site: Path, port: int, php_socket: Path | None) -> Path:
+    lua = all(os.path.exists(m) for m in NGINX_LUA_MODULES)
+    loads = "".join(f"load_module {m};\n" for m in NGINX_LUA_MODULES) if lua else ""
+    lua_loc = 'location = /hello-lua { default_type text/plain; content_by_lua_block { ngx.say("Hello, world!") } }' if lua else ""
+    php_loc = (f"location ~ \\.php$ {{ include /etc/nginx/fastcgi_params; "
+               f"fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name; fastcgi_pass unix:{php_socket}; }}"
+               if php_socket else "")
+    conf = tmp / "nginx.conf"
+    conf.write_text(f"""{loads}worker_processes 1;
+daemon off;
+pid {tmp}/nginx.pid;
+error_log {tmp}/error.log;
+events {{ worker_connections 1024; }}
+http {{
+  include /etc/nginx/mime.types;
+  access_log {tmp}/access.log;
+  client_body_temp_path {tmp}/body; proxy_temp_path {tmp}/proxy; fastcgi_temp_path {tmp}/fcgi;
+  uwsgi_temp_path {tmp}/uwsgi; scgi_temp_path {tmp}/scgi;
+  sendfile on; keepalive_requests 100000;
+  server {{
+    listen 127.0.0.1:{port};
+    root {site};
+    {lua_loc}
+    {php_loc}
+  }}
+}}
+""")
+    return conf
+
+
+def php_fpm_binary() -> str | None:
+    for name in ("php-fpm8.2", "php-fpm", "php-fpm8.3"):
+        if shutil.which(name):
+            return shutil.which(name)
+    return None
+
+
+def main(argv: list[str]) -> int:
+    wanted = set(argv) or {"static", "lua", "wren", "python", "php", "h2"}
+    report = Report()
+    tmp = Path(tempfile.mkdtemp(prefix="dynlan-bench-"))
+    tmp.chmod(0o755)  # nginx and php-fpm workers run as another user
+    site = tmp / "site"
+    make_site(site)
+    print(f"dynlan bench: {SECONDS}s per run, wrk -t2 -c{CONNECTIONS}, site {site}", flush=True)
+    try:
+        port = free_port()
+        print("dynlan, 1 worker", flush=True)
+        with running(dynlan_cmd(site, port), port) as ok:
+            if not ok:
+                report.add(Result("dynlan static 4k", note="dynlan did not start"))
+            else:
+                if "static" in wanted:
+                    report.add(wrk("dynlan static 4k", f"http://127.0.0.1:{port}/4k.txt"))
+                    report.add(wrk("dynlan static 1m", f"http://127.0.0.1:{port}/1m.bin"))
+                for lang, page in (("lua", "/hello"), ("wren", "/hello.wren"), ("python", "/hello.py"), ("php", "/hello.php")):
+                    if lang not in wanted:
+                        continue
+                    path = "/hello" if lang == "lua" else None
+                    if path is None:
+                        report.add(Result(f"dynlan {lang} hello", note=f"{lang} pages not served by this build"))
+                        continue
+                    if page_available(site, port, path):
+                        report.add(wrk(f"dynlan {lang} hello", f"http://127.0.0.1:{port}{path}"))
+                    else:
+                        report.add(Result(f"dynlan {lang} hello", note="page did not answer 200"))
+                if "h2" in wanted:
+                    report.add(h2load("dynlan h2c static 4k", f"http://127.0.0.1:{port}/4k.txt"))
+        if "static" in wanted:
+            port = free_port()
+            print("dynlan, 2 workers", flush=True)
+            with running(dynlan_cmd(site, port, "--workers", "2"), port) as ok:
+                report.add(wrk("dynlan 2 workers static 4k", f"http://127.0.0.1:{port}/4k.txt") if ok
+                           else Result("dynlan 2 workers static 4k", note="did not start"))
+        if wanted & {"static", "h2"}:
+            port = free_port()
+            print("hypercorn (trio worker)", flush=True)
+            env = dict(os.environ, BENCH_SITE=str(site))
+            cmd = [str(VENV_BIN / "hypercorn"), "--worker-class", "trio", "-b", f"127.0.0.1:{port}", "asgi_static:app"]
+            with running(cmd, port, env=env, cwd=str(HERE)) as ok:
+                if ok and "static" in wanted:
+                    report.add(wrk("hypercorn static 4k", f"http://127.0.0.1:{port}/4k.txt"))
+                    report.add(wrk("hypercorn static 1m", f"http://127.0.0.1:{port}/1m.bin"))
+                elif not ok:
+                    report.add(Result("hypercorn static 4k", note="hypercorn did not start"))
+                if ok and "h2" in wanted:
+                    report.add(h2load("hypercorn h2c static 4k", f"http://127.0.0.1:{port}/4k.txt"))
+        if shutil.which("nginx") and wanted & {"static", "lua", "php"}:
+            port = free_port()
+            print("nginx", flush=True)
+            php_proc = None
+            php_socket = None
+            fpm = php_fpm_binary()
+            if fpm and "php" in wanted:
+                php_socket = tmp / "php-fpm.sock"
+                fpm_conf = tmp / "php-fpm.conf"
+                fpm_conf.write_text(f"[global]\npid = {tmp}/php-fpm.pid\nerror_log = {tmp}/php-fpm.log\n"
+                                    f"[www]\nlisten = {php_socket}\npm = static\npm.max_children = 2\n"
+                                    + ("user = nobody\ngroup = nogroup\n" if os.geteuid() == 0 else ""))
+                php_proc = subprocess.Popen([fpm, "-F", "-y", str(fpm_conf)] + (["-R"] if os.geteuid() == 0 else []),
+                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                time.sleep(1)
+            conf = nginx_conf(tmp, site, port, php_socket)
+            try:
+                with running(["nginx", "-c", str(conf), "-p", str(tmp)], port) as ok:
+                    if not ok:
+                        report.add(Result("nginx static 4k", note="nginx did not start"))
+                    else:
+                        if "static" in wanted:
+                            report.add(wrk("nginx static 4k", f"http://127.0.0.1:{port}/4k.txt"))
+                            report.add(wrk("nginx static 1m", f"http://127.0.0.1:{port}/1m.bin"))
+                        if "lua" in wanted:
+                            if page_available(site, port, "/hello-lua"):
+                                report.add(wrk("nginx+lua hello", f"http://127.0.0.1:{port}/hello-lua"))
+                            else:
+                                report.add(Result("nginx+lua hello", note="libnginx-mod-http-lua not installed"))
+                        if "php" in wanted:
+                            if php_socket and page_available(site, port, "/hello.php"):
+                                report.add(wrk("nginx+php-fpm hello", f"http://127.0.0.1:{port}/hello.php"))
+                            else:
+                                report.add(Result("nginx+php-fpm hello", note="php-fpm not available"))
+            finally:
+                if php_proc is not None:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(php_proc.pid, signal.SIGTERM)
+                    php_proc.wait(10)
+        else:
+            report.add(Result("nginx static 4k", note="nginx not installed"))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    report.ratio("static 4k: dynlan / hypercorn", "dynlan static 4k", "hypercorn static 4k", 2.5)
+    report.ratio("static 4k: dynlan 2 workers / 1 worker", "dynlan 2 workers static 4k", "dynlan static 4k", 1.7)
+    report.ratio("static 4k: dynlan / nginx", "dynlan static 4k", "nginx static 4k", 0.0)
+    report.ratio("static 1m: dynlan / hypercorn", "dynlan static 1m", "hypercorn static 1m", 0.0)
+    report.ratio("static 1m: dynlan / nginx", "dynlan static 1m", "nginx static 1m", 0.0)
+    report.ratio("lua hello / dynlan static 4k", "dynlan lua hello", "dynlan static 4k", 0.7)
+    report.ratio("lua hello: dynlan / nginx+lua", "dynlan lua hello", "nginx+lua hello", 0.0)
+    report.ratio("wren hello / dynlan static 4k", "dynlan wren hello", "dynlan static 4k", 0.7)
+    report.ratio("php hello: dynlan / nginx+php-fpm", "dynlan php hello", "nginx+php-fpm hello", 0.4)
+    report.ratio("h2c static 4k: dynlan / hypercorn", "dynlan h2c static 4k", "hypercorn h2c static 4k", 2.0)
+    print("\nratios (target; 0 = reported only)")
+    for label, value, target in report.ratios:
+        if value is None:
+            verdict = "n/a"
+        elif target == 0:
+            verdict = "   "
+        else:
+            verdict = "PASS" if value >= target else "FAIL"
+        shown = f"{value:.2f}x" if value is not None else "  -  "
+        print(f"  {verdict:<4} {label:<40} {shown:>8}" + (f"   (target >= {target}x)" if target else ""))
+    out = {"seconds": SECONDS, "results": {k: vars(v) for k, v in report.results.items()},
+           "ratios": [{"label": l, "value": v, "target": t} for l, v, t in report.ratios]}
+    (HERE / "results.json").write_text(json.dumps(out, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
