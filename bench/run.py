@@ -27,6 +27,9 @@ REPO = HERE.parent
 VENV_BIN = Path(sys.executable).parent
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
+# One wrk thread: the load generator shares the machine's two cores with the
+# servers, and a second thread mostly takes CPU from them.
+THREADS = int(os.environ.get("BENCH_THREADS", "1"))
 
 
 @dataclass
@@ -101,7 +104,7 @@ def _ms(value: str, unit: str) -> float:
 def wrk(name: str, url: str) -> Result:
     if shutil.which("wrk") is None:
         return Result(name, note="wrk not installed")
-    cmd = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{SECONDS}s", "--latency", "--timeout", "5s", url]
+    cmd = ["wrk", f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{SECONDS}s", "--latency", "--timeout", "5s", url]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=SECONDS + 30).stdout
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
@@ -197,7 +200,7 @@ def main(argv: list[str]) -> int:
     tmp.chmod(0o755)  # nginx and php-fpm workers run as another user
     site = tmp / "site"
     make_site(site)
-    print(f"dynlan bench: {SECONDS}s per run, wrk -t2 -c{CONNECTIONS}, site {site}", flush=True)
+    print(f"dynlan bench: {SECONDS}s per run, wrk -t{THREADS} -c{CONNECTIONS}, site {site}", flush=True)
     try:
         port = free_port()
         print("dynlan, 1 worker", flush=True)

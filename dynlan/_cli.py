@@ -28,6 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--config", type=Path, help="server config file (TOML)")
     s.add_argument("--no-access-log", action="store_true", help="do not log one line per request")
     s.add_argument("--worker-process", action="store_true", help=argparse.SUPPRESS)
+    s.add_argument("--worker-index", type=int, default=-1, help=argparse.SUPPRESS)
 
     sub.add_parser("runtimes", help="list page runtimes, their suffixes and availability")
 

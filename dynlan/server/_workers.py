@@ -30,7 +30,7 @@ class Supervisor:
     async def _keep_alive(self, index: int) -> None:
         failures = 0
         while not self.stopping:
-            cmd = [sys.executable, "-m", "dynlan", *self.argv, "--worker-process"]
+            cmd = [sys.executable, "-m", "dynlan", *self.argv, "--worker-process", "--worker-index", str(index)]
             proc = await trio.lowlevel.open_process(cmd)
             self.procs[index] = proc
             started = trio.current_time()
