@@ -78,7 +78,7 @@ def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30) -> 
 
 @contextlib.contextmanager
 def running(cmd: list[str], port: int, env: dict[str, str] | None = None, cwd: str | None = None) -> Iterator[bool]:
-    log = tempfile.TemporaryFile()
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
     proc = subprocess.Popen(cmd, stdout=log, stderr=log, start_new_session=True, env=env, cwd=cwd)
     try:
         ok = wait_port(port, proc)
@@ -211,7 +211,7 @@ def main(argv: list[str]) -> int:
                 if "static" in wanted:
                     report.add(wrk("dynlan static 4k", f"http://127.0.0.1:{port}/4k.txt"))
                     report.add(wrk("dynlan static 1m", f"http://127.0.0.1:{port}/1m.bin"))
-                for lang, page in (("lua", "/hello"), ("wren", "/hello.wren"), ("python", "/hello.py"), ("php", "/hello.php")):
+                for lang in ("lua", "wren", "python", "php"):
                     if lang not in wanted:
                         continue
                     path = "/hello" if lang == "lua" else None
@@ -308,7 +308,7 @@ def main(argv: list[str]) -> int:
         shown = f"{value:.2f}x" if value is not None else "  -  "
         print(f"  {verdict:<4} {label:<40} {shown:>8}" + (f"   (target >= {target}x)" if target else ""))
     out = {"seconds": SECONDS, "results": {k: vars(v) for k, v in report.results.items()},
-           "ratios": [{"label": l, "value": v, "target": t} for l, v, t in report.ratios]}
+           "ratios": [{"label": lbl, "value": v, "target": t} for lbl, v, t in report.ratios]}
     (HERE / "results.json").write_text(json.dumps(out, indent=2))
     return 0
 

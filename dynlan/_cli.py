@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
                 from dynlan.runtimes.wren._cli import main as wren_main
             except ImportError as exc:
                 raise CliError(f"the Wren runtime is not installed: {exc}") from None
-            return wren_main([args.file])
+            return int(wren_main([args.file]))
     except CliError as exc:
         print(f"dynlan: error: {exc}", file=sys.stderr)
         return 2

@@ -6,7 +6,7 @@ import argparse
 import logging
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import trio
 
@@ -93,7 +93,7 @@ async def _run(server: Server, app: App, sock: socket.socket, ready: Callable[[]
         await server.serve([sock], on_ready=ready)
 
 
-def _banner(host: str, port: int, sites: dict[str, object], default: str, workers: int) -> None:
+def _banner(host: str, port: int, sites: Mapping[str, object], default: str, workers: int) -> None:
     shown = f"[{host}]" if ":" in host else host
     names = ", ".join(sites)
     print(f"dynlan serving {names} (default {default}) on http://{shown}:{port}/"

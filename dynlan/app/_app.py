@@ -12,8 +12,8 @@ import trio
 
 from dynlan import static
 from dynlan.app._errors import error_body, format_exception
-from dynlan.app._sites import Site
 from dynlan.app._router import Match, Router
+from dynlan.app._sites import Site
 from dynlan.config import Config, ConfigError
 from dynlan.host import Host, MemoryCache, PageContext, run_page
 from dynlan.http import Exchange, HttpError
@@ -114,10 +114,8 @@ class App:
         if not host:
             return self.default
         name = host.lower()
-        if name.startswith("["):  # IPv6 literal: [::1]:8080
-            name = name[: name.find("]") + 1]
-        else:
-            name = name.partition(":")[0]
+        # An IPv6 literal keeps its brackets ([::1]:8080); otherwise drop the port.
+        name = name[: name.find("]") + 1] if name.startswith("[") else name.partition(":")[0]
         return self.sites.get(name, self.default)
 
     async def handle(self, exchange: Exchange) -> None:

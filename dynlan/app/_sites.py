@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dynlan.host._fs import SiteFs
 from dynlan.config import Config, ConfigError, SiteConfig, site_config
+from dynlan.host._fs import SiteFs
 
 SITE_CONFIG_NAME = "dynlan.toml"
 

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from dynlan.host._cache import CacheBackend, CacheError, MemoryCache
-from dynlan.host._context import OUTPUT_BUFFER, BudgetExceeded, PageContext, PageError, PageLog, PageResponse
+from dynlan.host._context import (
+    OUTPUT_BUFFER,
+    BudgetExceeded,
+    PageContext,
+    PageError,
+    PageLog,
+    PageResponse,
+)
 from dynlan.host._fs import FileInfo, FsError, SiteFs
 from dynlan.host._host import Host
 from dynlan.host._run import run_page, source_excerpt

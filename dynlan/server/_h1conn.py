@@ -16,7 +16,6 @@ from dynlan.http import (
     ConnectionEnded,
     DataReceived,
     Exchange,
-    make_h1_protocol,
     Headers,
     HttpError,
     HttpRequest,
@@ -25,6 +24,7 @@ from dynlan.http import (
     Paused,
     ProtocolError,
     RequestReceived,
+    make_h1_protocol,
     split_target,
 )
 from dynlan.server._access import AccessLog
@@ -106,7 +106,7 @@ class H1Connection:
         self.timer.deadline = math.inf
 
     async def _receive(self) -> None:
-        self.proto.receive_data(await self.stream.receive_some(RECV_SIZE))
+        self.proto.receive_data(bytes(await self.stream.receive_some(RECV_SIZE)))
 
     async def send(self, data: bytes) -> None:
         if not data:
@@ -271,11 +271,10 @@ class H1Connection:
             self.access.log(request, exchange.status, exchange.bytes_sent, started)
             if self.state.shutting_down:
                 return
-            if not self.proto.their_request_complete:
-                # The page did not read the whole body: drain it (bounded) so the
-                # next request on this connection starts at a message boundary.
-                if not await self._drain_body():
-                    return
+            # A page that did not read the whole body: drain it (bounded) so the
+            # next request on this connection starts at a message boundary.
+            if not self.proto.their_request_complete and not await self._drain_body():
+                return
             if not self.proto.start_next_cycle():
                 return
 

@@ -7,9 +7,9 @@ connections over them; the supervisor only starts, restarts and stops them.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
 import signal
 import sys
+from collections.abc import AsyncIterator, Callable
 
 import trio
 

@@ -193,7 +193,7 @@ def test_access_log_line(server: RunningServer) -> None:
     deadline = time.monotonic() + 5
     while "/robots.txt" not in server.log() and time.monotonic() < deadline:
         time.sleep(0.05)
-    line = next(l for l in server.log().splitlines() if '"GET /robots.txt HTTP/1.1" 200' in l)
+    line = next(entry for entry in server.log().splitlines() if '"GET /robots.txt HTTP/1.1" 200' in entry)
     fields = line.split()
     assert fields[1] == "127.0.0.1"
     assert fields[5] == "200" and fields[6] == "14" and fields[7].endswith("ms") and len(fields[8]) >= 8

@@ -15,6 +15,7 @@ from dynlan.http import (
     RequestReceived,
     split_target,
 )
+from dynlan.http._h1fast import FastH1Protocol
 
 GET = b"GET /a/b?x=1 HTTP/1.1\r\nHost: example.com\r\nX-Thing: 1\r\nX-Thing: 2\r\n\r\n"
 POST_CHUNKED = (
@@ -22,8 +23,6 @@ POST_CHUNKED = (
     b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
 )
 
-
-from dynlan.http._h1fast import FastH1Protocol
 
 IMPLEMENTATIONS = [H11Protocol, FastH1Protocol]
 
