@@ -24,6 +24,8 @@ def parse_range(value: str, size: int) -> list[tuple[int, int]] | None:
     if not parts or len(parts) > MAX_RANGES:
         return None
     ranges: list[tuple[int, int]] = []
+    if not any(parts):
+        return None  # an empty range-set is not valid syntax
     for part in parts:
         if not part:
             continue

@@ -197,3 +197,54 @@ def test_access_log_line(server: RunningServer) -> None:
     fields = line.split()
     assert fields[1] == "127.0.0.1"
     assert fields[5] == "200" and fields[6] == "14" and fields[7].endswith("ms") and len(fields[8]) >= 8
+
+
+def _rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_large_file_to_a_slow_client_keeps_memory_flat(tmp_path_factory: pytest.TempPathFactory) -> None:
+    from tests._server import run_dynlan
+
+    root = tmp_path_factory.mktemp("big")
+    with open(root / "big.bin", "wb") as f:
+        f.truncate(1024 * 1024 * 1024)  # 1 GiB, sparse
+    with run_dynlan(root) as server:
+        baseline = _rss_kib(server.proc.pid)
+        with socket.create_connection(("127.0.0.1", server.port)) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+            s.sendall(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+            received = 0
+            peak = baseline
+            started = time.monotonic()
+            while time.monotonic() - started < 3:
+                chunk = s.recv(65536)
+                assert chunk
+                received += len(chunk)
+                peak = max(peak, _rss_kib(server.proc.pid))
+                time.sleep(0.01)  # a slow reader
+        assert received < 1024 * 1024 * 1024
+        assert peak - baseline < 32 * 1024, f"server grew by {(peak - baseline) // 1024} MiB"
+        # The full file does arrive for a client that reads it all.
+        p = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{size_download}", "--max-time", "60", server.url + "/big.bin"],
+                           capture_output=True, text=True, check=False)
+        assert p.stdout == str(1024 * 1024 * 1024)
+
+
+def test_directory_listing_is_off_by_default_and_can_be_enabled(tmp_path_factory: pytest.TempPathFactory) -> None:
+    from tests._server import run_dynlan
+
+    root = tmp_path_factory.mktemp("listing")
+    (root / "index.html").write_text("home")
+    (root / "files").mkdir()
+    (root / "files" / "a.txt").write_text("a")
+    (root / "files" / ".hidden").write_text("h")
+    with run_dynlan(root) as server:
+        assert httpx.get(server.url + "/files/").status_code == 404
+    with run_dynlan(root, config="[static]\nlisting = true\n") as server:
+        r = httpx.get(server.url + "/files/")
+        assert r.status_code == 200 and "a.txt" in r.text and ".hidden" not in r.text

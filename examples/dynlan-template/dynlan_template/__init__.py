@@ -13,9 +13,10 @@ import os
 import string
 from typing import Any
 
+from dynlan.runtimes import Availability, RuntimeConfig
+
 from dynlan.config import ConfigError
 from dynlan.host import Host, PageContext, PageError
-from dynlan.runtimes import Availability, RuntimeConfig
 
 
 class TemplateRuntime:
