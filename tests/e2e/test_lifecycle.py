@@ -183,3 +183,25 @@ def test_workers_share_the_port_and_are_restarted(site: Path) -> None:
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_connection_cap_queues_instead_of_dropping(site: Path) -> None:
+    with run_dynlan(site, config="[server]\nmax_connections = 2\n[http]\nkeepalive_timeout = 30.0\n") as server:
+        held = []
+        for _ in range(2):
+            s = socket.create_connection(("127.0.0.1", server.port))
+            s.sendall(b"GET /robots.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+            s.settimeout(5)
+            assert s.recv(65536).startswith(b"HTTP/1.1 200")
+            held.append(s)  # both stay open, idle: the server is at its cap
+        waiting = socket.create_connection(("127.0.0.1", server.port))
+        waiting.sendall(b"GET /robots.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        waiting.settimeout(1.0)
+        with pytest.raises(TimeoutError):
+            waiting.recv(65536)  # accepted by the kernel, not yet by the server
+        held.pop().close()
+        waiting.settimeout(5)
+        assert waiting.recv(65536).startswith(b"HTTP/1.1 200")  # served once a slot freed
+        waiting.close()
+        for s in held:
+            s.close()
