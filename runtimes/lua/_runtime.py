@@ -22,12 +22,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import trio
-from dynlan.runtimes._interface import Availability, RuntimeConfig
-from dynlan.runtimes.lua._convert import ConversionError, from_lua, to_lua
 
 from dynlan.config import ConfigError
 from dynlan.host import BudgetExceeded, CacheError, FsError, Host, PageContext, PageError
 from dynlan.http import HttpError
+from dynlan.runtimes._interface import Availability, RuntimeConfig
+from dynlan.runtimes.lua._convert import ConversionError, from_lua, to_lua
 
 log = logging.getLogger("dynlan.lua")
 

@@ -13,10 +13,9 @@ import os
 import string
 from typing import Any
 
-from dynlan.runtimes import Availability, RuntimeConfig
-
 from dynlan.config import ConfigError
 from dynlan.host import Host, PageContext, PageError
+from dynlan.runtimes import Availability, RuntimeConfig
 
 
 class TemplateRuntime:
