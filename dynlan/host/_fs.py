@@ -44,7 +44,12 @@ class SiteFs:
         real = self.resolve(path)
         try:
             with open(real, "rb") as f:
-                data = f.read(self.max_read + 1)
+                size = os.fstat(f.fileno()).st_size
+                if size > self.max_read:
+                    raise FsError(f"'{path}' is larger than {self.max_read} bytes")
+                # Read what the file holds (+1 to notice growth), not the cap:
+                # a read sized to the cap would allocate it up front.
+                data = f.read(size + 1)
         except FileNotFoundError:
             raise FsError(f"no such file: '{path}'") from None
         except IsADirectoryError:

@@ -1,0 +1,247 @@
+"""Python pages in the server process: fresh module namespace per request, code compiled once.
+
+In-process Python is trusted code: it shares the interpreter with the server,
+so a synchronous page that computes forever cannot be interrupted (it is
+reported and counted when it ends); `async def handle` pages are cancelled at
+their wall-time budget like any trio task. Untrusted code belongs in the
+process sandbox (`[python] sandbox = "process"`, see `_sandboxed.py`).
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextvars
+import inspect
+import logging
+import os
+import sys
+import time
+import traceback
+import types
+from typing import Any
+
+from dynlan.config import ConfigError
+from dynlan.host import Host, PageContext, PageError, PageLog
+from dynlan.runtimes._interface import Availability, RuntimeConfig
+from dynlan.runtimes.python._api import Cache, Fs, Request, Response
+
+log = logging.getLogger("dynlan.python")
+
+_SITE_PACKAGE = "_lib"
+# The current request's site-module table, per trio task (contextvars follow tasks).
+_modules: contextvars.ContextVar[_ModuleLoader | None] = contextvars.ContextVar("dynlan_py_modules", default=None)
+
+
+class CodeCache:
+    """Compiled code of pages and `_lib` modules, recompiled when a file changes."""
+
+    def __init__(self) -> None:
+        self._code: dict[str, tuple[int, int, types.CodeType]] = {}
+
+    def get(self, path: str, name: str) -> types.CodeType:
+        st = os.stat(path)
+        cached = self._code.get(path)
+        if cached is not None and cached[0] == st.st_mtime_ns and cached[1] == st.st_size:
+            return cached[2]
+        with open(path, "rb") as f:
+            source = f.read()
+        try:
+            code = compile(source, path, "exec", dont_inherit=True)
+        except SyntaxError as exc:
+            raise PageError(f"syntax error in {name}: {exc.msg}", "".join(traceback.format_exception_only(exc)),
+                            path, exc.lineno) from None
+        self._code[path] = (st.st_mtime_ns, st.st_size, code)
+        return code
+
+
+class _ModuleLoader:
+    """`import _lib.util` / `from _lib import util` for one request: fresh modules from the site."""
+
+    def __init__(self, root: str, codes: CodeCache, builtins_dict: dict[str, Any]) -> None:
+        self.root = root
+        self.codes = codes
+        self.builtins = builtins_dict
+        self.modules: dict[str, types.ModuleType] = {}
+
+    def module(self, dotted: str) -> types.ModuleType:
+        existing = self.modules.get(dotted)
+        if existing is not None:
+            return existing
+        parts = dotted.split(".")
+        base = os.path.join(self.root, *parts)
+        real_base = os.path.realpath(base)
+        if not (real_base == self.root or real_base.startswith(self.root + os.sep)):
+            raise ImportError(f"module {dotted} is outside the site")
+        mod = types.ModuleType(dotted)
+        mod.__dict__["__builtins__"] = self.builtins
+        if os.path.isdir(base):
+            mod.__path__ = [base]  # a package: submodules load on demand
+            init = os.path.join(base, "__init__.py")
+            self.modules[dotted] = mod
+            if os.path.isfile(init):
+                mod.__file__ = init
+                exec(self.codes.get(init, os.path.relpath(init, self.root)), mod.__dict__)
+            return mod
+        path = base + ".py"
+        if not os.path.isfile(path):
+            raise ImportError(f"no module {dotted} in the site (looked for {os.path.relpath(path, self.root)})")
+        mod.__file__ = path
+        self.modules[dotted] = mod
+        exec(self.codes.get(path, os.path.relpath(path, self.root)), mod.__dict__)
+        return mod
+
+    def import_(self, name: str, fromlist: Any) -> types.ModuleType:
+        parts = name.split(".")
+        for i in range(1, len(parts) + 1):
+            dotted = ".".join(parts[:i])
+            mod = self.module(dotted)
+            if i > 1:
+                setattr(self.modules[".".join(parts[: i - 1])], parts[i - 1], mod)
+        for item in fromlist or ():
+            if item != "*" and not hasattr(self.modules[name], item):
+                try:
+                    setattr(self.modules[name], item, self.module(f"{name}.{item}"))
+                except ImportError:
+                    pass
+        return self.modules[name] if fromlist else self.modules[parts[0]]
+
+
+def _page_import(name: str, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0) -> Any:
+    loader = _modules.get()
+    if level == 0 and loader is not None and (name == _SITE_PACKAGE or name.startswith(_SITE_PACKAGE + ".")):
+        return loader.import_(name, fromlist)
+    return builtins.__import__(name, globals, locals, fromlist, level)
+
+
+def page_builtins() -> dict[str, Any]:
+    out = dict(builtins.__dict__)
+    out["__import__"] = _page_import
+    return out
+
+
+def page_error(exc: BaseException, page: str, root: str) -> PageError:
+    """A PageError whose detail is the traceback from the page's own frames."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.startswith(root + os.sep)]
+    detail = "".join(traceback.format_list(frames)) + "".join(traceback.format_exception_only(type(exc), exc))
+    detail = detail.replace(root + os.sep, "")
+    file, line = (frames[-1].filename, frames[-1].lineno) if frames else (page, None)
+    return PageError(f"{type(exc).__name__}: {exc}", detail, file, line)
+
+
+class PythonRuntime:
+    """The `.py` page runtime."""
+
+    name = "python"
+    suffixes = (".py",)
+
+    def __init__(self) -> None:
+        self.codes = CodeCache()
+        self.builtins = page_builtins()
+        self.host: Host | None = None
+        self.dev = False
+        self.sandbox_default = "none"
+        self._sandboxed: Any = None
+        self.stats: dict[str, int] = {"requests": 0, "errors": 0, "budget.time": 0, "budget.output": 0,
+                                      "sync_overruns": 0, "sandboxed": 0}
+
+    def available(self) -> Availability:
+        return Availability(True, version=f"CPython {sys.version.split()[0]}")
+
+    def configure(self, cfg: RuntimeConfig) -> None:
+        self.dev = cfg.dev
+        for key, value in cfg.options.items():
+            if key == "sandbox":
+                if value not in ("none", "process"):
+                    raise ConfigError(f"python.sandbox: must be 'none' or 'process', got {value!r}")
+                self.sandbox_default = value
+            elif key in ("workers", "cpu_seconds", "address_space"):
+                if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                    raise ConfigError(f"python.{key}: expected a positive integer, got {value!r}")
+            else:
+                raise ConfigError(f"unknown key 'python.{key}'")
+        self.options = dict(cfg.options)
+
+    async def start(self, host: Host) -> None:
+        self.host = host
+
+    async def aclose(self) -> None:
+        if self._sandboxed is not None:
+            await self._sandboxed.aclose()
+            self._sandboxed = None
+
+    def statistics(self) -> dict[str, int | float]:
+        out: dict[str, int | float] = dict(self.stats)
+        if self._sandboxed is not None:
+            out.update({f"sandbox.{k}": v for k, v in self._sandboxed.statistics().items()})
+        return out
+
+    def _validate_site_options(self, options: dict[str, Any]) -> str:
+        mode = options.get("sandbox", self.sandbox_default)
+        if mode not in ("none", "process"):
+            raise PageError(f"python.sandbox: must be 'none' or 'process', got {mode!r}")
+        return str(mode)
+
+    async def handle(self, ctx: PageContext) -> None:
+        self.stats["requests"] += 1
+        if self._validate_site_options(ctx.options) == "process":
+            self.stats["sandboxed"] += 1
+            await self._sandbox(ctx).handle(ctx)
+            return
+        root = ctx.fs.root
+        code = self.codes.get(ctx.page, ctx.page_name)
+        namespace: dict[str, Any] = {
+            "__name__": "__page__",
+            "__file__": ctx.page,
+            "__builtins__": self.builtins,
+            "cache": Cache(ctx),
+            "fs": Fs(ctx),
+            "log": PageLog(ctx.request.request_id, ctx.page_name),
+        }
+        token = _modules.set(_ModuleLoader(root, self.codes, self.builtins))
+        started = time.monotonic()
+        try:
+            try:
+                exec(code, namespace)
+                handle = namespace.get("handle")
+                if not callable(handle):
+                    raise PageError(f"{ctx.page_name} defines no handle(request, response)", "", ctx.page, None)
+                if inspect.iscoroutinefunction(handle):
+                    await handle(Request(ctx, True), Response(ctx))
+                else:
+                    if _has_body(ctx):
+                        await ctx.read_body()
+                    handle(Request(ctx, False), Response(ctx))
+            except PageError:
+                self.stats["errors"] += 1
+                raise
+            except Exception as exc:
+                from dynlan.host import BudgetExceeded
+                from dynlan.http import HttpError
+
+                if isinstance(exc, BudgetExceeded | HttpError):
+                    raise
+                self.stats["errors"] += 1
+                raise page_error(exc, ctx.page, root) from None
+        finally:
+            _modules.reset(token)
+            elapsed = time.monotonic() - started
+            if elapsed > ctx.limits.wall_time:
+                # Synchronous Python cannot be interrupted in-process: say so.
+                self.stats["sync_overruns"] += 1
+                log.warning("[%s] %s ran %.1f s, past its time budget of %g s (in-process Python cannot be "
+                            "interrupted; use [python] sandbox = \"process\")",
+                            ctx.request.request_id, ctx.page_name, elapsed, ctx.limits.wall_time)
+
+    def _sandbox(self, ctx: PageContext) -> Any:
+        if self._sandboxed is None:
+            from dynlan.runtimes.python._sandboxed import SandboxedPython
+
+            assert self.host is not None
+            self._sandboxed = SandboxedPython(self.host, self.options)
+        return self._sandboxed
+
+
+def _has_body(ctx: PageContext) -> bool:
+    headers = ctx.request.headers
+    length = headers.get("content-length")
+    return (length is not None and length.strip() not in ("", "0")) or "transfer-encoding" in headers

@@ -1,0 +1,140 @@
+"""A pool of worker processes leased one request at a time.
+
+Workers are started on demand up to `size`, replaced when they die or are
+killed, and recycled after `max_requests`. Every task belongs to the pool's
+nursery; `aclose()` kills whatever is left.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import struct
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+import trio
+
+from dynlan.sandboxes._process import kill_group
+
+log = logging.getLogger("dynlan.sandbox")
+
+_LEN = struct.Struct(">I")
+MAX_MESSAGE = 256 * 1024 * 1024
+
+
+class PoolError(Exception):
+    """A worker could not be started, or died while serving."""
+
+
+@dataclass(eq=False)
+class Worker:
+    proc: trio.Process
+    requests: int = 0
+    broken: bool = False
+    _buffer: bytearray = field(default_factory=bytearray)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    async def send(self, payload: bytes) -> None:
+        assert self.proc.stdin is not None
+        try:
+            await self.proc.stdin.send_all(_LEN.pack(len(payload)) + payload)
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            self.broken = True
+            raise PoolError("worker went away") from exc
+
+    async def receive(self) -> bytes:
+        assert self.proc.stdout is not None
+        while True:
+            if len(self._buffer) >= 4:
+                (size,) = _LEN.unpack_from(self._buffer)
+                if size > MAX_MESSAGE:
+                    self.broken = True
+                    raise PoolError("worker sent an oversized message")
+                if len(self._buffer) >= 4 + size:
+                    message = bytes(self._buffer[4 : 4 + size])
+                    del self._buffer[: 4 + size]
+                    return message
+            try:
+                chunk = await self.proc.stdout.receive_some(1 << 20)
+            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                self.broken = True
+                raise PoolError("worker went away") from exc
+            if not chunk:
+                self.broken = True
+                raise PoolError("worker exited")
+            self._buffer += chunk
+
+
+class ProcessPool:
+    def __init__(self, start_worker: Callable[[], Awaitable[trio.Process]], *, size: int = 2, max_requests: int = 1000) -> None:
+        self._start_worker = start_worker
+        self.size = size
+        self.max_requests = max_requests
+        self._idle: list[Worker] = []
+        self._all: set[Worker] = set()
+        self._slots = trio.Semaphore(size)
+        self.stats: dict[str, int] = {"started": 0, "replaced": 0, "recycled": 0, "killed": 0}
+
+    async def _new_worker(self) -> Worker:
+        try:
+            proc = await self._start_worker()
+        except OSError as exc:
+            raise PoolError(f"cannot start worker: {exc}") from exc
+        worker = Worker(proc)
+        self._all.add(worker)
+        self.stats["started"] += 1
+        return worker
+
+    def _retire(self, worker: Worker) -> None:
+        self._all.discard(worker)
+        kill_group(worker.proc)
+
+    @contextlib.asynccontextmanager
+    async def lease(self) -> AsyncIterator[Worker]:
+        """A worker for one request; a worker left broken is killed, not reused."""
+        async with self._slots:
+            worker = self._idle.pop() if self._idle else await self._new_worker()
+            try:
+                yield worker
+            except BaseException:
+                worker.broken = True
+                raise
+            finally:
+                worker.requests += 1
+                if worker.broken or worker.proc.returncode is not None:
+                    self.stats["replaced"] += 1
+                    self._retire(worker)
+                    with trio.CancelScope(shield=True):
+                        await worker.proc.wait()
+                elif worker.requests >= self.max_requests:
+                    self.stats["recycled"] += 1
+                    self._retire(worker)
+                    with trio.CancelScope(shield=True):
+                        await worker.proc.wait()
+                else:
+                    self._idle.append(worker)
+
+    def kill(self, worker: Worker) -> None:
+        """Kill a worker mid-request (budget exceeded); its lease replaces it."""
+        worker.broken = True
+        self.stats["killed"] += 1
+        kill_group(worker.proc)
+
+    async def aclose(self) -> None:
+        workers = list(self._all)
+        for worker in workers:
+            self._retire(worker)
+        with trio.CancelScope(shield=True), trio.move_on_after(5):
+            for worker in workers:
+                await worker.proc.wait()
+        self._all.clear()
+        self._idle.clear()
+
+    def statistics(self) -> dict[str, int]:
+        return {**self.stats, "workers": len(self._all), "idle": len(self._idle)}
+
+

@@ -1,0 +1,2 @@
+def handle(request, response):
+    response.redirect("/echo?name=moved", 303)

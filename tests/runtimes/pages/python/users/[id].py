@@ -1,0 +1,2 @@
+def handle(request, response):
+    response.write(f"user {request.params['id']}\n")
