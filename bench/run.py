@@ -133,9 +133,10 @@ def make_site(root: Path) -> None:
     (root / "4k.txt").write_bytes((b"0123456789abcdef" * 256)[:4096])
     (root / "1m.bin").write_bytes(os.urandom(1024 * 1024))
     (root / "64k.html").write_bytes((b"<p>DynLan compresses this page well.</p>\n" * 1600)[:65536])
-    (root / "hello.lua").write_text('print("Hello, world!")\n')
-    (root / "hello.wren").write_text('System.print("Hello, world!")\n')
-    (root / "hello.py").write_text('def handle(request, response):\n    response.write("Hello, world!\\n")\n')
+    # One name per language: two pages may not claim the same URL.
+    (root / "hello-lua.lua").write_text('print("Hello, world!")\n')
+    (root / "hello-wren.wren").write_text('System.print("Hello, world!")\n')
+    (root / "hello-py.py").write_text('def handle(request, response):\n    response.write("Hello, world!\\n")\n')
     (root / "hello.php").write_text('<?php echo "Hello, world!\\n";\n')
 
 
@@ -211,12 +212,9 @@ def main(argv: list[str]) -> int:
                 if "static" in wanted:
                     report.add(wrk("dynlan static 4k", f"http://127.0.0.1:{port}/4k.txt"))
                     report.add(wrk("dynlan static 1m", f"http://127.0.0.1:{port}/1m.bin"))
-                for lang in ("lua", "wren", "python", "php"):
+                for lang, path in (("lua", "/hello-lua"), ("wren", "/hello-wren"), ("python", "/hello-py"),
+                                   ("php", "/hello.php")):
                     if lang not in wanted:
-                        continue
-                    path = "/hello" if lang == "lua" else None
-                    if path is None:
-                        report.add(Result(f"dynlan {lang} hello", note=f"{lang} pages not served by this build"))
                         continue
                     if page_available(site, port, path):
                         report.add(wrk(f"dynlan {lang} hello", f"http://127.0.0.1:{port}{path}"))
@@ -224,6 +222,16 @@ def main(argv: list[str]) -> int:
                         report.add(Result(f"dynlan {lang} hello", note="page did not answer 200"))
                 if "h2" in wanted:
                     report.add(h2load("dynlan h2c static 4k", f"http://127.0.0.1:{port}/4k.txt"))
+        if "python" in wanted:
+            port = free_port()
+            print("dynlan, Python pages in the process sandbox", flush=True)
+            cfg = tmp / "sandbox.toml"
+            cfg.write_text('[python]\nsandbox = "process"\nworkers = 2\n')
+            with running(dynlan_cmd(site, port, "--config", str(cfg)), port) as ok:
+                if ok and page_available(site, port, "/hello-py"):
+                    report.add(wrk("dynlan python-sandbox hello", f"http://127.0.0.1:{port}/hello-py"))
+                else:
+                    report.add(Result("dynlan python-sandbox hello", note="did not answer"))
         if "static" in wanted:
             port = free_port()
             print("dynlan, 2 workers", flush=True)
@@ -295,6 +303,8 @@ def main(argv: list[str]) -> int:
     report.ratio("lua hello / dynlan static 4k", "dynlan lua hello", "dynlan static 4k", 0.7)
     report.ratio("lua hello: dynlan / nginx+lua", "dynlan lua hello", "nginx+lua hello", 0.0)
     report.ratio("wren hello / dynlan static 4k", "dynlan wren hello", "dynlan static 4k", 0.7)
+    report.ratio("python hello / dynlan static 4k", "dynlan python hello", "dynlan static 4k", 0.0)
+    report.ratio("python sandboxed / in-process", "dynlan python-sandbox hello", "dynlan python hello", 0.0)
     report.ratio("php hello: dynlan / nginx+php-fpm", "dynlan php hello", "nginx+php-fpm hello", 0.4)
     report.ratio("h2c static 4k: dynlan / hypercorn", "dynlan h2c static 4k", "hypercorn h2c static 4k", 2.0)
     print("\nratios (target; 0 = reported only)")

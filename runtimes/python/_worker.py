@@ -18,7 +18,13 @@ from typing import Any, BinaryIO
 from dynlan.host._context import _cookie_header
 from dynlan.host._fs import SiteFs
 from dynlan.runtimes.python._api import CaseInsensitive
-from dynlan.runtimes.python._runtime import CodeCache, PageError, _ModuleLoader, _modules, page_builtins
+from dynlan.runtimes.python._runtime import (
+    CodeCache,
+    PageError,
+    _ModuleLoader,
+    _modules,
+    page_builtins,
+)
 
 _LEN = struct.Struct(">I")
 

@@ -1,0 +1,97 @@
+"""The Python process sandbox end to end: confinement and failure isolation."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests._server import RunningServer, run_dynlan
+
+PAGES = {
+    "fds.py": "import os\n\ndef handle(request, response):\n    response.write(' '.join(sorted(os.listdir('/proc/self/fd'))))\n",
+    "cwd.py": "import os\n\ndef handle(request, response):\n    response.write(os.getcwd())\n",
+    "limits.py": ("import resource\n\ndef handle(request, response):\n"
+                  "    response.write(f\"{resource.getrlimit(resource.RLIMIT_AS)[1]} {resource.getrlimit(resource.RLIMIT_CPU)[1]}\")\n"),
+    "raise_limit.py": ("import resource\n\ndef handle(request, response):\n"
+                       "    try:\n        resource.setrlimit(resource.RLIMIT_AS, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))\n"
+                       "        response.write('raised')\n    except (ValueError, OSError):\n        response.write('refused')\n"),
+    "crash.py": "import os\n\ndef handle(request, response):\n    os._exit(3)\n",
+    "kill.py": "import os, signal\n\ndef handle(request, response):\n    os.kill(os.getpid(), signal.SIGKILL)\n",
+    "pid.py": "import os\n\ndef handle(request, response):\n    response.write(str(os.getpid()))\n",
+    "sleepy.py": "import time\n\ndef handle(request, response):\n    time.sleep(30)\n",
+    "hello.py": "def handle(request, response):\n    response.write('hello')\n",
+    "printer.py": "def handle(request, response):\n    print('this goes to the log, not the protocol')\n    response.write('ok')\n",
+    "counter.py": "def handle(request, response):\n    response.write(str(cache.incr('sandbox-hits', 1)))\n",
+}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    root = tmp_path_factory.mktemp("sandboxsite")
+    for name, source in PAGES.items():
+        (root / name).write_text(source)
+    (root / "dynlan.toml").write_text('[python]\nsandbox = "process"\n\n[limits]\nwall_time = 2.0\nmemory = 67108864\n')
+    with run_dynlan(root, config="[python]\nworkers = 2\ncpu_seconds = 1\n") as s:
+        yield s
+
+
+def get(server: RunningServer, path: str) -> httpx.Response:
+    return httpx.get(server.url + path, timeout=20)
+
+
+def test_no_inherited_file_descriptors(server: RunningServer) -> None:
+    fds = get(server, "/fds").text.split()
+    # stdin, stdout (the pipe), stderr, the dup'd protocol pipe, and listdir's own fd.
+    assert len(fds) <= 5, fds
+
+
+def test_working_folder_is_the_site(server: RunningServer) -> None:
+    assert get(server, "/cwd").text.endswith("sandboxsite0")
+
+
+def test_rlimits_are_applied_and_cannot_be_raised(server: RunningServer) -> None:
+    as_limit, cpu_limit = (int(x) for x in get(server, "/limits").text.split())
+    assert 0 < as_limit < 2**40 and 0 < cpu_limit < 2**31
+    assert get(server, "/raise_limit").text == "refused"
+
+
+@pytest.mark.parametrize("page", ["/crash", "/kill"])
+def test_a_crashing_page_takes_only_its_own_request(server: RunningServer, page: str) -> None:
+    results: list[int] = []
+
+    def hello() -> None:
+        results.append(get(server, "/hello").status_code)
+
+    threads = [threading.Thread(target=hello) for _ in range(4)]
+    for t in threads:
+        t.start()
+    r = get(server, page)
+    for t in threads:
+        t.join()
+    assert r.status_code == 500 and "request id" in r.text
+    assert results == [200] * 4
+    assert get(server, "/hello").text == "hello"
+
+
+def test_wall_time_kill_replaces_the_worker(server: RunningServer) -> None:
+    r = get(server, "/sleepy")
+    assert r.status_code == 503 and "time budget" in r.text
+    assert get(server, "/hello").status_code == 200
+
+
+def test_page_print_does_not_break_the_protocol(server: RunningServer) -> None:
+    assert get(server, "/printer").text == "ok"
+    assert get(server, "/printer").text == "ok"
+
+
+def test_host_cache_is_shared_across_workers(server: RunningServer) -> None:
+    values = {int(get(server, "/counter").text) for _ in range(6)}
+    assert len(values) == 6  # one counter in the host, whichever worker ran the page
+
+
+def test_workers_are_reused(server: RunningServer) -> None:
+    pids = {get(server, "/pid").text for _ in range(10)}
+    assert 1 <= len(pids) <= 2  # the pool size
