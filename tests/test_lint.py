@@ -11,7 +11,7 @@ BIN = Path(sys.executable).parent
 
 
 def test_ruff() -> None:
-    p = subprocess.run([str(BIN / "ruff"), "check", "dynlan", "runtimes", "sandboxes", "tests", "bench", "examples"],
+    p = subprocess.run([str(BIN / "ruff"), "check", "dynlan", "runtimes", "sandboxes", "tests", "bench", "examples", "sites"],
                        cwd=ROOT, capture_output=True, text=True, check=False)
     assert p.returncode == 0, p.stdout + p.stderr
 

@@ -1,6 +1,7 @@
 # /py/counter: the same host cache and files the Lua pages use.
-import trio
 from html import escape
+
+import trio
 
 
 async def handle(request, response):
