@@ -62,7 +62,7 @@ bench: sysdeps-test sysdeps-bench $(TSTAMP)
 	$(BIN)/python bench/run.py
 
 lint: $(TSTAMP)
-	$(BIN)/ruff check dynlan runtimes sandboxes tests bench
+	$(BIN)/ruff check dynlan runtimes sandboxes tests bench examples sites
 	$(BIN)/mypy
 
 clean:

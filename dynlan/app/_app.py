@@ -37,6 +37,7 @@ class App:
         self.dev = config.dev
 
         self.runtimes: dict[str, Runtime] = {}
+        self._page_suffixes: frozenset[str] = frozenset()
         self.file_cache = static.FileCache()
         # (root, raw path) -> (expiry, resolution). Resolving costs a realpath
         # (an lstat per path segment); a second's reuse keeps that off the hot path.
@@ -66,6 +67,7 @@ class App:
             runtime.configure(RuntimeConfig(dict(self.config.runtimes.get(name, {})), self.config.limits, self.dev))
             self.runtimes[name] = runtime
         self._registry = reg
+        self._page_suffixes = frozenset(suffixes)
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
@@ -214,6 +216,15 @@ class App:
         resolved = self.resolve(site, request.path)
         if resolved.kind == "missing":
             raise HttpError(404, f"{request.path} not found")
+        if resolved.kind == "file" and site.router is not None:
+            suffix = os.path.splitext(resolved.fs_path)[1]
+            if suffix in self._page_suffixes:
+                # A page's file is run, never sent as source (`/hello.php` runs hello.php).
+                route = site.router.by_file.get(resolved.fs_path)
+                if route is None or route.dynamic:
+                    raise HttpError(404, f"{request.path} not found")
+                await self.run_page(exchange, site, Match(route, {}))
+                return
         if request.method == "OPTIONS":
             await exchange.respond(204, [("allow", ALLOW_STATIC)], b"")
             return

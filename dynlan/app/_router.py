@@ -55,6 +55,7 @@ class Router:
         """Page suffix -> runtime name."""
         self.exact: dict[tuple[str, ...], Route] = {}
         self.dynamic: list[Route] = []
+        self.by_file: dict[str, Route] = {}
         self._scanned_at = 0.0
         self.scan()
 
@@ -85,6 +86,7 @@ class Router:
                     raise ConfigError(f"pages {other.name} and {route.name} both answer the same URL")
                 table[key] = route
         self.exact = {r.pattern + (("",) if r.index else ()): r for r in exact.values()}
+        self.by_file = {r.file: r for r in (*exact.values(), *dynamic.values())}
         # More literal segments first, then fewer parameters: /users/new beats /users/[id].
         self.dynamic = sorted(
             dynamic.values(),

@@ -102,3 +102,14 @@ def test_spinning_page_does_not_stall_hello(tmp_path: Path) -> None:
         assert len(latencies) > 100
         print(f"hello p99 {p99 * 1000:.1f} ms over {len(latencies)} requests")
         assert p99 < 0.100, f"p99 {p99 * 1000:.1f} ms over {len(latencies)} requests"
+
+
+def test_page_source_is_never_served(tmp_path: Path) -> None:
+    (tmp_path / "secret.lua").write_text('local password = "hunter2"\nprint("ran")\n')
+    (tmp_path / "users").mkdir()
+    (tmp_path / "users" / "[id].lua").write_text('print("user")\n')
+    with run_dynlan(tmp_path) as server:
+        r = httpx.get(server.url + "/secret.lua")
+        assert r.status_code == 200 and r.text == "ran\n" and "hunter2" not in r.text
+        r = httpx.get(server.url + "/users/%5Bid%5D.lua")
+        assert "print" not in r.text

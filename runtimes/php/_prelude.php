@@ -1,0 +1,38 @@
+<?php
+// Prepended to every PHP page by DynLan: the host API (cache, files, log),
+// reached over a private Unix socket with the request's token.
+
+function _dynlan_call(string $op, array $args = []) {
+    static $conn = null;
+    if ($conn === null) {
+        $path = $_SERVER['DYNLAN_HOST_SOCKET'] ?? '';
+        $conn = @stream_socket_client('unix://' . $path, $errno, $errstr, 5);
+        if ($conn === false) {
+            throw new RuntimeException("dynlan host is not reachable: $errstr");
+        }
+    }
+    $line = json_encode(['token' => $_SERVER['DYNLAN_TOKEN'] ?? '', 'op' => $op, 'args' => $args],
+                        JSON_UNESCAPED_SLASHES | JSON_INVALID_UTF8_SUBSTITUTE) . "\n";
+    fwrite($conn, $line);
+    $reply = fgets($conn);
+    if ($reply === false) {
+        throw new RuntimeException('dynlan host closed the connection');
+    }
+    $decoded = json_decode($reply, true);
+    if (!is_array($decoded) || !($decoded['ok'] ?? false)) {
+        throw new RuntimeException($decoded['error'] ?? 'dynlan host call failed');
+    }
+    return $decoded['value'] ?? null;
+}
+
+function dynlan_cache_get(string $key) { return _dynlan_call('cache_get', [$key]); }
+function dynlan_cache_set(string $key, $value, $ttl = null) { return _dynlan_call('cache_set', [$key, $value, $ttl]); }
+function dynlan_cache_delete(string $key) { return _dynlan_call('cache_delete', [$key]); }
+function dynlan_cache_incr(string $key, $n = 1, $ttl = null) { return _dynlan_call('cache_incr', [$key, $n, $ttl]); }
+function dynlan_fs_read(string $path) { return _dynlan_call('fs_read', [$path]); }
+function dynlan_fs_exists(string $path) { return _dynlan_call('fs_exists', [$path]); }
+function dynlan_fs_list(string $path = '.') { return _dynlan_call('fs_list', [$path]); }
+function dynlan_fs_stat(string $path) { return _dynlan_call('fs_stat', [$path]); }
+function dynlan_log(string $level, $message) { _dynlan_call('log', [$level, (string)$message]); }
+function dynlan_param(string $name) { return $_SERVER['DYNLAN_PARAM_' . $name] ?? null; }
+function dynlan_request_id() { return $_SERVER['DYNLAN_REQUEST_ID'] ?? ''; }

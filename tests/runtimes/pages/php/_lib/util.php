@@ -1,0 +1,2 @@
+<?php
+function shout(string $s): string { return strtoupper($s) . '!'; }

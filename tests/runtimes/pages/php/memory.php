@@ -1,0 +1,3 @@
+<?php
+$hoard = [];
+while (true) { $hoard[] = str_repeat('x', 1024 * 1024); }

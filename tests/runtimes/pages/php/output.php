@@ -1,0 +1,3 @@
+<?php
+$chunk = str_repeat('y', 1024);
+while (true) { echo $chunk; }

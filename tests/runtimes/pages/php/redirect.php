@@ -1,0 +1,2 @@
+<?php
+header('Location: /echo?name=moved', true, 303);

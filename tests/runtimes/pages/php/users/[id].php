@@ -1,0 +1,2 @@
+<?php
+echo 'user ' . dynlan_param('id') . "\n";
