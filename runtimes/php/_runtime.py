@@ -225,7 +225,11 @@ class PhpRuntime:
                 if path is None:
                     raise PageError("php-cgi worker has no socket")
                 with trio.move_on_after(max(0.1, ctx.limits.wall_time - 0.05)) as wall:
-                    await self._exchange(ctx, path, token)
+                    try:
+                        await self._exchange(ctx, path, token)
+                    except (trio.BrokenResourceError, trio.ClosedResourceError):
+                        # The php-cgi process went away mid-request (it crashed or was killed).
+                        raise PoolError("php-cgi closed the connection mid-request") from None
                 if wall.cancelled_caught:
                     pool.kill(worker)
                     self.stats["killed"] += 1
