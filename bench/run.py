@@ -261,7 +261,7 @@ def main(argv: list[str]) -> int:
                 php_socket = tmp / "php-fpm.sock"
                 fpm_conf = tmp / "php-fpm.conf"
                 fpm_conf.write_text(f"[global]\npid = {tmp}/php-fpm.pid\nerror_log = {tmp}/php-fpm.log\n"
-                                    f"[www]\nlisten = {php_socket}\npm = static\npm.max_children = 2\n"
+                                    f"[www]\nlisten = {php_socket}\nlisten.mode = 0666\npm = static\npm.max_children = 2\n"
                                     + ("user = nobody\ngroup = nogroup\n" if os.geteuid() == 0 else ""))
                 php_proc = subprocess.Popen([fpm, "-F", "-y", str(fpm_conf)] + (["-R"] if os.geteuid() == 0 else []),
                                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
