@@ -77,3 +77,9 @@ def run_dynlan(site: str | Path, *args: str, config: str | None = None, port: in
         server.stop()
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+def curl(*args: str, timeout: int = 30) -> str:
+    """Run curl quietly (failing on transport errors) and return what it printed."""
+    return subprocess.run(["curl", "-sS", "--max-time", str(timeout), *args], capture_output=True, text=True,
+                          check=True).stdout

@@ -14,7 +14,7 @@ from dynlan.host._context import (
 from dynlan.host._fs import FileInfo, FsError, SiteFs
 from dynlan.host._host import Host
 from dynlan.host._run import run_page, source_excerpt
-from dynlan.host._values import CacheValue, CacheValueError
+from dynlan.host._values import CacheValue, CacheValueError, parse_ttl
 
 __all__ = [
     "OUTPUT_BUFFER",
@@ -32,6 +32,7 @@ __all__ = [
     "PageLog",
     "PageResponse",
     "SiteFs",
+    "parse_ttl",
     "run_page",
     "source_excerpt",
 ]

@@ -251,6 +251,13 @@ class PageContext:
         return {k: v[0] for k, v in self.request.query.items()}
 
     @property
+    def has_body(self) -> bool:
+        """True when the request says it carries a body (Content-Length > 0 or chunked)."""
+        headers = self.request.headers
+        length = headers.get("content-length")
+        return (length is not None and length.strip() not in ("", "0")) or "transfer-encoding" in headers
+
+    @property
     def body_read(self) -> bool:
         return self._body is not None
 

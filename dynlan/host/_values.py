@@ -42,3 +42,12 @@ def encode(value: CacheValue) -> bytes:
 def decode(data: bytes) -> CacheValue:
     result: CacheValue = json.loads(data)
     return result
+
+
+def parse_ttl(value: Any) -> float | None:
+    """A cache TTL from a page: None or 0 for no expiry, else non-negative seconds."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ValueError("ttl must be a non-negative number of seconds")
+    return float(value) or None

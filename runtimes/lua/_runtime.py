@@ -24,7 +24,7 @@ from typing import Any
 import trio
 
 from dynlan.config import ConfigError
-from dynlan.host import BudgetExceeded, CacheError, FsError, Host, PageContext, PageError
+from dynlan.host import BudgetExceeded, CacheError, FsError, Host, PageContext, PageError, parse_ttl
 from dynlan.http import HttpError
 from dynlan.runtimes._interface import Availability, RuntimeConfig
 from dynlan.runtimes.lua._convert import ConversionError, from_lua, to_lua
@@ -263,12 +263,12 @@ class _Request:
             return to_lua(self.vm.lua, cache.get_nowait(key))
         self._effect()
         if op == b"cache_set":
-            cache.set_nowait(key, from_lua(self.vm.module, b), _ttl(c))
+            cache.set_nowait(key, from_lua(self.vm.module, b), parse_ttl(c))
             return True
         if op == b"cache_delete":
             return cache.delete_nowait(key)
         if op == b"cache_incr":
-            return cache.incr_nowait(key, _number(b, 1), _ttl(c))
+            return cache.incr_nowait(key, _number(b, 1), parse_ttl(c))
         raise ValueError(f"unknown cache call {op!r}")
 
     async def host_io(self, op: bytes, args: tuple[Any, ...]) -> tuple[Any, Any]:
@@ -307,12 +307,12 @@ class _Request:
             return to_lua(self.vm.lua, await cache.get(key))
         self._effect()
         if op == b"cache_set":
-            await cache.set(key, from_lua(self.vm.module, b), _ttl(c))
+            await cache.set(key, from_lua(self.vm.module, b), parse_ttl(c))
             return True
         if op == b"cache_delete":
             return await cache.delete(key)
         if op == b"cache_incr":
-            return await cache.incr(key, _number(b, 1), _ttl(c))
+            return await cache.incr(key, _number(b, 1), parse_ttl(c))
         raise ValueError(f"unknown cache call {op!r}")
 
 
@@ -330,12 +330,6 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _ttl(value: Any) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise ValueError("ttl must be a non-negative number of seconds")
-    return float(value) or None
 
 
 def _number(value: Any, default: int | float) -> int | float:

@@ -24,9 +24,16 @@ import trio
 
 from dynlan import SERVER_NAME
 from dynlan.config import ConfigError
-from dynlan.host import BudgetExceeded, CacheError, FsError, Host, PageContext, PageError
+from dynlan.host import BudgetExceeded, CacheError, FsError, Host, PageContext, PageError, parse_ttl
 from dynlan.runtimes._interface import Availability, RuntimeConfig
-from dynlan.runtimes.php._fastcgi import CgiHeadParser, EndRequest, FastCGIConnection, FastCGIError, Stderr, Stdout
+from dynlan.runtimes.php._fastcgi import (
+    CgiHeadParser,
+    EndRequest,
+    FastCGIConnection,
+    FastCGIError,
+    Stderr,
+    Stdout,
+)
 from dynlan.sandboxes import Limits, PoolError, ProcessPool, spawn
 
 log = logging.getLogger("dynlan.php")
@@ -403,17 +410,15 @@ async def _host_call(ctx: PageContext, op: str, args: list[Any]) -> Any:
     if op == "cache_get":
         return await cache.get(str(arg(0)))
     if op == "cache_set":
-        ttl = arg(2)
-        await cache.set(str(arg(0)), arg(1), float(ttl) if ttl else None)
+        await cache.set(str(arg(0)), arg(1), parse_ttl(arg(2)))
         return True
     if op == "cache_delete":
         return await cache.delete(str(arg(0)))
     if op == "cache_incr":
-        ttl = arg(2)
         n = arg(1, 1)
         if isinstance(n, bool) or not isinstance(n, int | float):
             raise ValueError("incr amount must be a number")
-        return await cache.incr(str(arg(0)), n, float(ttl) if ttl else None)
+        return await cache.incr(str(arg(0)), n, parse_ttl(arg(2)))
     if op == "fs_read":
         return ctx.fs.read(str(arg(0)))
     if op == "fs_exists":

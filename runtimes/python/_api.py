@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from dynlan.host import PageContext
+from dynlan.host import PageContext, SiteFs
 
 
 class CaseInsensitive(Mapping[str, str]):
@@ -169,8 +169,10 @@ class Cache:
 
 
 class Fs:
-    def __init__(self, ctx: PageContext) -> None:
-        self._fs = ctx.fs
+    """`fs.read/exists/list/stat` over a site's files (the in-process runtime and the sandbox worker)."""
+
+    def __init__(self, site_fs: SiteFs) -> None:
+        self._fs = site_fs
 
     def read(self, path: str) -> str:
         return self._fs.read(path)

@@ -194,7 +194,7 @@ class PythonRuntime:
             "__file__": ctx.page,
             "__builtins__": self.builtins,
             "cache": Cache(ctx),
-            "fs": Fs(ctx),
+            "fs": Fs(ctx.fs),
             "log": PageLog(ctx.request.request_id, ctx.page_name),
         }
         token = _modules.set(_ModuleLoader(root, self.codes, self.builtins))
@@ -208,7 +208,7 @@ class PythonRuntime:
                 if inspect.iscoroutinefunction(handle):
                     await handle(Request(ctx, True), Response(ctx))
                 else:
-                    if _has_body(ctx):
+                    if ctx.has_body:
                         await ctx.read_body()
                     handle(Request(ctx, False), Response(ctx))
             except PageError:
@@ -240,8 +240,3 @@ class PythonRuntime:
             self._sandboxed = SandboxedPython(self.host, self.options)
         return self._sandboxed
 
-
-def _has_body(ctx: PageContext) -> bool:
-    headers = ctx.request.headers
-    length = headers.get("content-length")
-    return (length is not None and length.strip() not in ("", "0")) or "transfer-encoding" in headers

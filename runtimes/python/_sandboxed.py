@@ -17,7 +17,7 @@ from typing import Any
 
 import trio
 
-from dynlan.host import BudgetExceeded, CacheError, Host, PageContext, PageError
+from dynlan.host import BudgetExceeded, CacheError, Host, PageContext, PageError, parse_ttl
 from dynlan.sandboxes import Limits, PoolError, ProcessPool, cpu_seconds, spawn
 
 WATCH_INTERVAL = 0.05
@@ -63,7 +63,7 @@ class SandboxedPython:
 
     async def handle(self, ctx: PageContext) -> None:
         pool = self._pool(ctx)
-        body = await ctx.read_body() if _has_body(ctx) else b""
+        body = await ctx.read_body() if ctx.has_body else b""
         info = dict(ctx.request_info())
         info.update(query=ctx.query_first(), query_all={k: list(v) for k, v in ctx.request.query.items()},
                     headers=ctx.request.headers.as_dict(), params=dict(ctx.params), cookies=dict(ctx.cookies),
@@ -155,13 +155,13 @@ class SandboxedPython:
             if op == "cache_get":
                 value = await cache.get(key)
             elif op == "cache_set":
-                await cache.set(key, args[1] if len(args) > 1 else None, _ttl(args[2] if len(args) > 2 else None))
+                await cache.set(key, args[1] if len(args) > 1 else None, parse_ttl(args[2] if len(args) > 2 else None))
                 value = True
             elif op == "cache_delete":
                 value = await cache.delete(key)
             elif op == "cache_incr":
                 value = await cache.incr(key, args[1] if len(args) > 1 and args[1] is not None else 1,
-                                         _ttl(args[2] if len(args) > 2 else None))
+                                         parse_ttl(args[2] if len(args) > 2 else None))
             else:
                 return {"t": "result", "ok": False, "error": f"unknown host call {op!r}"}
         except (CacheError, TypeError, ValueError) as exc:
@@ -182,12 +182,6 @@ async def _receive(worker: Any) -> dict[str, Any]:
     return message
 
 
-def _ttl(value: Any) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise ValueError("ttl must be a non-negative number of seconds")
-    return float(value) or None
 
 
 def _describe_exit(code: int | None) -> str:
@@ -202,8 +196,3 @@ def _describe_exit(code: int | None) -> str:
             return f"signal {-code}"
     return f"exit status {code}"
 
-
-def _has_body(ctx: PageContext) -> bool:
-    headers = ctx.request.headers
-    length = headers.get("content-length")
-    return (length is not None and length.strip() not in ("", "0")) or "transfer-encoding" in headers

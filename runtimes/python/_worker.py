@@ -17,7 +17,7 @@ from typing import Any, BinaryIO
 
 from dynlan.host._context import _cookie_header
 from dynlan.host._fs import SiteFs
-from dynlan.runtimes.python._api import CaseInsensitive
+from dynlan.runtimes.python._api import CaseInsensitive, Fs
 from dynlan.runtimes.python._runtime import (
     CodeCache,
     PageError,
@@ -207,27 +207,6 @@ class Cache:
         return self.incr(key, n, ttl)
 
 
-class Fs:
-    def __init__(self, root: str) -> None:
-        self._fs = SiteFs(root)
-
-    def read(self, path: str) -> str:
-        return self._fs.read(path)
-
-    def read_bytes(self, path: str) -> bytes:
-        return self._fs.read_bytes(path)
-
-    def exists(self, path: str) -> bool:
-        return self._fs.exists(path)
-
-    def list(self, path: str = ".") -> list[str]:
-        return self._fs.list(path)
-
-    def stat(self, path: str) -> dict[str, Any] | None:
-        info = self._fs.stat(path)
-        return None if info is None else {"name": info.name, "size": info.size, "mtime": info.mtime, "is_dir": info.is_dir}
-
-
 class Log:
     def __init__(self, channel: Channel) -> None:
         self._c = channel
@@ -271,7 +250,7 @@ def run(channel: Channel, codes: CodeCache, builtins_dict: dict[str, Any], messa
     root, page, name = message["root"], message["page"], message["name"]
     info = message["request"]
     namespace: dict[str, Any] = {"__name__": "__page__", "__file__": page, "__builtins__": builtins_dict,
-                                 "cache": Cache(channel), "fs": Fs(root), "log": Log(channel)}
+                                 "cache": Cache(channel), "fs": Fs(SiteFs(root)), "log": Log(channel)}
     response = Response(channel, message["output_limit"])
     token = _modules.set(_ModuleLoader(root, codes, builtins_dict))
     try:

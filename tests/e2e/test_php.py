@@ -14,15 +14,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests._server import RunningServer, free_port, run_dynlan, wait_port
+from tests._server import RunningServer, curl, free_port, run_dynlan, wait_port
 
 pytestmark = pytest.mark.e2e
 
 DEMO = Path(__file__).resolve().parents[2] / "sites" / "demo"
 
-
-def curl(*args: str) -> str:
-    return subprocess.run(["curl", "-sS", "--max-time", "30", *args], capture_output=True, text=True, check=True).stdout
 
 
 def test_demo_php_pages_with_curl() -> None:

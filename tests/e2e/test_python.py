@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests._server import run_dynlan
+from tests._server import curl, run_dynlan
 
 pytestmark = pytest.mark.e2e
 
 DEMO = Path(__file__).resolve().parents[2] / "sites" / "demo"
 
-
-def curl(*args: str) -> str:
-    return subprocess.run(["curl", "-sS", "--max-time", "10", *args], capture_output=True, text=True, check=True).stdout
 
 
 def test_demo_python_pages_with_curl() -> None:
