@@ -72,6 +72,18 @@ class StaticConfig:
 
 
 @dataclass(slots=True)
+class CompressionConfig:
+    enabled: bool = True
+    """Compress compressible responses (gzip, brotli, zstd) when the client accepts it."""
+    min_size: int = 1024
+    """Bytes below which a response is sent as it is."""
+    max_size: int = 8 * 1024 * 1024
+    """Largest static file compressed on the fly (precompressed siblings have no limit)."""
+    precompressed: bool = True
+    """Serve `file.br`, `file.zst`, `file.gz` next to `file` when the client accepts them."""
+
+
+@dataclass(slots=True)
 class LimitsConfig:
     wall_time: float = 10.0
     """Seconds a page may run."""
@@ -90,6 +102,7 @@ class SiteConfig:
     http: HttpConfig = field(default_factory=HttpConfig)
     static: StaticConfig = field(default_factory=StaticConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
+    compression: CompressionConfig = field(default_factory=CompressionConfig)
     runtimes: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Per-runtime tables ([lua], [wren], ...), validated by the runtime's configure()."""
 
@@ -211,6 +224,7 @@ def site_config(base: Config, site_file: Path | None, runtime_names: frozenset[s
         http=dataclasses.replace(base.http),
         static=dataclasses.replace(base.static, index_names=list(base.static.index_names)),
         limits=dataclasses.replace(base.limits),
+        compression=dataclasses.replace(base.compression),
         runtimes={k: dict(v) for k, v in base.runtimes.items()},
     )
     if site_file is not None and site_file.is_file():
@@ -223,6 +237,7 @@ def site_config(base: Config, site_file: Path | None, runtime_names: frozenset[s
 
 
 __all__ = [
+    "CompressionConfig",
     "Config",
     "ConfigError",
     "HttpConfig",

@@ -6,17 +6,18 @@ import contextlib
 import logging
 import os
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 
 import trio
 
-from dynlan import static
+from dynlan import compression, static
 from dynlan.app._errors import error_body, format_exception
 from dynlan.app._router import Match, Router
 from dynlan.app._sites import Site
 from dynlan.config import Config, ConfigError
 from dynlan.host import Host, MemoryCache, PageContext, run_page
-from dynlan.http import Exchange, HttpError
+from dynlan.http import Exchange, Headers, HttpError
 from dynlan.runtimes import Registry, Runtime, RuntimeConfig
 from dynlan.runtimes import registry as runtime_registry
 
@@ -25,6 +26,7 @@ log = logging.getLogger("dynlan")
 # Files up to this size are read whole and sent in one write; larger ones stream.
 SMALL_FILE = 256 * 1024
 CHUNK = 256 * 1024
+VARIANT_BUDGET = 64 * 1024 * 1024
 
 ALLOW_STATIC = "GET, HEAD, OPTIONS"
 
@@ -42,6 +44,9 @@ class App:
         # (root, raw path) -> (expiry, resolution). Resolving costs a realpath
         # (an lstat per path segment); a second's reuse keeps that off the hot path.
         self._resolved: dict[tuple[str, str], tuple[float, static.Resolved]] = {}
+        # Compressed variants of static files, by (path, coding), checked against the file's identity.
+        self._variants: OrderedDict[tuple[str, str], tuple[tuple[int, int, int], bytes]] = OrderedDict()
+        self._variant_bytes = 0
         self.host: Host | None = None
 
     def prepare(self, registry: Registry | None = None) -> None:
@@ -109,6 +114,7 @@ class App:
             max_body_size=site.config.http.max_body_size,
             site_name=site.name,
             options=site.config.runtimes.get(route.runtime, {}),
+            compression=site.config.compression,
         )
         await run_page(runtime, ctx)
 
@@ -241,18 +247,91 @@ class App:
             body = static.render_listing(resolved.url_path, resolved.fs_path)
             await exchange.respond(200, [("content-type", "text/html; charset=utf-8"), ("content-length", str(len(body)))], body)
             return
-        await self.send_file(exchange, resolved.fs_path)
+        await self.send_file(exchange, resolved.fs_path, site)
 
-    async def send_file(self, exchange: Exchange, fs_path: str) -> None:
+    def _choose_coding(self, site: Site, request_headers: Headers, fs_path: str, st: os.stat_result) -> tuple[str | None, str | None]:
+        """(coding, sibling path) for a static file: a precompressed sibling, on-the-fly, or identity."""
+        cfg = site.config.compression
+        if not cfg.enabled or not compression.compressible(static.mime_type(fs_path)):
+            return None, None
+        accept = request_headers.get("accept-encoding")
+        if not accept:
+            return None, None
+        siblings: dict[str, str] = {}
+        if cfg.precompressed:
+            for coding, suffix in compression.SIBLING_SUFFIX.items():
+                candidate = fs_path + suffix
+                if os.path.isfile(candidate):
+                    siblings[coding] = candidate
+        offered = list(siblings)
+        if cfg.min_size <= st.st_size <= cfg.max_size:
+            offered += [c for c in compression.available_codings() if c not in siblings]
+        offered.sort(key=compression.SERVER_PREFERENCE.index)
+        chosen = compression.negotiate(accept, offered)
+        return chosen, siblings.get(chosen) if chosen else None
+
+    def _encoded(self, fs_path: str, st: os.stat_result, coding: str) -> bytes:
+        """The file compressed with `coding`, built once per file version."""
+        key = (fs_path, coding)
+        signature = static.FileCache.signature(st)
+        cached = self._variants.get(key)
+        if cached is not None and cached[0] == signature:
+            self._variants.move_to_end(key)
+            return cached[1]
+        with open(fs_path, "rb") as f:
+            data = compression.compress(f.read(), coding)
+        self._variants[key] = (signature, data)
+        self._variant_bytes += len(data)
+        while self._variant_bytes > VARIANT_BUDGET and self._variants:
+            _, (_, dropped) = self._variants.popitem(last=False)
+            self._variant_bytes -= len(dropped)
+        return data
+
+    async def send_file(self, exchange: Exchange, fs_path: str, site: Site | None = None) -> None:
         request = exchange.request
         try:
             st = os.stat(fs_path)
         except OSError:
             self._resolved.clear()
             raise HttpError(404, f"{request.path} not found") from None
+        vary = False
+        if site is not None:
+            coding, sibling = self._choose_coding(site, request.headers, fs_path, st)
+            vary = site.config.compression.enabled and compression.compressible(static.mime_type(fs_path))
+            if coding is not None and sibling is None:
+                data = self._encoded(fs_path, st, coding)
+                plan = static.plan(request.method, request.headers.as_dict(), fs_path, st, coding=coding, size=len(data))
+                body = b"".join(
+                    data[p.offset : p.offset + p.length] if isinstance(p, static.FileSlice) else p for p in plan.body
+                )
+                headers = list(plan.headers)
+                compression.add_vary(headers)
+                await exchange.respond(plan.status, headers, body)
+                return
+            if coding is not None and sibling is not None:
+                await self._send_path(exchange, sibling, os.stat(sibling), content_path=fs_path, coding=coding, vary=True)
+                return
+        await self._send_path(exchange, fs_path, st, vary=vary)
+
+    async def _send_path(
+        self, exchange: Exchange, fs_path: str, st: os.stat_result, *,
+        content_path: str | None = None, coding: str | None = None, vary: bool = False,
+    ) -> None:
+        """Send a file from disk (or the file cache); `content_path` names what it represents."""
+        request = exchange.request
+        shown = content_path or fs_path
+
+        def make_plan(stat: os.stat_result) -> static.Plan:
+            p = static.plan(request.method, request.headers.as_dict(), shown, stat, coding=coding, size=stat.st_size)
+            if vary:
+                headers = list(p.headers)
+                compression.add_vary(headers)
+                return static.Plan(p.status, headers, p.body)
+            return p
+
         cached = self.file_cache.get(fs_path, st)
         if cached is not None:
-            plan = static.plan(request.method, request.headers.as_dict(), fs_path, st)
+            plan = make_plan(st)
             body = b"".join(
                 cached[p.offset : p.offset + p.length] if isinstance(p, static.FileSlice) else p
                 for p in plan.body
@@ -267,7 +346,7 @@ class App:
             st = os.fstat(fd)
             if st.st_size <= self.file_cache.max_file:
                 self.file_cache.put(fs_path, st, os.pread(fd, st.st_size, 0))
-            plan = static.plan(request.method, request.headers.as_dict(), fs_path, st)
+            plan = make_plan(st)
             total = sum(p.length if isinstance(p, static.FileSlice) else len(p) for p in plan.body)
             if total <= SMALL_FILE or request.method == "HEAD":
                 chunks: list[bytes] = []

@@ -13,7 +13,8 @@ from http.cookies import SimpleCookie
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
-from dynlan.config import LimitsConfig
+from dynlan import compression
+from dynlan.config import CompressionConfig, LimitsConfig
 from dynlan.host._fs import SiteFs
 from dynlan.http import Exchange, Headers, HttpError, HttpRequest
 
@@ -186,8 +187,29 @@ class PageResponse:
             return
         body = self.take_body()
         headers = self.headers.items()
+        body = self._maybe_compress(headers, body)
         headers.append(("content-length", str(len(body))))
         await exchange.respond(self.status, headers, body)
+
+    def _maybe_compress(self, headers: list[tuple[str, str]], body: bytes) -> bytes:
+        """Compress a whole (not streamed) page response the client accepts compressed."""
+        cfg = self.ctx.compression
+        if cfg is None or not cfg.enabled:
+            return body
+        ctype = next((v for k, v in headers if k == "content-type"), "")
+        if not compression.compressible(ctype) or any(k == "content-encoding" for k, _ in headers):
+            return body
+        compression.add_vary(headers)
+        if len(body) < cfg.min_size or self.status < 200 or self.status in (204, 206, 304):
+            return body
+        coding = compression.negotiate(self.ctx.request.headers.get("accept-encoding"), compression.available_codings())
+        if coding is None:
+            return body
+        headers.append(("content-encoding", coding))
+        for i, (k, v) in enumerate(headers):
+            if k == "etag" and not v.startswith("W/"):
+                headers[i] = (k, "W/" + v)  # a byte-exact validator no longer matches the encoded bytes
+        return compression.compress(body, coding)
 
 
 class PageContext:
@@ -207,6 +229,7 @@ class PageContext:
         max_body_size: int,
         site_name: str = "",
         options: dict[str, Any] | None = None,
+        compression: CompressionConfig | None = None,
     ) -> None:
         self.host = host
         self.exchange = exchange
@@ -223,6 +246,8 @@ class PageContext:
         self.site_name = site_name
         self.options = options or {}
         """This site's table for the runtime (e.g. `[python] sandbox = "process"`)."""
+        self.compression = compression
+        """How the site compresses responses (None: never)."""
         self.response = PageResponse(self)
         self.log = PageLog(self.request.request_id, page_name)
         self._body: bytes | None = None

@@ -50,13 +50,29 @@ def _not_modified_since(header: str, mtime: int) -> bool:
     return since is not None and mtime <= since
 
 
-def plan(method: str, headers: Mapping[str, str], fs_path: str, st: os.stat_result) -> Plan:
-    """The response for GET/HEAD of a file, after preconditions and ranges."""
+def plan(
+    method: str,
+    headers: Mapping[str, str],
+    fs_path: str,
+    st: os.stat_result,
+    *,
+    coding: str | None = None,
+    size: int | None = None,
+) -> Plan:
+    """The response for GET/HEAD of a file, after preconditions and ranges.
+
+    With `coding`, the representation is the file encoded that way (`size`
+    bytes): it gets its own ETag (RFC 9110 §8.8.3: validators differ per
+    representation) and ranges count bytes of the encoded form (§14.1).
+    """
     if method not in ("GET", "HEAD"):
         return Plan(405, [("allow", "GET, HEAD, OPTIONS"), ("content-length", "0")], [])
-    size = st.st_size
+    size = st.st_size if size is None else size
     mtime = int(st.st_mtime)
     etag = make_etag(st)
+    if coding is not None:
+        etag = etag[:-1] + f'-{coding}"'
+
     validators = [("etag", etag), ("last-modified", http_date(mtime))]
 
     # Preconditions, in the order of RFC 9110 §13.2.2.
@@ -79,6 +95,8 @@ def plan(method: str, headers: Mapping[str, str], fs_path: str, st: os.stat_resu
 
     ctype = mime_type(fs_path)
     base = [("content-type", ctype), ("accept-ranges", "bytes"), *validators]
+    if coding is not None:
+        base.append(("content-encoding", coding))
     full = Plan(200, [*base, ("content-length", str(size))], [FileSlice(0, size)] if size and method == "GET" else [])
     range_header = headers.get("range")
     if range_header is None or method != "GET":
@@ -101,6 +119,8 @@ def plan(method: str, headers: Mapping[str, str], fs_path: str, st: os.stat_resu
                           ("content-length", str(len(body)))], [body])
     if ranges is None:
         return full
+    if len(ranges) > 1 and coding is not None:
+        return full  # several ranges of an encoded representation: send it whole
     if len(ranges) == 1:
         start, end = ranges[0]
         return Plan(206, [*base, ("content-range", f"bytes {start}-{end}/{size}"),
