@@ -84,6 +84,18 @@ class CompressionConfig:
 
 
 @dataclass(slots=True)
+class CacheConfig:
+    backend: str = "memory"
+    """`memory` (per worker process) or `redis` (shared by workers and machines)."""
+    max_bytes: int = 64 * 1024 * 1024
+    """Byte budget of the in-memory cache (least recently used entries go first)."""
+    url: str = "redis://127.0.0.1:6379/0"
+    """Redis server, for `backend = "redis"`."""
+    prefix: str = "dynlan:"
+    """Prefix of every key DynLan writes to Redis."""
+
+
+@dataclass(slots=True)
 class LimitsConfig:
     wall_time: float = 10.0
     """Seconds a page may run."""
@@ -112,6 +124,7 @@ class Config(SiteConfig):
     """The server's configuration (`--config FILE`)."""
 
     server: ServerConfig = field(default_factory=ServerConfig)
+    cache: CacheConfig = field(default_factory=CacheConfig)
     dev: bool = False
     """Development mode: error pages show tracebacks and source."""
 
@@ -199,11 +212,13 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: {exc.strerror}") from None
 
 
-_CHOICES = {("http", "h1_parser"): ("auto", "llhttp", "h11")}
+_CHOICES = {("http", "h1_parser"): ("auto", "llhttp", "h11"), ("cache", "backend"): ("memory", "redis")}
 
 
 def _check_choices(cfg: SiteConfig, source: str) -> None:
     for (section, key), allowed in _CHOICES.items():
+        if not hasattr(cfg, section):
+            continue
         value = getattr(getattr(cfg, section), key)
         if value not in allowed:
             raise ConfigError(f"{source}: {section}.{key}: must be one of {', '.join(allowed)}, got {value!r}")
@@ -237,6 +252,7 @@ def site_config(base: Config, site_file: Path | None, runtime_names: frozenset[s
 
 
 __all__ = [
+    "CacheConfig",
     "CompressionConfig",
     "Config",
     "ConfigError",

@@ -15,8 +15,8 @@ from dynlan import compression, static
 from dynlan.app._errors import error_body, format_exception
 from dynlan.app._router import Match, Router
 from dynlan.app._sites import Site
-from dynlan.config import Config, ConfigError
-from dynlan.host import Host, MemoryCache, PageContext, run_page
+from dynlan.config import CacheConfig, Config, ConfigError
+from dynlan.host import CacheBackend, Host, MemoryCache, PageContext, run_page
 from dynlan.http import Exchange, Headers, HttpError
 from dynlan.runtimes import Registry, Runtime, RuntimeConfig
 from dynlan.runtimes import registry as runtime_registry
@@ -29,6 +29,14 @@ CHUNK = 256 * 1024
 VARIANT_BUDGET = 64 * 1024 * 1024
 
 ALLOW_STATIC = "GET, HEAD, OPTIONS"
+
+
+def make_cache(cfg: CacheConfig) -> CacheBackend:
+    if cfg.backend == "redis":
+        from dynlan.host._redis import RedisCache
+
+        return RedisCache(cfg.url, cfg.prefix)
+    return MemoryCache(cfg.max_bytes)
 
 
 class App:
@@ -78,7 +86,7 @@ class App:
     async def running(self) -> AsyncIterator[None]:
         """Runtimes and host services live as long as this context."""
         async with trio.open_nursery() as nursery:
-            self.host = Host(cache=MemoryCache(), dev=self.dev, nursery=nursery)
+            self.host = Host(cache=make_cache(self.config.cache), dev=self.dev, nursery=nursery)
             started: list[Runtime] = []
             try:
                 for runtime in self.runtimes.values():

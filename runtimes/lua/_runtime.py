@@ -152,7 +152,7 @@ class _Request:
         try:
             return True, self._dispatch(op, a, b, c)
         except _Yield:
-            return "yield", None
+            return b"yield", None
         except (FsError, CacheError, ConversionError, ValueError, RuntimeError, TypeError) as exc:
             return False, str(exc).encode()
         except BudgetExceeded:

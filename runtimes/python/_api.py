@@ -136,22 +136,27 @@ class Cache:
     def __init__(self, ctx: PageContext) -> None:
         self._backend = ctx.cache
 
-    def _local(self) -> Any:
-        if not getattr(self._backend, "local", False):
-            raise RuntimeError("this cache backend waits on the network: use `await cache.aget(...)` in an async handle")
-        return self._backend
+    def _call(self, op: str, *args: Any) -> Any:
+        # The in-memory cache answers at once; a network backend blocks this
+        # (synchronous) page until it answers: async pages should await a*().
+        backend = self._backend
+        suffix = "_nowait" if getattr(backend, "local", False) else "_blocking"
+        method = getattr(backend, op + suffix, None)
+        if method is None:
+            raise RuntimeError(f"this cache backend cannot be used synchronously: use `await cache.a{op}(...)`")
+        return method(*args)
 
     def get(self, key: str) -> Any:
-        return self._local().get_nowait(key)
+        return self._call("get", key)
 
     def set(self, key: str, value: Any, ttl: float | None = None) -> None:
-        self._local().set_nowait(key, value, ttl)
+        self._call("set", key, value, ttl)
 
     def delete(self, key: str) -> bool:
-        return bool(self._local().delete_nowait(key))
+        return bool(self._call("delete", key))
 
     def incr(self, key: str, n: int | float = 1, ttl: float | None = None) -> int | float:
-        result: int | float = self._local().incr_nowait(key, n, ttl)
+        result: int | float = self._call("incr", key, n, ttl)
         return result
 
     async def aget(self, key: str) -> Any:
