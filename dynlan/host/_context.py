@@ -158,7 +158,7 @@ class PageResponse:
 
     @property
     def wants_flush(self) -> bool:
-        return self._buffered >= OUTPUT_BUFFER
+        return self._buffered > OUTPUT_BUFFER
 
     def take_body(self) -> bytes:
         body = b"".join(self._chunks)
