@@ -27,8 +27,8 @@ from dynlan.http._events import (
     Paused,
     RequestReceived,
 )
+from dynlan.http._h1 import KNOWN_METHODS
 
-KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT"})
 _STATUS_LINES = {s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n".encode() for s in HTTPStatus}
 _LOOKS_LIKE_REQUEST_LINE = re.compile(rb"^[!#$%&'*+.^_`|~0-9A-Za-z-]+ \S+ HTTP/\d\.\d\r?$")
 _NO_BODY_STATUS = frozenset({204, 304})
