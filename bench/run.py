@@ -51,7 +51,8 @@ class Report:
         if r.rps is None:
             print(f"  {r.name:<34} n/a ({r.note})", flush=True)
         else:
-            print(f"  {r.name:<34} {r.rps:>10.0f} req/s   p99 {r.p99_ms:>8.2f} ms   errors {r.errors}", flush=True)
+            p99 = f"{r.p99_ms:>8.2f} ms" if r.p99_ms is not None else "       - ms"
+            print(f"  {r.name:<34} {r.rps:>10.0f} req/s   p99 {p99}   errors {r.errors}", flush=True)
 
     def ratio(self, label: str, a: str, b: str, target: float) -> None:
         ra, rb = self.results.get(a), self.results.get(b)
