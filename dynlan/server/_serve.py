@@ -114,6 +114,7 @@ class Server:
         async with trio.open_nursery() as nursery:
             if handle_signals:
                 await nursery.start(self._watch_signals, nursery)
+            nursery.start_soon(self.access.run_flusher)
             for listener in listeners:
                 nursery.start_soon(self.accept_loop, listener, nursery)
             task_status.started()
