@@ -21,15 +21,18 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 VENV_BIN = Path(sys.executable).parent
-SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
+SECONDS = int(os.environ.get("BENCH_SECONDS", "12"))
+"""Seconds of load per scenario in all, split over the rounds."""
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
 # One wrk thread: the load generator shares the machine's two cores with the
 # servers, and a second thread mostly takes CPU from them.
 THREADS = int(os.environ.get("BENCH_THREADS", "1"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 
 
 @dataclass
@@ -102,11 +105,11 @@ def _ms(value: str, unit: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def wrk(name: str, url: str) -> Result:
+def wrk(name: str, url: str, seconds: int = SECONDS) -> Result:
     if shutil.which("wrk") is None:
         return Result(name, note="wrk not installed")
-    cmd = ["wrk", f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{SECONDS}s", "--latency", "--timeout", "5s", url]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=SECONDS + 30).stdout
+    cmd = ["wrk", f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", "--timeout", "5s", url]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30).stdout
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
     errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
@@ -117,11 +120,11 @@ def wrk(name: str, url: str) -> Result:
     return Result(name, float(rps.group(1)), _ms(*p99.groups()) if p99 else None, errors)
 
 
-def h2load(name: str, url: str) -> Result:
+def h2load(name: str, url: str, seconds: int = SECONDS) -> Result:
     if shutil.which("h2load") is None:
         return Result(name, note="h2load not installed")
-    cmd = ["h2load", "-c", "16", "-m", "10", "-D", str(SECONDS), url]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=SECONDS + 30).stdout
+    cmd = ["h2load", "-c", "16", "-m", "10", "-D", str(seconds), url]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30).stdout
     rps = re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", out)
     failed = re.search(r"(\d+) failed", out)
     if not rps or float(rps.group(1)) == 0:
@@ -141,7 +144,7 @@ def make_site(root: Path) -> None:
     (root / "hello.php").write_text('<?php echo "Hello, world!\\n";\n')
 
 
-def dynlan_cmd(site: Path, port: int, *extra: str) -> list[str]:
+def dynlan_cmd(site: Path, port: int | str, *extra: str) -> list[str]:
     return [str(VENV_BIN / "dynlan"), "serve", str(site), "--host", "127.0.0.1", "--port", str(port), *extra]
 
 
@@ -195,104 +198,136 @@ def php_fpm_binary() -> str | None:
     return None
 
 
+@contextlib.contextmanager
+def php_fpm(tmp: Path) -> Iterator[Path | None]:
+    """A php-fpm pool (2 children) on a Unix socket, for nginx + php-fpm."""
+    fpm = php_fpm_binary()
+    if fpm is None:
+        yield None
+        return
+    sock = tmp / "php-fpm.sock"
+    conf = tmp / "php-fpm.conf"
+    conf.write_text(f"[global]\npid = {tmp}/php-fpm.pid\nerror_log = {tmp}/php-fpm.log\n"
+                    f"[www]\nlisten = {sock}\nlisten.mode = 0666\npm = static\npm.max_children = 2\n"
+                    + ("user = nobody\ngroup = nogroup\n" if os.geteuid() == 0 else ""))
+    proc = subprocess.Popen([fpm, "-F", "-y", str(conf)] + (["-R"] if os.geteuid() == 0 else []),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 10
+        while not sock.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        yield sock if sock.exists() else None
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(10)
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
 def main(argv: list[str]) -> int:
+    """Every server runs at once (idle ones cost nothing); the scenarios are then
+    measured in ROUNDS interleaved rounds and each figure is the median, so a
+    slow stretch of the machine lands on every server alike."""
     wanted = set(argv) or {"static", "lua", "wren", "python", "php", "h2"}
     report = Report()
     tmp = Path(tempfile.mkdtemp(prefix="dynlan-bench-"))
     tmp.chmod(0o755)  # nginx and php-fpm workers run as another user
     site = tmp / "site"
     make_site(site)
-    print(f"dynlan bench: {SECONDS}s per run, wrk -t{THREADS} -c{CONNECTIONS}, site {site}", flush=True)
+    per_run = max(2, SECONDS // ROUNDS)
+    print(f"dynlan bench: {ROUNDS} rounds of {per_run}s per scenario, wrk -t{THREADS} -c{CONNECTIONS}, site {site}",
+          flush=True)
+    scenarios: list[tuple[str, str, str]] = []  # (name, tool, url)
+    missing: list[Result] = []
     try:
-        port = free_port()
-        print("dynlan, 1 worker", flush=True)
-        with running(dynlan_cmd(site, port), port) as ok:
-            if not ok:
-                report.add(Result("dynlan static 4k", note="dynlan did not start"))
-            else:
+        with contextlib.ExitStack() as stack:
+            def start(label: str, cmd: list[str], **kw: Any) -> int | None:
+                port = free_port()
+                full = [part.replace("{port}", str(port)) for part in cmd]
+                ok = stack.enter_context(running(full, port, **kw))
+                if not ok:
+                    missing.append(Result(label, note="did not start"))
+                    return None
+                return port
+
+            d1 = start("dynlan", dynlan_cmd(site, "{port}"))
+            if d1 is not None:
+                base = f"http://127.0.0.1:{d1}"
                 if "static" in wanted:
-                    report.add(wrk("dynlan static 4k", f"http://127.0.0.1:{port}/4k.txt"))
-                    report.add(wrk("dynlan static 1m", f"http://127.0.0.1:{port}/1m.bin"))
+                    scenarios += [("dynlan static 4k", "wrk", base + "/4k.txt"), ("dynlan static 1m", "wrk", base + "/1m.bin")]
                 for lang, path in (("lua", "/hello-lua"), ("wren", "/hello-wren"), ("python", "/hello-py"),
                                    ("php", "/hello.php")):
-                    if lang not in wanted:
-                        continue
-                    if page_available(site, port, path):
-                        report.add(wrk(f"dynlan {lang} hello", f"http://127.0.0.1:{port}{path}"))
-                    else:
-                        report.add(Result(f"dynlan {lang} hello", note="page did not answer 200"))
+                    if lang in wanted:
+                        if page_available(site, d1, path):
+                            scenarios.append((f"dynlan {lang} hello", "wrk", base + path))
+                        else:
+                            missing.append(Result(f"dynlan {lang} hello", note="page did not answer 200"))
                 if "h2" in wanted:
-                    report.add(h2load("dynlan h2c static 4k", f"http://127.0.0.1:{port}/4k.txt"))
-        if "python" in wanted:
-            port = free_port()
-            print("dynlan, Python pages in the process sandbox", flush=True)
-            cfg = tmp / "sandbox.toml"
-            cfg.write_text('[python]\nsandbox = "process"\nworkers = 2\n')
-            with running(dynlan_cmd(site, port, "--config", str(cfg)), port) as ok:
-                if ok and page_available(site, port, "/hello-py"):
-                    report.add(wrk("dynlan python-sandbox hello", f"http://127.0.0.1:{port}/hello-py"))
+                    scenarios.append(("dynlan h2c static 4k", "h2load", base + "/4k.txt"))
+            if "static" in wanted:
+                d2 = start("dynlan 2 workers static 4k", dynlan_cmd(site, "{port}", "--workers", "2"))
+                if d2 is not None:
+                    scenarios.append(("dynlan 2 workers static 4k", "wrk", f"http://127.0.0.1:{d2}/4k.txt"))
+            if "python" in wanted:
+                cfg = tmp / "sandbox.toml"
+                cfg.write_text('[python]\nsandbox = "process"\nworkers = 2\n')
+                ds = start("dynlan python-sandbox hello", dynlan_cmd(site, "{port}", "--config", str(cfg)))
+                if ds is not None and page_available(site, ds, "/hello-py"):
+                    scenarios.append(("dynlan python-sandbox hello", "wrk", f"http://127.0.0.1:{ds}/hello-py"))
+            if wanted & {"static", "h2"}:
+                env = dict(os.environ, BENCH_SITE=str(site))
+                hc = start("hypercorn static 4k", [str(VENV_BIN / "hypercorn"), "--worker-class", "trio", "-b",
+                                                   "127.0.0.1:{port}", "asgi_static:app"], env=env, cwd=str(HERE))
+                if hc is not None:
+                    if "static" in wanted:
+                        scenarios += [("hypercorn static 4k", "wrk", f"http://127.0.0.1:{hc}/4k.txt"),
+                                      ("hypercorn static 1m", "wrk", f"http://127.0.0.1:{hc}/1m.bin")]
+                    if "h2" in wanted:
+                        scenarios.append(("hypercorn h2c static 4k", "h2load", f"http://127.0.0.1:{hc}/4k.txt"))
+            if shutil.which("nginx") and wanted & {"static", "lua", "php"}:
+                php_socket = stack.enter_context(php_fpm(tmp)) if "php" in wanted else None
+                port = free_port()
+                conf = nginx_conf(tmp, site, port, php_socket)
+                if stack.enter_context(running(["nginx", "-c", str(conf), "-p", str(tmp)], port)):
+                    base = f"http://127.0.0.1:{port}"
+                    if "static" in wanted:
+                        scenarios += [("nginx static 4k", "wrk", base + "/4k.txt"), ("nginx static 1m", "wrk", base + "/1m.bin")]
+                    if "lua" in wanted:
+                        if page_available(site, port, "/hello-lua"):
+                            scenarios.append(("nginx+lua hello", "wrk", base + "/hello-lua"))
+                        else:
+                            missing.append(Result("nginx+lua hello", note="libnginx-mod-http-lua not installed"))
+                    if "php" in wanted:
+                        if php_socket and page_available(site, port, "/hello.php"):
+                            scenarios.append(("nginx+php-fpm hello", "wrk", base + "/hello.php"))
+                        else:
+                            missing.append(Result("nginx+php-fpm hello", note="php-fpm not available"))
                 else:
-                    report.add(Result("dynlan python-sandbox hello", note="did not answer"))
-        if "static" in wanted:
-            port = free_port()
-            print("dynlan, 2 workers", flush=True)
-            with running(dynlan_cmd(site, port, "--workers", "2"), port) as ok:
-                report.add(wrk("dynlan 2 workers static 4k", f"http://127.0.0.1:{port}/4k.txt") if ok
-                           else Result("dynlan 2 workers static 4k", note="did not start"))
-        if wanted & {"static", "h2"}:
-            port = free_port()
-            print("hypercorn (trio worker)", flush=True)
-            env = dict(os.environ, BENCH_SITE=str(site))
-            cmd = [str(VENV_BIN / "hypercorn"), "--worker-class", "trio", "-b", f"127.0.0.1:{port}", "asgi_static:app"]
-            with running(cmd, port, env=env, cwd=str(HERE)) as ok:
-                if ok and "static" in wanted:
-                    report.add(wrk("hypercorn static 4k", f"http://127.0.0.1:{port}/4k.txt"))
-                    report.add(wrk("hypercorn static 1m", f"http://127.0.0.1:{port}/1m.bin"))
-                elif not ok:
-                    report.add(Result("hypercorn static 4k", note="hypercorn did not start"))
-                if ok and "h2" in wanted:
-                    report.add(h2load("hypercorn h2c static 4k", f"http://127.0.0.1:{port}/4k.txt"))
-        if shutil.which("nginx") and wanted & {"static", "lua", "php"}:
-            port = free_port()
-            print("nginx", flush=True)
-            php_proc = None
-            php_socket = None
-            fpm = php_fpm_binary()
-            if fpm and "php" in wanted:
-                php_socket = tmp / "php-fpm.sock"
-                fpm_conf = tmp / "php-fpm.conf"
-                fpm_conf.write_text(f"[global]\npid = {tmp}/php-fpm.pid\nerror_log = {tmp}/php-fpm.log\n"
-                                    f"[www]\nlisten = {php_socket}\nlisten.mode = 0666\npm = static\npm.max_children = 2\n"
-                                    + ("user = nobody\ngroup = nogroup\n" if os.geteuid() == 0 else ""))
-                php_proc = subprocess.Popen([fpm, "-F", "-y", str(fpm_conf)] + (["-R"] if os.geteuid() == 0 else []),
-                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-                time.sleep(1)
-            conf = nginx_conf(tmp, site, port, php_socket)
-            try:
-                with running(["nginx", "-c", str(conf), "-p", str(tmp)], port) as ok:
-                    if not ok:
-                        report.add(Result("nginx static 4k", note="nginx did not start"))
-                    else:
-                        if "static" in wanted:
-                            report.add(wrk("nginx static 4k", f"http://127.0.0.1:{port}/4k.txt"))
-                            report.add(wrk("nginx static 1m", f"http://127.0.0.1:{port}/1m.bin"))
-                        if "lua" in wanted:
-                            if page_available(site, port, "/hello-lua"):
-                                report.add(wrk("nginx+lua hello", f"http://127.0.0.1:{port}/hello-lua"))
-                            else:
-                                report.add(Result("nginx+lua hello", note="libnginx-mod-http-lua not installed"))
-                        if "php" in wanted:
-                            if php_socket and page_available(site, port, "/hello.php"):
-                                report.add(wrk("nginx+php-fpm hello", f"http://127.0.0.1:{port}/hello.php"))
-                            else:
-                                report.add(Result("nginx+php-fpm hello", note="php-fpm not available"))
-            finally:
-                if php_proc is not None:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.killpg(php_proc.pid, signal.SIGTERM)
-                    php_proc.wait(10)
-        else:
-            report.add(Result("nginx static 4k", note="nginx not installed"))
+                    missing.append(Result("nginx static 4k", note="nginx did not start"))
+            elif not shutil.which("nginx"):
+                missing.append(Result("nginx static 4k", note="nginx not installed"))
+
+            runs: dict[str, list[Result]] = {name: [] for name, _, _ in scenarios}
+            for round_no in range(1, ROUNDS + 1):
+                print(f"round {round_no}/{ROUNDS}", flush=True)
+                for name, tool, url in scenarios:
+                    measure = wrk if tool == "wrk" else h2load
+                    runs[name].append(measure(name, url, per_run))
+            for name, results in runs.items():
+                good = [r for r in results if r.rps is not None]
+                if not good:
+                    report.add(results[-1])
+                    continue
+                p99s = [r.p99_ms for r in good if r.p99_ms is not None]
+                report.add(Result(name, median([r.rps for r in good if r.rps is not None]),
+                                  median(p99s) if p99s else None, sum(r.errors for r in good)))
+            for result in missing:
+                report.add(result)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
