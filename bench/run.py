@@ -1,8 +1,11 @@
 """`make bench`: dynlan against its peers on loopback, in one run, reported as ratios.
 
-Every server runs on a free loopback port, is loaded with wrk (or h2load) for
-BENCH_SECONDS (default 10) and is stopped before the next one starts.
-Usage: bench/run.py [static] [lua] ...   (default: every scenario)
+Every server starts on a free loopback port before any load runs and stops at
+the end. Each scenario gets BENCH_SECONDS (default 12) of load from wrk (or
+h2load for HTTP/2), split over BENCH_ROUNDS (default 3) interleaved rounds; the
+median of the rounds is reported.
+Usage: bench/run.py [static] [lua] [wren] [python] [php] [h2]   (default: every scenario)
+A scenario whose server, tool or page is unavailable prints "n/a (reason)".
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +64,8 @@ class Report:
 
     def ratio(self, label: str, a: str, b: str, target: float) -> None:
         ra, rb = self.results.get(a), self.results.get(b)
+        if ra is None or rb is None:
+            return  # a row not asked for in this run (asked-for rows are present, if only as n/a)
         value = ra.rps / rb.rps if ra and rb and ra.rps and rb.rps else None
         self.ratios.append((label, value, target))
 
@@ -81,24 +88,37 @@ def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30) -> 
 
 
 @contextlib.contextmanager
-def running(cmd: list[str], port: int, env: dict[str, str] | None = None, cwd: str | None = None) -> Iterator[bool]:
-    log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
-    proc = subprocess.Popen(cmd, stdout=log, stderr=log, start_new_session=True, env=env, cwd=cwd)
-    try:
-        ok = wait_port(port, proc)
-        if ok:
-            time.sleep(0.5)
-        yield ok
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
+def running(cmd: list[str], port: int, env: dict[str, str] | None = None,
+            cwd: str | None = None) -> Iterator[str | None]:
+    """Run a server in its own process group; yield None once it accepts on
+    `port`, else why it did not start. Its output (access log included) goes to
+    a temporary file. On exit the whole group is stopped."""
+    with tempfile.TemporaryFile() as log:
         try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
+            proc = subprocess.Popen(cmd, stdout=log, stderr=log, start_new_session=True, env=env, cwd=cwd)
+        except OSError as exc:
+            yield f"cannot run {cmd[0]}: {exc.strerror}"
+            return
+        try:
+            if wait_port(port, proc):
+                time.sleep(0.5)
+                yield None
+            else:
+                log.seek(0)
+                tail = log.read().decode(errors="replace").strip().splitlines()[-1:]
+                yield "did not start" + (f": {tail[0][:160]}" if tail else "")
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(5)
+            # Workers the leader left behind share its process group.
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
-        log.close()
 
 
 def _ms(value: str, unit: str) -> float:
@@ -109,7 +129,10 @@ def wrk(name: str, url: str, seconds: int = SECONDS) -> Result:
     if shutil.which("wrk") is None:
         return Result(name, note="wrk not installed")
     cmd = ["wrk", f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", "--timeout", "5s", url]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30).stdout
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        return Result(name, note=f"wrk failed: {exc}")
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
     errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
@@ -124,12 +147,19 @@ def h2load(name: str, url: str, seconds: int = SECONDS) -> Result:
     if shutil.which("h2load") is None:
         return Result(name, note="h2load not installed")
     cmd = ["h2load", "-c", "16", "-m", "10", "-D", str(seconds), url]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30).stdout
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        return Result(name, note=f"h2load failed: {exc}")
+    # h2load's req/s counts every finished request, 4xx/5xx included; only the
+    # succeeded ones count here, and the failed ones are errors.
     rps = re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", out)
-    failed = re.search(r"(\d+) failed", out)
-    if not rps or float(rps.group(1)) == 0:
-        return Result(name, note="no HTTP/2 (h2c) answers")
-    return Result(name, float(rps.group(1)), None, int(failed.group(1)) if failed else 0)
+    counts = re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed", out)
+    if not rps or not counts or int(counts.group(2)) == 0:
+        detail = f": {counts.group(1)} done, {counts.group(3)} failed" if counts else ""
+        return Result(name, note="no HTTP/2 (h2c) answers" + detail)
+    done, succeeded, failed = (int(n) for n in counts.groups())
+    return Result(name, float(rps.group(1)) * succeeded / done, None, failed)
 
 
 def make_site(root: Path) -> None:
@@ -148,21 +178,26 @@ def dynlan_cmd(site: Path, port: int | str, *extra: str) -> list[str]:
     return [str(VENV_BIN / "dynlan"), "serve", str(site), "--host", "127.0.0.1", "--port", str(port), *extra]
 
 
-def page_available(site: Path, port: int, path: str) -> bool:
+def page_problem(port: int, path: str) -> str | None:
+    """None when the page answers 200, else why not (for the "n/a" line)."""
     try:
-        import urllib.request
-
         with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
-            return bool(r.status == 200)
-    except Exception:
-        return False
+            return None if r.status == 200 else f"page answered {r.status}"
+    except urllib.error.HTTPError as exc:
+        return f"page answered {exc.code}"
+    except Exception as exc:  # noqa: BLE001 - any failure makes the row n/a
+        return f"page did not answer: {exc}"
 
 
 NGINX_LUA_MODULES = ["/usr/lib/nginx/modules/ndk_http_module.so", "/usr/lib/nginx/modules/ngx_http_lua_module.so"]
 
 
+def nginx_lua_available() -> bool:
+    return all(os.path.exists(m) for m in NGINX_LUA_MODULES)
+
+
 def nginx_conf(tmp: Path, site: Path, port: int, php_socket: Path | None) -> Path:
-    lua = all(os.path.exists(m) for m in NGINX_LUA_MODULES)
+    lua = nginx_lua_available()
     loads = "".join(f"load_module {m};\n" for m in NGINX_LUA_MODULES) if lua else ""
     lua_loc = 'location = /hello-lua { default_type text/plain; content_by_lua_block { ngx.say("Hello, world!") } }' if lua else ""
     php_loc = (f"location ~ \\.php$ {{ include /etc/nginx/fastcgi_params; "
@@ -220,7 +255,30 @@ def php_fpm(tmp: Path) -> Iterator[Path | None]:
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(10)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+
+
+def cpu_busy(interval: float = 1.0) -> float | None:
+    """Share of all CPUs in use over `interval` seconds, from /proc/stat."""
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat") as f:
+            fields = [int(n) for n in f.readline().split()[1:]]
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+        return sum(fields), idle
+
+    try:
+        total0, idle0 = sample()
+        time.sleep(interval)
+        total1, idle1 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    elapsed = total1 - total0
+    return 1 - (idle1 - idle0) / elapsed if elapsed > 0 else None
 
 
 def median(values: list[float]) -> float:
@@ -233,56 +291,82 @@ def main(argv: list[str]) -> int:
     """Every server runs at once (idle ones cost nothing); the scenarios are then
     measured in ROUNDS interleaved rounds and each figure is the median, so a
     slow stretch of the machine lands on every server alike."""
-    wanted = set(argv) or {"static", "lua", "wren", "python", "php", "h2"}
+    every = {"static", "lua", "wren", "python", "php", "h2"}
+    wanted = set(argv) or every
+    if wanted - every:
+        print(f"usage: bench/run.py [{'] ['.join(sorted(every))}]; unknown: {' '.join(sorted(wanted - every))}",
+              file=sys.stderr)
+        return 2
     report = Report()
     tmp = Path(tempfile.mkdtemp(prefix="dynlan-bench-"))
     tmp.chmod(0o755)  # nginx and php-fpm workers run as another user
     site = tmp / "site"
     make_site(site)
     per_run = max(2, SECONDS // ROUNDS)
-    print(f"dynlan bench: {ROUNDS} rounds of {per_run}s per scenario, wrk -t{THREADS} -c{CONNECTIONS}, site {site}",
-          flush=True)
+    busy = cpu_busy()
+    shown = f"{busy:.0%}" if busy is not None else "unknown"
+    print(f"dynlan bench: {ROUNDS} rounds of {per_run}s per scenario, wrk -t{THREADS} -c{CONNECTIONS}, "
+          f"{os.cpu_count()} CPUs, {shown} busy before the run, site {site}", flush=True)
+    if busy is not None and busy > 0.25:
+        print("  warning: something else is using the CPUs; figures will be low and noisy", flush=True)
     scenarios: list[tuple[str, str, str]] = []  # (name, tool, url)
     missing: list[Result] = []
     try:
         with contextlib.ExitStack() as stack:
-            def start(label: str, cmd: list[str], **kw: Any) -> int | None:
+            def start(labels: list[str], cmd: list[str], **kw: Any) -> int | None:
+                """Start a server; if it does not come up, its rows are n/a."""
                 port = free_port()
                 full = [part.replace("{port}", str(port)) for part in cmd]
-                ok = stack.enter_context(running(full, port, **kw))
-                if not ok:
-                    missing.append(Result(label, note="did not start"))
+                problem = stack.enter_context(running(full, port, **kw))
+                if problem is not None:
+                    missing.extend(Result(label, note=problem) for label in labels)
                     return None
                 return port
 
-            d1 = start("dynlan", dynlan_cmd(site, "{port}"))
+            def page(label: str, port: int, path: str, tool: str = "wrk") -> bool:
+                problem = page_problem(port, path)
+                if problem is None:
+                    scenarios.append((label, tool, f"http://127.0.0.1:{port}{path}"))
+                else:
+                    missing.append(Result(label, note=problem))
+                return problem is None
+
+            langs = [(lang, path) for lang, path in (("lua", "/hello-lua"), ("wren", "/hello-wren"),
+                                                      ("python", "/hello-py"), ("php", "/hello.php")) if lang in wanted]
+            # The page scenarios are measured against dynlan's own static 4 KiB figure.
+            static_4k = bool(wanted & {"static", "lua", "wren", "python"})
+            d1_rows = (["dynlan static 4k"] if static_4k else []) + \
+                (["dynlan static 1m"] if "static" in wanted else []) + \
+                [f"dynlan {lang} hello" for lang, _ in langs] + \
+                (["dynlan h2c static 4k", "dynlan h2c lua hello"] if "h2" in wanted else [])
+            d1 = start(d1_rows, dynlan_cmd(site, "{port}")) if d1_rows else None
             if d1 is not None:
                 base = f"http://127.0.0.1:{d1}"
+                if static_4k:
+                    scenarios.append(("dynlan static 4k", "wrk", base + "/4k.txt"))
                 if "static" in wanted:
-                    scenarios += [("dynlan static 4k", "wrk", base + "/4k.txt"), ("dynlan static 1m", "wrk", base + "/1m.bin")]
-                for lang, path in (("lua", "/hello-lua"), ("wren", "/hello-wren"), ("python", "/hello-py"),
-                                   ("php", "/hello.php")):
-                    if lang in wanted:
-                        if page_available(site, d1, path):
-                            scenarios.append((f"dynlan {lang} hello", "wrk", base + path))
-                        else:
-                            missing.append(Result(f"dynlan {lang} hello", note="page did not answer 200"))
+                    scenarios.append(("dynlan static 1m", "wrk", base + "/1m.bin"))
+                for lang, path in langs:
+                    page(f"dynlan {lang} hello", d1, path)
                 if "h2" in wanted:
                     scenarios.append(("dynlan h2c static 4k", "h2load", base + "/4k.txt"))
+                    page("dynlan h2c lua hello", d1, "/hello-lua", "h2load")
             if "static" in wanted:
-                d2 = start("dynlan 2 workers static 4k", dynlan_cmd(site, "{port}", "--workers", "2"))
+                d2 = start(["dynlan 2 workers static 4k"], dynlan_cmd(site, "{port}", "--workers", "2"))
                 if d2 is not None:
                     scenarios.append(("dynlan 2 workers static 4k", "wrk", f"http://127.0.0.1:{d2}/4k.txt"))
             if "python" in wanted:
                 cfg = tmp / "sandbox.toml"
                 cfg.write_text('[python]\nsandbox = "process"\nworkers = 2\n')
-                ds = start("dynlan python-sandbox hello", dynlan_cmd(site, "{port}", "--config", str(cfg)))
-                if ds is not None and page_available(site, ds, "/hello-py"):
-                    scenarios.append(("dynlan python-sandbox hello", "wrk", f"http://127.0.0.1:{ds}/hello-py"))
+                ds = start(["dynlan python-sandbox hello"], dynlan_cmd(site, "{port}", "--config", str(cfg)))
+                if ds is not None:
+                    page("dynlan python-sandbox hello", ds, "/hello-py")
             if wanted & {"static", "h2"}:
                 env = dict(os.environ, BENCH_SITE=str(site))
-                hc = start("hypercorn static 4k", [str(VENV_BIN / "hypercorn"), "--worker-class", "trio", "-b",
-                                                   "127.0.0.1:{port}", "asgi_static:app"], env=env, cwd=str(HERE))
+                hc_rows = (["hypercorn static 4k", "hypercorn static 1m"] if "static" in wanted else []) + \
+                    (["hypercorn h2c static 4k"] if "h2" in wanted else [])
+                hc = start(hc_rows, [str(VENV_BIN / "hypercorn"), "--worker-class", "trio", "-b",
+                                     "127.0.0.1:{port}", "asgi_static:app"], env=env, cwd=str(HERE))
                 if hc is not None:
                     if "static" in wanted:
                         scenarios += [("hypercorn static 4k", "wrk", f"http://127.0.0.1:{hc}/4k.txt"),
@@ -293,24 +377,30 @@ def main(argv: list[str]) -> int:
                 php_socket = stack.enter_context(php_fpm(tmp)) if "php" in wanted else None
                 port = free_port()
                 conf = nginx_conf(tmp, site, port, php_socket)
-                if stack.enter_context(running(["nginx", "-c", str(conf), "-p", str(tmp)], port)):
+                nginx_rows = (["nginx static 4k", "nginx static 1m"] if "static" in wanted else []) + \
+                    (["nginx+lua hello"] if "lua" in wanted else []) + (["nginx+php-fpm hello"] if "php" in wanted else [])
+                problem = stack.enter_context(running(["nginx", "-c", str(conf), "-p", str(tmp)], port))
+                if problem is None:
                     base = f"http://127.0.0.1:{port}"
                     if "static" in wanted:
                         scenarios += [("nginx static 4k", "wrk", base + "/4k.txt"), ("nginx static 1m", "wrk", base + "/1m.bin")]
                     if "lua" in wanted:
-                        if page_available(site, port, "/hello-lua"):
-                            scenarios.append(("nginx+lua hello", "wrk", base + "/hello-lua"))
+                        if nginx_lua_available():
+                            page("nginx+lua hello", port, "/hello-lua")
                         else:
                             missing.append(Result("nginx+lua hello", note="libnginx-mod-http-lua not installed"))
                     if "php" in wanted:
-                        if php_socket and page_available(site, port, "/hello.php"):
-                            scenarios.append(("nginx+php-fpm hello", "wrk", base + "/hello.php"))
+                        if php_socket:
+                            page("nginx+php-fpm hello", port, "/hello.php")
                         else:
-                            missing.append(Result("nginx+php-fpm hello", note="php-fpm not available"))
+                            missing.append(Result("nginx+php-fpm hello", note="php-fpm not installed or did not start"))
                 else:
-                    missing.append(Result("nginx static 4k", note="nginx did not start"))
-            elif not shutil.which("nginx"):
-                missing.append(Result("nginx static 4k", note="nginx not installed"))
+                    missing.extend(Result(row, note=f"nginx {problem}") for row in nginx_rows)
+            elif wanted & {"static", "lua", "php"}:
+                missing.extend(Result(row, note="nginx not installed")
+                               for want, row in (("static", "nginx static 4k"), ("static", "nginx static 1m"),
+                                                 ("lua", "nginx+lua hello"),
+                                                 ("php", "nginx+php-fpm hello")) if want in wanted)
 
             runs: dict[str, list[Result]] = {name: [] for name, _, _ in scenarios}
             for round_no in range(1, ROUNDS + 1):
@@ -318,15 +408,18 @@ def main(argv: list[str]) -> int:
                 for name, tool, url in scenarios:
                     measure = wrk if tool == "wrk" else h2load
                     runs[name].append(measure(name, url, per_run))
+            rows: list[Result] = []
             for name, results in runs.items():
                 good = [r for r in results if r.rps is not None]
                 if not good:
-                    report.add(results[-1])
+                    rows.append(results[-1])
                     continue
                 p99s = [r.p99_ms for r in good if r.p99_ms is not None]
-                report.add(Result(name, median([r.rps for r in good if r.rps is not None]),
-                                  median(p99s) if p99s else None, sum(r.errors for r in good)))
-            for result in missing:
+                rows.append(Result(name, median([r.rps for r in good if r.rps is not None]),
+                                   median(p99s) if p99s else None, sum(r.errors for r in good)))
+            # Each server's rows together, measured or n/a, in the order they were set up.
+            servers = ["dynlan", "hypercorn", "nginx"]
+            for result in sorted(rows + missing, key=lambda r: servers.index(re.split(r"[ +]", r.name)[0])):
                 report.add(result)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -343,6 +436,7 @@ def main(argv: list[str]) -> int:
     report.ratio("python sandboxed / in-process", "dynlan python-sandbox hello", "dynlan python hello", 0.0)
     report.ratio("php hello: dynlan / nginx+php-fpm", "dynlan php hello", "nginx+php-fpm hello", 0.4)
     report.ratio("h2c static 4k: dynlan / hypercorn", "dynlan h2c static 4k", "hypercorn h2c static 4k", 2.0)
+    report.ratio("h2c lua hello / h2c static 4k", "dynlan h2c lua hello", "dynlan h2c static 4k", 0.0)
     print("\nratios (target; 0 = reported only)")
     for label, value, target in report.ratios:
         if value is None:
@@ -353,7 +447,8 @@ def main(argv: list[str]) -> int:
             verdict = "PASS" if value >= target else "FAIL"
         shown = f"{value:.2f}x" if value is not None else "  -  "
         print(f"  {verdict:<4} {label:<40} {shown:>8}" + (f"   (target >= {target}x)" if target else ""))
-    out = {"seconds": SECONDS, "results": {k: vars(v) for k, v in report.results.items()},
+    out = {"seconds": SECONDS, "rounds": ROUNDS, "threads": THREADS, "connections": CONNECTIONS,
+           "cpus": os.cpu_count(), "cpu_busy_at_start": busy, "results": {k: vars(v) for k, v in report.results.items()},
            "ratios": [{"label": lbl, "value": v, "target": t} for lbl, v, t in report.ratios]}
     (HERE / "results.json").write_text(json.dumps(out, indent=2))
     return 0
