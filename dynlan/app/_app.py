@@ -48,6 +48,7 @@ class App:
 
         self.runtimes: dict[str, Runtime] = {}
         self._page_suffixes: frozenset[str] = frozenset()
+        self._registry: Registry | None = None
         self.file_cache = static.FileCache()
         # (root, raw path) -> (expiry, resolution). Resolving costs a realpath
         # (an lstat per path segment); a second's reuse keeps that off the hot path.
@@ -107,7 +108,7 @@ class App:
         route = match.route
         runtime = self.runtimes.get(route.runtime)
         if runtime is None or self.host is None:
-            reg_runtime = self._registry.get(route.runtime) if hasattr(self, "_registry") else None
+            reg_runtime = self._registry.get(route.runtime) if self._registry is not None else None
             reason = str(reg_runtime.available()) if reg_runtime is not None else "not installed"
             raise HttpError(503, f"runtime {route.runtime} is {reason}")
         ctx = PageContext(

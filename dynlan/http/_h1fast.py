@@ -58,7 +58,6 @@ class FastH1Protocol:
         self._head_size = 0
         self._in_head = False
         self._pending_head = 0
-        self._upgrade_rest = b""
         self._http_version = "1.1"
         self.client_closed = False
         self._reset_response()
@@ -137,8 +136,6 @@ class FastH1Protocol:
             return
         if self._error is not None:
             return
-        if self._upgrade_rest:
-            data, self._upgrade_rest = self._upgrade_rest + data, b""
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:

@@ -220,10 +220,7 @@ class PhpRuntime:
 
     async def handle(self, ctx: PageContext) -> None:
         self.stats["requests"] += 1
-        try:
-            pool = self._pool(ctx)
-        except PageError:
-            raise
+        pool = self._pool(ctx)
         token = secrets.token_hex(16)
         self._tokens[token] = ctx
         try:
