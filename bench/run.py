@@ -4,7 +4,7 @@ Every server starts on a free loopback port before any load runs and stops at
 the end. Each scenario gets BENCH_SECONDS (default 12) of load from wrk (or
 h2load for HTTP/2), split over BENCH_ROUNDS (default 3) interleaved rounds; the
 median of the rounds is reported.
-Usage: bench/run.py [static] [lua] [wren] [python] [php] [h2]   (default: every scenario)
+Usage: bench/run.py [static] [lua] [wren] [python] [php] [h2] [cache]   (default: every scenario)
 A scenario whose server, tool or page is unavailable prints "n/a (reason)".
 """
 
@@ -125,10 +125,11 @@ def _ms(value: str, unit: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def wrk(name: str, url: str, seconds: int = SECONDS) -> Result:
+def wrk(name: str, url: str, seconds: int = SECONDS, headers: tuple[str, ...] = ()) -> Result:
     if shutil.which("wrk") is None:
         return Result(name, note="wrk not installed")
-    cmd = ["wrk", f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", "--timeout", "5s", url]
+    cmd = ["wrk", f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", "--timeout", "5s",
+           *(arg for h in headers for arg in ("-H", h)), url]
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30).stdout
     except (OSError, subprocess.SubprocessError) as exc:
@@ -162,6 +163,9 @@ def h2load(name: str, url: str, seconds: int = SECONDS) -> Result:
     return Result(name, float(rps.group(1)) * succeeded / done, None, failed)
 
 
+CACHE_ROWS = ("static 64k", "lua 64k page", "lua 64k cached")
+
+
 def make_site(root: Path) -> None:
     root.mkdir(parents=True, exist_ok=True)
     (root / "4k.txt").write_bytes((b"0123456789abcdef" * 256)[:4096])
@@ -172,6 +176,9 @@ def make_site(root: Path) -> None:
     (root / "hello-wren.wren").write_text('System.print("Hello, world!")\n')
     (root / "hello-py.py").write_text('def handle(request, response):\n    response.write("Hello, world!\\n")\n')
     (root / "hello.php").write_text('<?php echo "Hello, world!\\n";\n')
+    # The 64 KiB page, built by a page each time or kept by the response cache.
+    (root / "page-64k.lua").write_text('response.write(fs.read("64k.html"))\n')
+    (root / "cached-64k.lua").write_text('response.cache(3600)\nresponse.write(fs.read("64k.html"))\n')
 
 
 def dynlan_cmd(site: Path, port: int | str, *extra: str) -> list[str]:
@@ -291,7 +298,7 @@ def main(argv: list[str]) -> int:
     """Every server runs at once (idle ones cost nothing); the scenarios are then
     measured in ROUNDS interleaved rounds and each figure is the median, so a
     slow stretch of the machine lands on every server alike."""
-    every = {"static", "lua", "wren", "python", "php", "h2"}
+    every = {"static", "lua", "wren", "python", "php", "h2", "cache"}
     wanted = set(argv) or every
     if wanted - every:
         print(f"usage: bench/run.py [{'] ['.join(sorted(every))}]; unknown: {' '.join(sorted(wanted - every))}",
@@ -338,7 +345,8 @@ def main(argv: list[str]) -> int:
             d1_rows = (["dynlan static 4k"] if static_4k else []) + \
                 (["dynlan static 1m"] if "static" in wanted else []) + \
                 [f"dynlan {lang} hello" for lang, _ in langs] + \
-                (["dynlan h2c static 4k", "dynlan h2c lua hello"] if "h2" in wanted else [])
+                (["dynlan h2c static 4k", "dynlan h2c lua hello"] if "h2" in wanted else []) + \
+                ([f"dynlan {row} br" for row in CACHE_ROWS] if "cache" in wanted else [])
             d1 = start(d1_rows, dynlan_cmd(site, "{port}")) if d1_rows else None
             if d1 is not None:
                 base = f"http://127.0.0.1:{d1}"
@@ -351,6 +359,11 @@ def main(argv: list[str]) -> int:
                 if "h2" in wanted:
                     scenarios.append(("dynlan h2c static 4k", "h2load", base + "/4k.txt"))
                     page("dynlan h2c lua hello", d1, "/hello-lua", "h2load")
+                if "cache" in wanted:
+                    # Browsers send Accept-Encoding: each row serves the brotli variant.
+                    scenarios.append(("dynlan static 64k br", "wrk+br", base + "/64k.html"))
+                    page("dynlan lua 64k page br", d1, "/page-64k", "wrk+br")
+                    page("dynlan lua 64k cached br", d1, "/cached-64k", "wrk+br")
             if "static" in wanted:
                 d2 = start(["dynlan 2 workers static 4k"], dynlan_cmd(site, "{port}", "--workers", "2"))
                 if d2 is not None:
@@ -406,8 +419,11 @@ def main(argv: list[str]) -> int:
             for round_no in range(1, ROUNDS + 1):
                 print(f"round {round_no}/{ROUNDS}", flush=True)
                 for name, tool, url in scenarios:
-                    measure = wrk if tool == "wrk" else h2load
-                    runs[name].append(measure(name, url, per_run))
+                    if tool == "h2load":
+                        runs[name].append(h2load(name, url, per_run))
+                    else:
+                        headers = ("Accept-Encoding: br, gzip",) if tool == "wrk+br" else ()
+                        runs[name].append(wrk(name, url, per_run, headers))
             rows: list[Result] = []
             for name, results in runs.items():
                 good = [r for r in results if r.rps is not None]
@@ -436,6 +452,8 @@ def main(argv: list[str]) -> int:
     report.ratio("python sandboxed / in-process", "dynlan python-sandbox hello", "dynlan python hello", 0.0)
     report.ratio("php hello: dynlan / nginx+php-fpm", "dynlan php hello", "nginx+php-fpm hello", 0.4)
     report.ratio("h2c static 4k: dynlan / hypercorn", "dynlan h2c static 4k", "hypercorn h2c static 4k", 2.0)
+    report.ratio("64k cached page / static 64k", "dynlan lua 64k cached br", "dynlan static 64k br", 0.9)
+    report.ratio("64k cached page / uncached page", "dynlan lua 64k cached br", "dynlan lua 64k page br", 0.0)
     report.ratio("h2c lua hello / h2c static 4k", "dynlan h2c lua hello", "dynlan h2c static 4k", 0.0)
     print("\nratios (target; 0 = reported only)")
     for label, value, target in report.ratios:

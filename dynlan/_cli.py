@@ -32,6 +32,17 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("runtimes", help="list page runtimes, their suffixes and availability")
 
+    c = sub.add_parser("cache", help="the response cache of a running server")
+    csub = c.add_subparsers(dest="cache_command", required=True, metavar="ACTION")
+    purge = csub.add_parser("purge", help="drop cached responses by path, tag, or all of them")
+    purge.add_argument("paths", nargs="*", metavar="PATH", help="URL path; a trailing * matches a prefix (/blog/*)")
+    purge.add_argument("--tag", action="append", default=[], help="drop responses with this tag (repeatable)")
+    purge.add_argument("--all", action="store_true", help="drop every cached response")
+    stats = csub.add_parser("stats", help="response cache statistics of each worker")
+    for action in (purge, stats):
+        action.add_argument("--port", type=int, default=8080, help="port of the running server (default 8080)")
+        action.add_argument("--site", help="only this site (a site folder's name)")
+
     w = sub.add_parser("wren", help="run a Wren script")
     w.add_argument("file", metavar="FILE")
     return p
@@ -51,6 +62,10 @@ def main(argv: list[str] | None = None) -> int:
             from dynlan._serve_cmd import runtimes_command
 
             return runtimes_command()
+        if args.command == "cache":
+            from dynlan._cache_cmd import cache_command
+
+            return cache_command(args)
         if args.command == "wren":
             try:
                 from dynlan.runtimes.wren._cli import main as wren_main

@@ -39,6 +39,8 @@ class ServerConfig:
     """Listen backlog."""
     access_log: bool = True
     """Write one line per request to stderr."""
+    control_socket: bool = True
+    """Listen on a private Unix socket for local commands (`dynlan cache purge`)."""
 
 
 @dataclass(slots=True)
@@ -93,6 +95,14 @@ class CacheConfig:
     """Redis server, for `backend = "redis"`."""
     prefix: str = "dynlan:"
     """Prefix of every key DynLan writes to Redis."""
+    responses: bool = True
+    """Keep page responses that ask to be cached (`response.cache(...)` or `Cache-Control`)."""
+    response_max_bytes: int = 64 * 1024 * 1024
+    """Byte budget of the response cache, per worker process (least recently used go first)."""
+    response_max_entry: int = 8 * 1024 * 1024
+    """Largest response body the response cache keeps."""
+    stale_if_error: float = 60.0
+    """Seconds past expiry a cached response may stand in for a failing page."""
 
 
 @dataclass(slots=True)

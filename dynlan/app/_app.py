@@ -7,7 +7,8 @@ import logging
 import os
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import trio
 
@@ -16,7 +17,7 @@ from dynlan.app._errors import error_body, format_exception
 from dynlan.app._router import Match, Router
 from dynlan.app._sites import Site
 from dynlan.config import CacheConfig, Config, ConfigError
-from dynlan.host import CacheBackend, Host, MemoryCache, PageContext, run_page
+from dynlan.host import CacheBackend, Host, MemoryCache, PageContext, ResponseCache, run_page
 from dynlan.http import Exchange, Headers, HttpError
 from dynlan.runtimes import Registry, Runtime, RuntimeConfig
 from dynlan.runtimes import registry as runtime_registry
@@ -57,6 +58,7 @@ class App:
         self._variants: OrderedDict[tuple[str, str], tuple[tuple[int, int, int], bytes]] = OrderedDict()
         self._variant_bytes = 0
         self.host: Host | None = None
+        self._broadcast: Callable[[dict[str, Any]], None] | None = None
 
     def prepare(self, registry: Registry | None = None) -> None:
         """Configure the runtimes and build each site's page routes (errors are ConfigErrors)."""
@@ -87,7 +89,12 @@ class App:
     async def running(self) -> AsyncIterator[None]:
         """Runtimes and host services live as long as this context."""
         async with trio.open_nursery() as nursery:
-            self.host = Host(cache=make_cache(self.config.cache), dev=self.dev, nursery=nursery)
+            cfg = self.config.cache
+            self.host = Host(cache=make_cache(cfg), dev=self.dev, nursery=nursery, broadcast_purge=self._broadcast_purge)
+            if cfg.responses:
+                self.host.responses = ResponseCache(
+                    cfg.response_max_bytes, max_entry=cfg.response_max_entry, stale_if_error=cfg.stale_if_error,
+                )
             started: list[Runtime] = []
             try:
                 for runtime in self.runtimes.values():
@@ -104,6 +111,38 @@ class App:
                     await self.host.cache.aclose()
                 nursery.cancel_scope.cancel()
 
+    # -- control messages (the server's control socket) ------------------------------
+
+    def set_broadcast(self, broadcast: Callable[[dict[str, Any]], None]) -> None:
+        """How to reach the server's other processes (purges made by pages go to all of them)."""
+        self._broadcast = broadcast
+
+    def _broadcast_purge(self, message: dict[str, str]) -> None:
+        if self._broadcast is not None:
+            self._broadcast({"op": "purge", **message})
+
+    def control(self, message: dict[str, Any]) -> dict[str, Any]:
+        """Answer one control message: `purge` (path, tag or all; optionally one site) or `stats`."""
+        op = message.get("op")
+        responses = self.host.responses if self.host is not None else None
+        if op == "stats":
+            return {"ok": True, "pid": os.getpid(),
+                    "responses": responses.statistics() if responses is not None else None,
+                    "counters": dict(self.host.counters) if self.host is not None else {}}
+        if op != "purge":
+            return {"ok": False, "error": f"unknown control operation {op!r}"}
+        site = message.get("site")
+        if site is not None and site not in self.sites:
+            return {"ok": False, "error": f"no site named {site!r}"}
+        path, tag = message.get("path"), message.get("tag")
+        for value in (site, path, tag):
+            if value is not None and not isinstance(value, str):
+                return {"ok": False, "error": "site, path and tag are strings"}
+        if path is None and tag is None and not message.get("all"):
+            return {"ok": False, "error": "purge needs a path, a tag or all"}
+        purged = responses.purge(site, path=path, tag=tag) if responses is not None else 0
+        return {"ok": True, "pid": os.getpid(), "purged": purged}
+
     async def run_page(self, exchange: Exchange, site: Site, match: Match) -> None:
         route = match.route
         runtime = self.runtimes.get(route.runtime)
@@ -111,6 +150,24 @@ class App:
             reg_runtime = self._registry.get(route.runtime) if self._registry is not None else None
             reason = str(reg_runtime.available()) if reg_runtime is not None else "not installed"
             raise HttpError(503, f"runtime {route.runtime} is {reason}")
+        responses = self.host.responses
+        stale = None
+        fill = None
+        if responses is not None and responses.eligible(exchange.request):
+            request = exchange.request
+            entry = responses.lookup(site.name, request)
+            if entry is not None and responses.is_fresh(entry):
+                responses.hits += 1
+                await responses.send(exchange, entry, site.config.compression, "HIT")
+                return
+            if responses.filling(site.name, request):
+                entry = await responses.wait_filled(site.name, request, site.config.limits.wall_time) or entry
+                if entry is not None and responses.is_fresh(entry):
+                    responses.hits += 1
+                    await responses.send(exchange, entry, site.config.compression, "HIT")
+                    return
+            stale = entry
+            fill = responses.begin_fill(site.name, request)
         ctx = PageContext(
             host=self.host,
             exchange=exchange,
@@ -125,7 +182,15 @@ class App:
             options=site.config.runtimes.get(route.runtime, {}),
             compression=site.config.compression,
         )
-        await run_page(runtime, ctx)
+        ctx.stale = stale
+        if fill is None:
+            await run_page(runtime, ctx)
+            return
+        try:
+            await run_page(runtime, ctx)
+        finally:
+            assert responses is not None
+            responses.end_fill(site.name, exchange.request, fill)
 
     def site_for(self, host: str) -> Site:
         if not host:

@@ -13,6 +13,13 @@ from dynlan.host._context import (
 )
 from dynlan.host._fs import FileInfo, FsError, SiteFs
 from dynlan.host._host import Host
+from dynlan.host._respcache import (
+    CachedResponse,
+    CachePolicy,
+    PolicyError,
+    ResponseCache,
+    make_policy,
+)
 from dynlan.host._run import run_page, source_excerpt
 from dynlan.host._values import CacheValue, CacheValueError, parse_ttl
 
@@ -21,6 +28,8 @@ __all__ = [
     "BudgetExceeded",
     "CacheBackend",
     "CacheError",
+    "CachePolicy",
+    "CachedResponse",
     "CacheValue",
     "CacheValueError",
     "FileInfo",
@@ -31,7 +40,10 @@ __all__ = [
     "PageError",
     "PageLog",
     "PageResponse",
+    "PolicyError",
+    "ResponseCache",
     "SiteFs",
+    "make_policy",
     "parse_ttl",
     "run_page",
     "source_excerpt",

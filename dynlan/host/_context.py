@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl
 from dynlan import compression
 from dynlan.config import CompressionConfig, LimitsConfig
 from dynlan.host._fs import SiteFs
+from dynlan.host._respcache import CachedResponse, CachePolicy, make_policy, policy_from_headers
 from dynlan.http import Exchange, Headers, HttpError, HttpRequest
 
 if TYPE_CHECKING:
@@ -187,6 +188,16 @@ class PageResponse:
             return
         body = self.take_body()
         headers = self.headers.items()
+        ctx = self.ctx
+        responses = ctx.host.responses
+        if responses is not None and ctx.request.method == "GET":
+            policy = policy_from_headers(self.headers, ctx.cache_policy)
+            if policy is not None:
+                entry = responses.store(ctx.site_name, ctx.request, policy, self.status, headers, body)
+                if entry is not None:
+                    responses.misses += 1
+                    await responses.send(exchange, entry, ctx.compression, "MISS")
+                    return
         body = self._maybe_compress(headers, body)
         headers.append(("content-length", str(len(body))))
         await exchange.respond(self.status, headers, body)
@@ -252,6 +263,29 @@ class PageContext:
         self.log = PageLog(self.request.request_id, page_name)
         self._body: bytes | None = None
         self._cookies: dict[str, str] | None = None
+        self.cache_policy: CachePolicy | None = None
+        """Set by `response.cache(...)`: the response may be kept in the response cache."""
+        self.stale: CachedResponse | None = None
+        """An expired cached response that may stand in if the page fails."""
+
+    # -- response cache ----------------------------------------------------------
+
+    def cache_response(
+        self, ttl: Any, vary: Any = None, tags: Any = None, query: Any = None, stale_if_error: Any = None,
+    ) -> None:
+        """Ask for this response to be kept and served to matching requests for `ttl` seconds."""
+        self.cache_policy = make_policy(ttl, vary, tags, query, stale_if_error)
+
+    def purge(self, path: Any = None, tag: Any = None) -> int:
+        """Drop this site's cached responses by path (`/x`, `/blog/*`) or tag, in every worker."""
+        if (path is None) == (tag is None):
+            raise ValueError("purge takes a path or a tag")
+        what = {"path": str(path)} if path is not None else {"tag": str(tag)}
+        host = self.host
+        count = host.responses.purge(self.site_name, **what) if host.responses is not None else 0
+        if host.broadcast_purge is not None:
+            host.broadcast_purge({"site": self.site_name, **what})
+        return count
 
     @property
     def cache(self) -> Any:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import trio
 
 from dynlan.host._cache import CacheBackend
+from dynlan.host._respcache import ResponseCache
 
 
 @dataclass(slots=True)
@@ -16,6 +18,10 @@ class Host:
     dev: bool = False
     nursery: trio.Nursery | None = None
     """Owns the runtimes' background tasks (process pools, watchers); lives as long as the server."""
+    responses: ResponseCache | None = None
+    """The response cache (None when `[cache] responses = false`)."""
+    broadcast_purge: Callable[[dict[str, str]], None] | None = None
+    """Tells the other worker processes about a purge a page made (set by the server)."""
     counters: dict[str, int] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     """Services later layers add (response cache, purge hooks)."""

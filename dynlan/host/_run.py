@@ -60,6 +60,13 @@ async def _fail(ctx: PageContext, status: int, message: str, detail: str | None)
         # Too late for an error page: end the stream so the client sees a cut body
         # rather than a hung connection.
         raise HttpError(status, message, close=True)
+    responses = ctx.host.responses
+    if ctx.stale is not None and responses is not None:
+        # stale-if-error (RFC 5861 §4): the last good response beats an error page.
+        responses.stale_served += 1
+        log.warning("[%s] %s: served the stale cached response instead", ctx.request.request_id, ctx.page_name)
+        await responses.send(exchange, ctx.stale, ctx.compression, "STALE")
+        return
     body = (
         "<!doctype html><html><head><meta charset=utf-8><title>"
         f"{status} {html.escape(message)}</title></head><body><h1>{status}</h1>"

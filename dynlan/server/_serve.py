@@ -12,6 +12,7 @@ import trio
 
 from dynlan.config import Config
 from dynlan.server._access import AccessLog
+from dynlan.server._control import ControlServer
 from dynlan.server._h1conn import App, H1Connection
 from dynlan.server._state import ServerState
 
@@ -115,6 +116,7 @@ class Server:
             if handle_signals:
                 await nursery.start(self._watch_signals, nursery)
             nursery.start_soon(self.access.run_flusher)
+            await self._start_control(nursery, sockets)
             for listener in listeners:
                 nursery.start_soon(self.accept_loop, listener, nursery)
             task_status.started()
@@ -122,6 +124,21 @@ class Server:
                 on_ready()
         for listener in listeners:
             await listener.aclose()
+
+    async def _start_control(self, nursery: trio.Nursery, sockets: list[socket.socket]) -> None:
+        """The control socket, when the app takes control messages (`dynlan cache purge`)."""
+        handler = getattr(self.app, "control", None)
+        if handler is None or not self.config.server.control_socket or not sockets:
+            return
+        control = ControlServer(sockets[0].getsockname()[1], handler)
+        try:
+            await nursery.start(control.serve)
+        except OSError as exc:
+            log.warning("no control socket, `dynlan cache purge` cannot reach this process: %s", exc)
+            return
+        set_broadcast = getattr(self.app, "set_broadcast", None)
+        if set_broadcast is not None:
+            set_broadcast(control.broadcast_nowait)
 
     async def _watch_signals(self, nursery: trio.Nursery, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dynlan.static._filecache import FileCache
 from dynlan.static._http import http_date, make_etag, mime_type, parse_http_date
 from dynlan.static._listing import render_listing
-from dynlan.static._plan import FileSlice, Plan, plan
+from dynlan.static._plan import FileSlice, Plan, etag_none_match, plan
 from dynlan.static._ranges import MAX_RANGES, Unsatisfiable, parse_range
 from dynlan.static._resolve import Resolved, StaticError, decode_path, resolve
 
@@ -18,6 +18,7 @@ __all__ = [
     "StaticError",
     "Unsatisfiable",
     "decode_path",
+    "etag_none_match",
     "http_date",
     "make_etag",
     "mime_type",

@@ -33,7 +33,7 @@ def _weak_match(a: str, b: str) -> bool:
     return a.removeprefix("W/") == b.removeprefix("W/")
 
 
-def _none_match(header: str, etag: str) -> bool:
+def etag_none_match(header: str, etag: str) -> bool:
     """If-None-Match uses the weak comparison (RFC 9110 §13.1.2)."""
     tags = _etag_list(header)
     return "*" in tags or any(_weak_match(t, etag) for t in tags)
@@ -86,7 +86,7 @@ def plan(
             return Plan(412, [*validators, ("content-length", "0")], [])
     inm = headers.get("if-none-match")
     if inm is not None:
-        if _none_match(inm, etag):
+        if etag_none_match(inm, etag):
             return Plan(304, validators, [])
     else:
         ims = headers.get("if-modified-since")

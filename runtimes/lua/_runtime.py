@@ -211,6 +211,20 @@ class _Request:
             return to_lua(lua, ctx.form())
         if op == b"json":
             return to_lua(lua, ctx.json())
+        if op == b"cache_response":
+            opts = from_lua(mod, b) if b is not None else {}
+            if not isinstance(opts, dict):
+                raise ValueError("response.cache options must be a table")
+            unknown = set(opts) - {"vary", "tags", "query", "stale_if_error"}
+            if unknown:
+                raise ValueError(f"unknown response.cache option '{sorted(unknown)[0]}'")
+            ctx.cache_response(a, opts.get("vary"), opts.get("tags"), opts.get("query"), opts.get("stale_if_error"))
+            return None
+        if op == b"cache_purge":
+            what = from_lua(mod, a)
+            if isinstance(what, dict):
+                return ctx.purge(what.get("path"), what.get("tag"))
+            return ctx.purge(path=_text(a))
         if op.startswith(b"cache_"):
             return self._cache_nowait(op, a, b, c)
         if op == b"fs_read":
@@ -227,8 +241,6 @@ class _Request:
         if op == b"log":
             ctx.log.at(_text(a), _text(b))
             return None
-        if op == b"cache_response":
-            raise ValueError("response caching is not enabled")
         raise ValueError(f"unknown host call {op!r}")
 
     def _request_field(self, key: Any) -> Any:
@@ -292,7 +304,7 @@ class _Request:
                 seconds = _number(args[0] if args else 0, 0)
                 await trio.sleep(max(0.0, float(seconds)))
                 return True, None
-            if op.startswith(b"cache_"):
+            if op.startswith(b"cache_") and op not in (b"cache_response", b"cache_purge"):
                 return True, await self._cache_async(op, *args, *(None,) * (3 - len(args)))
             # Thread VMs send every host call here.
             result = self.dispatch(op, *args)

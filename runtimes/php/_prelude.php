@@ -29,6 +29,8 @@ function dynlan_cache_get(string $key) { return _dynlan_call('cache_get', [$key]
 function dynlan_cache_set(string $key, $value, $ttl = null) { return _dynlan_call('cache_set', [$key, $value, $ttl]); }
 function dynlan_cache_delete(string $key) { return _dynlan_call('cache_delete', [$key]); }
 function dynlan_cache_incr(string $key, $n = 1, $ttl = null) { return _dynlan_call('cache_incr', [$key, $n, $ttl]); }
+function dynlan_cache_response($ttl, array $options = []) { return _dynlan_call('cache_response', [$ttl, (object)$options]); }
+function dynlan_cache_purge($what) { return _dynlan_call('cache_purge', [$what]); }
 function dynlan_fs_read(string $path) { return _dynlan_call('fs_read', [$path]); }
 function dynlan_fs_exists(string $path) { return _dynlan_call('fs_exists', [$path]); }
 function dynlan_fs_list(string $path = '.') { return _dynlan_call('fs_list', [$path]); }

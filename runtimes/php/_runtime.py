@@ -404,6 +404,20 @@ async def _host_call(ctx: PageContext, op: str, args: list[Any]) -> Any:
         return args[i] if len(args) > i else default
 
     cache = ctx.cache
+    if op == "cache_response":
+        opts = arg(1) or {}
+        if not isinstance(opts, dict):
+            raise ValueError("dynlan_cache_response options must be an array with keys")
+        unknown = set(opts) - {"vary", "tags", "query", "stale_if_error"}
+        if unknown:
+            raise ValueError(f"unknown dynlan_cache_response option '{sorted(unknown)[0]}'")
+        ctx.cache_response(arg(0), opts.get("vary"), opts.get("tags"), opts.get("query"), opts.get("stale_if_error"))
+        return True
+    if op == "cache_purge":
+        what = arg(0)
+        if isinstance(what, dict):
+            return ctx.purge(what.get("path"), what.get("tag"))
+        return ctx.purge(path=what)
     if op == "cache_get":
         return await cache.get(str(arg(0)))
     if op == "cache_set":

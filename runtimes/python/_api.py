@@ -112,6 +112,11 @@ class Response:
     async def flush(self) -> None:
         await self._ctx.response.flush()
 
+    def cache(self, ttl: float, vary: Any = None, tags: Any = None, query: Any = None,
+              stale_if_error: float | None = None) -> None:
+        """Keep this response in the response cache for `ttl` seconds."""
+        self._ctx.cache_response(ttl, vary, tags, query, stale_if_error)
+
 
 class _ResponseHeaders:
     def __init__(self, ctx: PageContext) -> None:
@@ -135,6 +140,11 @@ class Cache:
 
     def __init__(self, ctx: PageContext) -> None:
         self._backend = ctx.cache
+        self._ctx = ctx
+
+    def purge(self, path: str | None = None, tag: str | None = None) -> int:
+        """Drop cached responses of this site by path (`/x`, `/blog/*`) or tag."""
+        return self._ctx.purge(path, tag)
 
     def _call(self, op: str, *args: Any) -> Any:
         # The in-memory cache answers at once; a network backend blocks this

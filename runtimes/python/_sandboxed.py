@@ -152,7 +152,12 @@ class SandboxedPython:
         cache = ctx.cache
         try:
             key = str(args[0]) if args else ""
-            if op == "cache_get":
+            if op == "cache_response":
+                ctx.cache_response(*args[:5])
+                value = None
+            elif op == "cache_purge":
+                value = ctx.purge(*args[:2])
+            elif op == "cache_get":
                 value = await cache.get(key)
             elif op == "cache_set":
                 await cache.set(key, args[1] if len(args) > 1 else None, parse_ttl(args[2] if len(args) > 2 else None))

@@ -153,6 +153,10 @@ class Response:
         self._chunks.clear()
         return body.decode("latin-1")
 
+    def cache(self, ttl: float, vary: Any = None, tags: Any = None, query: Any = None,
+              stale_if_error: float | None = None) -> None:
+        self._channel.call("cache_response", ttl, vary, tags, query, stale_if_error)
+
     async def flush(self) -> None:
         self._channel.write({"t": "flush", "status": self.status, "headers": self._headers, "body": self.take()})
         self._streaming = True
@@ -193,6 +197,9 @@ class Cache:
 
     def incr(self, key: str, n: int | float = 1, ttl: float | None = None) -> Any:
         return self._c.call("cache_incr", key, n, ttl)
+
+    def purge(self, path: str | None = None, tag: str | None = None) -> int:
+        return int(self._c.call("cache_purge", path, tag))
 
     async def aget(self, key: str) -> Any:
         return self.get(key)
