@@ -43,6 +43,14 @@ def build_config(args: argparse.Namespace) -> Config:
         config.dev = True
     if args.no_access_log:
         config.server.access_log = False
+    if args.tls == "self-signed":
+        config.tls.self_signed = True
+    if args.tls_cert is not None:
+        config.tls.cert = args.tls_cert
+    if args.tls_key is not None:
+        config.tls.key = args.tls_key
+    if bool(config.tls.cert) != bool(config.tls.key):
+        raise CliError("--tls-cert and --tls-key go together")
     return config
 
 
@@ -56,6 +64,16 @@ def serve_command(args: argparse.Namespace, argv: list[str]) -> int:
         raise CliError(str(exc)) from None
     workers = config.server.workers
     host, port = config.server.host, config.server.port
+    ssl_context = None
+    if config.tls.enabled:
+        from dynlan.server._tls import make_server_context
+
+        try:
+            # Made before any worker starts, so workers share one development certificate.
+            ssl_context = make_server_context(config.tls, config.http.http2)
+        except ConfigError as exc:
+            raise CliError(str(exc)) from None
+    scheme = "https" if ssl_context is not None else "http"
     if workers > 1 and not args.worker_process:
         from dynlan.server._workers import Supervisor
 
@@ -66,9 +84,13 @@ def serve_command(args: argparse.Namespace, argv: list[str]) -> int:
             raise CliError(str(exc)) from None
         probe.close()
         supervisor = Supervisor(argv, workers, config.server.grace_period)
-        return trio.run(supervisor.run, lambda: _banner(host, port, sites, default.name, workers))
+        return trio.run(supervisor.run, lambda: _banner(scheme, host, port, sites, default.name, workers))
     try:
         sock = bind_socket(host, port, reuse_port=args.worker_process, backlog=config.server.backlog)
+        redirects = []
+        if ssl_context is not None and config.tls.redirect_port:
+            redirects.append(bind_socket(host, config.tls.redirect_port, reuse_port=args.worker_process,
+                                         backlog=config.server.backlog))
     except ListenError as exc:
         raise CliError(str(exc)) from None
     app = App(config, sites, default)
@@ -77,15 +99,15 @@ def serve_command(args: argparse.Namespace, argv: list[str]) -> int:
     except ConfigError as exc:
         sock.close()
         raise CliError(str(exc)) from None
-    server = Server(config, app)
+    server = Server(config, app, ssl_context=ssl_context)
     bound_port = sock.getsockname()[1]
 
     def ready() -> None:
         if not args.worker_process:
-            _banner(host, bound_port, sites, default.name, 1)
+            _banner(scheme, host, bound_port, sites, default.name, 1)
 
     _tune_gc()
-    trio.run(_run, server, app, sock, ready)
+    trio.run(_run, server, app, sock, ready, redirects)
     return 0
 
 
@@ -103,15 +125,17 @@ def _tune_gc() -> None:
     gc.set_threshold(20_000, 20, 20)
 
 
-async def _run(server: Server, app: App, sock: socket.socket, ready: Callable[[], None]) -> None:
+async def _run(
+    server: Server, app: App, sock: socket.socket, ready: Callable[[], None], redirects: list[socket.socket],
+) -> None:
     async with app.running():
-        await server.serve([sock], on_ready=ready)
+        await server.serve([sock], on_ready=ready, redirect_sockets=redirects)
 
 
-def _banner(host: str, port: int, sites: Mapping[str, object], default: str, workers: int) -> None:
+def _banner(scheme: str, host: str, port: int, sites: Mapping[str, object], default: str, workers: int) -> None:
     shown = f"[{host}]" if ":" in host else host
     names = ", ".join(sites)
-    print(f"dynlan serving {names} (default {default}) on http://{shown}:{port}/"
+    print(f"dynlan serving {names} (default {default}) on {scheme}://{shown}:{port}/"
           + (f" with {workers} workers" if workers > 1 else ""), flush=True)
 
 

@@ -61,6 +61,44 @@ class HttpConfig:
     """Bytes of request body (413 beyond)."""
     h1_parser: str = "auto"
     """HTTP/1.1 parser: `llhttp` (httptools, fast), `h11`, or `auto` (llhttp when installed)."""
+    http2: bool = True
+    """Serve HTTP/2: by ALPN over TLS, and as h2c (prior knowledge or `Upgrade: h2c`) on plain ports."""
+    h2_max_concurrent_streams: int = 100
+    """Streams a client may have open at once on one HTTP/2 connection."""
+    h2_initial_window_size: int = 65535
+    """Bytes of request body per stream the client may send before the page reads it."""
+
+
+@dataclass(slots=True)
+class CertificateConfig:
+    host: str = ""
+    """Host name (SNI) this certificate answers for; `*.example.com` matches one label."""
+    cert: str = ""
+    """PEM certificate chain file."""
+    key: str = ""
+    """PEM private key file."""
+
+
+@dataclass(slots=True)
+class TlsConfig:
+    cert: str = ""
+    """PEM certificate chain of the default certificate (`--tls-cert`); empty: no TLS."""
+    key: str = ""
+    """PEM private key of the default certificate (`--tls-key`)."""
+    self_signed: bool = False
+    """Serve HTTPS with a development certificate for localhost, made once and kept (`--tls self-signed`)."""
+    certificates: list[CertificateConfig] = field(default_factory=list)
+    """More certificates, chosen by the name the client asks for (SNI)."""
+    redirect_port: int = 0
+    """Also listen for plain HTTP on this port and redirect every request to HTTPS (0: off)."""
+    hsts_max_age: int = 0
+    """Send `Strict-Transport-Security: max-age=N` on HTTPS responses (0: off)."""
+    handshake_timeout: float = 10.0
+    """Seconds a client gets to complete the TLS handshake."""
+
+    @property
+    def enabled(self) -> bool:
+        return self.self_signed or bool(self.cert)
 
 
 @dataclass(slots=True)
@@ -135,6 +173,7 @@ class Config(SiteConfig):
 
     server: ServerConfig = field(default_factory=ServerConfig)
     cache: CacheConfig = field(default_factory=CacheConfig)
+    tls: TlsConfig = field(default_factory=TlsConfig)
     dev: bool = False
     """Development mode: error pages show tracebacks and source."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Protocol
 
@@ -76,8 +77,12 @@ class H1Connection:
         client: tuple[str, int] | None,
         scheme: str = "http",
         extra_headers: list[tuple[str, str]] | None = None,
+        initial: bytes = b"",
+        upgrade_h2: Callable[[RequestReceived, bytes], Awaitable[None]] | None = None,
     ) -> None:
         self.stream = stream
+        self.upgrade_h2 = upgrade_h2
+        """Takes the connection over to HTTP/2 after `Upgrade: h2c` (None: upgrades are ignored)."""
         self.app = app
         self.http = http
         self.state = state
@@ -92,6 +97,8 @@ class H1Connection:
         self.proto = make_h1_protocol(
             http.h1_parser, max_header_size=http.max_header_size, max_request_line=http.max_request_line
         )
+        if initial:
+            self.proto.receive_data(initial)
 
     # One cancel scope per connection carries every timeout; `phase` says which
     # wait it is bounding, so that when it fires we know what to answer.
@@ -160,6 +167,7 @@ class H1Connection:
         proto = self.proto
         event = proto.next_event()
         if isinstance(event, RequestReceived):
+            self.phase = "app"  # already here (pipelined, or read while telling HTTP/1.1 from HTTP/2)
             return event
         if isinstance(event, ConnectionEnded) or self.state.shutting_down:
             return None
@@ -230,6 +238,8 @@ class H1Connection:
                 return
             if event is None:
                 return
+            if self.upgrade_h2 is not None and await self._try_upgrade(event):
+                return
             started = time.perf_counter()
             path, query, authority = split_target(event.target)
             headers = Headers.from_lowered(event.headers)
@@ -277,6 +287,26 @@ class H1Connection:
                 return
             if not self.proto.start_next_cycle():
                 return
+
+    async def _try_upgrade(self, event: RequestReceived) -> bool:
+        """`Upgrade: h2c` (RFC 7540 §3.2): answer 101 and carry on as HTTP/2, the request on stream 1.
+
+        Only a request without a body is upgraded (as curl and nghttp send it);
+        otherwise the upgrade is ignored and the request is answered on HTTP/1.1.
+        """
+        fields = dict(event.headers)
+        if "h2c" not in fields.get("upgrade", "").lower() or "http2-settings" not in fields:
+            return False
+        if fields.get("content-length", "0") != "0" or "transfer-encoding" in fields:
+            return False
+        assert self.upgrade_h2 is not None
+        await self.send(b"HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: h2c\r\n\r\n")
+        hop = {"connection", "upgrade", "http2-settings", "keep-alive", "transfer-encoding"}
+        request = RequestReceived(event.stream_id, event.method, event.target,
+                                  [(k, v) for k, v in event.headers if k not in hop], "2")
+        self.responded = True
+        await self.upgrade_h2(request, fields["http2-settings"].encode("latin-1"))
+        return True
 
     async def _drain_body(self) -> bool:
         limit = self.http.max_body_size

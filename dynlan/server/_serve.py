@@ -6,14 +6,18 @@ import errno
 import logging
 import signal
 import socket
+import ssl
 from collections.abc import Callable
 
 import trio
 
 from dynlan.config import Config
+from dynlan.http import Exchange, RequestReceived
+from dynlan.http._h2proto import PREFACE
 from dynlan.server._access import AccessLog
 from dynlan.server._control import ControlServer
-from dynlan.server._h1conn import App, H1Connection
+from dynlan.server._h1conn import RECV_SIZE, App, H1Connection
+from dynlan.server._h2connection import H2Connection
 from dynlan.server._state import ServerState
 
 log = logging.getLogger("dynlan")
@@ -49,37 +53,128 @@ def bind_socket(host: str, port: int, *, reuse_port: bool, backlog: int, listen:
     return sock
 
 
+class RedirectToHttps:
+    """The plain-HTTP listener beside an HTTPS one: every request gets a 308 to its https:// URL."""
+
+    def __init__(self, https_port: int) -> None:
+        self.suffix = "" if https_port == 443 else f":{https_port}"
+
+    async def handle(self, exchange: Exchange) -> None:
+        request = exchange.request
+        host = request.host or "localhost"
+        host = host[: host.find("]") + 1] if host.startswith("[") else host.partition(":")[0]
+        target = request.target if request.target.startswith("/") else "/"
+        location = f"https://{host}{self.suffix}{target}"
+        await exchange.respond(308, [("location", location), ("content-length", "0")], b"")
+
+
 class Server:
     """Accepts connections and serves them until told to stop."""
 
-    def __init__(self, config: Config, app: App, *, access: AccessLog | None = None) -> None:
+    def __init__(
+        self, config: Config, app: App, *, access: AccessLog | None = None, ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         self.config = config
         self.app = app
         self.state = ServerState()
         self.access = access or AccessLog(enabled=config.server.access_log)
         self.limiter = trio.CapacityLimiter(config.server.max_connections)
         self._accept_scope = trio.CancelScope()
+        self.ssl_context = ssl_context
+        """Set: the main listeners speak HTTPS."""
+        self._https_headers: list[tuple[str, str]] = []
+        if config.tls.hsts_max_age > 0:
+            self._https_headers.append(("strict-transport-security", f"max-age={config.tls.hsts_max_age}"))
 
     async def handle_stream(self, stream: trio.abc.Stream, client: tuple[str, int] | None, scheme: str = "http") -> None:
+        """Serve one connection: TLS handshake and ALPN, or h2c detection, then HTTP/1.1 or HTTP/2."""
         self.state.connection_opened()
+        http = self.config.http
         try:
-            conn = H1Connection(stream, self.app, self.config.http, self.state, self.access, client, scheme)
-            await conn.serve()
+            if isinstance(stream, trio.SSLStream):
+                handshaken = False
+                with trio.move_on_after(self.config.tls.handshake_timeout):
+                    try:
+                        await stream.do_handshake()
+                        handshaken = True
+                    except (trio.BrokenResourceError, trio.ClosedResourceError):
+                        pass  # not TLS, a failed handshake, or the client left
+                if not handshaken:
+                    await trio.aclose_forcefully(stream)
+                    return
+                if http.http2 and stream.selected_alpn_protocol() == "h2":
+                    await self._h2(stream, client, "https", self._https_headers)
+                    return
+                await H1Connection(stream, self.app, http, self.state, self.access, client, "https",
+                                   self._https_headers).serve()
+                return
+            if not http.http2:
+                await H1Connection(stream, self.app, http, self.state, self.access, client, scheme).serve()
+                return
+            initial = await self._peek(stream)
+            if initial is None:
+                return
+            if initial.startswith(PREFACE):
+                await self._h2(stream, client, scheme, [], initial=initial)
+                return
+
+            async def upgrade(request: RequestReceived, settings: bytes) -> None:
+                await self._h2(stream, client, scheme, [], upgrade=(request, settings))
+
+            await H1Connection(stream, self.app, http, self.state, self.access, client, scheme,
+                               initial=initial, upgrade_h2=upgrade).serve()
         finally:
             self.state.connection_closed()
 
-    async def _serve_one(self, stream: trio.SocketStream) -> None:
+    async def _h2(
+        self, stream: trio.abc.Stream, client: tuple[str, int] | None, scheme: str, extra: list[tuple[str, str]],
+        *, initial: bytes = b"", upgrade: tuple[RequestReceived, bytes] | None = None,
+    ) -> None:
+        conn = H2Connection(stream, self.app, self.config.http, self.state, self.access, client, scheme, extra,
+                            initial=initial, upgrade=upgrade)
+        await conn.serve()
+
+    async def _peek(self, stream: trio.abc.Stream) -> bytes | None:
+        """The first bytes of a plain connection: enough to tell the HTTP/2 preface from HTTP/1.1."""
+        data = b""
+        with trio.move_on_after(self.config.http.keepalive_timeout):
+            try:
+                while len(data) < len(PREFACE) and PREFACE.startswith(data):
+                    chunk = await stream.receive_some(RECV_SIZE)
+                    if not chunk:
+                        break
+                    data += chunk
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                return None
+        if not data:
+            with trio.move_on_after(1):
+                await stream.aclose()
+            return None
+        return data
+
+    async def _serve_one(self, stream: trio.SocketStream, redirect: bool = False) -> None:
         try:
             try:
                 peer = stream.socket.getpeername()
                 client: tuple[str, int] | None = (peer[0], peer[1])
             except OSError:
                 client = None
-            await self.handle_stream(stream, client)
+            if redirect:
+                self.state.connection_opened()
+                try:
+                    app = RedirectToHttps(self.config.server.port)
+                    await H1Connection(stream, app, self.config.http, self.state, self.access, client).serve()
+                finally:
+                    self.state.connection_closed()
+            elif self.ssl_context is not None:
+                ssl_stream = trio.SSLStream(stream, self.ssl_context, server_side=True, https_compatible=True)
+                await self.handle_stream(ssl_stream, client, "https")
+            else:
+                await self.handle_stream(stream, client)
         finally:
             self.limiter.release_on_behalf_of(stream)
 
-    async def accept_loop(self, listener: trio.SocketListener, nursery: trio.Nursery) -> None:
+    async def accept_loop(self, listener: trio.SocketListener, nursery: trio.Nursery, redirect: bool = False) -> None:
         with self._accept_scope:
             while True:
                 # Take a slot before accepting: beyond max_connections, clients
@@ -93,7 +188,7 @@ class Server:
                     raise
                 self.limiter.release_on_behalf_of(token)
                 self.limiter.acquire_on_behalf_of_nowait(stream)
-                nursery.start_soon(self._serve_one, stream)
+                nursery.start_soon(self._serve_one, stream, redirect)
 
     async def shutdown(self, nursery: trio.Nursery) -> None:
         """Stop accepting, close idle connections, give busy ones the grace period."""
@@ -110,8 +205,10 @@ class Server:
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
         on_ready: Callable[[], None] | None = None,
         handle_signals: bool = True,
+        redirect_sockets: list[socket.socket] | None = None,
     ) -> None:
         listeners = [trio.SocketListener(trio.socket.from_stdlib_socket(s)) for s in sockets]
+        redirects = [trio.SocketListener(trio.socket.from_stdlib_socket(s)) for s in redirect_sockets or []]
         async with trio.open_nursery() as nursery:
             if handle_signals:
                 await nursery.start(self._watch_signals, nursery)
@@ -119,10 +216,12 @@ class Server:
             await self._start_control(nursery, sockets)
             for listener in listeners:
                 nursery.start_soon(self.accept_loop, listener, nursery)
+            for listener in redirects:
+                nursery.start_soon(self.accept_loop, listener, nursery, True)
             task_status.started()
             if on_ready is not None:
                 on_ready()
-        for listener in listeners:
+        for listener in listeners + redirects:
             await listener.aclose()
 
     async def _start_control(self, nursery: trio.Nursery, sockets: list[socket.socket]) -> None:

@@ -1,0 +1,332 @@
+"""HTTP/2 (RFC 9113), sans-I/O: the `h2` library's state machine, our events, and abuse limits.
+
+Bytes go in with the current time, events and bytes come out; nothing here
+reads a clock or touches a socket. Besides what `h2` enforces (frame sizes,
+header list size through HPACK, CONTINUATION backlog), this layer counts what
+a well-behaved client does rarely and an attacker does in bulk, and ends the
+connection with ENHANCE_YOUR_CALM (RFC 9113 §7) when a budget runs out:
+
+- rapid reset (CVE-2023-44487): streams opened and reset by the client at once;
+- control-frame floods (SETTINGS, PING, PRIORITY, WINDOW_UPDATE on closed streams):
+  each makes the server queue work or answers;
+- CONTINUATION floods (CVE-2024-27316): a header block is capped by
+  `max_header_list_size` while it is being received, not only once complete.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import h2.config
+import h2.connection
+import h2.errors
+import h2.events
+import h2.exceptions
+import h2.settings
+import hyperframe.frame
+
+from dynlan.http._events import DataReceived, MessageComplete, RequestReceived
+
+# Connection-specific fields must not appear in HTTP/2 (RFC 9113 §8.2.2).
+CONNECTION_HEADERS = frozenset({"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"})
+
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+
+@dataclass(frozen=True, slots=True)
+class StreamReset:
+    """The client cancelled a stream (RST_STREAM); its work should stop."""
+
+    stream_id: int
+    error_code: int
+
+
+@dataclass(frozen=True, slots=True)
+class WindowOpened:
+    """Flow-control credit arrived (stream 0: the whole connection)."""
+
+    stream_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionClosed:
+    """The connection is over: the peer sent GOAWAY, or this side gave up on it."""
+
+    error_code: int
+    reason: str = ""
+
+
+H2Event = RequestReceived | DataReceived | MessageComplete | StreamReset | WindowOpened | ConnectionClosed
+
+
+class StreamClosed(Exception):
+    """A frame could not be sent: the stream or the whole connection is closed."""
+
+
+class _Budget:
+    """A token bucket: `burst` events at once, refilled at `rate` per second."""
+
+    __slots__ = ("burst", "rate", "tokens", "stamp")
+
+    def __init__(self, burst: float, rate: float) -> None:
+        self.burst = burst
+        self.rate = rate
+        self.tokens = burst
+        self.stamp = 0.0
+
+    def spend(self, now: float, n: float = 1.0) -> bool:
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        self.tokens -= n
+        return self.tokens >= 0
+
+
+class H2Protocol:
+    """The server side of one HTTP/2 connection."""
+
+    def __init__(
+        self,
+        *,
+        max_concurrent_streams: int = 100,
+        initial_window_size: int = 65535,
+        max_header_list_size: int = 65536,
+        max_frame_size: int = 16384,
+        connection_window: int = 16 * 1024 * 1024,
+    ) -> None:
+        config = h2.config.H2Configuration(client_side=False, header_encoding=None, validate_inbound_headers=True)
+        self._conn = h2.connection.H2Connection(config=config)
+        self._conn.local_settings = h2.settings.Settings(
+            client=False,
+            initial_values={
+                h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: max_concurrent_streams,
+                h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: initial_window_size,
+                h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE: max_header_list_size,
+                h2.settings.SettingCodes.MAX_FRAME_SIZE: max_frame_size,
+                h2.settings.SettingCodes.ENABLE_PUSH: 0,
+            },
+        )
+        self._conn.max_inbound_frame_size = max_frame_size
+        self.max_header_list_size = max_header_list_size
+        self.max_concurrent_streams = max_concurrent_streams
+        self._connection_window = connection_window
+        self.closed = False
+        self.going_away = False
+        self.last_stream_id = 0
+        self._extra = b""
+        # Budgets per connection; a browser stays far below them.
+        self._resets = _Budget(burst=200, rate=50)
+        self._control = _Budget(burst=500, rate=100)
+
+    # -- set-up --------------------------------------------------------------------
+
+    def initiate(self, upgrade_settings: bytes | None = None) -> None:
+        """Our SETTINGS (and, after `Upgrade: h2c`, stream 1 half-closed by the client)."""
+        if upgrade_settings is not None:
+            self._conn.initiate_upgrade_connection(upgrade_settings)
+            self.last_stream_id = 1
+        else:
+            self._conn.initiate_connection()
+        # Open the connection window well beyond 64 KiB: per-stream windows do the limiting.
+        extra = self._connection_window - 65535
+        if extra > 0:
+            self._conn.increment_flow_control_window(extra)
+
+    # -- input ---------------------------------------------------------------------
+
+    def receive_data(self, data: bytes, now: float) -> list[H2Event]:
+        if self.closed:
+            return []
+        try:
+            raw = self._conn.receive_data(data)
+        except h2.exceptions.DenialOfServiceError as exc:
+            return self._close(h2.errors.ErrorCodes.ENHANCE_YOUR_CALM, f"header list too large: {exc}")
+        except h2.exceptions.TooManyStreamsError:
+            return self._close(h2.errors.ErrorCodes.PROTOCOL_ERROR, "too many streams")
+        except h2.exceptions.FlowControlError as exc:
+            return self._close(h2.errors.ErrorCodes.FLOW_CONTROL_ERROR, str(exc))
+        except h2.exceptions.FrameTooLargeError as exc:
+            return self._close(h2.errors.ErrorCodes.FRAME_SIZE_ERROR, str(exc))
+        except h2.exceptions.ProtocolError as exc:
+            return self._close(h2.errors.ErrorCodes.PROTOCOL_ERROR, str(exc))
+        out: list[H2Event] = []
+        for event in raw:
+            if isinstance(event, h2.events.RequestReceived):
+                request = self._request(event)
+                if request is None:
+                    continue
+                out.append(request)
+                if event.stream_ended is not None:
+                    out.append(MessageComplete(event.stream_id))
+            elif isinstance(event, h2.events.DataReceived):
+                if event.data:
+                    out.append(_H2Data(event.stream_id, event.data, event.flow_controlled_length))
+                elif event.flow_controlled_length:
+                    self._ack(event.stream_id, event.flow_controlled_length)  # padding only
+                if event.stream_ended is not None:
+                    out.append(MessageComplete(event.stream_id))
+            elif isinstance(event, h2.events.StreamEnded):
+                out.append(MessageComplete(event.stream_id))
+            elif isinstance(event, h2.events.TrailersReceived):
+                if event.stream_ended is not None:
+                    out.append(MessageComplete(event.stream_id, tuple(_decode(event.headers))))
+            elif isinstance(event, h2.events.StreamReset):
+                if event.remote_reset and not self._resets.spend(now):
+                    return out + self._close(h2.errors.ErrorCodes.ENHANCE_YOUR_CALM, "too many stream resets")
+                out.append(StreamReset(event.stream_id, int(event.error_code or 0)))
+            elif isinstance(event, h2.events.WindowUpdated):
+                out.append(WindowOpened(event.stream_id))
+            elif isinstance(event, h2.events.RemoteSettingsChanged):
+                if not self._control.spend(now):
+                    return out + self._close(h2.errors.ErrorCodes.ENHANCE_YOUR_CALM, "SETTINGS flood")
+                if h2.settings.SettingCodes.INITIAL_WINDOW_SIZE in event.changed_settings:
+                    out.append(WindowOpened(0))
+            elif isinstance(event, h2.events.PingReceived | h2.events.PriorityUpdated | h2.events.UnknownFrameReceived):
+                if not self._control.spend(now):
+                    return out + self._close(h2.errors.ErrorCodes.ENHANCE_YOUR_CALM, "control frame flood")
+            elif isinstance(event, h2.events.ConnectionTerminated):
+                self.closed = True
+                out.append(ConnectionClosed(int(event.error_code or 0), "the client sent GOAWAY"))
+        return out
+
+    def _request(self, event: h2.events.RequestReceived) -> RequestReceived | None:
+        method = path = authority = ""
+        headers: list[tuple[str, str]] = []
+        size = 0
+        for name, value in event.headers or ():
+            n = name.decode("latin-1") if isinstance(name, bytes) else name
+            v = value.decode("latin-1") if isinstance(value, bytes) else value
+            size += len(n) + len(v) + 32
+            if n.startswith(":"):
+                if n == ":method":
+                    method = v
+                elif n == ":path":
+                    path = v
+                elif n == ":authority":
+                    authority = v
+                continue
+            headers.append((n, v))
+        if size > self.max_header_list_size:
+            self.reset(event.stream_id, h2.errors.ErrorCodes.REFUSED_STREAM)
+            return None
+        if self.going_away:
+            # After our GOAWAY only streams it announced are served (RFC 9113 §6.8).
+            self.reset(event.stream_id, h2.errors.ErrorCodes.REFUSED_STREAM)
+            return None
+        self.last_stream_id = max(self.last_stream_id, event.stream_id)
+        if authority and not any(n == "host" for n, _ in headers):
+            # RFC 9113 §8.3.1: :authority stands in for Host.
+            headers.append(("host", authority))
+        if method == "CONNECT" or not path:
+            self.reset(event.stream_id, h2.errors.ErrorCodes.PROTOCOL_ERROR)
+            return None
+        return RequestReceived(event.stream_id, method, path, headers, "2")
+
+    def _close(self, code: int, reason: str) -> list[H2Event]:
+        if not self.closed:
+            self.closed = True
+            try:
+                self._conn.close_connection(error_code=code, last_stream_id=self.last_stream_id)
+            except h2.exceptions.ProtocolError:
+                pass
+        return [ConnectionClosed(int(code), reason)]
+
+    # -- flow control -----------------------------------------------------------------
+
+    def _ack(self, stream_id: int, length: int) -> None:
+        try:
+            self._conn.acknowledge_received_data(length, stream_id)
+        except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError, KeyError):
+            pass
+
+    def consumed(self, stream_id: int, length: int) -> None:
+        """The app read `length` flow-controlled bytes of a stream: the client may send more."""
+        if length and not self.closed:
+            self._ack(stream_id, length)
+
+    def send_window(self, stream_id: int) -> int:
+        """Bytes of body that may be sent on a stream now."""
+        try:
+            window = self._conn.local_flow_control_window(stream_id)
+        except (h2.exceptions.StreamClosedError, KeyError):
+            return -1
+        return min(window, self._conn.max_outbound_frame_size * 4)
+
+    # -- output ---------------------------------------------------------------------
+
+    def send_response(self, stream_id: int, status: int, headers: Iterable[tuple[str, str]], end: bool) -> None:
+        block = [(b":status", str(status).encode())]
+        for name, value in headers:
+            if name in CONNECTION_HEADERS:
+                continue
+            block.append((name.encode("latin-1"), value.encode("latin-1")))
+        try:
+            self._conn.send_headers(stream_id, block, end_stream=end)
+        except (h2.exceptions.ProtocolError, h2.exceptions.StreamClosedError, KeyError) as exc:
+            raise StreamClosed(str(exc)) from None
+
+    def send_data(self, stream_id: int, data: bytes, end: bool) -> None:
+        """Queue body bytes; the caller keeps within `send_window` (larger bodies go out in pieces)."""
+        frame = self._conn.max_outbound_frame_size
+        try:
+            if len(data) <= frame:
+                self._conn.send_data(stream_id, data, end_stream=end)
+                return
+            view = memoryview(data)
+            for start in range(0, len(data), frame):
+                piece = view[start : start + frame]
+                self._conn.send_data(stream_id, piece.tobytes(), end_stream=end and start + frame >= len(data))
+        except (h2.exceptions.ProtocolError, h2.exceptions.StreamClosedError, KeyError) as exc:
+            raise StreamClosed(str(exc)) from None
+
+    def end_stream(self, stream_id: int) -> None:
+        try:
+            self._conn.end_stream(stream_id)
+        except (h2.exceptions.ProtocolError, h2.exceptions.StreamClosedError, KeyError) as exc:
+            raise StreamClosed(str(exc)) from None
+
+    def reset(self, stream_id: int, code: int = h2.errors.ErrorCodes.CANCEL) -> None:
+        try:
+            self._conn.reset_stream(stream_id, error_code=code)
+        except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError, KeyError):
+            pass
+
+    def stream_open(self, stream_id: int) -> bool:
+        stream = self._conn.streams.get(stream_id)
+        return stream is not None and not stream.closed
+
+    def goaway(self) -> None:
+        """GOAWAY with the last stream id we will answer (RFC 9113 §6.8): graceful shutdown.
+
+        The frame is written here rather than through `h2`, whose connection
+        state would then refuse the frames that finish the streams in flight.
+        """
+        if not self.closed and not self.going_away:
+            self.going_away = True
+            frame = hyperframe.frame.GoAwayFrame(0)
+            frame.last_stream_id = self.last_stream_id
+            frame.error_code = h2.errors.ErrorCodes.NO_ERROR
+            self._extra += frame.serialize()
+
+    def data_to_send(self) -> bytes:
+        data = self._conn.data_to_send()
+        if self._extra:
+            data, self._extra = data + self._extra, b""
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class _H2Data(DataReceived):
+    """Body bytes with their flow-controlled length (padding counts against the window)."""
+
+    flow_length: int = 0
+
+
+H2Data = _H2Data
+
+
+def _decode(headers: Iterable[tuple[bytes | str, bytes | str]]) -> list[tuple[str, str]]:
+    return [
+        (n.decode("latin-1") if isinstance(n, bytes) else n, v.decode("latin-1") if isinstance(v, bytes) else v)
+        for n, v in headers
+    ]

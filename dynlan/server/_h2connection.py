@@ -1,0 +1,453 @@
+"""HTTP/2 connections on trio: one task per stream, one reader, one writer.
+
+The reader feeds bytes to the sans-I/O `H2Protocol` and routes its events to
+the streams. Each stream runs `app.handle()` in its own task inside the
+connection's nursery; a RST_STREAM cancels that task alone. Stream tasks never
+write to the socket themselves: they queue frames in the protocol and wake the
+writer, so a cancelled stream can never leave half a frame on the wire, and the
+responses of many streams leave in one write.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import math
+import os
+import time
+
+import h2.errors
+import trio
+
+from dynlan import SERVER_NAME
+from dynlan.config import HttpConfig
+from dynlan.http import (
+    DataReceived,
+    Headers,
+    HttpError,
+    HttpRequest,
+    MessageComplete,
+    RequestReceived,
+    split_target,
+)
+from dynlan.http._h2proto import (
+    ConnectionClosed,
+    H2Data,
+    H2Event,
+    H2Protocol,
+    StreamClosed,
+    StreamReset,
+    WindowOpened,
+)
+from dynlan.server._access import AccessLog
+from dynlan.server._h1conn import App
+from dynlan.server._state import DATE, ServerState, new_request_id
+
+log = logging.getLogger("dynlan")
+
+RECV_SIZE = 65536
+READ_CHUNK = 256 * 1024
+
+
+class _StreamGone(trio.BrokenResourceError):
+    """The stream was reset or the connection closed while a response was being sent
+    (to the app, the same as a client that went away)."""
+
+
+class H2Connection:
+    def __init__(
+        self,
+        stream: trio.abc.Stream,
+        app: App,
+        http: HttpConfig,
+        state: ServerState,
+        access: AccessLog,
+        client: tuple[str, int] | None,
+        scheme: str = "http",
+        extra_headers: list[tuple[str, str]] | None = None,
+        initial: bytes = b"",
+        upgrade: tuple[RequestReceived, bytes] | None = None,
+    ) -> None:
+        self.stream = stream
+        self.app = app
+        self.http = http
+        self.state = state
+        self.access = access
+        self.client = client
+        self.scheme = scheme
+        self.extra_headers = extra_headers or []
+        self.proto = H2Protocol(
+            max_concurrent_streams=http.h2_max_concurrent_streams,
+            initial_window_size=http.h2_initial_window_size,
+            max_header_list_size=http.max_header_size,
+        )
+        self.streams: dict[int, H2Exchange] = {}
+        self._initial = initial
+        self._upgrade = upgrade
+        self._wake = trio.Event()
+        self.timer = trio.CancelScope()
+        self._nursery: trio.Nursery | None = None
+        self._idle_event: trio.Event | None = None
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    def cancel_if_idle(self) -> None:
+        """Graceful shutdown: GOAWAY now; streams in flight finish, then the connection closes."""
+        self.proto.goaway()
+        self._wake.set()
+        if not self.streams:
+            self.timer.cancel()
+
+    async def serve(self) -> None:
+        self.state.connections.add(self)
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                self.proto.initiate(self._upgrade[1] if self._upgrade else None)
+                if self._upgrade is not None:
+                    # RFC 7540 §3.2: the upgraded request is stream 1, its body already complete.
+                    self._open_stream(self._upgrade[0], complete=True)
+                if self.state.shutting_down:
+                    self.proto.goaway()
+                nursery.start_soon(self._writer)
+                self._wake.set()
+                with self.timer:
+                    self._arm_idle()
+                    if self._initial:
+                        self._dispatch(self.proto.receive_data(self._initial, trio.current_time()))
+                    await self._read_loop()
+                if self.proto.going_away and not self.proto.closed:
+                    # Finish the streams in flight (bounded by the server's grace period).
+                    await self._wait_streams()
+                for exchange in list(self.streams.values()):
+                    exchange.scope.cancel()
+                await self._drain_writer()
+                nursery.cancel_scope.cancel()
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+        finally:
+            self.state.connections.discard(self)
+            with trio.CancelScope(shield=True), trio.move_on_after(1):
+                await self.stream.aclose()
+
+    def _arm_idle(self) -> None:
+        # An idle connection (no stream open) closes after keepalive_timeout.
+        self.timer.deadline = math.inf if self.streams else trio.current_time() + self.http.keepalive_timeout
+
+    async def _read_loop(self) -> None:
+        proto = self.proto
+        while not proto.closed:
+            if proto.going_away and not self.streams:
+                return
+            data = await self.stream.receive_some(RECV_SIZE)
+            if not data:
+                return
+            self._dispatch(proto.receive_data(bytes(data), trio.current_time()))
+
+    async def _wait_streams(self) -> None:
+        while self.streams:
+            self._idle_event = trio.Event()
+            await self._idle_event.wait()
+
+    def _dispatch(self, events: list[H2Event]) -> None:
+        streams = self.streams
+        for event in events:
+            if isinstance(event, RequestReceived):
+                self._open_stream(event)
+            elif isinstance(event, DataReceived):
+                exchange = streams.get(event.stream_id)
+                flow = event.flow_length if isinstance(event, H2Data) else len(event.data)
+                if exchange is None or exchange.done:
+                    self.proto.consumed(event.stream_id, flow)
+                else:
+                    exchange.body_arrived(event.data, flow)
+            elif isinstance(event, MessageComplete):
+                exchange = streams.get(event.stream_id)
+                if exchange is not None:
+                    exchange.body_complete()
+            elif isinstance(event, StreamReset):
+                exchange = streams.get(event.stream_id)
+                if exchange is not None:
+                    exchange.reset_by_peer()
+            elif isinstance(event, WindowOpened):
+                if event.stream_id == 0:
+                    for exchange in streams.values():
+                        exchange.window_opened()
+                else:
+                    exchange = streams.get(event.stream_id)
+                    if exchange is not None:
+                        exchange.window_opened()
+            elif isinstance(event, ConnectionClosed) and event.error_code:
+                for exchange in streams.values():
+                    exchange.reset_by_peer()
+        self._wake.set()
+
+    # -- streams ----------------------------------------------------------------------
+
+    def _open_stream(self, event: RequestReceived, complete: bool = False) -> None:
+        assert self._nursery is not None
+        path, query, authority = split_target(event.target)
+        headers = Headers.from_lowered(event.headers)
+        request = HttpRequest(
+            method=event.method, target=event.target, path=path, query_string=query, headers=headers,
+            http_version="2", scheme=self.scheme, host=authority or headers.get("host") or "",
+            client=self.client, request_id=new_request_id(),
+        )
+        exchange = H2Exchange(self, event.stream_id, request)
+        if complete:
+            exchange.body_complete()
+        self.streams[event.stream_id] = exchange
+        self.timer.deadline = math.inf
+        self._nursery.start_soon(self._run_stream, exchange)
+
+    async def _run_stream(self, exchange: H2Exchange) -> None:
+        started = time.perf_counter()
+        request = exchange.request
+        with exchange.scope:
+            try:
+                declared = request.headers.get("content-length")
+                if declared is not None and declared.isdigit() and int(declared) > self.http.max_body_size:
+                    raise HttpError(413, "request body too large")
+                await self.app.handle(exchange)
+                if not exchange.finished:
+                    await exchange.finish()
+            except HttpError as exc:
+                # The app had given up on the request (413 while reading the body, ...).
+                if not exchange.response_started:
+                    body = f"{exc.status} {exc.message}\n".encode()
+                    await exchange.respond(exc.status, [("content-type", "text/plain; charset=utf-8"),
+                                                        ("content-length", str(len(body)))], body)
+                else:
+                    self.proto.reset(exchange.stream_id, h2.errors.ErrorCodes.INTERNAL_ERROR)
+            except (StreamClosed, trio.BrokenResourceError, trio.ClosedResourceError):
+                pass
+            except Exception:
+                # Never let one stream take the connection (and the server) down.
+                log.exception("request %s on HTTP/2 stream %d failed", request.request_id, exchange.stream_id)
+                self.proto.reset(exchange.stream_id, h2.errors.ErrorCodes.INTERNAL_ERROR)
+        if exchange.scope.cancelled_caught and not exchange.finished:
+            self.proto.reset(exchange.stream_id, h2.errors.ErrorCodes.CANCEL)
+        self._close_stream(exchange)
+        self.access.log(request, exchange.status or 499, exchange.bytes_sent, started)
+
+    def _close_stream(self, exchange: H2Exchange) -> None:
+        exchange.done = True
+        if not exchange.complete and self.proto.stream_open(exchange.stream_id):
+            # The response is complete but the client is still sending a body nobody
+            # will read: stop it (RFC 9113 §8.1) and give back the window it holds.
+            self.proto.reset(exchange.stream_id, h2.errors.ErrorCodes.NO_ERROR)
+        exchange.release_unread()
+        self.streams.pop(exchange.stream_id, None)
+        self._wake.set()
+        if not self.streams:
+            if self._idle_event is not None:
+                self._idle_event.set()
+            if not self.timer.cancel_called:
+                self._arm_idle()
+                if self.proto.going_away:
+                    self.timer.cancel()
+
+    # -- writing ------------------------------------------------------------------------
+
+    def wake_writer(self) -> None:
+        self._wake.set()
+
+    async def _writer(self) -> None:
+        """The only task that writes to the socket."""
+        proto = self.proto
+        while True:
+            await self._wake.wait()
+            self._wake = trio.Event()
+            data = proto.data_to_send()
+            if data:
+                with trio.move_on_after(self.http.send_timeout) as scope:
+                    try:
+                        await self.stream.send_all(data)
+                    except (trio.BrokenResourceError, trio.ClosedResourceError):
+                        scope.cancel()
+                if scope.cancelled_caught:
+                    # The client stopped reading (or went away): nothing more can be sent.
+                    self.timer.cancel()
+                    for exchange in list(self.streams.values()):
+                        exchange.scope.cancel()
+                    return
+
+    async def _drain_writer(self) -> None:
+        data = self.proto.data_to_send()
+        if data:
+            with trio.move_on_after(1):
+                try:
+                    await self.stream.send_all(data)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    pass
+
+
+class H2Exchange:
+    """One request/response on an HTTP/2 stream (implements `Exchange`)."""
+
+    def __init__(self, conn: H2Connection, stream_id: int, request: HttpRequest) -> None:
+        self.conn = conn
+        self.stream_id = stream_id
+        self.request = request
+        self.scope = trio.CancelScope()
+        self.status = 0
+        self.bytes_sent = 0
+        self.finished = False
+        self.done = False
+        self.complete = False
+        self._body: collections.deque[tuple[bytes, int]] = collections.deque()
+        self._body_seen = 0
+        self._arrived: trio.Event | None = None
+        self._window: trio.Event | None = None
+        self._head: tuple[int, list[tuple[str, str]]] | None = None
+        self._head_only = request.method == "HEAD"
+
+    @property
+    def response_started(self) -> bool:
+        return self.status != 0
+
+    # -- events from the reader ------------------------------------------------------
+
+    def body_arrived(self, data: bytes, flow: int) -> None:
+        self._body.append((data, flow))
+        if self._arrived is not None:
+            self._arrived.set()
+
+    def body_complete(self) -> None:
+        self.complete = True
+        if self._arrived is not None:
+            self._arrived.set()
+
+    def reset_by_peer(self) -> None:
+        self.done = True
+        self.scope.cancel()
+
+    def window_opened(self) -> None:
+        if self._window is not None:
+            self._window.set()
+
+    def release_unread(self) -> None:
+        for _, flow in self._body:
+            self.conn.proto.consumed(self.stream_id, flow)
+        self._body.clear()
+
+    # -- Exchange ------------------------------------------------------------------------
+
+    async def receive(self) -> bytes:
+        while not self._body:
+            if self.complete:
+                return b""
+            self._arrived = trio.Event()
+            with trio.move_on_after(self.conn.http.body_timeout) as scope:
+                await self._arrived.wait()
+            self._arrived = None
+            if scope.cancelled_caught:
+                raise HttpError(408, "request body timed out")
+        data, flow = self._body.popleft()
+        # Credit the window only as the body is consumed: a page that reads
+        # slowly slows the upload instead of filling the server's memory.
+        self.conn.proto.consumed(self.stream_id, flow)
+        self.conn.wake_writer()
+        self._body_seen += len(data)
+        if self._body_seen > self.conn.http.max_body_size:
+            raise HttpError(413, "request body too large")
+        return data
+
+    def _headers(self, headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        return [("date", DATE.get()), ("server", SERVER_NAME), *self.conn.extra_headers, *headers]
+
+    def _send_head(self, end: bool) -> None:
+        if self._head is not None:
+            status, headers = self._head
+            self._head = None
+            try:
+                self.conn.proto.send_response(self.stream_id, status, self._headers(headers), end)
+            except StreamClosed:
+                raise _StreamGone() from None
+
+    async def send_head(self, status: int, headers: list[tuple[str, str]]) -> None:
+        self.status = status
+        self._head = (status, headers)
+
+    async def send_body(self, data: bytes) -> None:
+        if self.done:
+            raise _StreamGone()
+        if self._head_only or not data:
+            return
+        self._send_head(False)
+        await self._send(data, end=False)
+
+    async def _send(self, data: bytes, end: bool) -> None:
+        proto = self.conn.proto
+        view = memoryview(data)
+        while view:
+            window = proto.send_window(self.stream_id)
+            if window < 0:
+                raise _StreamGone()
+            if window == 0:
+                # Flow control (RFC 9113 §5.2): wait for WINDOW_UPDATE, but not forever.
+                self._window = trio.Event()
+                self.conn.wake_writer()
+                with trio.move_on_after(self.conn.http.send_timeout) as scope:
+                    await self._window.wait()
+                self._window = None
+                if scope.cancelled_caught:
+                    proto.reset(self.stream_id, h2.errors.ErrorCodes.CANCEL)
+                    raise _StreamGone()
+                continue
+            piece = view[:window]
+            view = view[window:]
+            try:
+                proto.send_data(self.stream_id, piece.tobytes(), end and not view)
+            except StreamClosed:
+                raise _StreamGone() from None
+            self.bytes_sent += len(piece)
+            self.conn.wake_writer()
+            if view:
+                await trio.lowlevel.checkpoint()
+        if end:
+            self.finished = True
+
+    async def send_file(self, fd: int, offset: int, length: int) -> None:
+        if self._head_only or length <= 0:
+            return
+        self._send_head(False)
+        while length > 0:
+            data = await trio.to_thread.run_sync(os.pread, fd, min(READ_CHUNK, length), offset)
+            if not data:
+                raise _StreamGone()
+            await self._send(data, end=False)
+            offset += len(data)
+            length -= len(data)
+
+    async def finish(self) -> None:
+        if self.finished:
+            return
+        if not self.response_started:
+            self._head = (204, [])
+            self.status = 204
+        if self._head is not None:
+            self._send_head(True)
+        elif not self.done:
+            try:
+                self.conn.proto.end_stream(self.stream_id)
+            except StreamClosed:
+                raise _StreamGone() from None
+        self.finished = True
+        self.conn.wake_writer()
+
+    async def respond(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        if self.done:
+            raise _StreamGone()
+        self.status = status
+        if not body or self._head_only:
+            try:
+                self.conn.proto.send_response(self.stream_id, status, self._headers(headers), True)
+            except StreamClosed:
+                raise _StreamGone() from None
+            self.finished = True
+            self.conn.wake_writer()
+            return
+        self._head = (status, headers)
+        self._send_head(False)
+        await self._send(body, end=True)
