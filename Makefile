@@ -11,7 +11,7 @@ SITE   ?= sites/demo
 PORT   ?= 8080
 
 # command:debian-package pairs
-TEST_SYSDEPS  := php-cgi:php-cgi redis-server:redis-server nghttp:nghttp2-client curl:curl
+TEST_SYSDEPS  := php-cgi:php-cgi redis-server:redis-server nghttp:nghttp2-client h2load:nghttp2-client curl:curl chromium:chromium openssl:openssl
 BENCH_SYSDEPS := wrk:wrk nginx:nginx h2load:nghttp2-client php-fpm8.2:php-fpm
 BENCH_DEBS    := libnginx-mod-http-lua
 

@@ -58,7 +58,9 @@ def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30) -> 
 
 
 @contextlib.contextmanager
-def run_dynlan(site: str | Path, *args: str, config: str | None = None, port: int | None = None) -> Iterator[RunningServer]:
+def run_dynlan(
+    site: str | Path, *args: str, config: str | None = None, port: int | None = None, env: dict[str, str] | None = None,
+) -> Iterator[RunningServer]:
     port = port or free_port()
     tmp = Path(tempfile.mkdtemp(prefix="dynlan-test-"))
     cmd = [sys.executable, "-m", "dynlan", "serve", str(site), "--port", str(port), *args]
@@ -68,7 +70,8 @@ def run_dynlan(site: str | Path, *args: str, config: str | None = None, port: in
         cmd += ["--config", str(cfg)]
     log_path = tmp / "server.log"
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                env={**os.environ, **env} if env else None)
     server = RunningServer(proc, port, log_path)
     try:
         wait_port(port, proc)

@@ -79,7 +79,7 @@ class Server:
         self.state = ServerState()
         self.access = access or AccessLog(enabled=config.server.access_log)
         self.limiter = trio.CapacityLimiter(config.server.max_connections)
-        self._accept_scope = trio.CancelScope()
+        self._accept_scopes: list[trio.CancelScope] = []
         self.ssl_context = ssl_context
         """Set: the main listeners speak HTTPS."""
         self._https_headers: list[tuple[str, str]] = []
@@ -175,7 +175,11 @@ class Server:
             self.limiter.release_on_behalf_of(stream)
 
     async def accept_loop(self, listener: trio.SocketListener, nursery: trio.Nursery, redirect: bool = False) -> None:
-        with self._accept_scope:
+        scope = trio.CancelScope()
+        self._accept_scopes.append(scope)
+        if self.state.shutting_down:
+            scope.cancel()
+        with scope:
             while True:
                 # Take a slot before accepting: beyond max_connections, clients
                 # wait in the kernel's listen backlog instead of being dropped.
@@ -192,7 +196,8 @@ class Server:
 
     async def shutdown(self, nursery: trio.Nursery) -> None:
         """Stop accepting, close idle connections, give busy ones the grace period."""
-        self._accept_scope.cancel()
+        for scope in self._accept_scopes:
+            scope.cancel()
         self.state.begin_shutdown()
         with trio.move_on_after(self.config.server.grace_period):
             await self.state.all_closed.wait()

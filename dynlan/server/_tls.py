@@ -25,10 +25,11 @@ def _context(cert: str, key: str, alpn: list[str]) -> ssl.SSLContext:
     ctx.set_ciphers(TLS12_CIPHERS)
     ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE | ssl.OP_NO_RENEGOTIATION
     ctx.set_alpn_protocols(alpn)
+    for path in (cert, key):
+        if not os.path.isfile(path):
+            raise ConfigError(f"TLS: cannot read {path}")
     try:
         ctx.load_cert_chain(cert, key)
-    except FileNotFoundError as exc:
-        raise ConfigError(f"TLS: cannot read {exc.filename}") from None
     except (ssl.SSLError, OSError) as exc:
         raise ConfigError(f"TLS: {cert} / {key} is not a usable certificate and key: {exc}") from None
     return ctx

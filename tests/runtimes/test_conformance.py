@@ -2,7 +2,7 @@
 
 Each runtime has the same pages under `pages/<runtime>/`, written in its own
 language; every case runs twice (state must not leak from one request to the
-next), against a real `dynlan serve` over HTTP/1.1.
+next), against a real `dynlan serve` over HTTP/1.1 and HTTP/2.
 """
 
 from __future__ import annotations
@@ -71,9 +71,16 @@ def enforced(runtime: str, budget: str) -> None:
         pytest.skip(reason)
 
 
+@pytest.fixture(scope="module", params=["1.1", "2"], ids=["http1", "http2"])
+def protocol(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @pytest.fixture(scope="module")
-def client(dev_server: RunningServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=dev_server.url, timeout=20) as c:
+def client(dev_server: RunningServer, protocol: str) -> Iterator[httpx.Client]:
+    # HTTP/2 here is h2c with prior knowledge: the same pages, the same answers.
+    h2 = protocol == "2"
+    with httpx.Client(base_url=dev_server.url, timeout=20, http1=not h2, http2=h2) as c:
         yield c
 
 
@@ -81,12 +88,13 @@ TWICE = pytest.mark.parametrize("attempt", [1, 2])
 
 
 @TWICE
-def test_echo(client: httpx.Client, attempt: int) -> None:
+def test_echo(client: httpx.Client, protocol: str, attempt: int) -> None:
     r = client.post("/echo?name=ada&x=1", content=b"payload-" + str(attempt).encode(), headers={"X-Test": "hdr"})
     assert r.status_code == 200
+    assert r.http_version == ("HTTP/2" if protocol == "2" else "HTTP/1.1")
     lines = r.text.splitlines()
     assert lines[:6] == [
-        "method=POST", "path=/echo", "name=ada", "header=hdr", f"body=payload-{attempt}", "version=1.1",
+        "method=POST", "path=/echo", "name=ada", "header=hdr", f"body=payload-{attempt}", f"version={protocol}",
     ]
     assert r.headers["content-type"].startswith("text/plain")
 
@@ -111,8 +119,8 @@ def test_streamed_body(dev_server: RunningServer, attempt: int) -> None:
 
 
 @TWICE
-def test_cache_round_trip(client: httpx.Client, attempt: int) -> None:
-    r = client.get(f"/cache?run={attempt}")
+def test_cache_round_trip(client: httpx.Client, protocol: str, attempt: int) -> None:
+    r = client.get(f"/cache?run={protocol}-{attempt}")
     assert r.status_code == 200, r.text
     fields = r.text.split()
     assert fields[:4] == ["box", "1", "3", "true"]
@@ -194,7 +202,7 @@ def test_memory_budget(client: httpx.Client, runtime: str, attempt: int) -> None
 @TWICE
 def test_output_budget(client: httpx.Client, attempt: int) -> None:
     r = client.get("/output")
-    assert r.status_code == 500
+    assert r.status_code == 500, r.text
     assert "output" in r.text
     assert client.get("/users/3").status_code == 200
 

@@ -6,4 +6,4 @@ echo "path=" . parse_url($_SERVER['REQUEST_URI'], PHP_URL_PATH) . "\n";
 echo "name=" . ($_GET['name'] ?? 'nil') . "\n";
 echo "header=" . ($_SERVER['HTTP_X_TEST'] ?? 'nil') . "\n";
 echo "body=" . $body . "\n";
-echo "version=" . substr($_SERVER['SERVER_PROTOCOL'], 5) . "\n";
+echo "version=" . preg_replace('/\.0$/', '', substr($_SERVER['SERVER_PROTOCOL'], 5)) . "\n";
