@@ -88,6 +88,8 @@ class H2Connection:
         self.timer = trio.CancelScope()
         self._nursery: trio.Nursery | None = None
         self._idle_event: trio.Event | None = None
+        self._closing = False
+        self._writer_done = trio.Event()
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -121,14 +123,34 @@ class H2Connection:
                     await self._wait_streams()
                 for exchange in list(self.streams.values()):
                     exchange.scope.cancel()
-                await self._drain_writer()
+                # Let the writer send what is queued (a GOAWAY, last frames), briefly.
+                self._closing = True
+                self._wake.set()
+                with trio.move_on_after(1):
+                    await self._writer_done.wait()
                 nursery.cancel_scope.cancel()
+            if self.proto.closed:
+                await self._linger()
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
         finally:
             self.state.connections.discard(self)
             with trio.CancelScope(shield=True), trio.move_on_after(1):
                 await self.stream.aclose()
+
+    async def _linger(self) -> None:
+        """After a GOAWAY for an error, read (and drop) what the client still sends, briefly:
+        closing with unread input resets the connection and can destroy the GOAWAY."""
+        with trio.move_on_after(1):
+            try:
+                send_eof = getattr(self.stream, "send_eof", None)
+                if send_eof is not None:
+                    await send_eof()
+                drained = 0
+                while drained < 4 * 1024 * 1024 and await self.stream.receive_some(RECV_SIZE):
+                    drained += RECV_SIZE
+            except (trio.BrokenResourceError, trio.ClosedResourceError, trio.BusyResourceError, OSError):
+                pass
 
     def _arm_idle(self) -> None:
         # An idle connection (no stream open) closes after keepalive_timeout.
@@ -254,11 +276,20 @@ class H2Connection:
 
     async def _writer(self) -> None:
         """The only task that writes to the socket."""
+        try:
+            await self._write_loop()
+        finally:
+            self._writer_done.set()
+
+    async def _write_loop(self) -> None:
         proto = self.proto
         while True:
-            await self._wake.wait()
+            if not self._closing:
+                await self._wake.wait()
             self._wake = trio.Event()
             data = proto.data_to_send()
+            if not data and self._closing:
+                return
             if data:
                 with trio.move_on_after(self.http.send_timeout) as scope:
                     try:
@@ -271,15 +302,6 @@ class H2Connection:
                     for exchange in list(self.streams.values()):
                         exchange.scope.cancel()
                     return
-
-    async def _drain_writer(self) -> None:
-        data = self.proto.data_to_send()
-        if data:
-            with trio.move_on_after(1):
-                try:
-                    await self.stream.send_all(data)
-                except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    pass
 
 
 class H2Exchange:

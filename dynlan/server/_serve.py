@@ -171,6 +171,10 @@ class Server:
                 await self.handle_stream(ssl_stream, client, "https")
             else:
                 await self.handle_stream(stream, client)
+        except Exception:
+            # A bug in one connection's handling must not stop the server.
+            log.exception("connection from %s failed", client)
+            await trio.aclose_forcefully(stream)
         finally:
             self.limiter.release_on_behalf_of(stream)
 

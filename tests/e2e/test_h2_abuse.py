@@ -1,0 +1,265 @@
+"""HTTP/2 abuse: each attack ends (at most) the attacker's connection, and the server keeps serving others."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import h2.config
+import h2.connection
+import h2.errors
+import h2.events
+import h2.settings
+import httpx
+import pytest
+from hyperframe.frame import (
+    ContinuationFrame,
+    Frame,
+    GoAwayFrame,
+    HeadersFrame,
+    PingFrame,
+    SettingsFrame,
+)
+
+from tests._server import RunningServer, run_dynlan
+
+pytestmark = pytest.mark.e2e
+
+CONFIG = """
+[http]
+keepalive_timeout = 2.0
+send_timeout = 2.0
+h2_max_concurrent_streams = 20
+max_header_size = 16384
+"""
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    root = tmp_path_factory.mktemp("abuse")
+    (root / "index.html").write_text("<h1>still here</h1>\n")
+    with open(root / "big.bin", "wb") as f:
+        f.truncate(8 * 1024 * 1024)
+    (root / "slow.lua").write_text("sleep(5)\nprint('late')\n")
+    with run_dynlan(root, "--no-access-log", config=CONFIG) as s:
+        yield s
+
+
+def still_serving(server: RunningServer) -> None:
+    with httpx.Client(http1=False, http2=True, timeout=10) as client:
+        r = client.get(server.url + "/")
+        assert r.status_code == 200 and r.text == "<h1>still here</h1>\n"
+
+
+class RawClient:
+    """A client that says what an attacker says: h2 for framing, raw frames where h2 would refuse."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port))
+        self.sock.settimeout(10)
+        self.conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+        self.conn.initiate_connection()
+        self.flush()
+
+    def flush(self) -> None:
+        data = self.conn.data_to_send()
+        if data:
+            self.sock.sendall(data)
+
+    def headers(self, stream_id: int, path: str = "/", end: bool = True) -> None:
+        self.conn.send_headers(stream_id, [(":method", "GET"), (":path", path), (":scheme", "http"),
+                                           (":authority", "localhost")], end_stream=end)
+
+    def frames_until_closed(self, timeout: float = 10) -> list[Frame]:
+        """Read raw frames until the server closes the connection."""
+        self.sock.settimeout(timeout)
+        buffer = b""
+        frames: list[Frame] = []
+        while True:
+            try:
+                data = self.sock.recv(65536)
+            except (ConnectionResetError, TimeoutError):
+                break
+            if not data:
+                break
+            buffer += data
+            while len(buffer) >= 9:
+                frame, length = Frame.parse_frame_header(memoryview(buffer[:9]))
+                if len(buffer) < 9 + length:
+                    break
+                frame.parse_body(memoryview(buffer[9 : 9 + length]))
+                frames.append(frame)
+                buffer = buffer[9 + length :]
+        self.sock.close()
+        return frames
+
+
+def goaway_code(frames: list[Frame]) -> int | None:
+    codes = [f.error_code for f in frames if isinstance(f, GoAwayFrame)]
+    return codes[-1] if codes else None
+
+
+def test_rapid_reset(server: RunningServer) -> None:
+    # CVE-2023-44487: open and cancel streams as fast as possible.
+    client = RawClient(server.port)
+    try:
+        for i in range(1000):
+            stream_id = 1 + 2 * i
+            client.headers(stream_id, "/slow")
+            client.conn.reset_stream(stream_id)
+            if i % 50 == 0:
+                client.flush()
+        client.flush()
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the server hung up mid-attack
+    frames = client.frames_until_closed()
+    assert goaway_code(frames) == h2.errors.ErrorCodes.ENHANCE_YOUR_CALM
+    still_serving(server)
+
+
+def test_continuation_flood(server: RunningServer) -> None:
+    # CVE-2024-27316: a header block that never ends.
+    client = RawClient(server.port)
+    block = client.conn.encoder.encode([(":method", "GET"), (":path", "/"), (":scheme", "http"), (":authority", "x")])
+    first = HeadersFrame(1)
+    first.data = block
+    client.sock.sendall(first.serialize())
+    filler = client.conn.encoder.encode([("x-filler", "a" * 4000)])
+    try:
+        for _ in range(2000):
+            frame = ContinuationFrame(1)
+            frame.data = filler
+            client.sock.sendall(frame.serialize())
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the server hung up mid-flood: that is the point
+    frames = client.frames_until_closed()
+    assert goaway_code(frames) is not None
+    still_serving(server)
+
+
+@pytest.mark.parametrize("kind", ["ping", "settings"])
+def test_control_frame_flood(server: RunningServer, kind: str) -> None:
+    client = RawClient(server.port)
+    try:
+        for i in range(5000):
+            if kind == "ping":
+                frame: Frame = PingFrame(0)
+                frame.opaque_data = i.to_bytes(8, "big")
+            else:
+                frame = SettingsFrame(0)
+                frame.settings = {h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: 100}
+            client.sock.sendall(frame.serialize())
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    frames = client.frames_until_closed()
+    assert goaway_code(frames) == h2.errors.ErrorCodes.ENHANCE_YOUR_CALM
+    still_serving(server)
+
+
+def test_hpack_bomb_is_refused(server: RunningServer) -> None:
+    # One large header indexed once, then referenced many times: small on the wire, huge decoded.
+    client = RawClient(server.port)
+    big = ("x-bomb", "b" * 4000)
+    client.conn.send_headers(1, [(":method", "GET"), (":path", "/"), (":scheme", "http"), (":authority", "x"), big],
+                             end_stream=True)
+    client.flush()
+    headers = [(":method", "GET"), (":path", "/"), (":scheme", "http"), (":authority", "x")] + [big] * 200
+    try:
+        client.conn.send_headers(3, headers, end_stream=True)
+        client.flush()
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    frames = client.frames_until_closed(timeout=5)
+    refused = [f for f in frames if f.stream_id == 3 and isinstance(f, HeadersFrame)]
+    assert not refused  # never answered as a request
+    still_serving(server)
+
+
+def test_too_many_streams(server: RunningServer) -> None:
+    client = RawClient(server.port)
+    # The server announced 20; open 40 slow ones at once.
+    for i in range(40):
+        client.headers(1 + 2 * i, "/slow")
+    try:
+        client.flush()
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    frames = client.frames_until_closed()
+    answered = {f.stream_id for f in frames if isinstance(f, HeadersFrame)}
+    assert len(answered) <= 20
+    assert goaway_code(frames) is not None or any(f.stream_id > 39 for f in frames if f.stream_id)
+    still_serving(server)
+
+
+def test_zero_window_slow_reader(server: RunningServer) -> None:
+    # The client grants no window and never reads: the stream times out, nothing else waits.
+    sock = socket.create_connection(("127.0.0.1", server.port))
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+    conn.local_settings = h2.settings.Settings(client=True, initial_values={
+        h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 0})
+    conn.initiate_connection()
+    conn.send_headers(1, [(":method", "GET"), (":path", "/big.bin"), (":scheme", "http"), (":authority", "x")],
+                      end_stream=True)
+    sock.sendall(conn.data_to_send())
+    started = time.monotonic()
+    still_serving(server)
+    assert time.monotonic() - started < 2
+    sock.settimeout(15)
+    closed_or_reset = False
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and not closed_or_reset:
+        data = sock.recv(65536)
+        if not data:
+            closed_or_reset = True
+            break
+        for event in conn.receive_data(data):
+            if isinstance(event, h2.events.StreamReset | h2.events.ConnectionTerminated):
+                closed_or_reset = True
+        sock.sendall(conn.data_to_send())
+    sock.close()
+    assert closed_or_reset
+    still_serving(server)
+
+
+def test_idle_connection_is_closed(server: RunningServer) -> None:
+    client = RawClient(server.port)
+    started = time.monotonic()
+    frames = client.frames_until_closed(timeout=10)
+    assert 1.5 < time.monotonic() - started < 8
+    assert any(isinstance(f, SettingsFrame) for f in frames)
+
+
+def test_garbage_after_the_preface(server: RunningServer) -> None:
+    sock = socket.create_connection(("127.0.0.1", server.port))
+    sock.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\xff" * 100)
+    sock.settimeout(5)
+    data = b""
+    try:
+        while chunk := sock.recv(65536):
+            data += chunk
+    except (ConnectionResetError, TimeoutError):
+        pass
+    sock.close()
+    still_serving(server)
+
+
+def test_page_cancelled_by_reset_only_stops_that_stream(server: RunningServer, tmp_path: Path) -> None:
+    client = RawClient(server.port)
+    client.headers(1, "/slow")
+    client.headers(3, "/")
+    client.flush()
+    client.conn.reset_stream(1)
+    client.flush()
+    got_index = False
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not got_index:
+        for event in client.conn.receive_data(client.sock.recv(65536)):
+            if isinstance(event, h2.events.StreamEnded) and event.stream_id == 3:
+                got_index = True
+            if isinstance(event, h2.events.DataReceived):
+                client.conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+        client.flush()
+    client.sock.close()
+    assert got_index
