@@ -94,7 +94,12 @@ class H2Protocol:
         max_frame_size: int = 16384,
         connection_window: int = 16 * 1024 * 1024,
     ) -> None:
-        config = h2.config.H2Configuration(client_side=False, header_encoding=None, validate_inbound_headers=True)
+        # Outbound headers are already lower-case and checked for CR/LF/NUL where pages set
+        # them (response splitting), so h2 need not validate and normalise them again.
+        config = h2.config.H2Configuration(
+            client_side=False, header_encoding=None, validate_inbound_headers=True,
+            validate_outbound_headers=False, normalize_outbound_headers=False,
+        )
         self._conn = h2.connection.H2Connection(config=config)
         self._conn.local_settings = h2.settings.Settings(
             client=False,

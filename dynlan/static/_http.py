@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import functools
 import mimetypes
 import os
 
@@ -20,7 +21,13 @@ _mime.add_type("text/markdown", ".md")
 
 def mime_type(path: str) -> str:
     """The Content-Type for a file name; text types get `charset=utf-8`."""
-    ctype, encoding = _mime.guess_type(path, strict=False)
+    return _mime_for_name(os.path.basename(path).lower())
+
+
+@functools.lru_cache(maxsize=1024)
+def _mime_for_name(name: str) -> str:
+    # By file name, not path: the answer depends only on the suffixes (`.tar.gz`).
+    ctype, encoding = _mime.guess_type(name, strict=False)
     if ctype is None or encoding is not None:
         return "application/octet-stream"
     if ctype.startswith("text/") or ctype in _TEXTUAL:
