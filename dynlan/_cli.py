@@ -30,6 +30,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--tls", choices=["self-signed"], help="serve HTTPS with a development certificate for localhost")
     s.add_argument("--tls-cert", metavar="FILE", help="serve HTTPS with this PEM certificate chain")
     s.add_argument("--tls-key", metavar="FILE", help="the private key of --tls-cert")
+    s.add_argument("--http3", action=argparse.BooleanOptionalAction, default=None,
+                   help="serve HTTP/3 over QUIC on the same port number (needs TLS)")
     s.add_argument("--worker-process", action="store_true", help=argparse.SUPPRESS)
     s.add_argument("--worker-index", type=int, default=-1, help=argparse.SUPPRESS)
 

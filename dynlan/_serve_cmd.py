@@ -49,6 +49,10 @@ def build_config(args: argparse.Namespace) -> Config:
         config.tls.cert = args.tls_cert
     if args.tls_key is not None:
         config.tls.key = args.tls_key
+    if args.http3 is not None:
+        config.http.http3 = args.http3
+    if config.http.http3 and not config.tls.enabled:
+        raise CliError("HTTP/3 needs TLS: add --tls self-signed or --tls-cert/--tls-key")
     if bool(config.tls.cert) != bool(config.tls.key):
         raise CliError("--tls-cert and --tls-key go together")
     return config
@@ -58,6 +62,8 @@ def serve_command(args: argparse.Namespace, argv: list[str]) -> int:
     from pathlib import Path
 
     config = build_config(args)
+    # aioquic logs every connection's handshake at INFO: keep the server log for requests.
+    logging.getLogger("quic").setLevel(logging.WARNING)
     try:
         sites, default = discover_sites(Path(args.path), config, _runtime_names())
     except ConfigError as exc:
@@ -74,6 +80,16 @@ def serve_command(args: argparse.Namespace, argv: list[str]) -> int:
         except ConfigError as exc:
             raise CliError(str(exc)) from None
     scheme = "https" if ssl_context is not None else "http"
+    quic = None
+    if ssl_context is not None and config.http.http3:
+        from dynlan.http._h3proto import QuicRouter, QuicSettings, make_configuration
+        from dynlan.server._tls import certificate_files
+
+        http = config.http
+        settings = QuicSettings(http.qpack_max_table_capacity, http.qpack_blocked_streams, http.h3_idle_timeout,
+                                http.h2_max_concurrent_streams)
+        quic = QuicRouter(make_configuration(*certificate_files(config.tls), settings), settings,
+                          retry=http.h3_retry, max_connections=config.server.max_connections)
     if workers > 1 and not args.worker_process:
         from dynlan.server._workers import Supervisor
 
@@ -88,6 +104,7 @@ def serve_command(args: argparse.Namespace, argv: list[str]) -> int:
     try:
         sock = bind_socket(host, port, reuse_port=args.worker_process, backlog=config.server.backlog)
         redirects = []
+        udp = bind_socket(host, port, reuse_port=args.worker_process, backlog=0, udp=True) if quic else None
         if ssl_context is not None and config.tls.redirect_port:
             redirects.append(bind_socket(host, config.tls.redirect_port, reuse_port=args.worker_process,
                                          backlog=config.server.backlog))
@@ -99,7 +116,7 @@ def serve_command(args: argparse.Namespace, argv: list[str]) -> int:
     except ConfigError as exc:
         sock.close()
         raise CliError(str(exc)) from None
-    server = Server(config, app, ssl_context=ssl_context)
+    server = Server(config, app, ssl_context=ssl_context, quic=quic)
     bound_port = sock.getsockname()[1]
 
     def ready() -> None:
@@ -107,7 +124,7 @@ def serve_command(args: argparse.Namespace, argv: list[str]) -> int:
             _banner(scheme, host, bound_port, sites, default.name, 1)
 
     _tune_gc()
-    trio.run(_run, server, app, sock, ready, redirects)
+    trio.run(_run, server, app, sock, ready, redirects, udp)
     return 0
 
 
@@ -127,9 +144,10 @@ def _tune_gc() -> None:
 
 async def _run(
     server: Server, app: App, sock: socket.socket, ready: Callable[[], None], redirects: list[socket.socket],
+    udp: socket.socket | None,
 ) -> None:
     async with app.running():
-        await server.serve([sock], on_ready=ready, redirect_sockets=redirects)
+        await server.serve([sock], on_ready=ready, redirect_sockets=redirects, udp_socket=udp)
 
 
 def _banner(scheme: str, host: str, port: int, sites: Mapping[str, object], default: str, workers: int) -> None:

@@ -67,6 +67,16 @@ class HttpConfig:
     """Streams a client may have open at once on one HTTP/2 connection."""
     h2_initial_window_size: int = 65535
     """Bytes of request body per stream the client may send before the page reads it."""
+    http3: bool = False
+    """Serve HTTP/3 over QUIC on the same port number (UDP) when TLS is on (`--http3`); advertised by Alt-Svc."""
+    h3_idle_timeout: float = 30.0
+    """Seconds a QUIC connection may stay silent before it is closed."""
+    h3_retry: bool = False
+    """Make new QUIC clients prove their address with a Retry round trip first (against spoofed floods)."""
+    qpack_max_table_capacity: int = 4096
+    """Bytes of QPACK dynamic table a client may use for its request headers."""
+    qpack_blocked_streams: int = 16
+    """Request streams that may wait on QPACK table updates."""
 
 
 @dataclass(slots=True)

@@ -14,10 +14,12 @@ import trio
 from dynlan.config import Config
 from dynlan.http import Exchange, RequestReceived
 from dynlan.http._h2proto import PREFACE
+from dynlan.http._h3proto import QuicRouter
 from dynlan.server._access import AccessLog
 from dynlan.server._control import ControlServer
 from dynlan.server._h1conn import RECV_SIZE, App, H1Connection
 from dynlan.server._h2connection import H2Connection
+from dynlan.server._h3server import H3Endpoint
 from dynlan.server._state import ServerState
 
 log = logging.getLogger("dynlan")
@@ -27,9 +29,12 @@ class ListenError(Exception):
     """The listening socket could not be created (port in use, bad address)."""
 
 
-def bind_socket(host: str, port: int, *, reuse_port: bool, backlog: int, listen: bool = True) -> socket.socket:
+def bind_socket(
+    host: str, port: int, *, reuse_port: bool, backlog: int, listen: bool = True, udp: bool = False,
+) -> socket.socket:
+    kind = socket.SOCK_DGRAM if udp else socket.SOCK_STREAM
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        infos = socket.getaddrinfo(host, port, type=kind, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
         raise ListenError(f"cannot resolve host '{host}': {exc.strerror}") from None
     family, type_, proto, _, addr = infos[0]
@@ -41,7 +46,7 @@ def bind_socket(host: str, port: int, *, reuse_port: bool, backlog: int, listen:
         if family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         sock.bind(addr)
-        if listen:
+        if listen and not udp:
             sock.listen(backlog)
     except OSError as exc:
         sock.close()
@@ -73,6 +78,7 @@ class Server:
 
     def __init__(
         self, config: Config, app: App, *, access: AccessLog | None = None, ssl_context: ssl.SSLContext | None = None,
+        quic: QuicRouter | None = None,
     ) -> None:
         self.config = config
         self.app = app
@@ -85,6 +91,8 @@ class Server:
         self._https_headers: list[tuple[str, str]] = []
         if config.tls.hsts_max_age > 0:
             self._https_headers.append(("strict-transport-security", f"max-age={config.tls.hsts_max_age}"))
+        self.quic = quic
+        """Set: HTTP/3 is served on the UDP socket given to serve()."""
 
     async def handle_stream(self, stream: trio.abc.Stream, client: tuple[str, int] | None, scheme: str = "http") -> None:
         """Serve one connection: TLS handshake and ALPN, or h2c detection, then HTTP/1.1 or HTTP/2."""
@@ -215,6 +223,7 @@ class Server:
         on_ready: Callable[[], None] | None = None,
         handle_signals: bool = True,
         redirect_sockets: list[socket.socket] | None = None,
+        udp_socket: socket.socket | None = None,
     ) -> None:
         listeners = [trio.SocketListener(trio.socket.from_stdlib_socket(s)) for s in sockets]
         redirects = [trio.SocketListener(trio.socket.from_stdlib_socket(s)) for s in redirect_sockets or []]
@@ -227,6 +236,13 @@ class Server:
                 nursery.start_soon(self.accept_loop, listener, nursery)
             for listener in redirects:
                 nursery.start_soon(self.accept_loop, listener, nursery, True)
+            if udp_socket is not None and self.quic is not None:
+                endpoint = H3Endpoint(trio.socket.from_stdlib_socket(udp_socket), self.quic, self.app,
+                                      self.config.http, self.state, self.access, self._https_headers)
+                await nursery.start(endpoint.serve)
+                # Browsers learn of HTTP/3 from responses over TCP (RFC 9114 §3.1.1).
+                port = udp_socket.getsockname()[1]
+                self._https_headers.append(("alt-svc", f'h3=":{port}"; ma=86400'))
             task_status.started()
             if on_ready is not None:
                 on_ready()

@@ -42,15 +42,19 @@ def _matches(pattern: str, name: str) -> bool:
     return pattern == name
 
 
+def certificate_files(cfg: TlsConfig) -> tuple[str, str]:
+    """The default certificate and key files (the development certificate is made if needed)."""
+    if cfg.self_signed and not cfg.cert:
+        return development_certificate()
+    if not cfg.key:
+        raise ConfigError("TLS: a certificate needs its key (--tls-key or [tls] key)")
+    return cfg.cert, cfg.key
+
+
 def make_server_context(cfg: TlsConfig, http2: bool) -> ssl.SSLContext:
     """The listening context; other certificates are switched in by SNI."""
     alpn = ["h2", "http/1.1"] if http2 else ["http/1.1"]
-    if cfg.self_signed and not cfg.cert:
-        cert, key = development_certificate()
-    else:
-        if not cfg.key:
-            raise ConfigError("TLS: a certificate needs its key (--tls-key or [tls] key)")
-        cert, key = cfg.cert, cfg.key
+    cert, key = certificate_files(cfg)
     default = _context(cert, key, alpn)
     by_name: list[tuple[str, ssl.SSLContext]] = []
     for i, extra in enumerate(cfg.certificates):
