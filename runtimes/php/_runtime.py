@@ -179,7 +179,8 @@ class PhpRuntime:
         env: dict[str, str] = {
             "GATEWAY_INTERFACE": "CGI/1.1",
             "SERVER_SOFTWARE": SERVER_NAME,
-            "SERVER_PROTOCOL": f"HTTP/{r.http_version}" if r.http_version in ("1.0", "1.1") else "HTTP/2.0",
+            # As nginx passes it: HTTP/1.1, HTTP/2.0, HTTP/3.0.
+            "SERVER_PROTOCOL": f"HTTP/{r.http_version}" if "." in r.http_version else f"HTTP/{r.http_version}.0",
             "SERVER_NAME": r.host.rpartition(":")[0] if ":" in r.host and not r.host.endswith("]") else r.host,
             "SERVER_PORT": server_port,
             "REQUEST_METHOD": r.method,

@@ -2,7 +2,7 @@
 
 Each runtime has the same pages under `pages/<runtime>/`, written in its own
 language; every case runs twice (state must not leak from one request to the
-next), against a real `dynlan serve` over HTTP/1.1 and HTTP/2.
+next), against a real `dynlan serve` over HTTP/1.1, HTTP/2 and HTTP/3.
 """
 
 from __future__ import annotations
@@ -11,12 +11,19 @@ import json
 import re
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
+import niquests
 import pytest
 
+from dynlan.server._tls import development_certificate
 from tests._server import RunningServer, run_dynlan
+
+# The HTTP/3 client does not verify the test certificate (see H3Client); its warning is expected.
+pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
 
 PAGES = Path(__file__).parent / "pages"
 CONFIG = """
@@ -71,13 +78,57 @@ def enforced(runtime: str, budget: str) -> None:
         pytest.skip(reason)
 
 
-@pytest.fixture(scope="module", params=["1.1", "2"], ids=["http1", "http2"])
+@pytest.fixture(scope="module", params=["1.1", "2", "3"], ids=["http1", "http2", "http3"])
 def protocol(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
 @pytest.fixture(scope="module")
-def client(dev_server: RunningServer, protocol: str) -> Iterator[httpx.Client]:
+def h3_server(runtime: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    cert, key = development_certificate(tmp_path_factory.mktemp("tls"))
+    with run_dynlan(PAGES / RUNTIMES[runtime][0], "--dev", "--tls-cert", cert, "--tls-key", key, "--http3",
+                    config=_config(runtime)) as server:
+        yield server
+
+
+@dataclass
+class H3Answer:
+    status_code: int
+    text: str
+    headers: Any
+    http_version: str
+
+
+class H3Client:
+    """The part of httpx.Client these tests use, over HTTP/3 with niquests (qh3)."""
+
+    def __init__(self, port: int) -> None:
+        self.base = f"https://localhost:{port}"
+        # HTTP/3 from the first request on; qh3 takes no CA file here, so no verification.
+        self.session = niquests.Session(disable_http1=True, disable_http2=True)
+
+    def _send(self, method: str, path: str, **kw: Any) -> Any:
+        if "content" in kw:
+            kw["data"] = kw.pop("content")
+        r = self.session.request(method, self.base + path, verify=False, allow_redirects=False, timeout=20, **kw)
+        assert r.http_version == 30, "not answered over HTTP/3"
+        return H3Answer(r.status_code or 0, r.text or "", r.headers, "HTTP/3")
+
+    def get(self, path: str, **kw: Any) -> Any:
+        return self._send("GET", path, **kw)
+
+    def post(self, path: str, **kw: Any) -> Any:
+        return self._send("POST", path, **kw)
+
+
+@pytest.fixture(scope="module")
+def client(request: pytest.FixtureRequest, dev_server: RunningServer, protocol: str) -> Iterator[Any]:
+    if protocol == "3":
+        # The same pages over QUIC, on a server with TLS and HTTP/3.
+        h3 = H3Client(request.getfixturevalue("h3_server").port)
+        with h3.session:
+            yield h3
+        return
     # HTTP/2 here is h2c with prior knowledge: the same pages, the same answers.
     h2 = protocol == "2"
     with httpx.Client(base_url=dev_server.url, timeout=20, http1=not h2, http2=h2) as c:
@@ -91,7 +142,7 @@ TWICE = pytest.mark.parametrize("attempt", [1, 2])
 def test_echo(client: httpx.Client, protocol: str, attempt: int) -> None:
     r = client.post("/echo?name=ada&x=1", content=b"payload-" + str(attempt).encode(), headers={"X-Test": "hdr"})
     assert r.status_code == 200
-    assert r.http_version == ("HTTP/2" if protocol == "2" else "HTTP/1.1")
+    assert r.http_version == {"1.1": "HTTP/1.1", "2": "HTTP/2", "3": "HTTP/3"}[protocol]
     lines = r.text.splitlines()
     assert lines[:6] == [
         "method=POST", "path=/echo", "name=ada", "header=hdr", f"body=payload-{attempt}", f"version={protocol}",
