@@ -4,7 +4,7 @@ Every server starts on a free loopback port before any load runs and stops at
 the end. Each scenario gets BENCH_SECONDS (default 12) of load from wrk (or
 h2load for HTTP/2), split over BENCH_ROUNDS (default 3) interleaved rounds; the
 median of the rounds is reported.
-Usage: bench/run.py [static] [lua] [wren] [python] [php] [h2] [cache]   (default: every scenario)
+Usage: bench/run.py [static] [lua] [wren] [python] [php] [h2] [h3] [cache]   (default: every scenario)
 A scenario whose server, tool or page is unavailable prints "n/a (reason)".
 """
 
@@ -166,6 +166,19 @@ def h2load(name: str, url: str, seconds: int = SECONDS) -> Result:
 CACHE_ROWS = ("static 64k", "lua 64k page", "lua 64k cached")
 
 
+def h3load(name: str, url: str, seconds: int = SECONDS) -> Result:
+    """HTTP/3 load from bench/h3load.py (2 connections x 16 streams, aioquic client)."""
+    cmd = [sys.executable, str(HERE / "h3load.py"), url, "--seconds", str(seconds)]
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        return Result(name, note=f"h3load failed: {exc}")
+    found = re.search(r"([\d.]+) req/s, (\d+) ok, (\d+) failed", out)
+    if not found or int(found.group(2)) == 0:
+        return Result(name, note="no HTTP/3 answers: " + out.strip()[-200:])
+    return Result(name, float(found.group(1)), None, int(found.group(3)))
+
+
 def make_site(root: Path) -> None:
     root.mkdir(parents=True, exist_ok=True)
     (root / "4k.txt").write_bytes((b"0123456789abcdef" * 256)[:4096])
@@ -298,7 +311,7 @@ def main(argv: list[str]) -> int:
     """Every server runs at once (idle ones cost nothing); the scenarios are then
     measured in ROUNDS interleaved rounds and each figure is the median, so a
     slow stretch of the machine lands on every server alike."""
-    every = {"static", "lua", "wren", "python", "php", "h2", "cache"}
+    every = {"static", "lua", "wren", "python", "php", "h2", "h3", "cache"}
     wanted = set(argv) or every
     if wanted - every:
         print(f"usage: bench/run.py [{'] ['.join(sorted(every))}]; unknown: {' '.join(sorted(wanted - every))}",
@@ -368,6 +381,21 @@ def main(argv: list[str]) -> int:
                 d2 = start(["dynlan 2 workers static 4k"], dynlan_cmd(site, "{port}", "--workers", "2"))
                 if d2 is not None:
                     scenarios.append(("dynlan 2 workers static 4k", "wrk", f"http://127.0.0.1:{d2}/4k.txt"))
+            if "h3" in wanted:
+                from dynlan.server._tls import development_certificate
+
+                cert, key = development_certificate(tmp / "tls")
+                d3 = start(["dynlan h3 static 4k"],
+                           dynlan_cmd(site, "{port}", "--tls-cert", cert, "--tls-key", key, "--http3"))
+                if d3 is not None:
+                    scenarios.append(("dynlan h3 static 4k", "h3load", f"https://127.0.0.1:{d3}/4k.txt"))
+                env3 = dict(os.environ, BENCH_SITE=str(site))
+                hc3 = start(["hypercorn h3 static 4k"],
+                            [str(VENV_BIN / "hypercorn"), "--worker-class", "trio", "--certfile", cert, "--keyfile", key,
+                             "-b", "127.0.0.1:{port}", "--quic-bind", "127.0.0.1:{port}", "asgi_static:app"],
+                            env=env3, cwd=str(HERE))
+                if hc3 is not None:
+                    scenarios.append(("hypercorn h3 static 4k", "h3load", f"https://127.0.0.1:{hc3}/4k.txt"))
             if "python" in wanted:
                 cfg = tmp / "sandbox.toml"
                 cfg.write_text('[python]\nsandbox = "process"\nworkers = 2\n')
@@ -421,6 +449,8 @@ def main(argv: list[str]) -> int:
                 for name, tool, url in scenarios:
                     if tool == "h2load":
                         runs[name].append(h2load(name, url, per_run))
+                    elif tool == "h3load":
+                        runs[name].append(h3load(name, url, per_run))
                     else:
                         headers = ("Accept-Encoding: br, gzip",) if tool == "wrk+br" else ()
                         runs[name].append(wrk(name, url, per_run, headers))
@@ -454,6 +484,7 @@ def main(argv: list[str]) -> int:
     report.ratio("h2c static 4k: dynlan / hypercorn", "dynlan h2c static 4k", "hypercorn h2c static 4k", 2.0)
     report.ratio("64k cached page / static 64k", "dynlan lua 64k cached br", "dynlan static 64k br", 0.9)
     report.ratio("64k cached page / uncached page", "dynlan lua 64k cached br", "dynlan lua 64k page br", 0.0)
+    report.ratio("h3 static 4k: dynlan / hypercorn", "dynlan h3 static 4k", "hypercorn h3 static 4k", 1.5)
     report.ratio("h2c lua hello / h2c static 4k", "dynlan h2c lua hello", "dynlan h2c static 4k", 0.0)
     print("\nratios (target; 0 = reported only)")
     for label, value, target in report.ratios:

@@ -12,6 +12,7 @@ import collections
 import logging
 import math
 import os
+import socket
 import time
 from typing import Any
 
@@ -49,9 +50,11 @@ class _StreamGone(trio.BrokenResourceError):
 class H3Endpoint:
     """The UDP side of the server: datagrams in, connections out."""
 
-    def __init__(self, sock: trio.socket.SocketType, router: QuicRouter, app: App, http: HttpConfig,
+    def __init__(self, raw: socket.socket, router: QuicRouter, app: App, http: HttpConfig,
                  state: ServerState, access: AccessLog, extra_headers: list[tuple[str, str]]) -> None:
-        self.sock = sock
+        self.sock = trio.socket.from_stdlib_socket(raw)
+        self._raw = raw
+        """The same socket as `sock`, for sends that need no wait (trio made it non-blocking)."""
         self.router = router
         self.app = app
         self.http = http
@@ -85,6 +88,15 @@ class H3Endpoint:
                     conn_proto.owner.datagram(data, addr, now)
 
     async def _sendto(self, data: bytes, addr: Any) -> None:
+        # Straight to the (non-blocking) socket: a datagram rarely finds the send
+        # buffer full, and a scheduler round trip per datagram is the costly part.
+        try:
+            self._raw.sendto(data, addr)
+            return
+        except BlockingIOError:
+            pass
+        except OSError:
+            return
         try:
             await self.sock.sendto(data, addr)
         except OSError:

@@ -237,7 +237,7 @@ class Server:
             for listener in redirects:
                 nursery.start_soon(self.accept_loop, listener, nursery, True)
             if udp_socket is not None and self.quic is not None:
-                endpoint = H3Endpoint(trio.socket.from_stdlib_socket(udp_socket), self.quic, self.app,
+                endpoint = H3Endpoint(udp_socket, self.quic, self.app,
                                       self.config.http, self.state, self.access, self._https_headers)
                 await nursery.start(endpoint.serve)
                 # Browsers learn of HTTP/3 from responses over TCP (RFC 9114 §3.1.1).
