@@ -202,6 +202,10 @@ class H3Protocol:
         buffer = getattr(stream.sender, "_buffer", b"")
         return len(buffer)
 
+    def drained(self) -> bool:
+        """True when the client has acknowledged every byte sent on every stream."""
+        return all(not getattr(stream.sender, "_buffer", b"") for stream in self.quic._streams.values())
+
     def reset(self, stream_id: int, code: int = ErrorCode.H3_REQUEST_CANCELLED) -> None:
         try:
             self.quic.reset_stream(stream_id, code)

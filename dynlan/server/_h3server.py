@@ -112,11 +112,12 @@ class H3Connection:
         self._wake = trio.Event()
         self._nursery: trio.Nursery | None = None
         self.client: tuple[str, int] | None = None
+        self._close_by = math.inf
 
     def cancel_if_idle(self) -> None:
+        """Graceful shutdown: GOAWAY; the connection closes once its streams are answered and acknowledged."""
         self.proto.goaway()
-        if not self.streams:
-            self.proto.close()
+        self._close_by = trio.current_time() + 2.0
         self.wake()
 
     def wake(self) -> None:
@@ -138,12 +139,18 @@ class H3Connection:
         try:
             while not proto.closed:
                 deadline = proto.timer()
-                with trio.move_on_at(deadline if deadline is not None else math.inf):
+                wait_until = deadline if deadline is not None else math.inf
+                if proto.going_away and not self.streams:
+                    wait_until = min(wait_until, trio.current_time() + 0.05)
+                with trio.move_on_at(wait_until):
                     await self._wake.wait()
                 self._wake = trio.Event()
                 now = trio.current_time()
                 if deadline is not None and now >= deadline:
                     self._dispatch(proto.handle_timer(now))
+                if proto.going_away and not self.streams and (proto.drained() or now >= self._close_by):
+                    # Closing drops unsent stream data: only once the answers are acknowledged.
+                    proto.close()
                 for data, addr in proto.datagrams_to_send(now):
                     await self.endpoint._sendto(data, addr)
         finally:
@@ -218,8 +225,6 @@ class H3Connection:
             self.proto.reset(exchange.stream_id)
         exchange.done = True
         self.streams.pop(exchange.stream_id, None)
-        if not self.streams and self.proto.going_away:
-            self.proto.close()
         self.wake()
         self.endpoint.access.log(request, exchange.status or 499, exchange.bytes_sent, started)
 

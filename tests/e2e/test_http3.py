@@ -201,3 +201,28 @@ def test_chromium_loads_the_demo_over_h3(server: RunningServer, cert: tuple[str,
     log = server.log()
     for line in needed:
         assert line in log, log[-3000:]
+
+
+def test_graceful_shutdown_finishes_streams(cert: tuple[str, str], tmp_path: Path) -> None:
+    import asyncio
+
+    from aioquic.asyncio.client import connect
+
+    from tests._h3client import H3Client, client_configuration
+
+    (tmp_path / "slow.lua").write_text("sleep(1.5)\nprint('finished')\n")
+    with run_dynlan(tmp_path, "--tls-cert", cert[0], "--tls-key", cert[1], "--http3") as server:
+
+        async def scenario() -> tuple[int, bytes]:
+            async with connect("127.0.0.1", server.port, configuration=client_configuration(cert[0]),
+                               create_protocol=H3Client) as client:
+                assert isinstance(client, H3Client)
+                slow = asyncio.ensure_future(client.request("GET", "localhost", "/slow"))
+                await asyncio.sleep(0.5)
+                server.proc.terminate()
+                r = await slow
+                return r.status, r.body
+
+        status, body = asyncio.run(asyncio.wait_for(scenario(), 20))
+        assert status == 200 and body == b"finished\n"
+        assert server.proc.wait(10) == 0
