@@ -59,6 +59,9 @@ class PhpRuntime:
         self._tmp = ""
         self._pools: dict[str, ProcessPool] = {}
         self._sockets: dict[int, str] = {}
+        self._connections: dict[str, trio.SocketStream] = {}
+        self._procs: dict[int, tuple[trio.Process, str]] = {}
+        """Idle FastCGI connections, by php-cgi socket path."""
         self._tokens: dict[str, PageContext] = {}
         self._counter = 0
         self._start_error: str | None = None
@@ -103,6 +106,9 @@ class PhpRuntime:
         host.nursery.start_soon(trio.serve_listeners, self._serve_callback, [listener])
 
     async def aclose(self) -> None:
+        for stream in self._connections.values():
+            await trio.aclose_forcefully(stream)
+        self._connections.clear()
         for pool in self._pools.values():
             await pool.aclose()
         self._pools.clear()
@@ -162,7 +168,16 @@ class PhpRuntime:
             if not os.path.exists(path):
                 proc.kill()
                 raise OSError(f"php-cgi did not start (exit status {proc.returncode})")
+            # Forget the sockets (and idle connections) of processes that have ended.
+            for pid, (old_proc, old_path) in list(self._procs.items()):
+                if old_proc.returncode is not None:
+                    del self._procs[pid]
+                    self._sockets.pop(pid, None)
+                    stale = self._connections.pop(old_path, None)
+                    if stale is not None:
+                        await trio.aclose_forcefully(stale)
             self._sockets[proc.pid] = path
+            self._procs[proc.pid] = (proc, path)
             return proc
 
         pool = ProcessPool(start, size=self.processes, max_requests=self.max_requests)
@@ -252,20 +267,41 @@ class PhpRuntime:
             self._tokens.pop(token, None)
 
     async def _exchange(self, ctx: PageContext, path: str, token: str) -> None:
-        stream = await trio.open_unix_socket(path)
-        async with stream:
+        # One FastCGI connection per php-cgi process, kept open between requests
+        # (FCGI_KEEP_CONN): no connect and accept per request.
+        stream = self._connections.pop(path, None)
+        if stream is None:
+            stream = await trio.open_unix_socket(path)
+        reusable = False
+        try:
             fcgi = FastCGIConnection()
-            await stream.send_all(fcgi.begin_request(REQUEST_ID) + fcgi.params(REQUEST_ID, self._params(ctx, token)))
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._send_body, ctx, stream)
-                failure: Exception | None = None
-                try:
-                    await self._read_response(ctx, stream, fcgi)
-                except Exception as exc:  # raised below, outside the nursery (no exception group)
-                    failure = exc
-                nursery.cancel_scope.cancel()
-            if failure is not None:
-                raise failure
+            head = fcgi.begin_request(REQUEST_ID, keep_conn=True) + fcgi.params(REQUEST_ID, self._params(ctx, token))
+            if not ctx.has_body or ctx.body_read:
+                # Most requests: the whole request in one write, no body task.
+                body = ctx.body_nowait() or b""
+                await stream.send_all(head + (FastCGIConnection.stdin(REQUEST_ID, body) if body else b"")
+                                      + FastCGIConnection.stdin(REQUEST_ID, b""))
+                await self._read_response(ctx, stream, fcgi)
+            else:
+                await stream.send_all(head)
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._send_body, ctx, stream)
+                    failure: Exception | None = None
+                    try:
+                        await self._read_response(ctx, stream, fcgi)
+                    except Exception as exc:  # raised below, outside the nursery (no exception group)
+                        failure = exc
+                    nursery.cancel_scope.cancel()
+                if failure is not None:
+                    raise failure
+            reusable = True
+        finally:
+            # A connection left mid-response (an error, a timeout) is never reused.
+            if reusable and path not in self._connections:
+                self._connections[path] = stream
+            else:
+                with trio.CancelScope(shield=True):
+                    await trio.aclose_forcefully(stream)
 
     async def _send_body(self, ctx: PageContext, stream: trio.SocketStream) -> None:
         """Stream the request body to PHP as it arrives (an upload is never held whole)."""
