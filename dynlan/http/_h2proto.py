@@ -7,10 +7,15 @@ a well-behaved client does rarely and an attacker does in bulk, and ends the
 connection with ENHANCE_YOUR_CALM (RFC 9113 §7) when a budget runs out:
 
 - rapid reset (CVE-2023-44487): streams opened and reset by the client at once;
-- control-frame floods (SETTINGS, PING, PRIORITY, WINDOW_UPDATE on closed streams):
-  each makes the server queue work or answers;
-- CONTINUATION floods (CVE-2024-27316): a header block is capped by
-  `max_header_list_size` while it is being received, not only once complete.
+- control-frame floods (SETTINGS, PING, PRIORITY, unknown frame types): each
+  makes the server queue an answer or do work for nothing;
+- CONTINUATION floods (CVE-2024-27316): a header block still being received is
+  capped in bytes (`h2` caps it at 64 frames, up to 1 MiB each with large frames);
+- HPACK bombs: a decoded header list past four times `max_header_list_size`
+  ends the connection; one past the limit itself gets 431 on its stream;
+- streams beyond MAX_CONCURRENT_STREAMS are refused one by one (REFUSED_STREAM,
+  RFC 9113 §5.1.2), and count against the reset budget, as do resets the server
+  makes because of a client's bad frames (MadeYouReset, CVE-2025-8671).
 """
 
 from __future__ import annotations
@@ -43,6 +48,17 @@ class StreamReset:
 
 
 @dataclass(frozen=True, slots=True)
+class RequestRejected:
+    """A request refused before it reaches the app; the stream gets `status` and nothing else."""
+
+    stream_id: int
+    status: int
+    reason: str
+    method: str
+    target: str
+
+
+@dataclass(frozen=True, slots=True)
 class WindowOpened:
     """Flow-control credit arrived (stream 0: the whole connection)."""
 
@@ -57,7 +73,9 @@ class ConnectionClosed:
     reason: str = ""
 
 
-H2Event = RequestReceived | DataReceived | MessageComplete | StreamReset | WindowOpened | ConnectionClosed
+H2Event = (
+    RequestReceived | RequestRejected | DataReceived | MessageComplete | StreamReset | WindowOpened | ConnectionClosed
+)
 
 
 class StreamClosed(Exception):
@@ -112,12 +130,18 @@ class H2Protocol:
             },
         )
         self._conn.max_inbound_frame_size = max_frame_size
+        # HPACK bomb: decoding stops past this many bytes of header list (RFC 7541 §4.1 sizes).
+        self._conn.decoder.max_header_list_size = 4 * max_header_list_size
+        self._max_header_block = 4 * max_header_list_size
         self.max_header_list_size = max_header_list_size
         self.max_concurrent_streams = max_concurrent_streams
+        self._active: set[int] = set()
         self._connection_window = connection_window
         self.closed = False
         self.going_away = False
         self.last_stream_id = 0
+        self.queued = 0
+        """Body bytes queued since the last `data_to_send()` (the writer's backlog)."""
         self._extra = b""
         # Budgets per connection; a browser stays far below them.
         self._resets = _Budget(burst=200, rate=50)
@@ -132,6 +156,12 @@ class H2Protocol:
             self.last_stream_id = 1
         else:
             self._conn.initiate_connection()
+        # Our SETTINGS frame, with MAX_CONCURRENT_STREAMS, is queued. From now on `h2`
+        # lets twice as many streams open: `_request` refuses the excess itself, stream
+        # by stream, and `h2` still ends a connection that opens that many in one read.
+        values = {h2.settings.SettingCodes(code): self._conn.local_settings[code] for code in self._conn.local_settings}
+        values[h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS] = 2 * self.max_concurrent_streams
+        self._conn.local_settings = h2.settings.Settings(client=False, initial_values=values)
         # Open the connection window well beyond 64 KiB: per-stream windows do the limiting.
         extra = self._connection_window - 65535
         if extra > 0:
@@ -154,29 +184,41 @@ class H2Protocol:
             return self._close(h2.errors.ErrorCodes.FRAME_SIZE_ERROR, str(exc))
         except h2.exceptions.ProtocolError as exc:
             return self._close(h2.errors.ErrorCodes.PROTOCOL_ERROR, str(exc))
+        pending = getattr(self._conn.incoming_buffer, "_headers_buffer", None)
+        if pending and sum(len(frame.data) for frame in pending) > self._max_header_block:
+            # CONTINUATION flood (CVE-2024-27316): a header block that keeps growing.
+            return self._close(h2.errors.ErrorCodes.ENHANCE_YOUR_CALM, "header block too large")
         out: list[H2Event] = []
+        # END_STREAM arrives as its own StreamEnded event, after the request, data or
+        # trailers it ended (which carry it too): one MessageComplete per stream.
+        trailers: dict[int, tuple[tuple[str, str], ...]] = {}
+        in_headers: set[int] = set()
         for event in raw:
             if isinstance(event, h2.events.RequestReceived):
+                if event.priority_updated is not None:
+                    # Priority carried in the HEADERS frame itself (browsers send it on
+                    # every request) is no control frame: h2 reports it twice, skip it.
+                    in_headers.add(id(event.priority_updated))
                 request = self._request(event)
                 if request is None:
+                    if not self._resets.spend(now):
+                        return out + self._close(h2.errors.ErrorCodes.ENHANCE_YOUR_CALM, "too many refused streams")
                     continue
                 out.append(request)
-                if event.stream_ended is not None:
-                    out.append(MessageComplete(event.stream_id))
             elif isinstance(event, h2.events.DataReceived):
                 if event.data:
                     out.append(_H2Data(event.stream_id, event.data, event.flow_controlled_length))
                 elif event.flow_controlled_length:
                     self._ack(event.stream_id, event.flow_controlled_length)  # padding only
-                if event.stream_ended is not None:
-                    out.append(MessageComplete(event.stream_id))
             elif isinstance(event, h2.events.StreamEnded):
-                out.append(MessageComplete(event.stream_id))
+                out.append(MessageComplete(event.stream_id, trailers.pop(event.stream_id, ())))
             elif isinstance(event, h2.events.TrailersReceived):
-                if event.stream_ended is not None:
-                    out.append(MessageComplete(event.stream_id, tuple(_decode(event.headers))))
+                # RFC 9113 §8.1: trailers end the stream; h2 refuses them otherwise.
+                trailers[event.stream_id] = tuple(_decode(event.headers))
             elif isinstance(event, h2.events.StreamReset):
-                if event.remote_reset and not self._resets.spend(now):
+                # Rapid reset (CVE-2023-44487) when the client resets; MadeYouReset
+                # (CVE-2025-8671) when its bad frames make h2 reset the stream for it.
+                if not self._resets.spend(now):
                     return out + self._close(h2.errors.ErrorCodes.ENHANCE_YOUR_CALM, "too many stream resets")
                 out.append(StreamReset(event.stream_id, int(event.error_code or 0)))
             elif isinstance(event, h2.events.WindowUpdated):
@@ -187,14 +229,15 @@ class H2Protocol:
                 if h2.settings.SettingCodes.INITIAL_WINDOW_SIZE in event.changed_settings:
                     out.append(WindowOpened(0))
             elif isinstance(event, h2.events.PingReceived | h2.events.PriorityUpdated | h2.events.UnknownFrameReceived):
-                if not self._control.spend(now):
+                if id(event) not in in_headers and not self._control.spend(now):
                     return out + self._close(h2.errors.ErrorCodes.ENHANCE_YOUR_CALM, "control frame flood")
             elif isinstance(event, h2.events.ConnectionTerminated):
                 self.closed = True
                 out.append(ConnectionClosed(int(event.error_code or 0), "the client sent GOAWAY"))
         return out
 
-    def _request(self, event: h2.events.RequestReceived) -> RequestReceived | None:
+    def _request(self, event: h2.events.RequestReceived) -> RequestReceived | RequestRejected | None:
+        """Our event for a request head; None when the stream was reset instead."""
         method = path = authority = ""
         headers: list[tuple[str, str]] = []
         size = 0
@@ -211,14 +254,23 @@ class H2Protocol:
                     authority = v
                 continue
             headers.append((n, v))
-        if size > self.max_header_list_size:
-            self.reset(event.stream_id, h2.errors.ErrorCodes.REFUSED_STREAM)
-            return None
         if self.going_away:
             # After our GOAWAY only streams it announced are served (RFC 9113 §6.8).
             self.reset(event.stream_id, h2.errors.ErrorCodes.REFUSED_STREAM)
             return None
+        active = self._active
+        if len(active) >= self.max_concurrent_streams:
+            active = self._active = {s for s in active if self.stream_open(s)}
+            if len(active) >= self.max_concurrent_streams:
+                # RFC 9113 §5.1.2: past our advertised limit; REFUSED_STREAM tells the
+                # client the request was not processed and may be retried (§8.7).
+                self.reset(event.stream_id, h2.errors.ErrorCodes.REFUSED_STREAM)
+                return None
+        active.add(event.stream_id)
         self.last_stream_id = max(self.last_stream_id, event.stream_id)
+        if size > self.max_header_list_size:
+            # RFC 9113 §10.5.1: a header list over our limit may get 431 on its stream.
+            return RequestRejected(event.stream_id, 431, "request header fields too large", method, path)
         if authority and not any(n == "host" for n, _ in headers):
             # RFC 9113 §8.3.1: :authority stands in for Host.
             headers.append(("host", authority))
@@ -249,12 +301,16 @@ class H2Protocol:
         if length and not self.closed:
             self._ack(stream_id, length)
 
-    def send_window(self, stream_id: int) -> int:
-        """Bytes of body that may be sent on a stream now."""
+    def send_window(self, stream_id: int) -> int | None:
+        """Bytes of body that may be sent on a stream now; None once the stream is closed.
+
+        The window may be below zero: a SETTINGS_INITIAL_WINDOW_SIZE that shrinks
+        makes it so (RFC 9113 §6.9.2), and the sender waits as for zero.
+        """
         try:
             window = self._conn.local_flow_control_window(stream_id)
-        except (h2.exceptions.StreamClosedError, KeyError):
-            return -1
+        except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError, KeyError):
+            return None
         return min(window, self._conn.max_outbound_frame_size * 4)
 
     # -- output ---------------------------------------------------------------------
@@ -273,6 +329,7 @@ class H2Protocol:
     def send_data(self, stream_id: int, data: bytes, end: bool) -> None:
         """Queue body bytes; the caller keeps within `send_window` (larger bodies go out in pieces)."""
         frame = self._conn.max_outbound_frame_size
+        self.queued += len(data)
         try:
             if len(data) <= frame:
                 self._conn.send_data(stream_id, data, end_stream=end)
@@ -314,6 +371,7 @@ class H2Protocol:
             self._extra += frame.serialize()
 
     def data_to_send(self) -> bytes:
+        self.queued = 0
         data = self._conn.data_to_send()
         if self._extra:
             data, self._extra = data + self._extra, b""

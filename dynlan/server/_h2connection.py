@@ -35,6 +35,7 @@ from dynlan.http._h2proto import (
     H2Data,
     H2Event,
     H2Protocol,
+    RequestRejected,
     StreamClosed,
     StreamReset,
     WindowOpened,
@@ -47,6 +48,12 @@ log = logging.getLogger("dynlan")
 
 RECV_SIZE = 65536
 READ_CHUNK = 256 * 1024
+HIGH_WATER = 512 * 1024
+"""Bytes of response queued for the writer past which stream tasks wait until it takes them.
+
+Flow control alone does not bound this: a client may grant windows of 2 GiB
+and then read slowly, and without this mark every stream would keep queuing
+frames the socket cannot take (memory exhaustion by a slow reader)."""
 
 
 class _StreamGone(trio.BrokenResourceError):
@@ -90,6 +97,7 @@ class H2Connection:
         self._idle_event: trio.Event | None = None
         self._closing = False
         self._writer_done = trio.Event()
+        self._taken = trio.Event()
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -176,6 +184,8 @@ class H2Connection:
         for event in events:
             if isinstance(event, RequestReceived):
                 self._open_stream(event)
+            elif isinstance(event, RequestRejected):
+                self._reject(event)
             elif isinstance(event, DataReceived):
                 exchange = streams.get(event.stream_id)
                 flow = event.flow_length if isinstance(event, H2Data) else len(event.data)
@@ -221,6 +231,31 @@ class H2Connection:
         self.streams[event.stream_id] = exchange
         self.timer.deadline = math.inf
         self._nursery.start_soon(self._run_stream, exchange)
+
+    def _reject(self, event: RequestRejected) -> None:
+        """Answer a request the protocol refused (431) on its stream, without starting a task."""
+        started = time.perf_counter()
+        body = f"{event.status} {event.reason}\n".encode()
+        # Without window for the few bytes of explanation, the status alone goes out.
+        fits = (self.proto.send_window(event.stream_id) or 0) >= len(body)
+        headers = [("date", DATE.get()), ("server", SERVER_NAME), *self.extra_headers]
+        if fits:
+            headers += [("content-type", "text/plain; charset=utf-8"), ("content-length", str(len(body)))]
+        try:
+            self.proto.send_response(event.stream_id, event.status, headers, end=not fits)
+            if fits:
+                self.proto.send_data(event.stream_id, body, end=True)
+        except StreamClosed:
+            return
+        if self.proto.stream_open(event.stream_id):
+            # A body is still coming that nobody will read (RFC 9113 §8.1).
+            self.proto.reset(event.stream_id, h2.errors.ErrorCodes.NO_ERROR)
+        path, query, _ = split_target(event.target)
+        request = HttpRequest(
+            method=event.method, target=event.target, path=path, query_string=query, headers=Headers(),
+            http_version="2", scheme=self.scheme, host="", client=self.client, request_id=new_request_id(),
+        )
+        self.access.log(request, event.status, len(body) if fits else 0, started)
 
     async def _run_stream(self, exchange: H2Exchange) -> None:
         started = time.perf_counter()
@@ -274,6 +309,16 @@ class H2Connection:
     def wake_writer(self) -> None:
         self._wake.set()
 
+    async def wait_writable(self) -> None:
+        """Wait while the backlog is past `HIGH_WATER`, until the writer takes it.
+
+        At most one backlog waits while another is being written; the wait is
+        bounded by the writer's send timeout, which cancels every stream.
+        """
+        while self.proto.queued > HIGH_WATER:
+            self._wake.set()
+            await self._taken.wait()
+
     async def _writer(self) -> None:
         """The only task that writes to the socket."""
         try:
@@ -291,6 +336,8 @@ class H2Connection:
             if not data and self._closing:
                 return
             if data:
+                self._taken.set()
+                self._taken = trio.Event()
                 with trio.move_on_after(self.http.send_timeout) as scope:
                     try:
                         await self.stream.send_all(data)
@@ -404,9 +451,9 @@ class H2Exchange:
         view = memoryview(data)
         while view:
             window = proto.send_window(self.stream_id)
-            if window < 0:
+            if window is None:
                 raise _StreamGone()
-            if window == 0:
+            if window <= 0:
                 # Flow control (RFC 9113 §5.2): wait for WINDOW_UPDATE, but not forever.
                 self._window = trio.Event()
                 self.conn.wake_writer()
@@ -425,7 +472,9 @@ class H2Exchange:
                 raise _StreamGone() from None
             self.bytes_sent += len(piece)
             self.conn.wake_writer()
-            if view:
+            if proto.queued > HIGH_WATER:
+                await self.conn.wait_writable()
+            elif view:
                 await trio.lowlevel.checkpoint()
         if end:
             self.finished = True

@@ -101,7 +101,7 @@ class Server:
         try:
             if isinstance(stream, trio.SSLStream):
                 handshaken = False
-                with trio.move_on_after(self.config.tls.handshake_timeout):
+                with self.state.opening(), trio.move_on_after(self.config.tls.handshake_timeout):
                     try:
                         await stream.do_handshake()
                         handshaken = True
@@ -145,7 +145,7 @@ class Server:
     async def _peek(self, stream: trio.abc.Stream) -> bytes | None:
         """The first bytes of a plain connection: enough to tell the HTTP/2 preface from HTTP/1.1."""
         data = b""
-        with trio.move_on_after(self.config.http.keepalive_timeout):
+        with self.state.opening(), trio.move_on_after(self.config.http.keepalive_timeout):
             try:
                 while len(data) < len(PREFACE) and PREFACE.startswith(data):
                     chunk = await stream.receive_some(RECV_SIZE)

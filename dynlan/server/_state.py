@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import itertools
 import os
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import trio
@@ -27,6 +29,23 @@ class ServerState:
         for conn in list(self.connections):
             conn.cancel_if_idle()
 
+    @contextlib.contextmanager
+    def opening(self) -> Iterator[None]:
+        """Scope a connection that speaks no HTTP yet (TLS handshake, first bytes).
+
+        Nothing is in flight on it, so a shutdown cancels the scope at once, as it
+        closes an idle keep-alive connection, instead of waiting out a timeout.
+        """
+        pending = _Opening()
+        self.connections.add(pending)
+        if self.shutting_down:
+            pending.scope.cancel()
+        try:
+            with pending.scope:
+                yield
+        finally:
+            self.connections.discard(pending)
+
     def connection_opened(self) -> None:
         self.active_connections += 1
         if self.all_closed.is_set():
@@ -36,6 +55,16 @@ class ServerState:
         self.active_connections -= 1
         if self.active_connections == 0:
             self.all_closed.set()
+
+
+class _Opening:
+    __slots__ = ("scope",)
+
+    def __init__(self) -> None:
+        self.scope = trio.CancelScope()
+
+    def cancel_if_idle(self) -> None:
+        self.scope.cancel()
 
 
 class DateCache:

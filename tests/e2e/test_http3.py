@@ -52,7 +52,8 @@ def server(tmp_path_factory: pytest.TempPathFactory, cert: tuple[str, str]) -> I
         "    response.write('%d %s %s' % (len(body), hashlib.sha256(body).hexdigest(), request.http_version))\n"
     )
     (root / "slow.lua").write_text("sleep(3)\nprint('late')\n")
-    config = "[http]\nmax_body_size = 20971520\n"
+    # Ten MiB through a Python QUIC stack on a busy machine: time enough for the pages that read it.
+    config = "[http]\nmax_body_size = 20971520\n[limits]\nwall_time = 60.0\n"
     with run_dynlan(root, "--tls-cert", cert[0], "--tls-key", cert[1], "--http3", config=config) as s:
         yield s
 

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequ
 PAGES = Path(__file__).parent / "pages"
 CONFIG = """
 [limits]
-wall_time = 2.0
+wall_time = 3.0
 instructions = 5000000
 memory = 33554432
 output_size = 1048576
@@ -229,7 +229,7 @@ def test_time_budget(client: httpx.Client, attempt: int) -> None:
     r = client.get("/spin")
     assert r.status_code in (503, 504)  # 504 where the page runs behind a gateway (php-cgi)
     assert "budget" in r.text
-    assert time.monotonic() - started < 4  # wall_time is 2 s
+    assert time.monotonic() - started < 5.5  # wall_time is 3 s
     assert client.get("/users/1").status_code == 200  # the VM goes on
 
 
