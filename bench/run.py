@@ -496,6 +496,13 @@ def main(argv: list[str]) -> int:
             verdict = "PASS" if value >= target else "FAIL"
         shown = f"{value:.2f}x" if value is not None else "  -  "
         print(f"  {verdict:<4} {label:<40} {shown:>8}" + (f"   (target >= {target}x)" if target else ""))
+    if "wren" in wanted:
+        # The language itself: classic benchmark programs through `dynlan wren`.
+        print()
+        sys.path.insert(0, str(HERE))
+        import wren_bench
+
+        wren_bench.run(print)
     out = {"seconds": SECONDS, "rounds": ROUNDS, "threads": THREADS, "connections": CONNECTIONS,
            "cpus": os.cpu_count(), "cpu_busy_at_start": busy, "results": {k: vars(v) for k, v in report.results.items()},
            "ratios": [{"label": lbl, "value": v, "target": t} for lbl, v, t in report.ratios]}

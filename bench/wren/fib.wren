@@ -1,0 +1,14 @@
+// Recursive Fibonacci: method calls and arithmetic on small numbers.
+
+class Fib {
+  static get(n) {
+    if (n < 2) return n
+    return get(n - 1) + get(n - 2)
+  }
+}
+
+var result = 0
+for (i in 1..5) {
+  result = Fib.get(28)
+}
+System.print(result)

@@ -1,0 +1,1 @@
+Fiber.new() // expect runtime error: Fiber metaclass does not implement 'new()'.

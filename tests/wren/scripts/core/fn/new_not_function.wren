@@ -1,0 +1,1 @@
+Fn.new(null) // expect runtime error: Argument must be a function.

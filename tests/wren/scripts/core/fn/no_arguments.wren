@@ -1,0 +1,1 @@
+Fn.new() // expect runtime error: Fn metaclass does not implement 'new()'.

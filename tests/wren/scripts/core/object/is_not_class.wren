@@ -1,0 +1,1 @@
+System.print(null is null) // expect runtime error: Right operand must be a class.

@@ -1,0 +1,1 @@
+System.print("abc" - "c") // expect runtime error: String does not implement '-(_)'.

@@ -1,0 +1,1 @@
+System.print("a" < "b") // expect runtime error: String does not implement '<(_)'.

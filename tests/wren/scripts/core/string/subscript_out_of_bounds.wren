@@ -1,0 +1,2 @@
+var s = "abc"
+System.print(s[10]) // expect runtime error: Subscript out of bounds.

@@ -1,0 +1,1 @@
+System.new() // expect runtime error: System metaclass does not implement 'new()'.

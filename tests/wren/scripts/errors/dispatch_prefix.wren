@@ -1,0 +1,2 @@
+var s = "a"
+System.print(-s) // expect runtime error: String does not implement '-'.

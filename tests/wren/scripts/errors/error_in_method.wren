@@ -1,0 +1,6 @@
+class Foo {
+  static bar() {
+    Fiber.abort("oops") // expect runtime error: oops
+  }
+}
+Foo.bar()

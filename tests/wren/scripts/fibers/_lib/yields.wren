@@ -1,0 +1,3 @@
+System.print("module start")
+Fiber.yield("from module")
+System.print("module end")

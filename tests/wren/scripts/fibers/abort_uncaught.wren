@@ -1,0 +1,3 @@
+System.print("before") // expect: before
+Fiber.abort("fatal") // expect runtime error: fatal
+System.print("after")

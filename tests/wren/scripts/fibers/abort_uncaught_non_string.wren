@@ -1,0 +1,1 @@
+Fiber.abort(42) // expect runtime error: [error object]

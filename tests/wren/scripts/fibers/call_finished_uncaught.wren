@@ -1,0 +1,3 @@
+var f = Fiber.new {}
+f.call()
+f.call() // expect runtime error: Cannot call a finished fiber.

@@ -1,0 +1,5 @@
+var inner = Fiber.new {
+  null.missing // expect runtime error: Null does not implement 'missing'.
+}
+var outer = Fiber.new { inner.call() }
+outer.call()

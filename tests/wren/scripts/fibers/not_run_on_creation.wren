@@ -1,0 +1,3 @@
+var fiber = Fiber.new { System.print("running") }
+System.print("created") // expect: created
+fiber.call() // expect: running

@@ -1,0 +1,2 @@
+var First = "first"
+var Second = "second"

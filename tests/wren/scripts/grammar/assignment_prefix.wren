@@ -1,0 +1,2 @@
+var a = false
+!a = true // expect error

@@ -1,0 +1,1 @@
+var f = Fn.new { return 1 } // expect error

@@ -1,0 +1,1 @@
+var f = Fn.new { var x = 1 } // expect error

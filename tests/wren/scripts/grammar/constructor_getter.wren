@@ -1,0 +1,3 @@
+class Foo {
+  construct new {} // expect error
+}

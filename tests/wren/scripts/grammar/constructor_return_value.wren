@@ -1,0 +1,5 @@
+class Foo {
+  construct new() {
+    return 1 // expect error
+  }
+}

@@ -1,0 +1,4 @@
+class Foo {
+  foo() { 1 }
+  foo() { 2 } // expect error
+}

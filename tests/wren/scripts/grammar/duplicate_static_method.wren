@@ -1,0 +1,4 @@
+class Foo {
+  static foo(a) { 1 }
+  static foo(b) { 2 } // expect error
+}

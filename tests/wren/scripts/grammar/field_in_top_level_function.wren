@@ -1,0 +1,3 @@
+var f = Fn.new {
+  _field = 1 // expect error
+}

@@ -1,0 +1,1 @@
+_field = 1 // expect error

@@ -1,0 +1,8 @@
+System.print([]) // expect: []
+System.print([1]) // expect: [1]
+System.print([1, 2, 3]) // expect: [1, 2, 3]
+System.print([1, 2,]) // expect: [1, 2]
+System.print([[1, 2], [3]]) // expect: [[1, 2], [3]]
+System.print(["a", "b"]) // expect: [a, b]
+System.print([1 + 1, "x" + "y"]) // expect: [2, xy]
+System.print([null, true, 1..2]) // expect: [null, true, 1..2]

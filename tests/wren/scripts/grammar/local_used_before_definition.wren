@@ -1,0 +1,2 @@
+System.print(later)
+var later = 1 // expect error

@@ -1,0 +1,3 @@
+System.print("a") // expect: a
+if (true) return "ignored"
+System.print("b")

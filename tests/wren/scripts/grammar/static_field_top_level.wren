@@ -1,0 +1,1 @@
+System.print(__field) // expect error

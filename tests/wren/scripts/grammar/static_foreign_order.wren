@@ -1,0 +1,3 @@
+class Foo {
+  static foreign foo() // expect error
+}

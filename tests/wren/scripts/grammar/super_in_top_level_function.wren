@@ -1,0 +1,3 @@
+var f = Fn.new {
+  super.foo() // expect error
+}

@@ -1,0 +1,3 @@
+var f = Fn.new {
+  System.print(this) // expect error
+}

@@ -1,0 +1,1 @@
+System.print(notDefinedAnywhere) // expect error

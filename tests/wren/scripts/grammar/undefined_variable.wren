@@ -1,0 +1,1 @@
+System.print(NotDefinedAnywhere) // expect error

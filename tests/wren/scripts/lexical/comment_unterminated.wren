@@ -1,0 +1,2 @@
+System.print("never printed")
+/* this block comment is never closed // expect error

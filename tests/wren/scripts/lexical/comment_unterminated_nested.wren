@@ -1,0 +1,2 @@
+System.print("never printed")
+/* outer /* inner */ the outer one stays open // expect error

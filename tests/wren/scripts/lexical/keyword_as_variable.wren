@@ -1,0 +1,1 @@
+var while = 1 // expect error

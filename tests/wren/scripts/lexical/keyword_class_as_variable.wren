@@ -1,0 +1,1 @@
+var class = "x" // expect error

@@ -1,0 +1,1 @@
+var null = 1 // expect error

@@ -1,0 +1,1 @@
+var a = 1.2e3e4 // expect error

@@ -1,0 +1,1 @@
+var a = 1e+-01 // expect error

@@ -1,0 +1,1 @@
+var s = """this raw string never ends // expect error

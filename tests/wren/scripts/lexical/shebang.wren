@@ -1,0 +1,2 @@
+#!/usr/bin/env wren
+System.print("shebang ok") // expect: shebang ok

@@ -1,0 +1,2 @@
+#/usr/bin/env wren // expect error
+System.print("never printed")

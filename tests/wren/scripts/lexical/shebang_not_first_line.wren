@@ -1,0 +1,2 @@
+System.print("never printed")
+#!/usr/bin/env wren // expect error

@@ -1,0 +1,1 @@
+System.print("\x4") // expect error

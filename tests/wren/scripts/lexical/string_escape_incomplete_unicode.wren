@@ -1,0 +1,1 @@
+System.print("\u00") // expect error

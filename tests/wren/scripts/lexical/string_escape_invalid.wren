@@ -1,0 +1,1 @@
+System.print("\q") // expect error

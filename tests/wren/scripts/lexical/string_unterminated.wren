@@ -1,0 +1,1 @@
+var s = "this string never ends // expect error

@@ -1,0 +1,2 @@
+var abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcd = "long"
+System.print(abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcd) // expect: long

@@ -1,0 +1,1 @@
+var abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcde = "too long" // expect error

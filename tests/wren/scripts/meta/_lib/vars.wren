@@ -1,0 +1,2 @@
+var One = 1
+var Two = 2

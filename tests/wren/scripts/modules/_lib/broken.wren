@@ -1,0 +1,2 @@
+System.print("never runs")
+var = "oops"

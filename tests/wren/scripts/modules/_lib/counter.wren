@@ -1,0 +1,5 @@
+var Value = 1
+class Counter {
+  static bump() { Value = Value + 1 }
+  static value { Value }
+}

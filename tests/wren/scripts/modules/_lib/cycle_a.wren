@@ -1,0 +1,3 @@
+System.print("cycle_a start")
+import "./cycle_b"
+System.print("cycle_a end")

@@ -1,0 +1,3 @@
+System.print("cycle_b start")
+import "./cycle_a"
+System.print("cycle_b end")

@@ -1,0 +1,2 @@
+import "../a" for A
+var Deep = "deep sees " + A

@@ -1,0 +1,3 @@
+var Before = "before return"
+if (true) return
+System.print("never printed")

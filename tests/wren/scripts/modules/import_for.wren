@@ -1,0 +1,3 @@
+import "./_lib/a" for A
+// expect: a runs
+System.print(A) // expect: value of A

@@ -1,0 +1,2 @@
+import "./_lib/returns_early" for Before
+System.print(Before) // expect: before return

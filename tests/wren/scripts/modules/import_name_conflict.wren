@@ -1,0 +1,2 @@
+var A = "mine"
+import "./_lib/a" for A // expect error

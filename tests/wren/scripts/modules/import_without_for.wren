@@ -1,0 +1,4 @@
+System.print("start") // expect: start
+import "./_lib/a"
+// expect: a runs
+System.print("end") // expect: end

@@ -1,0 +1,11 @@
+System.print(1 < 2) // expect: true
+System.print(2 < 1) // expect: false
+System.print(1 <= 1) // expect: true
+System.print(1 > 1) // expect: false
+System.print(2 >= 1) // expect: true
+System.print(-1 < 0) // expect: true
+System.print(1.5 > 1) // expect: true
+System.print(Num.nan < 1) // expect: false
+System.print(Num.nan > 1) // expect: false
+System.print(Num.nan >= Num.nan) // expect: false
+System.print(-Num.infinity < -1e308) // expect: true

@@ -1,0 +1,2 @@
+var a = 1
+System.print(a + "one") // expect runtime error: Right operand must be a number.

@@ -1,0 +1,1 @@
+class Meta is Class {} // expect runtime error: Class 'Meta' cannot inherit from built-in class 'Class'.

@@ -1,0 +1,1 @@
+class F is Fn {} // expect runtime error: Class 'F' cannot inherit from built-in class 'Fn'.

@@ -1,0 +1,2 @@
+var f = Fn.new { later }
+var later = "x" // expect error

@@ -1,0 +1,2 @@
+class Foo {}
+Foo.new() // expect runtime error: Foo metaclass does not implement 'new()'.

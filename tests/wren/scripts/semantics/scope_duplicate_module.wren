@@ -1,0 +1,2 @@
+var a = 1
+var a = 2 // expect error

@@ -1,0 +1,6 @@
+class Bad {
+  construct new() {}
+  toString { 123 }
+}
+System.print(Bad.new()) // expect: [invalid toString]
+System.print("ok") // expect: ok

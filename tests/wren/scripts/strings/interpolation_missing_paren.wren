@@ -1,0 +1,1 @@
+System.print("%name") // expect error
