@@ -1,4 +1,4 @@
-"""`dynlan wren FILE`: runs a script like the reference interpreter's test host.
+"""`dynlan wren FILE`: runs a script under the runner contract (docs/wren-language.md §1).
 
 Module names are the path without `.wren` (with `./` in front of relative
 paths); relative imports are joined to the importer's folder and read from
