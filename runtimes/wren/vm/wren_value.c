@@ -358,7 +358,9 @@ static MapEntry* find_entry(MapEntry* entries, uint32_t capacity, Value key) {
   if (capacity == 0) return NULL;
   uint32_t index = hash_value(key) & (capacity - 1);
   MapEntry* tombstone = NULL;
-  for (;;) {
+  /* At most one pass: a table whose free slots have all become tombstones
+     (many inserts and removes) has no empty slot to stop at. */
+  for (uint32_t probes = 0; probes < capacity; probes++) {
     MapEntry* e = &entries[index];
     if (IS_UNDEFINED(e->key)) {
       if (IS_FALSE(e->value)) return tombstone != NULL ? tombstone : e;
@@ -368,6 +370,7 @@ static MapEntry* find_entry(MapEntry* entries, uint32_t capacity, Value key) {
     }
     index = (index + 1) & (capacity - 1);
   }
+  return tombstone;
 }
 
 static void map_resize(WrenVM* vm, ObjMap* map, uint32_t capacity) {
