@@ -37,6 +37,7 @@ output_size = 1048576
 # name -> (pages folder, extra config)
 RUNTIMES = {
     "lua": ("lua", ""),
+    "wren": ("wren", ""),
     "python": ("python", ""),
     "python-sandbox": ("python", '[python]\nsandbox = "process"\ncpu_seconds = 1\n'),
     # max_execution_time (CPU seconds on Linux) is PHP's instruction budget; 1 s here.

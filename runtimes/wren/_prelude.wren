@@ -1,0 +1,108 @@
+// The host API for Wren pages (module "dynlan", imported into every page).
+// Every call goes through Host.call: the host answers at once, or, when it must
+// wait on I/O, the page's fiber is suspended and resumed with the answer.
+
+class Host {
+  foreign static call_(op, a, b)
+
+  static call(op, a, b) {
+    var r = call_(op, plain_(a), plain_(b))
+    if (r == Host) {
+      __waiting = Fiber.current
+      r = Fiber.suspend()
+      if (!r[0]) Fiber.abort(r[1])
+      r = r[1]
+    }
+    return maps_(r)
+  }
+  static call(op, a) { call(op, a, null) }
+  static call(op) { call(op, null, null) }
+  static waiting { __waiting }
+
+  // Maps cross to the host as tagged lists, and come back as maps.
+  static plain_(v) {
+    if (v is Map) {
+      var out = ["\0map"]
+      for (k in v.keys) out.add([k, plain_(v[k])])
+      return out
+    }
+    if (v is List) return v.map {|x| plain_(x) }.toList
+    return v
+  }
+  static maps_(v) {
+    if (v is List) {
+      if (v.count > 0 && v[0] == "\0map") {
+        var m = {}
+        for (i in 1...v.count) m[v[i][0]] = maps_(v[i][1])
+        return m
+      }
+      return v.map {|x| maps_(x) }.toList
+    }
+    return v
+  }
+  static sleep(seconds) { call("sleep", seconds) }
+}
+
+class Request {
+  static method { Host.call("req", "method") }
+  static path { Host.call("req", "path") }
+  static queryString { Host.call("req", "query_string") }
+  static query { Host.call("req", "query") }
+  static headers { Host.call("req", "headers") }
+  static params { Host.call("req", "params") }
+  static cookies { Host.call("req", "cookies") }
+  static httpVersion { Host.call("req", "http_version") }
+  static host { Host.call("req", "host") }
+  static scheme { Host.call("req", "scheme") }
+  static client { Host.call("req", "client") }
+  static id { Host.call("req", "id") }
+  static body { Host.call("body") }
+  static form { Host.call("form") }
+  static json { Host.call("json") }
+}
+
+class Response {
+  static status { Host.call("get_status") }
+  static status=(value) { Host.call("status", value) }
+  static header(name, value) { Host.call("set_header", name, value) }
+  static addHeader(name, value) { Host.call("add_header", name, value) }
+  static setCookie(name, value) { Host.call("set_cookie", [name, value], null) }
+  static setCookie(name, value, options) { Host.call("set_cookie", [name, value], options) }
+  static write(text) { Host.call("write", text is String ? text : text.toString) }
+  static redirect(location) { Host.call("redirect", location, 302) }
+  static redirect(location, status) { Host.call("redirect", location, status) }
+  static json(value) { Host.call("json_out", value) }
+  static json(value, status) { Host.call("json_out", value, status) }
+  static flush() { Host.call("flush") }
+  static cache(ttl) { Host.call("cache_response", ttl) }
+  static cache(ttl, options) { Host.call("cache_response", ttl, options) }
+}
+
+class Cache {
+  static get(key) { Host.call("cache_get", key) }
+  static set(key, value) { Host.call("cache_set", [key, value], null) }
+  static set(key, value, ttl) { Host.call("cache_set", [key, value], ttl) }
+  static delete(key) { Host.call("cache_delete", key) }
+  static incr(key) { Host.call("cache_incr", key, 1) }
+  static incr(key, n) { Host.call("cache_incr", key, n) }
+  static purge(what) { Host.call("cache_purge", what) }
+}
+
+class Fs {
+  static read(path) { Host.call("fs_read", path) }
+  static exists(path) { Host.call("fs_exists", path) }
+  static list(path) { Host.call("fs_list", path) }
+  static stat(path) { Host.call("fs_stat", path) }
+}
+
+class Log {
+  static debug(message) { Host.call("log", "debug", message.toString) }
+  static info(message) { Host.call("log", "info", message.toString) }
+  static warn(message) { Host.call("log", "warn", message.toString) }
+  static error(message) { Host.call("log", "error", message.toString) }
+}
+
+class Json {
+  static encode(value) { Host.call("json_encode", value) }
+  static decode(text) { Host.call("json_decode", text) }
+}

@@ -1,0 +1,2 @@
+var f = Request.form
+Response.json({"name": f["name"], "count": Num.fromString(f["count"])})

@@ -1,0 +1,2 @@
+import "./_lib/util" for Util
+System.print(Util.shout("quiet"))

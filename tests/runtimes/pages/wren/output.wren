@@ -1,0 +1,2 @@
+var chunk = "y" * 1024
+while (true) Response.write(chunk)

@@ -1,0 +1,1 @@
+Response.redirect("/echo?name=moved", 303)

@@ -1,0 +1,2 @@
+var x = 0
+while (true) x = x + 1

@@ -1,0 +1,7 @@
+Response.header("content-type", "text/plain")
+Response.write("first;")
+Response.flush()
+Host.sleep(0.05)
+Response.write("second;")
+Response.flush()
+Response.write("third")

@@ -1,0 +1,1 @@
+System.print("user " + Request.params["id"])
