@@ -31,7 +31,7 @@ import h2.exceptions
 import h2.settings
 import hyperframe.frame
 
-from dynlan.http._events import DataReceived, MessageComplete, RequestReceived
+from dynlan.http._events import DataReceived, MessageComplete, RequestReceived, split_pseudo_headers
 
 # Connection-specific fields must not appear in HTTP/2 (RFC 9113 §8.2.2).
 CONNECTION_HEADERS = frozenset({"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"})
@@ -238,22 +238,9 @@ class H2Protocol:
 
     def _request(self, event: h2.events.RequestReceived) -> RequestReceived | RequestRejected | None:
         """Our event for a request head; None when the stream was reset instead."""
-        method = path = authority = ""
-        headers: list[tuple[str, str]] = []
-        size = 0
-        for name, value in event.headers or ():
-            n = name.decode("latin-1") if isinstance(name, bytes) else name
-            v = value.decode("latin-1") if isinstance(value, bytes) else value
-            size += len(n) + len(v) + 32
-            if n.startswith(":"):
-                if n == ":method":
-                    method = v
-                elif n == ":path":
-                    path = v
-                elif n == ":authority":
-                    authority = v
-                continue
-            headers.append((n, v))
+        fields = split_pseudo_headers(event.headers or ())
+        method, path, authority, headers, size = (
+            fields.method, fields.path, fields.authority, fields.headers, fields.size)
         if self.going_away:
             # After our GOAWAY only streams it announced are served (RFC 9113 §6.8).
             self.reset(event.stream_id, h2.errors.ErrorCodes.REFUSED_STREAM)

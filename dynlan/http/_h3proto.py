@@ -36,7 +36,7 @@ from aioquic.quic.packet import (
 )
 from aioquic.quic.retry import QuicRetryTokenHandler
 
-from dynlan.http._events import DataReceived, MessageComplete, RequestReceived
+from dynlan.http._events import DataReceived, MessageComplete, RequestReceived, split_pseudo_headers
 from dynlan.http._h2proto import CONNECTION_HEADERS, ConnectionClosed, StreamClosed, StreamReset
 
 SMALLEST_INITIAL = 1200
@@ -150,19 +150,8 @@ class H3Protocol:
         return out
 
     def _request(self, event: HeadersReceived) -> RequestReceived | None:
-        method = path = authority = ""
-        headers: list[tuple[str, str]] = []
-        for name, value in event.headers:
-            n, v = name.decode("latin-1"), value.decode("latin-1")
-            if n.startswith(":"):
-                if n == ":method":
-                    method = v
-                elif n == ":path":
-                    path = v
-                elif n == ":authority":
-                    authority = v
-                continue
-            headers.append((n, v))
+        fields = split_pseudo_headers(event.headers)
+        method, path, authority, headers = fields.method, fields.path, fields.authority, fields.headers
         if not path or not method:
             # Trailers, or a malformed request (RFC 9114 §4.1.2).
             return None
