@@ -80,16 +80,6 @@ def serve_command(args: argparse.Namespace, argv: list[str]) -> int:
         except ConfigError as exc:
             raise CliError(str(exc)) from None
     scheme = "https" if ssl_context is not None else "http"
-    quic = None
-    if ssl_context is not None and config.http.http3:
-        from dynlan.http._h3proto import QuicRouter, QuicSettings, make_configuration
-        from dynlan.server._tls import certificate_files
-
-        http = config.http
-        settings = QuicSettings(http.qpack_max_table_capacity, http.qpack_blocked_streams, http.h3_idle_timeout,
-                                http.h2_max_concurrent_streams)
-        quic = QuicRouter(make_configuration(*certificate_files(config.tls), settings), settings,
-                          retry=http.h3_retry, max_connections=config.server.max_connections)
     if workers > 1 and not args.worker_process:
         from dynlan.server._workers import Supervisor
 
@@ -101,6 +91,17 @@ def serve_command(args: argparse.Namespace, argv: list[str]) -> int:
         probe.close()
         supervisor = Supervisor(argv, workers, config.server.grace_period)
         return trio.run(supervisor.run, lambda: _banner(scheme, host, port, sites, default.name, workers))
+    # The QUIC endpoint is made in the process that serves (each worker), not in the supervisor.
+    quic = None
+    if ssl_context is not None and config.http.http3:
+        from dynlan.http._h3proto import QuicRouter, QuicSettings, make_configuration
+        from dynlan.server._tls import certificate_files
+
+        http = config.http
+        settings = QuicSettings(http.qpack_max_table_capacity, http.qpack_blocked_streams, http.h3_idle_timeout,
+                                http.h2_max_concurrent_streams)
+        quic = QuicRouter(make_configuration(*certificate_files(config.tls), settings), settings,
+                          retry=http.h3_retry, max_connections=config.server.max_connections)
     try:
         sock = bind_socket(host, port, reuse_port=args.worker_process, backlog=config.server.backlog)
         redirects = []

@@ -150,22 +150,18 @@ class App:
             reg_runtime = self._registry.get(route.runtime) if self._registry is not None else None
             reason = str(reg_runtime.available()) if reg_runtime is not None else "not installed"
             raise HttpError(503, f"runtime {route.runtime} is {reason}")
+        request = exchange.request
         responses = self.host.responses
         stale = None
         fill = None
-        if responses is not None and responses.eligible(exchange.request):
-            request = exchange.request
+        if responses is not None and responses.eligible(request):
             entry = responses.lookup(site.name, request)
+            if (entry is None or not responses.is_fresh(entry)) and responses.filling(site.name, request):
+                # Another request is running the page for this path: its answer will do.
+                entry = await responses.wait_filled(site.name, request, site.config.limits.wall_time) or entry
             if entry is not None and responses.is_fresh(entry):
-                responses.hits += 1
                 await responses.send(exchange, entry, site.config.compression, "HIT")
                 return
-            if responses.filling(site.name, request):
-                entry = await responses.wait_filled(site.name, request, site.config.limits.wall_time) or entry
-                if entry is not None and responses.is_fresh(entry):
-                    responses.hits += 1
-                    await responses.send(exchange, entry, site.config.compression, "HIT")
-                    return
             stale = entry
             fill = responses.begin_fill(site.name, request)
         ctx = PageContext(
@@ -183,14 +179,11 @@ class App:
             compression=site.config.compression,
         )
         ctx.stale = stale
-        if fill is None:
-            await run_page(runtime, ctx)
-            return
         try:
             await run_page(runtime, ctx)
         finally:
-            assert responses is not None
-            responses.end_fill(site.name, exchange.request, fill)
+            if responses is not None:
+                responses.end_fill(site.name, request, fill)
 
     def site_for(self, host: str) -> Site:
         if not host:

@@ -195,7 +195,6 @@ class PageResponse:
             if policy is not None:
                 entry = responses.store(ctx.site_name, ctx.request, policy, self.status, headers, body)
                 if entry is not None:
-                    responses.misses += 1
                     await responses.send(exchange, entry, ctx.compression, "MISS")
                     return
         body = self._maybe_compress(headers, body)

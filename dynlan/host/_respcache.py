@@ -124,6 +124,8 @@ def policy_from_headers(headers: Headers, declared: CachePolicy | None) -> Cache
     `Cache-Control: no-store` or `private` always wins (RFC 9111 §5.2.2.5,
     §5.2.2.7); `Vary` and `Cache-Tag` add to what the page declared.
     """
+    if declared is None and "cache-control" not in headers:
+        return None  # the common page response: nothing asks for caching
     control = _directives(", ".join(headers.get_all("cache-control")))
     if "no-store" in control or "private" in control:
         return None
@@ -422,6 +424,12 @@ class ResponseCache:
                     # Each encoding is its own representation (RFC 9110 §8.8.3): its own validator.
                     etag = f'{etag[:-1]}-{coding}"' if etag.endswith('"') else etag
         entry.hits += 1
+        if label == "HIT":
+            self.hits += 1
+        elif label == "MISS":
+            self.misses += 1
+        else:
+            self.stale_served += 1
         age = max(0, int(self._clock() - entry.created))
         headers.append(("etag", etag))
         headers.append(("age", str(age)))

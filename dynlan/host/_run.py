@@ -63,7 +63,6 @@ async def _fail(ctx: PageContext, status: int, message: str, detail: str | None)
     responses = ctx.host.responses
     if ctx.stale is not None and responses is not None:
         # stale-if-error (RFC 5861 §4): the last good response beats an error page.
-        responses.stale_served += 1
         log.warning("[%s] %s: served the stale cached response instead", ctx.request.request_id, ctx.page_name)
         await responses.send(exchange, ctx.stale, ctx.compression, "STALE")
         return

@@ -10,10 +10,8 @@ responses of many streams leave in one write.
 
 from __future__ import annotations
 
-import collections
 import logging
 import math
-import os
 import time
 
 import h2.errors
@@ -24,7 +22,6 @@ from dynlan.config import HttpConfig
 from dynlan.http import (
     DataReceived,
     Headers,
-    HttpError,
     HttpRequest,
     MessageComplete,
     RequestReceived,
@@ -43,22 +40,17 @@ from dynlan.http._h2proto import (
 from dynlan.server._access import AccessLog
 from dynlan.server._h1conn import App
 from dynlan.server._state import DATE, ServerState, new_request_id
+from dynlan.server._stream import StreamExchange, StreamGone, serve_stream
 
 log = logging.getLogger("dynlan")
 
 RECV_SIZE = 65536
-READ_CHUNK = 256 * 1024
 HIGH_WATER = 512 * 1024
 """Bytes of response queued for the writer past which stream tasks wait until it takes them.
 
 Flow control alone does not bound this: a client may grant windows of 2 GiB
 and then read slowly, and without this mark every stream would keep queuing
 frames the socket cannot take (memory exhaustion by a slow reader)."""
-
-
-class _StreamGone(trio.BrokenResourceError):
-    """The stream was reset or the connection closed while a response was being sent
-    (to the app, the same as a client that went away)."""
 
 
 class H2Connection:
@@ -258,34 +250,10 @@ class H2Connection:
         self.access.log(request, event.status, len(body) if fits else 0, started)
 
     async def _run_stream(self, exchange: H2Exchange) -> None:
-        started = time.perf_counter()
-        request = exchange.request
-        with exchange.scope:
-            try:
-                declared = request.headers.get("content-length")
-                if declared is not None and declared.isdigit() and int(declared) > self.http.max_body_size:
-                    raise HttpError(413, "request body too large")
-                await self.app.handle(exchange)
-                if not exchange.finished:
-                    await exchange.finish()
-            except HttpError as exc:
-                # The app had given up on the request (413 while reading the body, ...).
-                if not exchange.response_started:
-                    body = f"{exc.status} {exc.message}\n".encode()
-                    await exchange.respond(exc.status, [("content-type", "text/plain; charset=utf-8"),
-                                                        ("content-length", str(len(body)))], body)
-                else:
-                    self.proto.reset(exchange.stream_id, h2.errors.ErrorCodes.INTERNAL_ERROR)
-            except (StreamClosed, trio.BrokenResourceError, trio.ClosedResourceError):
-                pass
-            except Exception:
-                # Never let one stream take the connection (and the server) down.
-                log.exception("request %s on HTTP/2 stream %d failed", request.request_id, exchange.stream_id)
-                self.proto.reset(exchange.stream_id, h2.errors.ErrorCodes.INTERNAL_ERROR)
-        if exchange.scope.cancelled_caught and not exchange.finished:
-            self.proto.reset(exchange.stream_id, h2.errors.ErrorCodes.CANCEL)
-        self._close_stream(exchange)
-        self.access.log(request, exchange.status or 499, exchange.bytes_sent, started)
+        try:
+            await serve_stream(exchange, self.app, self.access, "HTTP/2")
+        finally:
+            self._close_stream(exchange)
 
     def _close_stream(self, exchange: H2Exchange) -> None:
         exchange.done = True
@@ -351,45 +319,13 @@ class H2Connection:
                     return
 
 
-class H2Exchange:
-    """One request/response on an HTTP/2 stream (implements `Exchange`)."""
+class H2Exchange(StreamExchange):
+    """One request/response on an HTTP/2 stream."""
 
     def __init__(self, conn: H2Connection, stream_id: int, request: HttpRequest) -> None:
+        super().__init__(stream_id, request, conn.http, conn.extra_headers)
         self.conn = conn
-        self.stream_id = stream_id
-        self.request = request
-        self.scope = trio.CancelScope()
-        self.status = 0
-        self.bytes_sent = 0
-        self.finished = False
-        self.done = False
-        self.complete = False
-        self._body: collections.deque[tuple[bytes, int]] = collections.deque()
-        self._body_seen = 0
-        self._arrived: trio.Event | None = None
         self._window: trio.Event | None = None
-        self._head: tuple[int, list[tuple[str, str]]] | None = None
-        self._head_only = request.method == "HEAD"
-
-    @property
-    def response_started(self) -> bool:
-        return self.status != 0
-
-    # -- events from the reader ------------------------------------------------------
-
-    def body_arrived(self, data: bytes, flow: int) -> None:
-        self._body.append((data, flow))
-        if self._arrived is not None:
-            self._arrived.set()
-
-    def body_complete(self) -> None:
-        self.complete = True
-        if self._arrived is not None:
-            self._arrived.set()
-
-    def reset_by_peer(self) -> None:
-        self.done = True
-        self.scope.cancel()
 
     def window_opened(self) -> None:
         if self._window is not None:
@@ -400,51 +336,30 @@ class H2Exchange:
             self.conn.proto.consumed(self.stream_id, flow)
         self._body.clear()
 
-    # -- Exchange ------------------------------------------------------------------------
-
-    async def receive(self) -> bytes:
-        while not self._body:
-            if self.complete:
-                return b""
-            self._arrived = trio.Event()
-            with trio.move_on_after(self.conn.http.body_timeout) as scope:
-                await self._arrived.wait()
-            self._arrived = None
-            if scope.cancelled_caught:
-                raise HttpError(408, "request body timed out")
-        data, flow = self._body.popleft()
+    def _consumed(self, flow: int) -> None:
         # Credit the window only as the body is consumed: a page that reads
         # slowly slows the upload instead of filling the server's memory.
         self.conn.proto.consumed(self.stream_id, flow)
         self.conn.wake_writer()
-        self._body_seen += len(data)
-        if self._body_seen > self.conn.http.max_body_size:
-            raise HttpError(413, "request body too large")
-        return data
 
-    def _headers(self, headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
-        return [("date", DATE.get()), ("server", SERVER_NAME), *self.conn.extra_headers, *headers]
+    def _wake(self) -> None:
+        self.conn.wake_writer()
 
-    def _send_head(self, end: bool) -> None:
-        if self._head is not None:
-            status, headers = self._head
-            self._head = None
-            try:
-                self.conn.proto.send_response(self.stream_id, status, self._headers(headers), end)
-            except StreamClosed:
-                raise _StreamGone() from None
+    def abort(self, error: bool) -> None:
+        code = h2.errors.ErrorCodes.INTERNAL_ERROR if error else h2.errors.ErrorCodes.CANCEL
+        self.conn.proto.reset(self.stream_id, code)
 
-    async def send_head(self, status: int, headers: list[tuple[str, str]]) -> None:
-        self.status = status
-        self._head = (status, headers)
+    def _queue_head(self, status: int, headers: list[tuple[str, str]], end: bool) -> None:
+        try:
+            self.conn.proto.send_response(self.stream_id, status, headers, end)
+        except StreamClosed:
+            raise StreamGone() from None
 
-    async def send_body(self, data: bytes) -> None:
-        if self.done:
-            raise _StreamGone()
-        if self._head_only or not data:
-            return
-        self._send_head(False)
-        await self._send(data, end=False)
+    def _queue_end(self) -> None:
+        try:
+            self.conn.proto.end_stream(self.stream_id)
+        except StreamClosed:
+            raise StreamGone() from None
 
     async def _send(self, data: bytes, end: bool) -> None:
         proto = self.conn.proto
@@ -452,24 +367,24 @@ class H2Exchange:
         while view:
             window = proto.send_window(self.stream_id)
             if window is None:
-                raise _StreamGone()
+                raise StreamGone()
             if window <= 0:
                 # Flow control (RFC 9113 §5.2): wait for WINDOW_UPDATE, but not forever.
                 self._window = trio.Event()
                 self.conn.wake_writer()
-                with trio.move_on_after(self.conn.http.send_timeout) as scope:
+                with trio.move_on_after(self.http.send_timeout) as scope:
                     await self._window.wait()
                 self._window = None
                 if scope.cancelled_caught:
                     proto.reset(self.stream_id, h2.errors.ErrorCodes.CANCEL)
-                    raise _StreamGone()
+                    raise StreamGone()
                 continue
             piece = view[:window]
             view = view[window:]
             try:
                 proto.send_data(self.stream_id, piece.tobytes(), end and not view)
             except StreamClosed:
-                raise _StreamGone() from None
+                raise StreamGone() from None
             self.bytes_sent += len(piece)
             self.conn.wake_writer()
             if proto.queued > HIGH_WATER:
@@ -478,47 +393,3 @@ class H2Exchange:
                 await trio.lowlevel.checkpoint()
         if end:
             self.finished = True
-
-    async def send_file(self, fd: int, offset: int, length: int) -> None:
-        if self._head_only or length <= 0:
-            return
-        self._send_head(False)
-        while length > 0:
-            data = await trio.to_thread.run_sync(os.pread, fd, min(READ_CHUNK, length), offset)
-            if not data:
-                raise _StreamGone()
-            await self._send(data, end=False)
-            offset += len(data)
-            length -= len(data)
-
-    async def finish(self) -> None:
-        if self.finished:
-            return
-        if not self.response_started:
-            self._head = (204, [])
-            self.status = 204
-        if self._head is not None:
-            self._send_head(True)
-        elif not self.done:
-            try:
-                self.conn.proto.end_stream(self.stream_id)
-            except StreamClosed:
-                raise _StreamGone() from None
-        self.finished = True
-        self.conn.wake_writer()
-
-    async def respond(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
-        if self.done:
-            raise _StreamGone()
-        self.status = status
-        if not body or self._head_only:
-            try:
-                self.conn.proto.send_response(self.stream_id, status, self._headers(headers), True)
-            except StreamClosed:
-                raise _StreamGone() from None
-            self.finished = True
-            self.conn.wake_writer()
-            return
-        self._head = (status, headers)
-        self._send_head(False)
-        await self._send(body, end=True)

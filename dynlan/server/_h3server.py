@@ -8,22 +8,17 @@ on HTTP/2. A reset stream cancels its own task only.
 
 from __future__ import annotations
 
-import collections
 import logging
 import math
-import os
 import socket
-import time
 from typing import Any
 
 import trio
 
-from dynlan import SERVER_NAME
 from dynlan.config import HttpConfig
 from dynlan.http import (
     DataReceived,
     Headers,
-    HttpError,
     HttpRequest,
     MessageComplete,
     RequestReceived,
@@ -33,18 +28,14 @@ from dynlan.http._h2proto import ConnectionClosed, StreamClosed, StreamReset
 from dynlan.http._h3proto import H3Event, H3Protocol, QuicRouter
 from dynlan.server._access import AccessLog
 from dynlan.server._h1conn import App
-from dynlan.server._state import DATE, ServerState, new_request_id
+from dynlan.server._state import ServerState, new_request_id
+from dynlan.server._stream import READ_CHUNK, StreamExchange, StreamGone, serve_stream
 
 log = logging.getLogger("dynlan")
 
 MAX_DATAGRAM = 65536
 SEND_BUFFER = 1024 * 1024
 """Response bytes a stream may have unacknowledged before its task waits (backpressure)."""
-READ_CHUNK = 256 * 1024
-
-
-class _StreamGone(trio.BrokenResourceError):
-    """The stream or its connection closed while the response was being sent."""
 
 
 class H3Endpoint:
@@ -168,7 +159,7 @@ class H3Connection:
             elif isinstance(event, DataReceived):
                 exchange = self.streams.get(event.stream_id)
                 if exchange is not None and not exchange.done:
-                    exchange.body_arrived(event.data)
+                    exchange.body_arrived(event.data, 0)
             elif isinstance(event, MessageComplete):
                 exchange = self.streams.get(event.stream_id)
                 if exchange is not None:
@@ -176,12 +167,10 @@ class H3Connection:
             elif isinstance(event, StreamReset):
                 exchange = self.streams.get(event.stream_id)
                 if exchange is not None:
-                    exchange.done = True
-                    exchange.scope.cancel()
+                    exchange.reset_by_peer()
             elif isinstance(event, ConnectionClosed):
                 for exchange in self.streams.values():
-                    exchange.done = True
-                    exchange.scope.cancel()
+                    exchange.reset_by_peer()
 
     def _open_stream(self, event: RequestReceived) -> None:
         if self._nursery is None:
@@ -198,108 +187,42 @@ class H3Connection:
         self._nursery.start_soon(self._run_stream, exchange)
 
     async def _run_stream(self, exchange: H3Exchange) -> None:
-        started = time.perf_counter()
-        request = exchange.request
-        http = self.endpoint.http
-        with exchange.scope:
-            try:
-                declared = request.headers.get("content-length")
-                if declared is not None and declared.isdigit() and int(declared) > http.max_body_size:
-                    raise HttpError(413, "request body too large")
-                await self.endpoint.app.handle(exchange)
-                if not exchange.finished:
-                    await exchange.finish()
-            except HttpError as exc:
-                if not exchange.response_started:
-                    body = f"{exc.status} {exc.message}\n".encode()
-                    await exchange.respond(exc.status, [("content-type", "text/plain; charset=utf-8"),
-                                                        ("content-length", str(len(body)))], body)
-                else:
-                    self.proto.reset(exchange.stream_id)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                pass
-            except Exception:
-                log.exception("request %s on HTTP/3 stream %d failed", request.request_id, exchange.stream_id)
-                self.proto.reset(exchange.stream_id)
-        if exchange.scope.cancelled_caught and not exchange.finished:
-            self.proto.reset(exchange.stream_id)
-        exchange.done = True
-        self.streams.pop(exchange.stream_id, None)
-        self.wake()
-        self.endpoint.access.log(request, exchange.status or 499, exchange.bytes_sent, started)
+        try:
+            await serve_stream(exchange, self.endpoint.app, self.endpoint.access, "HTTP/3")
+        finally:
+            exchange.done = True
+            self.streams.pop(exchange.stream_id, None)
+            self.wake()
 
 
-class H3Exchange:
-    """One request/response on an HTTP/3 stream (implements `Exchange`)."""
+class H3Exchange(StreamExchange):
+    """One request/response on an HTTP/3 stream."""
 
     def __init__(self, conn: H3Connection, stream_id: int, request: HttpRequest) -> None:
+        super().__init__(stream_id, request, conn.endpoint.http, conn.endpoint.extra_headers)
         self.conn = conn
-        self.stream_id = stream_id
-        self.request = request
-        self.scope = trio.CancelScope()
-        self.status = 0
-        self.bytes_sent = 0
-        self.finished = False
-        self.done = False
-        self.complete = False
-        self._body: collections.deque[bytes] = collections.deque()
-        self._body_seen = 0
-        self._arrived: trio.Event | None = None
-        self._head: tuple[int, list[tuple[str, str]]] | None = None
-        self._head_only = request.method == "HEAD"
 
-    @property
-    def response_started(self) -> bool:
-        return self.status != 0
-
-    def body_arrived(self, data: bytes) -> None:
-        self._body.append(data)
-        if self._arrived is not None:
-            self._arrived.set()
-
-    def body_complete(self) -> None:
-        self.complete = True
-        if self._arrived is not None:
-            self._arrived.set()
-
-    async def receive(self) -> bytes:
-        http = self.conn.endpoint.http
-        while not self._body:
-            if self.complete:
-                return b""
-            self._arrived = trio.Event()
-            with trio.move_on_after(http.body_timeout) as scope:
-                await self._arrived.wait()
-            self._arrived = None
-            if scope.cancelled_caught:
-                raise HttpError(408, "request body timed out")
-        data = self._body.popleft()
-        self._body_seen += len(data)
-        if self._body_seen > http.max_body_size:
-            raise HttpError(413, "request body too large")
-        return data
-
-    def _send_head(self, end: bool) -> None:
-        if self._head is None:
-            return
-        status, headers = self._head
-        self._head = None
-        full = [("date", DATE.get()), ("server", SERVER_NAME), *self.conn.endpoint.extra_headers, *headers]
-        try:
-            self.conn.proto.send_response(self.stream_id, status, full, end)
-        except StreamClosed:
-            raise _StreamGone() from None
-        if end:
-            self.finished = True
+    def _wake(self) -> None:
         self.conn.wake()
 
-    async def send_head(self, status: int, headers: list[tuple[str, str]]) -> None:
-        self.status = status
-        self._head = (status, headers)
+    def abort(self, error: bool) -> None:
+        self.conn.proto.reset(self.stream_id)
+
+    def _queue_head(self, status: int, headers: list[tuple[str, str]], end: bool) -> None:
+        try:
+            self.conn.proto.send_response(self.stream_id, status, headers, end)
+        except StreamClosed:
+            raise StreamGone() from None
+
+    def _queue_end(self) -> None:
+        try:
+            self.conn.proto.send_data(self.stream_id, b"", True)
+        except StreamClosed:
+            raise StreamGone() from None
 
     async def _send(self, data: bytes, end: bool) -> None:
         if self.done:
-            raise _StreamGone()
+            raise StreamGone()
         proto = self.conn.proto
         view = memoryview(data)
         while True:
@@ -308,55 +231,17 @@ class H3Exchange:
             try:
                 proto.send_data(self.stream_id, piece.tobytes(), end and not view)
             except StreamClosed:
-                raise _StreamGone() from None
+                raise StreamGone() from None
             self.bytes_sent += len(piece)
             self.conn.wake()
             if not view:
                 break
             # Backpressure: wait while the client has not acknowledged what is queued.
-            deadline = trio.current_time() + self.conn.endpoint.http.send_timeout
+            deadline = trio.current_time() + self.http.send_timeout
             while proto.queued(self.stream_id) > SEND_BUFFER:
                 if trio.current_time() > deadline or self.done:
                     proto.reset(self.stream_id)
-                    raise _StreamGone()
+                    raise StreamGone()
                 await trio.sleep(0.005)
         if end:
             self.finished = True
-
-    async def send_body(self, data: bytes) -> None:
-        if self._head_only or not data:
-            return
-        self._send_head(False)
-        await self._send(data, end=False)
-
-    async def send_file(self, fd: int, offset: int, length: int) -> None:
-        if self._head_only or length <= 0:
-            return
-        self._send_head(False)
-        while length > 0:
-            data = await trio.to_thread.run_sync(os.pread, fd, min(READ_CHUNK, length), offset)
-            if not data:
-                raise _StreamGone()
-            await self._send(data, end=False)
-            offset += len(data)
-            length -= len(data)
-
-    async def finish(self) -> None:
-        if self.finished:
-            return
-        if not self.response_started:
-            self.status = 204
-            self._head = (204, [])
-        if self._head is not None:
-            self._send_head(True)
-            return
-        await self._send(b"", end=True)
-
-    async def respond(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
-        self.status = status
-        self._head = (status, headers)
-        if not body or self._head_only:
-            self._send_head(True)
-            return
-        self._send_head(False)
-        await self._send(body, end=True)

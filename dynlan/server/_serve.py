@@ -93,6 +93,8 @@ class Server:
             self._https_headers.append(("strict-transport-security", f"max-age={config.tls.hsts_max_age}"))
         self.quic = quic
         """Set: HTTP/3 is served on the UDP socket given to serve()."""
+        self._redirect = RedirectToHttps(config.server.port)
+        """Answers connections on the plain-HTTP redirect port, if there is one."""
 
     async def handle_stream(self, stream: trio.abc.Stream, client: tuple[str, int] | None, scheme: str = "http") -> None:
         """Serve one connection: TLS handshake and ALPN, or h2c detection, then HTTP/1.1 or HTTP/2."""
@@ -170,8 +172,8 @@ class Server:
             if redirect:
                 self.state.connection_opened()
                 try:
-                    app = RedirectToHttps(self.config.server.port)
-                    await H1Connection(stream, app, self.config.http, self.state, self.access, client).serve()
+                    await H1Connection(stream, self._redirect, self.config.http, self.state, self.access,
+                                       client).serve()
                 finally:
                     self.state.connection_closed()
             elif self.ssl_context is not None:

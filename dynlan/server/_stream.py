@@ -1,0 +1,207 @@
+"""What HTTP/2 and HTTP/3 streams share: the request body queue, the held-back head,
+file bodies, and the task that runs the app for one stream.
+
+A protocol's exchange subclasses `StreamExchange` and says how frames are queued
+(`_queue_head`, `_queue_end`, `_send`), how the writer is woken (`_wake`), how
+consumed body bytes are credited back (`_consumed`) and how the stream is reset
+(`abort`).
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import time
+
+import trio
+
+from dynlan import SERVER_NAME
+from dynlan.config import HttpConfig
+from dynlan.http import HttpError, HttpRequest
+from dynlan.server._access import AccessLog
+from dynlan.server._h1conn import App
+from dynlan.server._state import DATE
+
+log = logging.getLogger("dynlan")
+
+READ_CHUNK = 256 * 1024
+
+
+class StreamGone(trio.BrokenResourceError):
+    """The stream was reset or the connection closed while the response was being sent
+    (to the app, the same as a client that went away)."""
+
+
+class StreamExchange:
+    """One request/response on a multiplexed stream (implements `Exchange`)."""
+
+    def __init__(self, stream_id: int, request: HttpRequest, http: HttpConfig,
+                 extra_headers: list[tuple[str, str]]) -> None:
+        self.stream_id = stream_id
+        self.request = request
+        self.http = http
+        self.extra_headers = extra_headers
+        self.scope = trio.CancelScope()
+        """Cancelled when the client resets the stream: the page's work stops with it."""
+        self.status = 0
+        self.bytes_sent = 0
+        self.finished = False
+        self.done = False
+        self.complete = False
+        self._body: collections.deque[tuple[bytes, int]] = collections.deque()
+        self._body_seen = 0
+        self._arrived: trio.Event | None = None
+        self._head: tuple[int, list[tuple[str, str]]] | None = None
+        self._head_only = request.method == "HEAD"
+
+    @property
+    def response_started(self) -> bool:
+        return self.status != 0
+
+    # -- what the protocol provides ------------------------------------------------
+
+    def _queue_head(self, status: int, headers: list[tuple[str, str]], end: bool) -> None:
+        raise NotImplementedError
+
+    def _queue_end(self) -> None:
+        raise NotImplementedError
+
+    async def _send(self, data: bytes, end: bool) -> None:
+        raise NotImplementedError
+
+    def _wake(self) -> None:
+        raise NotImplementedError
+
+    def _consumed(self, flow: int) -> None:
+        """`flow` bytes of body were read by the page (flow-control credit, where there is any)."""
+
+    def abort(self, error: bool) -> None:
+        """Reset the stream: the app failed (`error`), or its task was cancelled."""
+        raise NotImplementedError
+
+    # -- events from the connection ----------------------------------------------
+
+    def body_arrived(self, data: bytes, flow: int) -> None:
+        self._body.append((data, flow))
+        if self._arrived is not None:
+            self._arrived.set()
+
+    def body_complete(self) -> None:
+        self.complete = True
+        if self._arrived is not None:
+            self._arrived.set()
+
+    def reset_by_peer(self) -> None:
+        self.done = True
+        self.scope.cancel()
+
+    # -- Exchange ------------------------------------------------------------------
+
+    async def receive(self) -> bytes:
+        while not self._body:
+            if self.complete:
+                return b""
+            self._arrived = trio.Event()
+            with trio.move_on_after(self.http.body_timeout) as scope:
+                await self._arrived.wait()
+            self._arrived = None
+            if scope.cancelled_caught:
+                raise HttpError(408, "request body timed out")
+        data, flow = self._body.popleft()
+        self._consumed(flow)
+        self._body_seen += len(data)
+        if self._body_seen > self.http.max_body_size:
+            raise HttpError(413, "request body too large")
+        return data
+
+    def _send_head(self, end: bool) -> None:
+        if self._head is not None:
+            status, headers = self._head
+            self._head = None
+            full = [("date", DATE.get()), ("server", SERVER_NAME), *self.extra_headers, *headers]
+            self._queue_head(status, full, end)
+            if end:
+                self.finished = True
+            self._wake()
+
+    async def send_head(self, status: int, headers: list[tuple[str, str]]) -> None:
+        # Held back until the body or the end, so small responses leave in one write.
+        self.status = status
+        self._head = (status, headers)
+
+    async def send_body(self, data: bytes) -> None:
+        if self.done:
+            raise StreamGone()
+        if self._head_only or not data:
+            return
+        self._send_head(False)
+        await self._send(data, end=False)
+
+    async def send_file(self, fd: int, offset: int, length: int) -> None:
+        if self._head_only or length <= 0:
+            return
+        self._send_head(False)
+        while length > 0:
+            data = await trio.to_thread.run_sync(os.pread, fd, min(READ_CHUNK, length), offset)
+            if not data:
+                raise StreamGone()
+            await self._send(data, end=False)
+            offset += len(data)
+            length -= len(data)
+
+    async def finish(self) -> None:
+        if self.finished:
+            return
+        if not self.response_started:
+            self.status = 204
+            self._head = (204, [])
+        if self._head is not None:
+            self._send_head(True)
+            return
+        if not self.done:
+            self._queue_end()
+        self.finished = True
+        self._wake()
+
+    async def respond(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        if self.done:
+            raise StreamGone()
+        self.status = status
+        self._head = (status, headers)
+        if not body or self._head_only:
+            self._send_head(True)
+            return
+        self._send_head(False)
+        await self._send(body, end=True)
+
+
+async def serve_stream(exchange: StreamExchange, app: App, access: AccessLog, protocol: str) -> None:
+    """Run the app for one stream in the stream's cancel scope, answer what it gave up on, log it."""
+    started = time.perf_counter()
+    request = exchange.request
+    with exchange.scope:
+        try:
+            declared = request.headers.get("content-length")
+            if declared is not None and declared.isdigit() and int(declared) > exchange.http.max_body_size:
+                raise HttpError(413, "request body too large")
+            await app.handle(exchange)
+            if not exchange.finished:
+                await exchange.finish()
+        except HttpError as exc:
+            # The app had given up on the request (413 while reading the body, ...).
+            if not exchange.response_started:
+                body = f"{exc.status} {exc.message}\n".encode()
+                await exchange.respond(exc.status, [("content-type", "text/plain; charset=utf-8"),
+                                                    ("content-length", str(len(body)))], body)
+            else:
+                exchange.abort(error=True)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+        except Exception:
+            # Never let one stream take the connection (and the server) down.
+            log.exception("request %s on %s stream %d failed", request.request_id, protocol, exchange.stream_id)
+            exchange.abort(error=True)
+    if exchange.scope.cancelled_caught and not exchange.finished:
+        exchange.abort(error=False)
+    access.log(request, exchange.status or 499, exchange.bytes_sent, started)
