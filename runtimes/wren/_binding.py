@@ -47,6 +47,8 @@ class InterpretResult(enum.IntEnum):
     SUCCESS = 0
     COMPILE_ERROR = 1
     RUNTIME_ERROR = 2
+    PAUSED = 3
+    """The slice ran out: the running fiber is in slot 0 (see `VM.set_slice`)."""
 
 
 class ErrorType(enum.IntEnum):
@@ -295,6 +297,12 @@ class VM:
             raise WrenError("not a call handle")
         return self._run(lambda: int(lib.wren_call(vm, ptr)))
 
+    def resume(self, fiber: Handle) -> InterpretResult:
+        """Runs a fiber that paused at the end of a slice (see `set_slice`) until it ends or pauses again."""
+        vm = self._enter()
+        ptr = fiber._raw(self)
+        return self._run(lambda: int(lib.wren_resume(vm, ptr)))
+
     def call_method(self, receiver: Handle, signature: str, *args: Any) -> Any:
         """Convenience: calls `receiver.signature(*args)` and returns slot 0 as Python.
 
@@ -332,6 +340,15 @@ class VM:
         lib.wren_set_instruction_budget(
             self._ptr(), -1 if instructions is None else max(0, instructions)
         )
+
+    def set_slice(self, instructions: int | None) -> None:
+        """Pauses running code after about this many instructions (None: never).
+
+        `interpret`, `call` and `resume` then return `InterpretResult.PAUSED`
+        with the paused fiber in slot 0; take it with `get_slot_handle(0)` and
+        pass it to `resume` to go on. Other code may run in the VM meanwhile.
+        """
+        lib.wren_set_slice(self._ptr(), -1 if instructions is None else max(0, instructions))
 
     @property
     def instruction_budget(self) -> int | None:

@@ -21,7 +21,7 @@ typedef struct WrenHandle WrenHandle;
 
 typedef enum { WREN_ERROR_COMPILE, WREN_ERROR_RUNTIME, WREN_ERROR_STACK_TRACE } WrenErrorType;
 typedef enum {
-  WREN_RESULT_SUCCESS, WREN_RESULT_COMPILE_ERROR, WREN_RESULT_RUNTIME_ERROR
+  WREN_RESULT_SUCCESS, WREN_RESULT_COMPILE_ERROR, WREN_RESULT_RUNTIME_ERROR, WREN_RESULT_PAUSED
 } WrenInterpretResult;
 typedef enum {
   WREN_TYPE_BOOL, WREN_TYPE_NUM, WREN_TYPE_FOREIGN, WREN_TYPE_LIST, WREN_TYPE_MAP,
@@ -82,6 +82,8 @@ void* wren_get_foreign_tag(WrenVM* vm);
 char* wren_alloc_string(WrenVM* vm, const char* text);
 void wren_set_instruction_budget(WrenVM* vm, int64_t instructions);
 int64_t wren_get_instruction_budget(WrenVM* vm);
+void wren_set_slice(WrenVM* vm, int64_t instructions);
+WrenInterpretResult wren_resume(WrenVM* vm, WrenHandle* fiber);
 void wren_set_max_heap_size(WrenVM* vm, size_t bytes);
 void wren_get_statistics(WrenVM* vm, WrenStatistics* stats);
 

@@ -19,14 +19,19 @@ class Host {
   static call(op) { call(op, null, null) }
   static waiting { __waiting }
 
-  // Maps cross to the host as tagged lists, and come back as maps.
+  // Maps cross to the host as lists tagged "\0map", and come back as maps. A
+  // list that itself starts with a tag gets the tag "\0list" in front.
   static plain_(v) {
     if (v is Map) {
       var out = ["\0map"]
       for (k in v.keys) out.add([k, plain_(v[k])])
       return out
     }
-    if (v is List) return v.map {|x| plain_(x) }.toList
+    if (v is List) {
+      var out = v.map {|x| plain_(x) }.toList
+      if (v.count > 0 && (v[0] == "\0map" || v[0] == "\0list")) out.insert(0, "\0list")
+      return out
+    }
     return v
   }
   static maps_(v) {
@@ -36,7 +41,9 @@ class Host {
         for (i in 1...v.count) m[v[i][0]] = maps_(v[i][1])
         return m
       }
-      return v.map {|x| maps_(x) }.toList
+      var items = v.map {|x| maps_(x) }.toList
+      if (v.count > 0 && v[0] == "\0list") items.removeAt(0)
+      return items
     }
     return v
   }

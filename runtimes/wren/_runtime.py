@@ -34,6 +34,10 @@ PRELUDE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_prelude.wre
 IMPORT_LINE = "import \"dynlan\" for Request, Response, Cache, Fs, Log, Json, Host\n"
 """Added above every page: the host API without an import (line numbers are shifted back)."""
 MAP_TAG = "\0map"
+LIST_TAG = "\0list"
+"""Put in front of a list whose first item is a tag, so that it stays a list."""
+DEFAULT_SLICE = 250_000
+"""Instructions a page runs before it lets other requests in (about a millisecond)."""
 IO_OPS = frozenset({"flush", "sleep", "cache_get", "cache_set", "cache_delete", "cache_incr"})
 
 
@@ -46,7 +50,7 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list):
         if value and value[0] == MAP_TAG:
             return {str(_key(k)): _plain(v) for k, v in value[1:]}
-        return [_plain(v) for v in value]
+        return [_plain(v) for v in value[1 if value and value[0] == LIST_TAG else 0:]]
     if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
         return int(value)
     return value
@@ -61,7 +65,8 @@ def _wren(value: Any) -> Any:
     if isinstance(value, dict):
         return [MAP_TAG, *([str(k), _wren(v)] for k, v in value.items())]
     if isinstance(value, list | tuple):
-        return [_wren(v) for v in value]
+        items = [_wren(v) for v in value]
+        return [LIST_TAG, *items] if value and value[0] in (MAP_TAG, LIST_TAG) else items
     return value
 
 
@@ -74,6 +79,8 @@ class _Run:
     directory: str
     instructions_left: int
     pending: tuple[str, Any, Any] | None = None
+    fiber: Any = None
+    """Handle of the fiber to go on with: paused at the end of a slice, or waiting on `pending`."""
     failure: BaseException | None = None
     errors: list[Any] = field(default_factory=list)
 
@@ -85,6 +92,7 @@ class WrenRuntime:
     def __init__(self) -> None:
         self.limits: Any = None
         self.dev = False
+        self.slice = DEFAULT_SLICE
         self.vm: Any = None
         self.host: Host | None = None
         self._current: _Run | None = None
@@ -95,7 +103,7 @@ class WrenRuntime:
         """Loaded site modules -> the mtime they were compiled at."""
         self._sources: dict[str, tuple[float, int, str]] = {}
         self._lock = trio.Lock()
-        self.stats: dict[str, int] = {"requests": 0, "errors": 0, "suspends": 0}
+        self.stats: dict[str, int] = {"requests": 0, "errors": 0, "suspends": 0, "slices": 0}
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -110,10 +118,15 @@ class WrenRuntime:
     def configure(self, cfg: RuntimeConfig) -> None:
         self.limits = cfg.limits
         self.dev = cfg.dev
-        if cfg.options:
-            from dynlan.config import ConfigError
+        options = dict(cfg.options)
+        slice_ = options.pop("slice", DEFAULT_SLICE)
+        from dynlan.config import ConfigError
 
-            raise ConfigError(f"unknown key 'wren.{sorted(cfg.options)[0]}'")
+        if options:
+            raise ConfigError(f"unknown key 'wren.{sorted(options)[0]}'")
+        if isinstance(slice_, bool) or not isinstance(slice_, int) or slice_ < 1000:
+            raise ConfigError("wren.slice must be an integer of at least 1000 (instructions)")
+        self.slice = slice_
 
     async def start(self, host: Host) -> None:
         from dynlan.runtimes.wren._binding import VM, Config
@@ -128,9 +141,14 @@ class WrenRuntime:
         ))
         with open(PRELUDE, encoding="utf-8") as f:
             self._prelude = f.read()
+        self._transfer_call = self.vm.make_call_handle("transfer(_)")
+        self._waiting_call = self.vm.make_call_handle("waiting")
+        self.vm.set_slice(self.slice)
 
     async def aclose(self) -> None:
         if self.vm is not None:
+            self._transfer_call.release()
+            self._waiting_call.release()
             self.vm.close()
             self.vm = None
 
@@ -354,71 +372,90 @@ class WrenRuntime:
         module = f"page#{next(self._ids)}"
         run = _Run(ctx, module, os.path.dirname(ctx.page), ctx.limits.instructions)
         self._modules[module] = run.directory
-        fiber = None
         try:
             async with self._lock:
                 self._forget_changed_modules()
-                ok = self._step(run, functools.partial(self._interpret, module, source))
-            while ok and run.pending is not None:
-                op, a, b = run.pending
-                run.pending = None
-                self.stats["suspends"] += 1
+                self._step(run, functools.partial(self._interpret, module, source))
+            while run.fiber is not None:
+                go: Any
+                if run.pending is None:
+                    # The slice ran out: let the other requests in, then go on.
+                    self.stats["slices"] += 1
+                    await trio.sleep(0)
+                    go = functools.partial(self.vm.resume, run.fiber)
+                else:
+                    op, a, b = run.pending
+                    run.pending = None
+                    self.stats["suspends"] += 1
+                    try:
+                        answer: list[Any] = [True, _wren(await self._io(run, op, a, b))]
+                    except (CacheError, ValueError, TypeError) as exc:
+                        answer = [False, str(exc)]
+                    go = functools.partial(self._transfer, run.fiber, answer)
                 async with self._lock:
-                    fiber = self._waiting_fiber(fiber)
-                try:
-                    answer: list[Any] = [True, _wren(await self._io(run, op, a, b))]
-                except (CacheError, ValueError, TypeError) as exc:
-                    answer = [False, str(exc)]
-                async with self._lock:
-                    ok = self._step(run, functools.partial(self._resume, fiber, answer))
+                    self._step(run, go)
             self._finish(run)
         finally:
-            if fiber is not None:
-                fiber.release()
+            if run.fiber is not None:
+                run.fiber.release()
             self._modules.pop(module, None)
             if self.vm is not None:
                 self.vm.remove_module(module)
 
-    def _waiting_fiber(self, previous: Any) -> Any:
-        if previous is not None:
-            previous.release()
+    def _transfer(self, fiber: Any, answer: list[Any]) -> Any:
+        """Hands a host call's answer to the page's suspended fiber."""
         vm = self.vm
-        vm.ensure_slots(1)
-        vm.get_variable("dynlan", "Host", 0)
-        host_class = vm.get_slot_handle(0)
-        try:
-            return vm.call_method(host_class, "waiting")
-        finally:
-            host_class.release()
+        vm.ensure_slots(2)
+        vm.set_slot_handle(0, fiber)
+        vm.set_slot(1, answer)
+        return vm.call(self._transfer_call)
 
-    def _resume(self, fiber: Any, answer: list[Any]) -> bool:
-        from dynlan.runtimes.wren._binding import WrenError
+    def _interpret(self, module: str, source: str) -> Any:
+        return self.vm.interpret(module, source)
 
-        try:
-            self.vm.call_method(fiber, "transfer(_)", answer)
-        except WrenError:
-            return False
-        return True
+    def _step(self, run: _Run, go: Any) -> None:
+        """Run the page until it ends, fails, suspends for I/O or pauses at the end of a slice.
 
-    def _interpret(self, module: str, source: str) -> bool:
+        `run.fiber` is then the fiber to go on with (None once the page is over).
+        """
         from dynlan.runtimes.wren._binding import InterpretResult
 
-        return bool(self.vm.interpret(module, source) == InterpretResult.SUCCESS)
-
-    def _step(self, run: _Run, go: Any) -> bool:
-        """Run the page until it ends or suspends; False when it failed."""
         vm = self.vm
         self._current = run
         before = vm.statistics().instructions
         vm.set_instruction_budget(max(0, run.instructions_left))
         try:
-            succeeded = go()
+            result = go()
+            fiber = None
+            if result == InterpretResult.PAUSED:
+                fiber = vm.get_slot_handle(0)
+            elif result == InterpretResult.SUCCESS and run.pending is not None and run.failure is None:
+                fiber = self._waiting_fiber()
+            else:
+                run.pending = None
         finally:
             self._current = None
             run.instructions_left -= vm.statistics().instructions - before
             vm.set_instruction_budget(None)
             vm.errors.clear()  # kept in `run.errors` by the error callback
-        return bool(succeeded) and run.failure is None and not run.errors
+        if run.fiber is not None:
+            run.fiber.release()
+        run.fiber = fiber
+
+    def _waiting_fiber(self) -> Any:
+        """The fiber the prelude suspended for a host call (read before any other page runs)."""
+        vm = self.vm
+        vm.ensure_slots(1)
+        vm.get_variable("dynlan", "Host", 0)
+        host_class = vm.get_slot_handle(0)
+        try:
+            vm.ensure_slots(1)
+            vm.set_slot_handle(0, host_class)
+            if vm.call(self._waiting_call) != 0:
+                raise RuntimeError("the Wren prelude lost the waiting fiber")
+            return vm.get_slot_handle(0)
+        finally:
+            host_class.release()
 
     def _finish(self, run: _Run) -> None:
         if run.failure is not None:
@@ -455,6 +492,9 @@ class WrenRuntime:
                 lines.append(report.message)
             if where == (None, None) and file is not None and report.type != ErrorType.RUNTIME:
                 where = (file, line)
-        kind = "compile error" if first.type == ErrorType.COMPILE else "runtime error"
-        summary = message if first.type != ErrorType.COMPILE else lines[0]
-        raise PageError(f"Wren {kind}: {summary}", "\n".join(lines), where[0], where[1])
+        if first.type == ErrorType.COMPILE:
+            count = sum(report.type == ErrorType.COMPILE for report in run.errors)
+            summary = f"Wren compile error: {lines[0]}" + (f" (and {count - 1} more, listed below)" if count > 1 else "")
+        else:
+            summary = f"Wren runtime error: {message}"
+        raise PageError(summary, "\n".join(lines), where[0], where[1])

@@ -57,6 +57,23 @@ def test_bad_config_is_one_line_and_exit_2(site: Path, tmp_path: Path, text: str
     assert needle in p.stderr and "Traceback" not in p.stderr
 
 
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("[wren]\nslice = 10\n", "wren.slice must be an integer of at least 1000"),
+        ("[wren]\nslices = 5000\n", "unknown key 'wren.slices'"),
+    ],
+)
+def test_bad_wren_config_is_one_line_and_exit_2(tmp_path: Path, text: str, needle: str) -> None:
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "hello.wren").write_text('System.print("hi")')
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(text)
+    p = dynlan("serve", str(tmp_path / "site"), "--port", str(free_port()), "--config", str(cfg))
+    assert p.returncode == 2, p.stderr
+    assert needle in p.stderr and "Traceback" not in p.stderr
+
+
 def test_bad_site_config_names_the_file(tmp_path: Path) -> None:
     (tmp_path / "index.html").write_text("x")
     (tmp_path / "dynlan.toml").write_text("[static]\nlistin = true\n")

@@ -314,6 +314,42 @@ def test_suspend_and_resume_fiber() -> None:
         assert vm.output == ["a", "\n", "b", "\n"]
 
 
+def test_slices_pause_and_resume_with_other_code_in_between() -> None:
+    with VM() as vm:
+        vm.set_slice(10_000)
+        source = "var total = 0\nfor (i in 1..100000) total = total + i\nSystem.print(total)"
+        result = vm.interpret("long", source)
+        pauses = 0
+        while result is InterpretResult.PAUSED:
+            pauses += 1
+            with vm.get_slot_handle(0) as fiber:
+                assert vm.interpret(f"other{pauses}", "System.print(1)") is InterpretResult.SUCCESS
+                result = vm.resume(fiber)
+        assert result is InterpretResult.SUCCESS, vm.errors
+        assert pauses > 10
+        assert vm.output == ["1", "\n"] * pauses + ["5000050000", "\n"]
+        vm.set_slice(None)
+        assert vm.interpret("once", "for (i in 1..100000) {}") is InterpretResult.SUCCESS
+
+
+def test_budget_ends_a_sliced_run_and_a_paused_fiber_is_the_hosts() -> None:
+    with VM() as vm:
+        vm.set_slice(1_000)
+        vm.set_instruction_budget(500)
+        assert vm.interpret("main", "while (true) {}") is InterpretResult.RUNTIME_ERROR
+        assert vm.errors[0].message == "Instruction budget exhausted."
+        vm.errors.clear()
+        vm.set_instruction_budget(None)
+        assert vm.interpret("spin", "var F = Fiber.current\nwhile (true) {}") is InterpretResult.PAUSED
+        with vm.get_slot_handle(0) as fiber:
+            assert vm.interpret("thief", 'import "spin" for F\nF.transfer()') is InterpretResult.RUNTIME_ERROR
+            assert vm.errors[0].message == "Cannot run a fiber the host has paused."
+            assert vm.resume(fiber) is InterpretResult.PAUSED  # still the host's, still spinning
+            vm.get_slot_handle(0).release()
+        with vm.make_call_handle("x") as not_a_fiber:
+            assert vm.resume(not_a_fiber) is InterpretResult.RUNTIME_ERROR
+
+
 def test_reentry_from_foreign_method_is_refused() -> None:
     seen: list[str] = []
 

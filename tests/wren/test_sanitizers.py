@@ -119,6 +119,18 @@ def test_suite_scripts_are_clean(runner: Path) -> None:
         assert_clean(result, str(script.relative_to(ROOT)))
 
 
+def test_suite_scripts_run_the_same_in_slices(runner: Path) -> None:
+    # Paused every few instructions (a call or a loop), resumed, with garbage collected while paused.
+    scripts = _suite_scripts()
+    with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
+        plain = list(pool.map(lambda s: run_script(runner, s, ROOT), scripts))
+        sliced = list(pool.map(lambda s: run_script(runner, s, ROOT, {"WREN_SLICE": "7"}), scripts))
+    for script, whole, in_slices in zip(scripts, plain, sliced, strict=True):
+        name = str(script.relative_to(ROOT))
+        assert_clean(in_slices, name)
+        assert in_slices == whole, name
+
+
 STRESS: dict[str, tuple[str, dict[str, str]]] = {
     "deep_recursion_capped": (
         "var f = Fn.new {|f| f.call(f) }\nf.call(f)\n",

@@ -148,7 +148,17 @@ int main(int argc, char** argv) {
   if (heap != NULL) config.maxHeapSize = (size_t)strtoull(heap, NULL, 10);
   WrenVM* vm = wren_new_vm(&config);
   if (budget != NULL) wren_set_instruction_budget(vm, strtoll(budget, NULL, 10));
+  /* WREN_SLICE: run in slices, as the server does, collecting garbage now
+     and then while the fiber is paused. The output must not change. */
+  const char* slice = getenv("WREN_SLICE");
+  if (slice != NULL) wren_set_slice(vm, strtoll(slice, NULL, 10));
   WrenInterpretResult result = wren_interpret(vm, module, source);
+  for (long pauses = 1; result == WREN_RESULT_PAUSED; pauses++) {
+    WrenHandle* fiber = wren_get_slot_handle(vm, 0);
+    if (pauses % 64 == 0) wren_collect_garbage(vm);
+    result = wren_resume(vm, fiber);
+    wren_release_handle(vm, fiber);
+  }
   fflush(stdout);
   wren_free_vm(vm);
   free(module);

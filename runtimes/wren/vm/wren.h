@@ -85,7 +85,9 @@ typedef struct {
 typedef enum {
   WREN_RESULT_SUCCESS,
   WREN_RESULT_COMPILE_ERROR,
-  WREN_RESULT_RUNTIME_ERROR
+  WREN_RESULT_RUNTIME_ERROR,
+  /* The slice ran out: the running fiber is in slot 0, for wren_resume(). */
+  WREN_RESULT_PAUSED
 } WrenInterpretResult;
 
 typedef enum {
@@ -163,6 +165,15 @@ char* wren_alloc_string(WrenVM* vm, const char* text);
  * fiber gets the runtime error "Instruction budget exhausted." */
 void wren_set_instruction_budget(WrenVM* vm, int64_t instructions);
 int64_t wren_get_instruction_budget(WrenVM* vm);
+/* Slice: negative (the default) runs until the code ends. Otherwise
+ * wren_interpret(), wren_call() and wren_resume() return WREN_RESULT_PAUSED
+ * once about this many instructions have run (counted like the budget, at a
+ * call or a backward jump) with the running fiber in slot 0. Take a handle to
+ * it and pass it to wren_resume() to go on; meanwhile the VM may run other
+ * code. A paused fiber cannot be called or transferred to from Wren. Slices
+ * shorter than 64 are taken as 64, so that a resumed fiber always moves on. */
+void wren_set_slice(WrenVM* vm, int64_t instructions);
+WrenInterpretResult wren_resume(WrenVM* vm, WrenHandle* fiber);
 void wren_set_max_heap_size(WrenVM* vm, size_t bytes);
 void wren_get_statistics(WrenVM* vm, WrenStatistics* stats);
 

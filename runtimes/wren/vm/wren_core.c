@@ -473,6 +473,7 @@ static bool run_fiber(WrenVM* vm, Value* args, bool isCall, bool isTry, bool has
     if (!isCall) snprintf(buf, sizeof buf, "Cannot transfer to an aborted fiber.");
     RETURN_ERROR(buf);
   }
+  if (target->paused) RETURN_ERROR("Cannot run a fiber the host has paused.");
   if (isCall) {
     if (target->caller != NULL || target == vm->fiber) {
       if (target->state == FIBER_ROOT) RETURN_ERROR("Cannot call root fiber.");

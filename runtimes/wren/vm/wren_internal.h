@@ -231,6 +231,8 @@ typedef struct ObjFiber {
   struct ObjFiber* caller;
   Value error;
   FiberState state;
+  /* Stopped by the host at the end of a slice; only wren_resume() runs it. */
+  bool paused;
 } ObjFiber;
 
 typedef bool (*Primitive)(WrenVM* vm, Value* args);
@@ -331,6 +333,7 @@ struct WrenVM {
   SymbolTable methodNames;
 
   int64_t budget;         /* < 0: unlimited */
+  int64_t slice;          /* < 0: run to the end; else pause after this many */
   uint64_t instructions;  /* executed so far */
   bool memoryExceeded;
   bool inInterpreter;

@@ -213,6 +213,7 @@ ObjFiber* wren_new_fiber(WrenVM* vm, ObjClosure* closure) {
   f->caller = NULL;
   f->error = NULL_VAL;
   f->state = FIBER_OTHER;
+  f->paused = false;
   if (closure != NULL) {
     *f->stackTop++ = OBJ_VAL(closure);
     wren_fiber_push_frame(vm, f, closure, f->stack);

@@ -51,6 +51,7 @@ WrenVM* wren_new_vm(const WrenConfiguration* config) {
   if (vm->config.minHeapSize == 0) vm->config.minHeapSize = 1024 * 1024;
   if (vm->config.initialHeapSize == 0) vm->config.initialHeapSize = 1024 * 1024 * 10;
   vm->budget = -1;
+  vm->slice = -1;
   vm->startClock = wren_clock_seconds();
   wren_symbol_table_init(&vm->methodNames);
   /* No collection while the core library is being built. */
@@ -377,6 +378,8 @@ static bool bind_method(WrenVM* vm, bool isStatic, int symbol, ObjModule* module
   return true;
 }
 
+#define MIN_SLICE 64
+
 /* ---- API slots -------------------------------------------------------- */
 
 static void ensure_api_capacity(WrenVM* vm, int count) {
@@ -428,8 +431,11 @@ static WrenInterpretResult run_interpreter(WrenVM* vm, ObjFiber* fiber) {
   vm->fiber = fiber;
   vm->inInterpreter = true;
   WrenInterpretResult result = WREN_RESULT_SUCCESS;
-  int64_t budgetStart = vm->budget < 0 ? INT64_MAX : vm->budget;
-  int64_t remaining = budgetStart;
+  /* One counter serves the budget and the slice, whichever ends first. */
+  int64_t budgetLeft = vm->budget < 0 ? INT64_MAX : vm->budget;
+  bool sliceFirst = vm->slice >= 0 && vm->slice < budgetLeft;
+  int64_t start = sliceFirst ? vm->slice : budgetLeft;
+  int64_t remaining = start;
 
   CallFrame* frame;
   Value* stackStart;
@@ -595,7 +601,12 @@ static WrenInterpretResult run_interpreter(WrenVM* vm, ObjFiber* fiber) {
        unbounded computation must pass through. */
     remaining -= numArgs + 2;
     SYNC();
-    if (UNLIKELY(remaining < 0)) goto budget_out;
+    if (UNLIKELY(remaining < 0)) {
+      if (!sliceFirst) goto budget_out;
+      /* Step back onto the call instruction: resuming runs it afresh. */
+      ip -= instruction >= OP_SUPER_0 && instruction <= OP_SUPER_16 ? 5 : 3;
+      goto pause;
+    }
     if (UNLIKELY(symbol >= classObj->methods.count ||
                  (method = &classObj->methods.data[symbol])->type == METHOD_NONE)) {
       STORE_FRAME();
@@ -679,7 +690,8 @@ static WrenInterpretResult run_interpreter(WrenVM* vm, ObjFiber* fiber) {
       remaining -= offset;
       if (UNLIKELY(remaining < 0)) {
         SYNC();
-        goto budget_out;
+        if (!sliceFirst) goto budget_out;
+        goto pause;
       }
       CHECK_MEMORY();
       DISPATCH();
@@ -855,8 +867,17 @@ static WrenInterpretResult run_interpreter(WrenVM* vm, ObjFiber* fiber) {
     }
   }
 
+pause:
+  STORE_FRAME();
+  fiber->paused = true;
+  vm->fiber = NULL;
+  ensure_api_capacity(vm, 1);
+  vm->apiStack[0] = OBJ_VAL(fiber);
+  vm->apiSlotCount = 1;
+  result = WREN_RESULT_PAUSED;
+  goto done;
+
 budget_out:
-  remaining = -1;
   STORE_FRAME();
   wren_runtime_error_str(vm, "Instruction budget exhausted.");
   goto handle_error;
@@ -890,9 +911,9 @@ handle_error : {
 }
 
 done : {
-  int64_t executed = budgetStart - (remaining < 0 ? 0 : remaining);
+  int64_t executed = start - remaining;
   vm->instructions += (uint64_t)executed;
-  if (vm->budget >= 0) vm->budget = remaining < 0 ? 0 : remaining;
+  if (vm->budget >= 0) vm->budget = vm->budget > executed ? vm->budget - executed : 0;
   vm->inInterpreter = false;
   return result;
 }
@@ -934,6 +955,17 @@ static WrenHandle* make_handle(WrenVM* vm, Value value) {
   vm->handles = h;
   if (IS_OBJ(value)) wren_pop_root(vm);
   return h;
+}
+
+/* Runs a fiber for the API: on success slot 0 holds the result (null if none). */
+static WrenInterpretResult run_to_slot0(WrenVM* vm, ObjFiber* fiber) {
+  WrenInterpretResult r = run_interpreter(vm, fiber);
+  if (r == WREN_RESULT_SUCCESS && vm->apiSlotCount == 0) {
+    ensure_api_capacity(vm, 1);
+    vm->apiStack[0] = NULL_VAL;
+    vm->apiSlotCount = 1;
+  }
+  return r;
 }
 
 WrenHandle* wren_make_call_handle(WrenVM* vm, const char* signature) {
@@ -985,13 +1017,16 @@ WrenInterpretResult wren_call(WrenVM* vm, WrenHandle* method) {
   fiber->state = FIBER_ROOT;
   wren_pop_root(vm);
   vm->apiSlotCount = 0;
-  WrenInterpretResult r = run_interpreter(vm, fiber);
-  if (r == WREN_RESULT_SUCCESS && vm->apiSlotCount == 0) {
-    ensure_api_capacity(vm, 1);
-    vm->apiStack[0] = NULL_VAL;
-    vm->apiSlotCount = 1;
-  }
-  return r;
+  return run_to_slot0(vm, fiber);
+}
+
+WrenInterpretResult wren_resume(WrenVM* vm, WrenHandle* fiber) {
+  if (vm->inInterpreter || fiber == NULL || !IS_FIBER(fiber->value)) return WREN_RESULT_RUNTIME_ERROR;
+  ObjFiber* f = AS_FIBER(fiber->value);
+  if (!f->paused) return WREN_RESULT_RUNTIME_ERROR;
+  f->paused = false;
+  vm->apiSlotCount = 0;
+  return run_to_slot0(vm, f);
 }
 
 void wren_release_handle(WrenVM* vm, WrenHandle* handle) {
@@ -1222,6 +1257,11 @@ char* wren_alloc_string(WrenVM* vm, const char* text) {
 
 void wren_set_instruction_budget(WrenVM* vm, int64_t instructions) { vm->budget = instructions; }
 int64_t wren_get_instruction_budget(WrenVM* vm) { return vm->budget; }
+/* A call is charged at most MAX_PARAMETERS + 3: a slice longer than that lets
+   the call a fiber paused at go through when it resumes. */
+void wren_set_slice(WrenVM* vm, int64_t instructions) {
+  vm->slice = instructions < 0 ? -1 : instructions < MIN_SLICE ? MIN_SLICE : instructions;
+}
 
 void wren_set_max_heap_size(WrenVM* vm, size_t bytes) {
   vm->config.maxHeapSize = bytes;
