@@ -102,7 +102,6 @@ class WrenRuntime:
         self._site_modules: dict[str, float] = {}
         """Loaded site modules -> the mtime they were compiled at."""
         self._sources: dict[str, tuple[float, int, str]] = {}
-        self._lock = trio.Lock()
         self.stats: dict[str, int] = {"requests": 0, "errors": 0, "suspends": 0, "slices": 0}
 
     # -- lifecycle ----------------------------------------------------------------
@@ -373,9 +372,9 @@ class WrenRuntime:
         run = _Run(ctx, module, os.path.dirname(ctx.page), ctx.limits.instructions)
         self._modules[module] = run.directory
         try:
-            async with self._lock:
-                self._forget_changed_modules()
-                self._step(run, functools.partial(self._interpret, module, source))
+            # No lock around the VM: a step never awaits, so no other task runs in the middle of one.
+            self._forget_changed_modules()
+            self._step(run, functools.partial(self._interpret, module, source))
             while run.fiber is not None:
                 go: Any
                 if run.pending is None:
@@ -392,8 +391,7 @@ class WrenRuntime:
                     except (CacheError, ValueError, TypeError) as exc:
                         answer = [False, str(exc)]
                     go = functools.partial(self._transfer, run.fiber, answer)
-                async with self._lock:
-                    self._step(run, go)
+                self._step(run, go)
             self._finish(run)
         finally:
             if run.fiber is not None:
@@ -422,7 +420,6 @@ class WrenRuntime:
 
         vm = self.vm
         self._current = run
-        before = vm.statistics().instructions
         vm.set_instruction_budget(max(0, run.instructions_left))
         try:
             result = go()
@@ -435,7 +432,7 @@ class WrenRuntime:
                 run.pending = None
         finally:
             self._current = None
-            run.instructions_left -= vm.statistics().instructions - before
+            run.instructions_left = vm.instruction_budget or 0
             vm.set_instruction_budget(None)
             vm.errors.clear()  # kept in `run.errors` by the error callback
         if run.fiber is not None:
