@@ -9,10 +9,13 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import httpx
 
 
 def free_port() -> int:
@@ -86,3 +89,38 @@ def curl(*args: str, timeout: int = 30) -> str:
     """Run curl quietly (failing on transport errors) and return what it printed."""
     return subprocess.run(["curl", "-sS", "--max-time", str(timeout), *args], capture_output=True, text=True,
                           check=True).stdout
+
+
+def p99_beside_spinners(site: Path, hello: str, expected: str) -> tuple[float, int, list[httpx.Response]]:
+    """Ask for `hello` one request after another for 3 s while two clients ask for `/spin`, a page
+    that computes until its wall-time budget (4 s) stops it. Returns the p99 in seconds, the number
+    of requests measured and the spinners' responses."""
+    config = "[limits]\nwall_time = 4.0\ninstructions = 100000000000\n"
+    with run_dynlan(site, "--no-access-log", config=config) as server:
+        with httpx.Client(base_url=server.url) as c:
+            for _ in range(50):
+                c.get(hello)  # warm up
+        spins: list[httpx.Response] = []
+
+        def spin() -> None:
+            with httpx.Client(base_url=server.url, timeout=20) as c:
+                spins.append(c.get("/spin"))
+
+        spinners = [threading.Thread(target=spin) for _ in range(2)]
+        for t in spinners:
+            t.start()
+        time.sleep(0.3)
+        latencies: list[float] = []
+        with httpx.Client(base_url=server.url, timeout=10) as c:
+            deadline = time.monotonic() + 3.0
+            while time.monotonic() < deadline:
+                started = time.perf_counter()
+                r = c.get(hello)
+                latencies.append(time.perf_counter() - started)
+                assert r.status_code == 200 and r.text == expected
+        for t in spinners:
+            t.join(20)
+    latencies.sort()
+    p99 = latencies[int(len(latencies) * 0.99) - 1]
+    print(f"{hello} p99 {p99 * 1000:.1f} ms over {len(latencies)} requests")
+    return p99, len(latencies), spins

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import threading
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests._server import curl, run_dynlan
+from tests._server import curl, p99_beside_spinners, run_dynlan
 
 pytestmark = pytest.mark.e2e
 
@@ -67,37 +66,10 @@ def test_syntax_error_lists_file_and_line_in_dev(tmp_path: Path) -> None:
 def test_spinning_page_does_not_stall_hello(tmp_path: Path) -> None:
     (tmp_path / "hello.lua").write_text('print("hello")\n')
     (tmp_path / "spin.lua").write_text("local x = 0\nwhile true do x = x + 1 end\n")
-    config = "[limits]\nwall_time = 4.0\ninstructions = 100000000000\n"
-    with run_dynlan(tmp_path, "--no-access-log", config=config) as server:
-        with httpx.Client(base_url=server.url) as c:
-            for _ in range(50):
-                c.get("/hello")  # warm up
-        results: list[int] = []
-
-        def spin() -> None:
-            with httpx.Client(base_url=server.url, timeout=20) as c:
-                results.append(c.get("/spin").status_code)
-
-        spinners = [threading.Thread(target=spin) for _ in range(2)]
-        for t in spinners:
-            t.start()
-        time.sleep(0.3)
-        latencies: list[float] = []
-        with httpx.Client(base_url=server.url, timeout=10) as c:
-            deadline = time.monotonic() + 3.0
-            while time.monotonic() < deadline:
-                started = time.perf_counter()
-                r = c.get("/hello")
-                latencies.append(time.perf_counter() - started)
-                assert r.status_code == 200 and r.text == "hello\n"
-        for t in spinners:
-            t.join(20)
-        assert results == [503, 503]  # each spun for its whole budget, then was stopped
-        latencies.sort()
-        p99 = latencies[int(len(latencies) * 0.99) - 1]
-        assert len(latencies) > 100
-        print(f"hello p99 {p99 * 1000:.1f} ms over {len(latencies)} requests")
-        assert p99 < 0.100, f"p99 {p99 * 1000:.1f} ms over {len(latencies)} requests"
+    p99, measured, spins = p99_beside_spinners(tmp_path, "/hello", "hello\n")
+    assert [r.status_code for r in spins] == [503, 503]  # each spun for its whole budget, then was stopped
+    assert measured > 100
+    assert p99 < 0.100, f"p99 {p99 * 1000:.1f} ms over {measured} requests"
 
 
 def test_page_source_is_never_served(tmp_path: Path) -> None:

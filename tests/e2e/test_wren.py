@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import html
 import re
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests._server import run_dynlan
+from tests._server import p99_beside_spinners, run_dynlan
 
 pytestmark = pytest.mark.e2e
 
@@ -96,34 +94,11 @@ def test_a_spinning_wren_page_does_not_hold_up_other_requests(tmp_path: Path) ->
     # would keep the worker until its wall-time budget ran out.
     (tmp_path / "spin.wren").write_text("var x = 0\nwhile (true) x = x + 1\n")
     (tmp_path / "hello.wren").write_text('System.print("hi")\n')
-    config = "[limits]\nwall_time = 4.0\ninstructions = 100000000000\n"
-    with run_dynlan(tmp_path, "--no-access-log", config=config) as server:
-        with httpx.Client(base_url=server.url) as c:
-            for _ in range(50):
-                c.get("/hello")  # warm up
-        spins: list[httpx.Response] = []
-        spinners = [threading.Thread(target=lambda: spins.append(httpx.get(server.url + "/spin", timeout=20)))
-                    for _ in range(2)]
-        for t in spinners:
-            t.start()
-        time.sleep(0.3)
-        latencies: list[float] = []
-        with httpx.Client(base_url=server.url, timeout=10) as c:
-            deadline = time.monotonic() + 3.0
-            while time.monotonic() < deadline:
-                started = time.perf_counter()
-                r = c.get("/hello")
-                latencies.append(time.perf_counter() - started)
-                assert r.status_code == 200 and r.text == "hi\n"
-        for t in spinners:
-            t.join(20)
+    p99, measured, spins = p99_beside_spinners(tmp_path, "/hello", "hi\n")
     # Each spun until its wall-time budget stopped it, in the middle of its loop.
     assert [r.status_code for r in spins] == [503, 503] and all("time budget" in r.text for r in spins)
-    latencies.sort()
-    p99 = latencies[int(len(latencies) * 0.99) - 1]
-    assert len(latencies) > 100
-    print(f"Wren hello p99 {p99 * 1000:.1f} ms over {len(latencies)} requests")
-    assert p99 < 0.100, f"p99 {p99 * 1000:.1f} ms over {len(latencies)} requests"
+    assert measured > 100
+    assert p99 < 0.100, f"p99 {p99 * 1000:.1f} ms over {measured} requests"
 
 
 def test_lists_that_look_like_tagged_maps_stay_lists(tmp_path: Path) -> None:
