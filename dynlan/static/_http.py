@@ -37,7 +37,13 @@ def _mime_for_name(name: str) -> str:
 
 def http_date(ts: float) -> str:
     """An IMF-fixdate (RFC 9110 §5.6.7)."""
-    return email.utils.formatdate(ts, usegmt=True)
+    return _http_date(int(ts))
+
+
+@functools.lru_cache(maxsize=4096)
+def _http_date(seconds: int) -> str:
+    # Files' modification times repeat from request to request: each is formatted once.
+    return email.utils.formatdate(seconds, usegmt=True)
 
 
 def parse_http_date(value: str) -> float | None:
