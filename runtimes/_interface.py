@@ -3,6 +3,10 @@
 Lifecycle, as Caddy's modules provision/validate/cleanup:
 `available()` (no side effects) -> `configure(cfg)` (strict) -> `await start(host)`
 -> `await handle(ctx)` per request -> `await aclose()`; `statistics()` any time.
+
+Optional: a runtime whose pages take CGI path info sets `path_info = True`
+(PHP does); `/info.php/a/b` then runs `info.php` with `ctx.path_info == "/a/b"`.
+Runtimes without the attribute keep answering only their pages' own paths.
 """
 
 from __future__ import annotations

@@ -64,14 +64,17 @@ class App:
         """Configure the runtimes and build each site's page routes (errors are ConfigErrors)."""
         reg = registry if registry is not None else runtime_registry()
         suffixes: dict[str, str] = {}
+        path_info: set[str] = set()
         for runtime in reg:
             for suffix in runtime.suffixes:
                 if suffix in suffixes:
                     raise ConfigError(f"suffix {suffix} claimed by runtimes '{suffixes[suffix]}' and '{runtime.name}'")
                 suffixes[suffix] = runtime.name
+            if getattr(runtime, "path_info", False):
+                path_info.update(runtime.suffixes)
         used: set[str] = set()
         for site in self.sites.values():
-            site.router = Router(site.root, suffixes)
+            site.router = Router(site.root, suffixes, frozenset(path_info))
             used |= site.router.runtimes_used
         for name in sorted(used):
             runtime = reg.get(name)
@@ -170,6 +173,7 @@ class App:
             page=route.file,
             page_name=route.name,
             params=match.params,
+            path_info=match.path_info,
             fs=site.fs,
             limits=site.config.limits,
             dev=self.dev,
@@ -257,8 +261,13 @@ class App:
         except HttpError as exc:
             if exc.status != 404:
                 raise
-            if match is None and router.maybe_rescan():
+            # A page named by its file with more path after it (`/info.php/a/b`) comes before a
+            # dynamic route that would also take that path: the file is the more literal match.
+            split = router.split_path_info(request.path)
+            if split is None and match is None and router.maybe_rescan():
+                split = router.split_path_info(request.path)
                 match = router.match(request.path)
+            match = split or match
             if match is None:
                 raise
         await self.run_page(exchange, site, match)
@@ -296,7 +305,8 @@ class App:
                 route = site.router.by_file.get(resolved.fs_path)
                 if route is None or route.dynamic:
                     raise HttpError(404, f"{request.path} not found")
-                await self.run_page(exchange, site, Match(route, {}))
+                # `/info.php/` runs info.php with path info "/".
+                await self.run_page(exchange, site, site.router.split_path_info(request.path) or Match(route, {}))
                 return
         if request.method == "OPTIONS":
             await exchange.respond(204, [("allow", ALLOW_STATIC)], b"")

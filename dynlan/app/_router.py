@@ -4,16 +4,22 @@
 `[name]` in a file or folder name is a route parameter: `users/[id].lua`
 answers `/users/42` with `id = "42"`. Names starting with `.` or `_` are never
 routes (`_lib/` holds modules pages import).
+
+A runtime that takes path info (PHP) also answers a path that continues past
+its page's file name: `/info.php/a/b` runs `info.php` with `/a/b` as its
+CGI PATH_INFO (RFC 3875 §4.1.5).
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import unquote
 
 from dynlan.config import ConfigError
+from dynlan.static import StaticError, decode_path
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +42,8 @@ class Route:
 class Match:
     route: Route
     params: dict[str, str]
+    path_info: str = ""
+    """The decoded path after the page's file name (`/a/b` for `/info.php/a/b`), or ""."""
 
 
 def _param(segment: str) -> str | None:
@@ -44,15 +52,21 @@ def _param(segment: str) -> str | None:
     return None
 
 
+def _hidden(segments: Iterable[str]) -> bool:
+    return any(s.startswith((".", "_")) for s in segments)
+
+
 class Router:
     """The page routes of one site."""
 
     RESCAN_INTERVAL = 1.0
 
-    def __init__(self, root: str, suffixes: dict[str, str]) -> None:
+    def __init__(self, root: str, suffixes: dict[str, str], path_info: frozenset[str] = frozenset()) -> None:
         self.root = root
         self.suffixes = suffixes
         """Page suffix -> runtime name."""
+        self.path_info = path_info
+        """Page suffixes whose pages also answer paths that continue past their file name."""
         self.exact: dict[tuple[str, ...], Route] = {}
         self.dynamic: list[Route] = []
         self.by_file: dict[str, Route] = {}
@@ -125,9 +139,42 @@ class Router:
             return None
         trailing = path.endswith("/")
         segments = tuple(s for s in path.split("/") if s)
-        if any(s.startswith((".", "_")) for s in segments):
+        if _hidden(segments):
             return None
         return self._lookup(segments, trailing)
+
+    def split_path_info(self, raw_path: str) -> Match | None:
+        """The page a path names by its file, with the rest of the path as path info, or None.
+
+        As nginx's `fastcgi_split_path_info` on the decoded, normalised URI, but
+        safe against the known tricks without PHP's own guessing: the split is
+        at the first segment ending in a path-info suffix that is a page file of
+        the site (a regular file the router knows: never a folder named `x.php`,
+        a hidden or `_` name, or a dynamic `[name]` page), so
+        `/uploads/image.jpg/x.php` never runs image.jpg. A NUL, a backslash, an
+        encoded slash, `..` or invalid UTF-8 split nothing (the static layer
+        answers 400 for them), and no segment may start with `.` or `_`.
+        """
+        if not self.path_info:
+            return None
+        try:
+            segments = decode_path(raw_path)
+        except StaticError:
+            return None
+        if _hidden(segments):
+            return None
+        trailing = raw_path.endswith("/")
+        for i, segment in enumerate(segments):
+            rest = segments[i + 1 :]
+            if not rest and not trailing:
+                break  # the whole path names the page: a plain route, not path info
+            if os.path.splitext(segment)[1] not in self.path_info:
+                continue
+            route = self.by_file.get(os.path.join(self.root, *segments[: i + 1]))
+            if route is None or route.dynamic or not os.path.isfile(route.file):
+                continue
+            return Match(route, {}, "/" + "/".join(rest) + ("/" if trailing and rest else ""))
+        return None
 
     def folder_redirect(self, raw_path: str) -> bool:
         """True when `path + "/"` has an index page (so `path` should redirect)."""

@@ -198,7 +198,10 @@ class PageResponse:
                     await responses.send(exchange, entry, ctx.compression, "MISS")
                     return
         body = self._maybe_compress(headers, body)
-        headers.append(("content-length", str(len(body))))
+        if body or ctx.request.method != "HEAD":
+            # A HEAD response's length is the GET response's or is left out (RFC 9110 §8.6); a runtime
+            # that does not produce the body for HEAD (php-cgi) leaves nothing to count.
+            headers.append(("content-length", str(len(body))))
         await exchange.respond(self.status, headers, body)
 
     def _maybe_compress(self, headers: list[tuple[str, str]], body: bytes) -> bytes:
@@ -240,6 +243,7 @@ class PageContext:
         site_name: str = "",
         options: dict[str, Any] | None = None,
         compression: CompressionConfig | None = None,
+        path_info: str = "",
     ) -> None:
         self.host = host
         self.exchange = exchange
@@ -249,6 +253,8 @@ class PageContext:
         self.page_name = page_name
         """The page's path relative to the site root (what error messages show)."""
         self.params = params
+        self.path_info = path_info
+        """The decoded URL path after the page's own name (`/a/b` for `/info.php/a/b`; CGI's PATH_INFO)."""
         self.fs = fs
         self.limits = limits
         self.dev = dev
@@ -261,6 +267,7 @@ class PageContext:
         self.response = PageResponse(self)
         self.log = PageLog(self.request.request_id, page_name)
         self._body: bytes | None = None
+        self._body_received = 0
         self._cookies: dict[str, str] | None = None
         self.cache_policy: CachePolicy | None = None
         """Set by `response.cache(...)`: the response may be kept in the response cache."""
@@ -309,11 +316,23 @@ class PageContext:
         return {k: v[0] for k, v in self.request.query.items()}
 
     @property
-    def has_body(self) -> bool:
-        """True when the request says it carries a body (Content-Length > 0 or chunked)."""
+    def body_length(self) -> int | None:
+        """The body's length as the request declares it up front (0: no body), or None when only its end tells:
+        a chunked HTTP/1.1 body (Transfer-Encoding wins over Content-Length, RFC 9112 §6.3), or an HTTP/2 or
+        HTTP/3 request without content-length, whose body ends with its stream (RFC 9113 §8.1, RFC 9114 §4.1)."""
         headers = self.request.headers
+        if "transfer-encoding" in headers:
+            return None
         length = headers.get("content-length")
-        return (length is not None and length.strip() not in ("", "0")) or "transfer-encoding" in headers
+        if length is not None:
+            length = length.strip()
+            return int(length) if length.isdigit() else None
+        return None if self.request.http_version in ("2", "3") else 0
+
+    @property
+    def has_body(self) -> bool:
+        """True when the request may carry a body (see `body_length`)."""
+        return self.body_length != 0
 
     @property
     def body_read(self) -> bool:
@@ -322,21 +341,22 @@ class PageContext:
     def body_nowait(self) -> bytes | None:
         return self._body
 
+    async def receive_body(self) -> bytes:
+        """The next chunk of the request body (b"" at its end), counted against the body limit (413 beyond)."""
+        declared = self.body_length
+        if declared is not None and declared > self.max_body_size:
+            raise HttpError(413, "request body too large", close=True)
+        chunk = await self.exchange.receive()
+        self._body_received += len(chunk)
+        if self._body_received > self.max_body_size:
+            raise HttpError(413, "request body too large", close=True)
+        return chunk
+
     async def read_body(self) -> bytes:
         """The whole request body, read once and capped by the body limit (413 beyond)."""
         if self._body is None:
-            declared = self.request.headers.get("content-length")
-            if declared is not None and declared.isdigit() and int(declared) > self.max_body_size:
-                raise HttpError(413, "request body too large", close=True)
             parts: list[bytes] = []
-            size = 0
-            while True:
-                chunk = await self.exchange.receive()
-                if not chunk:
-                    break
-                size += len(chunk)
-                if size > self.max_body_size:
-                    raise HttpError(413, "request body too large", close=True)
+            while chunk := await self.receive_body():
                 parts.append(chunk)
             self._body = b"".join(parts)
         return self._body

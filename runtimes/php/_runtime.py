@@ -2,15 +2,21 @@
 
 One pool of `php-cgi -b <socket>` processes per site (started on first use,
 through `dynlan.sandboxes`), each serving one request at a time. Request
-bodies stream in as FCGI_STDIN records; output streams back: it is buffered
+bodies stream in as FCGI_STDIN records; a body whose length only its end tells
+(chunked, or HTTP/2 and HTTP/3 without content-length) is spooled first, since
+PHP reads no more than CONTENT_LENGTH says. Output streams back: it is buffered
 while PHP keeps producing and goes to the client as soon as PHP pauses (a
 `flush()` in the page reaches the client). PHP's stderr goes to the log with
-the request id. Pages reach the host cache and files through a prelude
-(`_prelude.php`) that calls back over a private Unix socket.
+the request id. A PHP error (fatal, parse, memory or CPU limit) is a complete
+FastCGI response and the process serves on; only a broken transport (EOF, a
+reset, invalid FastCGI) or the wall-time budget costs a process. Pages reach
+the host cache and files through a prelude (`_prelude.php`) that calls back
+over a private Unix socket.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -18,6 +24,7 @@ import re
 import secrets
 import shutil
 import tempfile
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import trio
@@ -25,6 +32,7 @@ import trio
 from dynlan import SERVER_NAME
 from dynlan.config import ConfigError
 from dynlan.host import BudgetExceeded, CacheError, FsError, Host, PageContext, PageError, parse_ttl
+from dynlan.http import HttpError
 from dynlan.runtimes._interface import Availability, RuntimeConfig
 from dynlan.runtimes.php._fastcgi import (
     CgiHeadParser,
@@ -43,11 +51,21 @@ REQUEST_ID = 1
 PAUSE = 0.005
 """Seconds without new output after which what PHP wrote so far is sent (so flush() reaches the client)."""
 _FATAL_LOCATION = re.compile(r" in (/[^\s:]+?)(?::| on line )(\d+)")
+SPOOL_MEMORY = 64 * 1024
+"""A body of unknown length is held in memory up to this many bytes, then in a temporary file."""
+BODY_CHUNK = 256 * 1024
+FIXED_INI = ("cgi.fix_pathinfo", "cgi.discard_path")
+"""ini settings DynLan owns: with either changed, PHP would run PATH_TRANSLATED instead of SCRIPT_FILENAME."""
+
+BodySource = Callable[[], Awaitable[bytes]]
+"""The next chunk of a request body; b"" at its end."""
 
 
 class PhpRuntime:
     name = "php"
     suffixes = (".php",)
+    path_info = True
+    """`/info.php/a/b` runs info.php with PATH_INFO `/a/b` (the router splits it; see `Router.split_path_info`)."""
 
     def __init__(self) -> None:
         self.binary = "php-cgi"
@@ -89,6 +107,9 @@ class PhpRuntime:
                 if not isinstance(value, dict) or not all(isinstance(v, str | int | float | bool) for v in value.values()):
                     raise ConfigError("php.ini: expected a table of ini settings")
                 self.ini = {str(k): str(v) for k, v in value.items()}
+                fixed = sorted(set(self.ini) & set(FIXED_INI))
+                if fixed:
+                    raise ConfigError(f"php.ini.{fixed[0]}: set by DynLan, which splits PATH_INFO itself")
             else:
                 raise ConfigError(f"unknown key 'php.{key}'")
 
@@ -140,7 +161,12 @@ class PhpRuntime:
             "output_buffering": "0",
             "implicit_flush": "0",
             "expose_php": "0",
-            "cgi.fix_pathinfo": "0",
+            # PHP_SELF = SCRIPT_NAME + PATH_INFO only with fix_pathinfo=1; with 0, PHP would run
+            # PATH_TRANSLATED (`/info.php/uploads/image.jpg` would run the upload). Its own guessing
+            # (walking back from a missing SCRIPT_FILENAME to `image.jpg`, the nginx/PHP upload attack)
+            # never starts: SCRIPT_FILENAME is always a page file the router found.
+            "cgi.fix_pathinfo": "1",
+            "cgi.discard_path": "0",
             "session.save_path": os.path.join(self._tmp, "sessions"),
             "upload_tmp_dir": self._tmp,
             "post_max_size": str(ctx.max_body_size),
@@ -186,11 +212,12 @@ class PhpRuntime:
 
     # -- a request -------------------------------------------------------------
 
-    def _params(self, ctx: PageContext, token: str) -> list[tuple[bytes, bytes]]:
+    def _params(self, ctx: PageContext, token: str, length: int) -> list[tuple[bytes, bytes]]:
         r = ctx.request
         site_root = ctx.fs.root
         script_name = "/" + os.path.relpath(ctx.page, site_root).replace(os.sep, "/")
         server_port = r.host.rpartition(":")[2] if ":" in r.host and not r.host.endswith("]") else ("443" if r.scheme == "https" else "80")
+        # The request line and headers as they came (latin-1 gives back their bytes).
         env: dict[str, str] = {
             "GATEWAY_INTERFACE": "CGI/1.1",
             "SERVER_SOFTWARE": SERVER_NAME,
@@ -201,11 +228,6 @@ class PhpRuntime:
             "REQUEST_METHOD": r.method,
             "REQUEST_URI": r.target if r.target.startswith("/") else r.path + (f"?{r.query_string}" if r.query_string else ""),
             "QUERY_STRING": r.query_string,
-            "SCRIPT_FILENAME": ctx.page,
-            "SCRIPT_NAME": script_name,
-            "PHP_SELF": script_name,
-            "PATH_INFO": "",
-            "DOCUMENT_ROOT": site_root,
             "DOCUMENT_URI": r.path,
             "REMOTE_ADDR": r.client[0] if r.client else "",
             "REMOTE_PORT": str(r.client[1]) if r.client else "",
@@ -214,31 +236,68 @@ class PhpRuntime:
             "DYNLAN_HOST_SOCKET": self.host_socket,
             "DYNLAN_REQUEST_ID": r.request_id,
         }
+        # Decoded paths and route parameters: UTF-8, as the file system and nginx pass them.
+        decoded: dict[str, str] = {
+            "SCRIPT_FILENAME": ctx.page,
+            "SCRIPT_NAME": script_name,
+            "PHP_SELF": script_name + ctx.path_info,
+            "PATH_INFO": ctx.path_info,
+            "DOCUMENT_ROOT": site_root,
+        }
+        if ctx.path_info:
+            # RFC 3875 §4.1.6: the path info mapped onto the document root; left out without path info.
+            decoded["PATH_TRANSLATED"] = site_root + ctx.path_info
         if r.scheme == "https":
             env["HTTPS"] = "on"
         ctype = r.headers.get("content-type")
         if ctype is not None:
             env["CONTENT_TYPE"] = ctype
-        length = r.headers.get("content-length")
-        if length is not None:
-            env["CONTENT_LENGTH"] = length
+        if length or "content-length" in r.headers:
+            env["CONTENT_LENGTH"] = str(length)
         for name, value in ctx.params.items():
-            env[f"DYNLAN_PARAM_{name}"] = value
+            decoded[f"DYNLAN_PARAM_{name}"] = value
         for name, value in r.headers.as_dict().items():
-            if name in ("content-type", "content-length", "proxy"):
-                # httpoxy: a `Proxy` header must never become HTTP_PROXY.
+            if name in ("content-type", "content-length", "proxy", "transfer-encoding"):
+                # httpoxy: a `Proxy` header must never become HTTP_PROXY. Transfer-Encoding framed the
+                # message, not the body PHP gets (RFC 9112 §6.1): that one has a CONTENT_LENGTH.
                 continue
             key = "HTTP_" + name.upper().replace("-", "_")
             if not re.fullmatch(r"HTTP_[A-Z0-9_]+", key):
                 continue
             env[key] = value
-        return [(k.encode("latin-1"), v.encode("latin-1", "replace")) for k, v in env.items()]
+        return ([(k.encode("latin-1"), v.encode("latin-1", "replace")) for k, v in env.items()]
+                + [(os.fsencode(k), os.fsencode(v)) for k, v in decoded.items()])
 
     async def handle(self, ctx: PageContext) -> None:
         self.stats["requests"] += 1
         pool = self._pool(ctx)
+        length = ctx.body_length
+        if ctx.body_read or length == 0:
+            body = ctx.body_nowait() or b""
+            await self._run(ctx, pool, body, len(body))
+        elif length is not None:
+            if length > ctx.max_body_size:
+                raise HttpError(413, "request body too large", close=True)
+            await self._run(ctx, pool, ctx.receive_body, length)  # streamed: an upload is never held whole
+        else:
+            # PHP reads no more of a body than CONTENT_LENGTH says, so a body whose length only its end
+            # tells is read whole first, as nginx does before it calls PHP-FPM: in memory up to
+            # SPOOL_MEMORY, then in a temporary file, never past max_body_size (413). No php-cgi
+            # process is held while a slow client sends it.
+            with tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY, dir=self._tmp) as spool:
+                file = trio.wrap_file(spool)
+                size = 0
+                while chunk := await ctx.receive_body():
+                    await file.write(chunk)
+                    size += len(chunk)
+                await file.seek(0)
+                source = await file.read() if size <= SPOOL_MEMORY else functools.partial(file.read, BODY_CHUNK)
+                await self._run(ctx, pool, source, size)
+
+    async def _run(self, ctx: PageContext, pool: ProcessPool, body: bytes | BodySource, length: int) -> None:
         token = secrets.token_hex(16)
         self._tokens[token] = ctx
+        outcome: tuple[CgiHeadParser, str] | None = None
         try:
             async with pool.lease() as worker:
                 path = self._sockets.get(worker.pid)
@@ -246,7 +305,7 @@ class PhpRuntime:
                     raise PageError("php-cgi worker has no socket")
                 with trio.move_on_after(max(0.1, ctx.limits.wall_time - 0.05)) as wall:
                     try:
-                        await self._exchange(ctx, path, token)
+                        outcome = await self._exchange(ctx, path, self._params(ctx, token, length), body)
                     except (trio.BrokenResourceError, trio.ClosedResourceError):
                         # The php-cgi process went away mid-request (it crashed or was killed).
                         raise PoolError("php-cgi closed the connection mid-request") from None
@@ -265,8 +324,19 @@ class PhpRuntime:
             raise PageError(f"php-cgi is not reachable: {exc}") from None
         finally:
             self._tokens.pop(token, None)
+        # FCGI_END_REQUEST came: whatever PHP reported (a fatal or parse error, its memory or CPU
+        # limit) ended a complete response, so the errors are judged outside the lease and the
+        # process, and its connection, serve the next request (as PHP-FPM's workers do).
+        assert outcome is not None
+        head, errors = outcome
+        self._check_errors(ctx, errors)
+        if head.head is None:
+            raise PageError("php-cgi sent no response head", errors)
+        self._apply_head(ctx, head)
 
-    async def _exchange(self, ctx: PageContext, path: str, token: str) -> None:
+    async def _exchange(self, ctx: PageContext, path: str, params: list[tuple[bytes, bytes]],
+                        body: bytes | BodySource) -> tuple[CgiHeadParser, str]:
+        """One request on php-cgi's connection: the response head and what PHP wrote to stderr."""
         # One FastCGI connection per php-cgi process, kept open between requests
         # (FCGI_KEEP_CONN): no connect and accept per request.
         stream = self._connections.pop(path, None)
@@ -275,25 +345,26 @@ class PhpRuntime:
         reusable = False
         try:
             fcgi = FastCGIConnection()
-            head = fcgi.begin_request(REQUEST_ID, keep_conn=True) + fcgi.params(REQUEST_ID, self._params(ctx, token))
-            if not ctx.has_body or ctx.body_read:
+            head = fcgi.begin_request(REQUEST_ID, keep_conn=True) + fcgi.params(REQUEST_ID, params)
+            if isinstance(body, bytes):
                 # Most requests: the whole request in one write, no body task.
-                body = ctx.body_nowait() or b""
                 await stream.send_all(head + (FastCGIConnection.stdin(REQUEST_ID, body) if body else b"")
                                       + FastCGIConnection.stdin(REQUEST_ID, b""))
-                await self._read_response(ctx, stream, fcgi)
+                outcome = await self._read_response(ctx, stream, fcgi)
             else:
                 await stream.send_all(head)
+                # Raised below, outside the nursery (no exception group): the body's failure (413,
+                # 408, a client gone) as the client should hear it, or the response's.
+                failures: list[Exception] = []
                 async with trio.open_nursery() as nursery:
-                    nursery.start_soon(self._send_body, ctx, stream)
-                    failure: Exception | None = None
+                    nursery.start_soon(self._send_body, stream, body, failures, nursery.cancel_scope)
                     try:
-                        await self._read_response(ctx, stream, fcgi)
-                    except Exception as exc:  # raised below, outside the nursery (no exception group)
-                        failure = exc
+                        outcome = await self._read_response(ctx, stream, fcgi)
+                    except Exception as exc:
+                        failures.append(exc)
                     nursery.cancel_scope.cancel()
-                if failure is not None:
-                    raise failure
+                if failures:
+                    raise failures[0]
             reusable = True
         finally:
             # A connection left mid-response (an error, a timeout) is never reused.
@@ -302,25 +373,28 @@ class PhpRuntime:
             else:
                 with trio.CancelScope(shield=True):
                     await trio.aclose_forcefully(stream)
+        return outcome
 
-    async def _send_body(self, ctx: PageContext, stream: trio.SocketStream) -> None:
-        """Stream the request body to PHP as it arrives (an upload is never held whole)."""
+    @staticmethod
+    async def _send_body(stream: trio.SocketStream, body: BodySource, failures: list[Exception],
+                         exchange: trio.CancelScope) -> None:
+        """Send the request body to PHP as it comes from `body` (a body is never held whole here).
+
+        A failure to get the body ends the whole exchange (`exchange` is its scope), since PHP
+        would wait for the rest of the body forever.
+        """
         try:
-            if ctx.body_read:
-                body = ctx.body_nowait() or b""
-                if body:
-                    await stream.send_all(FastCGIConnection.stdin(REQUEST_ID, body))
-            else:
-                while True:
-                    chunk = await ctx.exchange.receive()
-                    if not chunk:
-                        break
-                    await stream.send_all(FastCGIConnection.stdin(REQUEST_ID, chunk))
+            while chunk := await body():
+                await stream.send_all(FastCGIConnection.stdin(REQUEST_ID, chunk))
             await stream.send_all(FastCGIConnection.stdin(REQUEST_ID, b""))
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass  # PHP answered without reading everything
+        except Exception as exc:
+            failures.append(exc)
+            exchange.cancel()
 
-    async def _read_response(self, ctx: PageContext, stream: trio.SocketStream, fcgi: FastCGIConnection) -> None:
+    async def _read_response(self, ctx: PageContext, stream: trio.SocketStream,
+                             fcgi: FastCGIConnection) -> tuple[CgiHeadParser, str]:
         head = CgiHeadParser()
         stderr: list[str] = []
         pending = False
@@ -366,11 +440,7 @@ class PhpRuntime:
                         log.warning("[%s] %s: %s", ctx.request.request_id, ctx.page_name, line)
                 elif isinstance(event, EndRequest):
                     ended = True
-        errors = "".join(stderr)
-        self._check_errors(ctx, head, errors)
-        if head.head is None:
-            raise PageError("php-cgi sent no response head", errors)
-        self._apply_head(ctx, head)
+        return head, "".join(stderr)
 
     def _apply_head(self, ctx: PageContext, head: CgiHeadParser) -> None:
         response = ctx.response
@@ -383,7 +453,7 @@ class PhpRuntime:
                 continue  # framing is the server's
             response.add_header(name, value)
 
-    def _check_errors(self, ctx: PageContext, head: CgiHeadParser, errors: str) -> None:
+    def _check_errors(self, ctx: PageContext, errors: str) -> None:
         if "Allowed memory size of" in errors:
             self.stats["budget.memory"] += 1
             raise BudgetExceeded("memory", "PHP page used more than its memory budget (memory_limit)")

@@ -1,0 +1,129 @@
+"""Page routing without a server: file routes, dynamic routes, and path info split at a page file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dynlan.app._router import Router
+
+SUFFIXES = {".php": "php", ".lua": "lua"}
+FILES = (
+    "info.php",
+    "index.php",
+    "hello.lua",
+    "users/[id].php",
+    "dir.php/inner.php",
+    "dir.php/note.txt",
+    "uploads/image.jpg",
+    "_lib/util.php",
+    ".hidden.php",
+)
+
+
+def make_site(base: Path) -> str:
+    site = base / "site"
+    for name in FILES:
+        (site / name).parent.mkdir(parents=True, exist_ok=True)
+        (site / name).write_text("<?php echo 'page';")
+    return os.path.realpath(site)
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> str:
+    return make_site(tmp_path)
+
+
+@pytest.fixture
+def router(root: str) -> Router:
+    return Router(root, SUFFIXES, frozenset({".php"}))
+
+
+@pytest.fixture(scope="module")
+def shared_router(tmp_path_factory: pytest.TempPathFactory) -> Router:
+    """One site for the property test (hypothesis runs it many times with one fixture value)."""
+    return Router(make_site(tmp_path_factory.mktemp("router")), SUFFIXES, frozenset({".php"}))
+
+
+def test_routes_and_dynamic_parameters(router: Router, root: str) -> None:
+    info = router.match("/info")
+    assert info is not None and info.route.file == os.path.join(root, "info.php") and info.path_info == ""
+    user = router.match("/users/42")
+    assert user is not None and user.params == {"id": "42"} and user.path_info == ""
+    assert router.match("/_lib/util") is None and router.match("/.hidden") is None
+
+
+@pytest.mark.parametrize(
+    ("path", "page", "path_info"),
+    [
+        ("/info.php/a/b", "info.php", "/a/b"),
+        ("/info.php/", "info.php", "/"),
+        ("/info.php/a/", "info.php", "/a/"),
+        ("/info.php//a//b", "info.php", "/a/b"),  # normalised, as nginx merges slashes
+        ("/info.php/caf%C3%A9/x%20y", "info.php", "/café/x y"),  # decoded, as nginx's $fastcgi_path_info
+        ("/index.php/a", "index.php", "/a"),
+        ("/dir.php/inner.php/q", "dir.php/inner.php", "/q"),  # the folder dir.php is skipped, not run
+    ],
+)
+def test_path_info_is_split_at_the_first_page_file(router: Router, root: str, path: str, page: str, path_info: str) -> None:
+    match = router.split_path_info(path)
+    assert match is not None
+    assert match.route.file == os.path.join(root, page) and match.path_info == path_info and match.params == {}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/info.php",  # the page itself: a plain route, not path info
+        "/info",
+        "/uploads/image.jpg/x.php",  # an upload with a .php name after it never runs
+        "/uploads/image.jpg/x.php/y",
+        "/dir.php/note.txt/x",
+        "/dir.php/x",
+        "/users/[id].php/x",  # a dynamic page is not reachable by its file name
+        "/_lib/util.php/x",
+        "/.hidden.php/x",
+        "/info.php/.git/config",
+        "/info.php/_lib/x",
+        "/info.php/a%00b",
+        "/info.php%00/x",
+        "/info.php/../info.php/x",
+        "/info.php/a%2Fb",
+        "/info.php/a%5Cb",
+        "/info.php/%FF",
+        "/hello.lua/x",  # Lua takes no path info
+        "/INFO.PHP/x",
+    ],
+)
+def test_path_info_tricks_split_nothing(router: Router, path: str) -> None:
+    assert router.split_path_info(path) is None
+
+
+def test_only_runtimes_that_take_path_info_split(root: str) -> None:
+    assert Router(root, SUFFIXES).split_path_info("/info.php/a") is None
+
+
+def test_a_page_removed_since_the_scan_splits_nothing(router: Router, root: str) -> None:
+    os.remove(os.path.join(root, "info.php"))
+    assert router.split_path_info("/info.php/a") is None
+
+
+SEGMENTS = ["info.php", "dir.php", "inner.php", "uploads", "image.jpg", "x.php", "_lib", "util.php", ".hidden.php",
+            "..", ".", "", "a", "%00", "%2F", "%2e%2e", "caf%C3%A9", "users", "[id].php"]
+
+
+@given(parts=st.lists(st.sampled_from(SEGMENTS), min_size=1, max_size=6))
+def test_a_split_always_runs_a_known_page_under_the_root(shared_router: Router, parts: list[str]) -> None:
+    match = shared_router.split_path_info("/" + "/".join(parts))
+    if match is None:
+        return
+    route = match.route
+    assert route.file.endswith(".php") and os.path.isfile(route.file) and not route.dynamic
+    assert route.file.startswith(shared_router.root + os.sep)
+    assert route.name in ("info.php", "index.php", "dir.php/inner.php")
+    assert match.path_info.startswith("/") and "\x00" not in match.path_info
+    assert not any(s.startswith((".", "_")) for s in match.path_info.split("/")), match.path_info
