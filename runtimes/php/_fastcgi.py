@@ -125,7 +125,12 @@ class FastCGIConnection:
     @staticmethod
     def params(request_id: int, pairs: Iterable[tuple[bytes, bytes]]) -> bytes:
         """All params, then the empty PARAMS record that ends them."""
-        return stream_records(PARAMS, request_id, encode_pairs(pairs)) + record(PARAMS, request_id, b"")
+        return FastCGIConnection.params_data(request_id, encode_pairs(pairs))
+
+    @staticmethod
+    def params_data(request_id: int, data: bytes) -> bytes:
+        """Params already encoded with `encode_pairs` (pieces of it may be joined), then the end record."""
+        return stream_records(PARAMS, request_id, data) + record(PARAMS, request_id, b"")
 
     @staticmethod
     def stdin(request_id: int, data: bytes) -> bytes:

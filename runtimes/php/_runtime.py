@@ -17,6 +17,7 @@ over a private Unix socket.
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import logging
 import os
@@ -41,6 +42,7 @@ from dynlan.runtimes.php._fastcgi import (
     FastCGIError,
     Stderr,
     Stdout,
+    encode_pairs,
 )
 from dynlan.sandboxes import Limits, PoolError, ProcessPool, spawn
 
@@ -50,6 +52,25 @@ PRELUDE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_prelude.php
 REQUEST_ID = 1
 PAUSE = 0.005
 """Seconds without new output after which what PHP wrote so far is sent (so flush() reaches the client)."""
+_CGI_HEADER = re.compile(r"HTTP_[A-Z0-9_]+")
+
+
+@functools.lru_cache(maxsize=1024)
+def _cgi_header(name: str) -> str | None:
+    """The CGI variable for a request header (`HTTP_USER_AGENT`), or None for one PHP must not get."""
+    if name in ("content-type", "content-length", "proxy", "transfer-encoding"):
+        # httpoxy: a `Proxy` header must never become HTTP_PROXY. Transfer-Encoding framed the
+        # message, not the body PHP gets (RFC 9112 §6.1): that one has a CONTENT_LENGTH.
+        return None
+    key = "HTTP_" + name.upper().replace("-", "_")
+    return key if _CGI_HEADER.fullmatch(key) else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _script_name(page: str, root: str) -> str:
+    return "/" + os.path.relpath(page, root).replace(os.sep, "/")
+
+
 _FATAL_LOCATION = re.compile(r" in (/[^\s:]+?)(?::| on line )(\d+)")
 SPOOL_MEMORY = 64 * 1024
 """A body of unknown length is held in memory up to this many bytes, then in a temporary file."""
@@ -82,6 +103,10 @@ class PhpRuntime:
         """Idle FastCGI connections, by php-cgi socket path."""
         self._tokens: dict[str, PageContext] = {}
         self._counter = 0
+        self._token_key = secrets.token_hex(16)
+        self._token_ids = itertools.count(1)
+        self._page_param_cache: dict[tuple[str, str], bytes] = {}
+        """(page file, site root) -> the encoded CGI variables that no request of the page changes."""
         self._start_error: str | None = None
         self.stats: dict[str, int] = {"requests": 0, "errors": 0, "killed": 0, "budget.memory": 0, "budget.time": 0,
                                       "budget.instructions": 0}
@@ -212,41 +237,26 @@ class PhpRuntime:
 
     # -- a request -------------------------------------------------------------
 
-    def _params(self, ctx: PageContext, token: str, length: int) -> list[tuple[bytes, bytes]]:
+    def _params(self, ctx: PageContext, token: str, length: int) -> bytes:
+        """The request's CGI variables as FastCGI name-value pairs; what no request changes is encoded once."""
         r = ctx.request
-        site_root = ctx.fs.root
-        script_name = "/" + os.path.relpath(ctx.page, site_root).replace(os.sep, "/")
-        server_port = r.host.rpartition(":")[2] if ":" in r.host and not r.host.endswith("]") else ("443" if r.scheme == "https" else "80")
-        # The request line and headers as they came (latin-1 gives back their bytes).
+        host = r.host
+        bare_host = ":" in host and not host.endswith("]")
+        # As the request carried them (latin-1 round-trips the bytes).
         env: dict[str, str] = {
-            "GATEWAY_INTERFACE": "CGI/1.1",
-            "SERVER_SOFTWARE": SERVER_NAME,
             # As nginx passes it: HTTP/1.1, HTTP/2.0, HTTP/3.0.
             "SERVER_PROTOCOL": f"HTTP/{r.http_version}" if "." in r.http_version else f"HTTP/{r.http_version}.0",
-            "SERVER_NAME": r.host.rpartition(":")[0] if ":" in r.host and not r.host.endswith("]") else r.host,
-            "SERVER_PORT": server_port,
+            "SERVER_NAME": host.rpartition(":")[0] if bare_host else host,
+            "SERVER_PORT": host.rpartition(":")[2] if bare_host else ("443" if r.scheme == "https" else "80"),
             "REQUEST_METHOD": r.method,
             "REQUEST_URI": r.target if r.target.startswith("/") else r.path + (f"?{r.query_string}" if r.query_string else ""),
             "QUERY_STRING": r.query_string,
             "DOCUMENT_URI": r.path,
             "REMOTE_ADDR": r.client[0] if r.client else "",
             "REMOTE_PORT": str(r.client[1]) if r.client else "",
-            "REDIRECT_STATUS": "200",
             "DYNLAN_TOKEN": token,
-            "DYNLAN_HOST_SOCKET": self.host_socket,
             "DYNLAN_REQUEST_ID": r.request_id,
         }
-        # Decoded paths and route parameters: UTF-8, as the file system and nginx pass them.
-        decoded: dict[str, str] = {
-            "SCRIPT_FILENAME": ctx.page,
-            "SCRIPT_NAME": script_name,
-            "PHP_SELF": script_name + ctx.path_info,
-            "PATH_INFO": ctx.path_info,
-            "DOCUMENT_ROOT": site_root,
-        }
-        if ctx.path_info:
-            # RFC 3875 §4.1.6: the path info mapped onto the document root; left out without path info.
-            decoded["PATH_TRANSLATED"] = site_root + ctx.path_info
         if r.scheme == "https":
             env["HTTPS"] = "on"
         ctype = r.headers.get("content-type")
@@ -254,19 +264,31 @@ class PhpRuntime:
             env["CONTENT_TYPE"] = ctype
         if length or "content-length" in r.headers:
             env["CONTENT_LENGTH"] = str(length)
+        for name, value in r.headers.as_dict().items():
+            key = _cgi_header(name)
+            if key is not None:
+                env[key] = value
+        # Decoded paths and route parameters: UTF-8, as the file system and nginx pass them.
+        decoded: dict[str, str] = {"PHP_SELF": _script_name(ctx.page, ctx.fs.root) + ctx.path_info,
+                                   "PATH_INFO": ctx.path_info}
+        if ctx.path_info:
+            # RFC 3875 §4.1.6: the path info mapped onto the document root; left out without path info.
+            decoded["PATH_TRANSLATED"] = ctx.fs.root + ctx.path_info
         for name, value in ctx.params.items():
             decoded[f"DYNLAN_PARAM_{name}"] = value
-        for name, value in r.headers.as_dict().items():
-            if name in ("content-type", "content-length", "proxy", "transfer-encoding"):
-                # httpoxy: a `Proxy` header must never become HTTP_PROXY. Transfer-Encoding framed the
-                # message, not the body PHP gets (RFC 9112 §6.1): that one has a CONTENT_LENGTH.
-                continue
-            key = "HTTP_" + name.upper().replace("-", "_")
-            if not re.fullmatch(r"HTTP_[A-Z0-9_]+", key):
-                continue
-            env[key] = value
-        return ([(k.encode("latin-1"), v.encode("latin-1", "replace")) for k, v in env.items()]
-                + [(os.fsencode(k), os.fsencode(v)) for k, v in decoded.items()])
+        return (self._page_params(ctx.page, ctx.fs.root)
+                + encode_pairs([(k.encode("latin-1"), v.encode("latin-1", "replace")) for k, v in env.items()])
+                + encode_pairs([(os.fsencode(k), os.fsencode(v)) for k, v in decoded.items()]))
+
+    def _page_params(self, page: str, root: str) -> bytes:
+        """The CGI variables every request shares, and those of one page's requests: encoded once."""
+        data = self._page_param_cache.get((page, root))
+        if data is None:
+            data = self._page_param_cache[page, root] = encode_pairs([(k.encode(), os.fsencode(v)) for k, v in (
+                ("GATEWAY_INTERFACE", "CGI/1.1"), ("SERVER_SOFTWARE", SERVER_NAME), ("REDIRECT_STATUS", "200"),
+                ("DYNLAN_HOST_SOCKET", self.host_socket), ("SCRIPT_FILENAME", page),
+                ("SCRIPT_NAME", _script_name(page, root)), ("DOCUMENT_ROOT", root))])
+        return data
 
     async def handle(self, ctx: PageContext) -> None:
         self.stats["requests"] += 1
@@ -295,7 +317,8 @@ class PhpRuntime:
                 await self._run(ctx, pool, source, size)
 
     async def _run(self, ctx: PageContext, pool: ProcessPool, body: bytes | BodySource, length: int) -> None:
-        token = secrets.token_hex(16)
+        # Unguessable (a random key) and unique (a counter) without a random draw per request.
+        token = f"{self._token_key}{next(self._token_ids):x}"
         self._tokens[token] = ctx
         outcome: tuple[CgiHeadParser, str] | None = None
         try:
@@ -334,7 +357,7 @@ class PhpRuntime:
             raise PageError("php-cgi sent no response head", errors)
         self._apply_head(ctx, head)
 
-    async def _exchange(self, ctx: PageContext, path: str, params: list[tuple[bytes, bytes]],
+    async def _exchange(self, ctx: PageContext, path: str, params: bytes,
                         body: bytes | BodySource) -> tuple[CgiHeadParser, str]:
         """One request on php-cgi's connection: the response head and what PHP wrote to stderr."""
         # One FastCGI connection per php-cgi process, kept open between requests
@@ -345,7 +368,7 @@ class PhpRuntime:
         reusable = False
         try:
             fcgi = FastCGIConnection()
-            head = fcgi.begin_request(REQUEST_ID, keep_conn=True) + fcgi.params(REQUEST_ID, params)
+            head = fcgi.begin_request(REQUEST_ID, keep_conn=True) + fcgi.params_data(REQUEST_ID, params)
             if isinstance(body, bytes):
                 # Most requests: the whole request in one write, no body task.
                 await stream.send_all(head + (FastCGIConnection.stdin(REQUEST_ID, body) if body else b"")
