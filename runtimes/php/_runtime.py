@@ -50,8 +50,11 @@ log = logging.getLogger("dynlan.php")
 
 PRELUDE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_prelude.php")
 REQUEST_ID = 1
-PAUSE = 0.005
-"""Seconds without new output after which what PHP wrote so far is sent (so flush() reaches the client)."""
+PAUSE = 0.025
+"""Seconds without new output after which what PHP wrote so far is sent (so flush() reaches the client).
+
+Long enough that a page writing without pause, on a busy machine, is not taken as pausing (its
+status would go out before an output budget could still turn it into a 500)."""
 _CGI_HEADER = re.compile(r"HTTP_[A-Z0-9_]+")
 
 
