@@ -424,11 +424,13 @@ class WrenRuntime:
         try:
             result = go()
             fiber = None
-            if result == InterpretResult.PAUSED:
+            if run.failure is not None:
+                pass  # e.g. past the output budget: the page goes no further
+            elif result == InterpretResult.PAUSED:
                 fiber = vm.get_slot_handle(0)
-            elif result == InterpretResult.SUCCESS and run.pending is not None and run.failure is None:
+            elif result == InterpretResult.SUCCESS and run.pending is not None:
                 fiber = self._waiting_fiber()
-            else:
+            if fiber is None:
                 run.pending = None
         finally:
             self._current = None
