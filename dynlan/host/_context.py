@@ -343,9 +343,10 @@ class PageContext:
 
     async def receive_body(self) -> bytes:
         """The next chunk of the request body (b"" at its end), counted against the body limit (413 beyond)."""
-        declared = self.body_length
-        if declared is not None and declared > self.max_body_size:
-            raise HttpError(413, "request body too large", close=True)
+        if self._body_received == 0:
+            declared = self.body_length
+            if declared is not None and declared > self.max_body_size:
+                raise HttpError(413, "request body too large", close=True)
         chunk = await self.exchange.receive()
         self._body_received += len(chunk)
         if self._body_received > self.max_body_size:

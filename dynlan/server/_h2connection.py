@@ -323,7 +323,7 @@ class H2Exchange(StreamExchange):
     """One request/response on an HTTP/2 stream."""
 
     def __init__(self, conn: H2Connection, stream_id: int, request: HttpRequest) -> None:
-        super().__init__(stream_id, request, conn.http, conn.extra_headers)
+        super().__init__(stream_id, request, conn.http, conn.extra_headers, conn.proto)
         self.conn = conn
         self._window: trio.Event | None = None
 
@@ -348,12 +348,6 @@ class H2Exchange(StreamExchange):
     def abort(self, error: bool) -> None:
         code = h2.errors.ErrorCodes.INTERNAL_ERROR if error else h2.errors.ErrorCodes.CANCEL
         self.conn.proto.reset(self.stream_id, code)
-
-    def _queue_head(self, status: int, headers: list[tuple[str, str]], end: bool) -> None:
-        try:
-            self.conn.proto.send_response(self.stream_id, status, headers, end)
-        except StreamClosed:
-            raise StreamGone() from None
 
     def _queue_end(self) -> None:
         try:

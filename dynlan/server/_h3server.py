@@ -199,7 +199,7 @@ class H3Exchange(StreamExchange):
     """One request/response on an HTTP/3 stream."""
 
     def __init__(self, conn: H3Connection, stream_id: int, request: HttpRequest) -> None:
-        super().__init__(stream_id, request, conn.endpoint.http, conn.endpoint.extra_headers)
+        super().__init__(stream_id, request, conn.endpoint.http, conn.endpoint.extra_headers, conn.proto)
         self.conn = conn
 
     def _wake(self) -> None:
@@ -207,12 +207,6 @@ class H3Exchange(StreamExchange):
 
     def abort(self, error: bool) -> None:
         self.conn.proto.reset(self.stream_id)
-
-    def _queue_head(self, status: int, headers: list[tuple[str, str]], end: bool) -> None:
-        try:
-            self.conn.proto.send_response(self.stream_id, status, headers, end)
-        except StreamClosed:
-            raise StreamGone() from None
 
     def _queue_end(self) -> None:
         try:

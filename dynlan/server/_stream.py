@@ -1,24 +1,29 @@
 """What HTTP/2 and HTTP/3 streams share: the request body queue, the held-back head,
 file bodies, and the task that runs the app for one stream.
 
-A protocol's exchange subclasses `StreamExchange` and says how frames are queued
-(`_queue_head`, `_queue_end`, `_send`), how the writer is woken (`_wake`), how
+A protocol's exchange subclasses `StreamExchange` and says how the end of a
+stream and its data are queued (`_queue_end`, `_send`; the head goes to the
+protocol's `send_response`), how the writer is woken (`_wake`), how
 consumed body bytes are credited back (`_consumed`) and how the stream is reset
 (`abort`).
 """
 
 from __future__ import annotations
 
+import abc
 import collections
 import logging
 import os
 import time
+from collections.abc import Iterable
+from typing import Protocol
 
 import trio
 
 from dynlan import SERVER_NAME
 from dynlan.config import HttpConfig
 from dynlan.http import HttpError, HttpRequest
+from dynlan.http._h2proto import StreamClosed
 from dynlan.server._access import AccessLog
 from dynlan.server._h1conn import App
 from dynlan.server._state import DATE
@@ -33,11 +38,19 @@ class StreamGone(trio.BrokenResourceError):
     (to the app, the same as a client that went away)."""
 
 
-class StreamExchange:
+class StreamProtocol(Protocol):
+    """The sans-I/O protocol a stream's head is queued on (HTTP/2's or HTTP/3's)."""
+
+    def send_response(self, stream_id: int, status: int, headers: Iterable[tuple[str, str]], end: bool) -> None:
+        """Queue the response head; raises `StreamClosed` when the stream is gone."""
+
+
+class StreamExchange(abc.ABC):
     """One request/response on a multiplexed stream (implements `Exchange`)."""
 
     def __init__(self, stream_id: int, request: HttpRequest, http: HttpConfig,
-                 extra_headers: list[tuple[str, str]]) -> None:
+                 extra_headers: list[tuple[str, str]], proto: StreamProtocol) -> None:
+        self.proto = proto
         self.stream_id = stream_id
         self.request = request
         self.http = http
@@ -62,23 +75,30 @@ class StreamExchange:
     # -- what the protocol provides ------------------------------------------------
 
     def _queue_head(self, status: int, headers: list[tuple[str, str]], end: bool) -> None:
-        raise NotImplementedError
+        try:
+            self.proto.send_response(self.stream_id, status, headers, end)
+        except StreamClosed:
+            raise StreamGone() from None
 
+    @abc.abstractmethod
     def _queue_end(self) -> None:
-        raise NotImplementedError
+        """Queue the end of the stream (after the body)."""
 
+    @abc.abstractmethod
     async def _send(self, data: bytes, end: bool) -> None:
-        raise NotImplementedError
+        """Send body bytes as the protocol's flow control allows."""
 
+    @abc.abstractmethod
     def _wake(self) -> None:
-        raise NotImplementedError
+        """Wake the connection's writer: there is something to send."""
 
     def _consumed(self, flow: int) -> None:
         """`flow` bytes of body were read by the page (flow-control credit, where there is any)."""
+        return None  # HTTP/3 credits its flow control as data arrives (aioquic)
 
+    @abc.abstractmethod
     def abort(self, error: bool) -> None:
         """Reset the stream: the app failed (`error`), or its task was cancelled."""
-        raise NotImplementedError
 
     # -- events from the connection ----------------------------------------------
 

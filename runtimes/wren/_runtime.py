@@ -143,9 +143,12 @@ class WrenRuntime:
         self._transfer_call = self.vm.make_call_handle("transfer(_)")
         self._waiting_call = self.vm.make_call_handle("waiting")
         self.vm.set_slice(self.slice)
+        self._host_class: Any = None
 
     async def aclose(self) -> None:
         if self.vm is not None:
+            if self._host_class is not None:
+                self._host_class.release()
             self._transfer_call.release()
             self._waiting_call.release()
             self.vm.close()
@@ -444,17 +447,16 @@ class WrenRuntime:
     def _waiting_fiber(self) -> Any:
         """The fiber the prelude suspended for a host call (read before any other page runs)."""
         vm = self.vm
-        vm.ensure_slots(1)
-        vm.get_variable("dynlan", "Host", 0)
-        host_class = vm.get_slot_handle(0)
-        try:
+        if self._host_class is None:
+            # The prelude is loaded by the first page that runs; its Host class lives as long as the VM.
             vm.ensure_slots(1)
-            vm.set_slot_handle(0, host_class)
-            if vm.call(self._waiting_call) != 0:
-                raise RuntimeError("the Wren prelude lost the waiting fiber")
-            return vm.get_slot_handle(0)
-        finally:
-            host_class.release()
+            vm.get_variable("dynlan", "Host", 0)
+            self._host_class = vm.get_slot_handle(0)
+        vm.ensure_slots(1)
+        vm.set_slot_handle(0, self._host_class)
+        if vm.call(self._waiting_call) != 0:
+            raise RuntimeError("the Wren prelude lost the waiting fiber")
+        return vm.get_slot_handle(0)
 
     def _finish(self, run: _Run) -> None:
         if run.failure is not None:
