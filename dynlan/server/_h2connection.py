@@ -375,12 +375,7 @@ class H2Exchange(StreamExchange):
                 continue
             piece = view[:window]
             view = view[window:]
-            try:
-                proto.send_data(self.stream_id, piece.tobytes(), end and not view)
-            except StreamClosed:
-                raise StreamGone() from None
-            self.bytes_sent += len(piece)
-            self.conn.wake_writer()
+            self._queue_data(piece.tobytes(), end and not view)
             if proto.queued > HIGH_WATER:
                 await self.conn.wait_writable()
             elif view:

@@ -24,7 +24,7 @@ from dynlan.http import (
     RequestReceived,
     split_target,
 )
-from dynlan.http._h2proto import ConnectionClosed, StreamClosed, StreamReset
+from dynlan.http._h2proto import ConnectionClosed, StreamReset
 from dynlan.http._h3proto import H3Event, H3Protocol, QuicRouter
 from dynlan.server._access import AccessLog
 from dynlan.server._h1conn import App
@@ -209,10 +209,7 @@ class H3Exchange(StreamExchange):
         self.conn.proto.reset(self.stream_id)
 
     def _queue_end(self) -> None:
-        try:
-            self.conn.proto.send_data(self.stream_id, b"", True)
-        except StreamClosed:
-            raise StreamGone() from None
+        self._queue_data(b"", True)
 
     async def _send(self, data: bytes, end: bool) -> None:
         if self.done:
@@ -222,12 +219,7 @@ class H3Exchange(StreamExchange):
         while True:
             piece = view[:READ_CHUNK]
             view = view[READ_CHUNK:]
-            try:
-                proto.send_data(self.stream_id, piece.tobytes(), end and not view)
-            except StreamClosed:
-                raise StreamGone() from None
-            self.bytes_sent += len(piece)
-            self.conn.wake()
+            self._queue_data(piece.tobytes(), end and not view)
             if not view:
                 break
             # Backpressure: wait while the client has not acknowledged what is queued.

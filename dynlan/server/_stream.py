@@ -44,6 +44,9 @@ class StreamProtocol(Protocol):
     def send_response(self, stream_id: int, status: int, headers: Iterable[tuple[str, str]], end: bool) -> None:
         """Queue the response head; raises `StreamClosed` when the stream is gone."""
 
+    def send_data(self, stream_id: int, data: bytes, end: bool) -> None:
+        """Queue body bytes (as flow control allows); raises `StreamClosed` when the stream is gone."""
+
 
 class StreamExchange(abc.ABC):
     """One request/response on a multiplexed stream (implements `Exchange`)."""
@@ -79,6 +82,15 @@ class StreamExchange(abc.ABC):
             self.proto.send_response(self.stream_id, status, headers, end)
         except StreamClosed:
             raise StreamGone() from None
+
+    def _queue_data(self, data: bytes, end: bool) -> None:
+        """Queue body bytes the protocol can take now, and wake the writer."""
+        try:
+            self.proto.send_data(self.stream_id, data, end)
+        except StreamClosed:
+            raise StreamGone() from None
+        self.bytes_sent += len(data)
+        self._wake()
 
     @abc.abstractmethod
     def _queue_end(self) -> None:
