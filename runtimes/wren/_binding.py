@@ -18,20 +18,7 @@ from typing import Any
 
 from dynlan.runtimes.wren._wren_cffi import ffi, lib
 
-__all__ = [
-    "VERSION",
-    "Config",
-    "ErrorReport",
-    "ErrorType",
-    "ForeignClass",
-    "ForeignMethod",
-    "Handle",
-    "InterpretResult",
-    "SlotType",
-    "Statistics",
-    "VM",
-    "WrenError",
-]
+# The public names are listed once, in the package's `__all__` (which loads this module lazily).
 
 VERSION: int = int(lib.wren_get_version_number())
 
