@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dynlan.host._cache import CacheBackend, CacheError, MemoryCache
+from dynlan.host._cache import CacheBackend, CacheError, MemoryCache, ScopedCache
+from dynlan.host._calls import OPERATIONS, HostCallError, MustWait, call, call_nowait, is_effect
 from dynlan.host._context import (
     OUTPUT_BUFFER,
     BudgetExceeded,
@@ -20,10 +21,11 @@ from dynlan.host._respcache import (
     ResponseCache,
     make_policy,
 )
-from dynlan.host._run import run_page, source_excerpt
+from dynlan.host._run import run_page, site_excerpt, source_excerpt
 from dynlan.host._values import CacheValue, CacheValueError, parse_ttl
 
 __all__ = [
+    "OPERATIONS",
     "OUTPUT_BUFFER",
     "BudgetExceeded",
     "CacheBackend",
@@ -35,6 +37,8 @@ __all__ = [
     "FileInfo",
     "FsError",
     "Host",
+    "HostCallError",
+    "MustWait",
     "MemoryCache",
     "PageContext",
     "PageError",
@@ -42,9 +46,14 @@ __all__ = [
     "PageResponse",
     "PolicyError",
     "ResponseCache",
+    "ScopedCache",
     "SiteFs",
+    "call",
+    "call_nowait",
+    "is_effect",
     "make_policy",
     "parse_ttl",
     "run_page",
+    "site_excerpt",
     "source_excerpt",
 ]

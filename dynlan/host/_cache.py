@@ -135,3 +135,53 @@ class MemoryCache:
             "misses": self.misses,
             "evictions": self.evictions,
         }
+
+
+class ScopedCache:
+    """One namespace of a cache backend: what a site's pages see as `cache`.
+
+    Keys are stored as `namespace NUL key`; a namespace (a site's name, or a
+    shared name the server config grants) never holds a NUL, so no key of one
+    namespace can name a key of another (a hostile site reading or overwriting
+    another site's values).
+    """
+
+    __slots__ = ("backend", "namespace", "_prefix", "_memory", "local")
+
+    def __init__(self, backend: CacheBackend, namespace: str) -> None:
+        if "\0" in namespace:
+            raise ValueError("a cache namespace cannot hold a NUL")
+        self.backend = backend
+        self.namespace = namespace
+        self._prefix = namespace + "\0"
+        self._memory = backend if isinstance(backend, MemoryCache) else None
+        self.local = self._memory is not None
+
+    def _local(self) -> MemoryCache:
+        if self._memory is None:
+            raise CacheError("this cache backend answers only asynchronously")
+        return self._memory
+
+    def get_nowait(self, key: str) -> CacheValue:
+        return self._local().get_nowait(self._prefix + key)
+
+    def set_nowait(self, key: str, value: CacheValue, ttl: float | None = None) -> None:
+        self._local().set_nowait(self._prefix + key, value, ttl)
+
+    def delete_nowait(self, key: str) -> bool:
+        return self._local().delete_nowait(self._prefix + key)
+
+    def incr_nowait(self, key: str, delta: int | float = 1, ttl: float | None = None) -> int | float:
+        return self._local().incr_nowait(self._prefix + key, delta, ttl)
+
+    async def get(self, key: str) -> CacheValue:
+        return await self.backend.get(self._prefix + key)
+
+    async def set(self, key: str, value: CacheValue, ttl: float | None = None) -> None:
+        await self.backend.set(self._prefix + key, value, ttl)
+
+    async def delete(self, key: str) -> bool:
+        return await self.backend.delete(self._prefix + key)
+
+    async def incr(self, key: str, delta: int | float = 1, ttl: float | None = None) -> int | float:
+        return await self.backend.incr(self._prefix + key, delta, ttl)

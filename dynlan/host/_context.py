@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,12 @@ if TYPE_CHECKING:
     from dynlan.host._host import Host
 
 page_log = logging.getLogger("dynlan.page")
+
+# RFC 9110 §5.1: a field name is a token; §5.5: a field value holds no CR, LF, NUL or other control
+# character but HTAB. A page that could send either would forge headers (response splitting) or put
+# the connection out of step.
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 # Output is buffered up to this many bytes; beyond it (or on flush()) the head
 # goes out and the body streams with chunked framing.
@@ -113,8 +120,10 @@ class PageResponse:
     def set_status(self, status: Any) -> None:
         if isinstance(status, float) and status.is_integer():
             status = int(status)
-        if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
-            raise ValueError(f"invalid status {status!r}")
+        # A 1xx is never a final response (RFC 9110 §15.2): sent as one, 100 or 101 would leave an HTTP/1.1
+        # connection out of step with the client, which then reads the next response as this one's.
+        if isinstance(status, bool) or not isinstance(status, int) or not 200 <= status <= 599:
+            raise ValueError(f"invalid status {status!r} (a page's response status is 200 to 599)")
         if self.streaming:
             raise RuntimeError("status cannot change after the response started")
         self.status = status
@@ -130,10 +139,10 @@ class PageResponse:
     def _check_header(self, name: str, value: Any) -> None:
         if self.streaming:
             raise RuntimeError("headers cannot change after the response started")
-        text = str(value)
-        # Response splitting: a CR or LF in a header would let a page forge headers.
-        if not name or any(c in name for c in "\r\n:\0 ") or any(c in text for c in "\r\n\0"):
-            raise ValueError(f"invalid header {name!r}")
+        if not _TOKEN.fullmatch(name):
+            raise ValueError(f"invalid header name {name!r}")
+        if _BAD_VALUE.search(str(value)):
+            raise ValueError(f"invalid value for header {name!r}: control characters are not allowed")
 
     def set_cookie(self, name: str, value: Any, options: dict[str, Any] | None = None) -> None:
         self.add_header("set-cookie", _cookie_header(name, str(value), options or {}))
@@ -241,6 +250,7 @@ class PageContext:
         dev: bool,
         max_body_size: int,
         site_name: str = "",
+        cache_namespace: str | None = None,
         options: dict[str, Any] | None = None,
         compression: CompressionConfig | None = None,
         path_info: str = "",
@@ -260,6 +270,10 @@ class PageContext:
         self.dev = dev
         self.max_body_size = max_body_size
         self.site_name = site_name
+        self.cache = host.cache_for(site_name if cache_namespace is None else cache_namespace)
+        """The page cache in this site's namespace."""
+        self.closed = False
+        """Set when the request has ended: host calls for it are refused from then on."""
         self.options = options or {}
         """This site's table for the runtime (e.g. `[python] sandbox = "process"`)."""
         self.compression = compression
@@ -292,10 +306,6 @@ class PageContext:
         if host.broadcast_purge is not None:
             host.broadcast_purge({"site": self.site_name, **what})
         return count
-
-    @property
-    def cache(self) -> Any:
-        return self.host.cache
 
     # -- request helpers -------------------------------------------------------
 

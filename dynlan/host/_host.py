@@ -8,7 +8,7 @@ from typing import Any
 
 import trio
 
-from dynlan.host._cache import CacheBackend
+from dynlan.host._cache import CacheBackend, ScopedCache
 from dynlan.host._respcache import ResponseCache
 
 
@@ -25,6 +25,17 @@ class Host:
     counters: dict[str, int] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     """Services later layers add (response cache, purge hooks)."""
+    inflight: dict[str, tuple[str, str, float]] = field(default_factory=dict)
+    """Pages running now: request id -> (site, page relative to the site, monotonic start). The watchdog names
+    them when the event loop stays blocked."""
+    _scoped: dict[str, ScopedCache] = field(default_factory=dict)
+
+    def cache_for(self, namespace: str) -> ScopedCache:
+        """The page cache as one namespace sees it (a site's own, or a shared one the server config grants)."""
+        scoped = self._scoped.get(namespace)
+        if scoped is None:
+            scoped = self._scoped[namespace] = ScopedCache(self.cache, namespace)
+        return scoped
 
     def count(self, name: str, n: int = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + n

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import logging
 import os
+import time
 
 import trio
 
@@ -28,9 +29,34 @@ def source_excerpt(path: str, line: int, context: int = 3) -> str:
     )
 
 
+def site_excerpt(ctx: PageContext, file: str, line: int) -> tuple[str, str] | None:
+    """(path relative to the site, excerpt) of a file named by a page error, if it is one of the site's own.
+
+    An error message is the page's to choose (`error("/etc/passwd:2: x", 0)` in Lua): only a file inside the
+    site root, after symlinks, is ever shown, never one of the server's or another site's.
+    """
+    root = ctx.fs.root
+    real = os.path.realpath(os.path.join(root, file))
+    if not real.startswith(root + os.sep) or not os.path.isfile(real):
+        return None
+    excerpt = source_excerpt(real, line)
+    return (os.path.relpath(real, root), excerpt) if excerpt else None
+
+
 async def run_page(runtime: Runtime, ctx: PageContext) -> None:
     """Run `ctx.page` on `runtime` within the request's wall-time budget."""
     wall = ctx.limits.wall_time
+    inflight = ctx.host.inflight
+    request_id = ctx.request.request_id
+    inflight[request_id] = (ctx.site_name, ctx.page_name, time.monotonic())
+    try:
+        await _run(runtime, ctx, wall)
+    finally:
+        ctx.closed = True
+        inflight.pop(request_id, None)
+
+
+async def _run(runtime: Runtime, ctx: PageContext, wall: float) -> None:
     try:
         with trio.move_on_after(wall) as scope:
             await runtime.handle(ctx)
@@ -47,10 +73,9 @@ async def run_page(runtime: Runtime, ctx: PageContext) -> None:
         detail = None
         if ctx.dev:
             detail = f"{exc}\n\n{exc.detail}".rstrip()
-            if exc.file and exc.line:
-                excerpt = source_excerpt(exc.file, exc.line)
-                if excerpt:
-                    detail += f"\n\n{os.path.basename(exc.file)}, line {exc.line}:\n{excerpt}"
+            shown = site_excerpt(ctx, exc.file, exc.line) if exc.file and exc.line else None
+            if shown is not None:
+                detail += f"\n\n{shown[0]}, line {exc.line}:\n{shown[1]}"
         await _fail(ctx, 500, "the page failed", detail)
 
 
