@@ -41,6 +41,9 @@ class ServerConfig:
     """Write one line per request to stderr."""
     control_socket: bool = True
     """Listen on a private Unix socket for local commands (`dynlan cache purge`)."""
+    watchdog_grace: float = 5.0
+    """Seconds past the wall-time budget a worker's event loop may stay blocked (native code that no runtime can
+    interrupt) before its watchdog ends it and the supervisor starts a replacement."""
 
 
 @dataclass(slots=True)
