@@ -34,6 +34,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="serve HTTP/3 over QUIC on the same port number (needs TLS)")
     s.add_argument("--worker-process", action="store_true", help=argparse.SUPPRESS)
     s.add_argument("--worker-index", type=int, default=-1, help=argparse.SUPPRESS)
+    s.add_argument("--listen-fds", default="", help=argparse.SUPPRESS)
+    s.add_argument("--heartbeat-fd", type=int, default=-1, help=argparse.SUPPRESS)
 
     sub.add_parser("runtimes", help="list page runtimes, their suffixes and availability")
 

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import socket
+import ssl
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 import trio
 
 from dynlan._cli import CliError
-from dynlan.app import App, discover_sites
+from dynlan.app import App, Site, discover_sites
 from dynlan.config import Config, ConfigError, load_config
 from dynlan.server import ListenError, Server, bind_socket
+from dynlan.server._watchdog import Heartbeat, Inflight, Watchdog, blocked_limit
 
 log = logging.getLogger("dynlan")
 
@@ -68,8 +71,6 @@ def serve_command(args: argparse.Namespace, argv: list[str]) -> int:
         sites, default = discover_sites(Path(args.path), config, _runtime_names())
     except ConfigError as exc:
         raise CliError(str(exc)) from None
-    workers = config.server.workers
-    host, port = config.server.host, config.server.port
     ssl_context = None
     if config.tls.enabled:
         from dynlan.server._tls import make_server_context
@@ -79,18 +80,74 @@ def serve_command(args: argparse.Namespace, argv: list[str]) -> int:
             ssl_context = make_server_context(config.tls, config.http.http2)
         except ConfigError as exc:
             raise CliError(str(exc)) from None
-    scheme = "https" if ssl_context is not None else "http"
-    if workers > 1 and not args.worker_process:
-        from dynlan.server._workers import Supervisor
+    if args.worker_process:
+        return _serve_worker(args, config, sites, default, ssl_context)
+    return _supervise(argv, config, sites, default.name, "https" if ssl_context is not None else "http")
 
-        # Fail fast, with a clear message, when the port is taken.
-        try:
-            probe = bind_socket(host, port, reuse_port=True, backlog=1, listen=False)
-        except ListenError as exc:
-            raise CliError(str(exc)) from None
-        probe.close()
-        supervisor = Supervisor(argv, workers, config.server.grace_period)
-        return trio.run(supervisor.run, lambda: _banner(scheme, host, port, sites, default.name, workers))
+
+def _supervise(argv: list[str], config: Config, sites: Mapping[str, Site], default: str, scheme: str) -> int:
+    """Bind the listening sockets, then keep `[server] workers` worker processes serving on them."""
+    from dynlan.server._control import control_dir
+    from dynlan.server._workers import Slot, Supervisor
+
+    server = config.server
+    workers, host, port = server.workers, server.host, server.port
+    http3 = scheme == "https" and config.http.http3
+    redirect_port = config.tls.redirect_port if scheme == "https" else 0
+    bound: list[socket.socket] = []
+    slots: list[Slot] = []
+    try:
+        for index in range(workers):
+            # One set of sockets per worker slot, kept here so that a replacement inherits the connections
+            # waiting in their backlog; several slots share the port with SO_REUSEPORT. A lone worker's socket
+            # does not set it, so that another server on the port is an error, not a silent neighbour.
+            reuse = workers > 1
+            tcp = bind_socket(host, port, reuse_port=reuse, backlog=server.backlog, listen=False)
+            bound.append(tcp)
+            # With --port 0 every other socket takes the port the first one got (HTTP/3 on the same number).
+            port = tcp.getsockname()[1]
+            group = [tcp]
+            if http3:
+                group.append(bind_socket(host, port, reuse_port=reuse, backlog=0, udp=True))
+                bound.append(group[-1])
+            if redirect_port:
+                group.append(bind_socket(host, redirect_port, reuse_port=reuse, backlog=server.backlog,
+                                         listen=False))
+                bound.append(group[-1])
+            heartbeat, fd = Heartbeat.create(f"dynlan-worker-{index}")
+            slots.append(Slot(index, group, heartbeat, fd))
+    except ListenError as exc:
+        for sock in bound:
+            sock.close()
+        raise CliError(str(exc)) from None
+    limit = blocked_limit(config, [site.config.limits for site in sites.values()])
+    supervisor = Supervisor(argv, slots, server.grace_period, limit, server.watchdog_grace,
+                            control_folder=control_dir(port) if server.control_socket else None)
+    try:
+        return trio.run(supervisor.run, lambda: _banner(scheme, host, port, sites, default, workers))
+    finally:
+        for sock in bound:
+            sock.close()
+
+
+def _serve_worker(
+    args: argparse.Namespace, config: Config, sites: dict[str, Site], default: Site, ssl_context: ssl.SSLContext | None,
+) -> int:
+    """Serve on the sockets the supervisor handed down, with the watchdog on."""
+    try:
+        fds = [int(fd) for fd in args.listen_fds.split(",")]
+    except ValueError:
+        raise CliError("--worker-process is started by the supervisor, with --listen-fds") from None
+    if args.heartbeat_fd < 0:
+        raise CliError("--worker-process is started by the supervisor, with --heartbeat-fd")
+    inherited = [socket.socket(fileno=fd) for fd in fds]
+    for sock in inherited:
+        # Pages' child processes (php-cgi, sandboxes) must not hold the server's sockets.
+        sock.set_inheritable(False)
+    main, others = inherited[0], inherited[1:]
+    udp = next((s for s in others if s.type == socket.SOCK_DGRAM), None)
+    redirects = [s for s in others if s.type == socket.SOCK_STREAM]
+    config.server.port = main.getsockname()[1]  # the port --port 0 got
     # The QUIC endpoint is made in the process that serves (each worker), not in the supervisor.
     quic = None
     if ssl_context is not None and config.http.http3:
@@ -102,30 +159,25 @@ def serve_command(args: argparse.Namespace, argv: list[str]) -> int:
                                 http.h2_max_concurrent_streams)
         quic = QuicRouter(make_configuration(*certificate_files(config.tls), settings), settings,
                           retry=http.h3_retry, max_connections=config.server.max_connections)
-    try:
-        sock = bind_socket(host, port, reuse_port=args.worker_process, backlog=config.server.backlog)
-        redirects = []
-        udp = bind_socket(host, port, reuse_port=args.worker_process, backlog=0, udp=True) if quic else None
-        if ssl_context is not None and config.tls.redirect_port:
-            redirects.append(bind_socket(host, config.tls.redirect_port, reuse_port=args.worker_process,
-                                         backlog=config.server.backlog))
-    except ListenError as exc:
-        raise CliError(str(exc)) from None
     app = App(config, sites, default)
     try:
         app.prepare()
     except ConfigError as exc:
-        sock.close()
         raise CliError(str(exc)) from None
     server = Server(config, app, ssl_context=ssl_context, quic=quic)
-    bound_port = sock.getsockname()[1]
 
-    def ready() -> None:
-        if not args.worker_process:
-            _banner(scheme, host, bound_port, sites, default.name, 1)
+    def inflight() -> Inflight:
+        return app.host.inflight if app.host is not None else {}
 
+    watchdog = Watchdog(blocked_limit(config, [site.config.limits for site in sites.values()]), inflight,
+                        shared=Heartbeat.attach(args.heartbeat_fd), parent=os.getppid(),
+                        name=f"worker {args.worker_index}")
+    for sock in [main, *redirects]:
+        # The first worker of a slot makes its socket listen; a replacement's call changes nothing (the backlog
+        # and the connections waiting in it stay).
+        sock.listen(config.server.backlog)
     _tune_gc()
-    trio.run(_run, server, app, sock, ready, redirects, udp)
+    trio.run(_run, server, app, main, watchdog, redirects, udp)
     return 0
 
 
@@ -144,11 +196,15 @@ def _tune_gc() -> None:
 
 
 async def _run(
-    server: Server, app: App, sock: socket.socket, ready: Callable[[], None], redirects: list[socket.socket],
+    server: Server, app: App, sock: socket.socket, watchdog: Watchdog, redirects: list[socket.socket],
     udp: socket.socket | None,
 ) -> None:
-    async with app.running():
-        await server.serve([sock], on_ready=ready, redirect_sockets=redirects, udp_socket=udp)
+    async with trio.open_nursery() as nursery:
+        # The heartbeat runs as long as the loop does: runtimes starting and closing are watched too.
+        await nursery.start(watchdog.run)
+        async with app.running():
+            await server.serve([sock], on_ready=watchdog.mark_serving, redirect_sockets=redirects, udp_socket=udp)
+        nursery.cancel_scope.cancel()
 
 
 def _banner(scheme: str, host: str, port: int, sites: Mapping[str, object], default: str, workers: int) -> None:

@@ -38,6 +38,26 @@ class RunningServer:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def worker_pids(self) -> list[int]:
+        """The worker processes serving now: children of `proc`, the supervisor."""
+        pids: list[int] = []
+        with contextlib.suppress(OSError):
+            for task in os.listdir(f"/proc/{self.proc.pid}/task"):
+                with contextlib.suppress(OSError), open(f"/proc/{self.proc.pid}/task/{task}/children") as f:
+                    pids.extend(int(p) for p in f.read().split())
+        return sorted(pids)
+
+    def worker_pid(self, timeout: float = 30) -> int:
+        """The pid of the only worker process (what serves, and what a memory bound is about)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            pids = self.worker_pids()
+            if len(pids) == 1:
+                return pids[0]
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"expected one worker process, found {pids}")
+            time.sleep(0.05)
+
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)

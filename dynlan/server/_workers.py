@@ -1,67 +1,194 @@
-"""`--workers N`: a supervisor keeping N worker processes alive on one port.
+"""The supervisor: keeps the worker processes that serve alive, and replaces one whose event loop is stuck.
 
-Each worker binds the port itself with SO_REUSEPORT, so the kernel spreads new
-connections over them; the supervisor only starts, restarts and stops them.
+`dynlan serve` always runs as a supervisor with `--workers N` worker processes
+(N = 1 by default), so that a worker blocked in native code can be replaced
+(see `_watchdog.py`). The supervisor binds the listening sockets itself, one
+set per worker slot, and hands them down: a replacement inherits its slot's
+sockets with the connections waiting in their backlog, so a stuck worker
+costs only the requests it had accepted. With several workers the slots'
+sockets share the port with SO_REUSEPORT and the kernel spreads new
+connections over them. A worker calls listen() once it is ready, so the
+port refuses connections until the first worker can serve them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
+import socket
 import sys
+import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 import trio
+
+from dynlan.server._watchdog import WATCHDOG_EXIT, Heartbeat, kill_children
 
 log = logging.getLogger("dynlan")
 
 RESTART_BACKOFF = (0.1, 0.5, 1.0, 2.0, 5.0)
+"""Seconds before restarting a worker that keeps failing soon after it starts (a crash loop)."""
+STABLE_AFTER = 10.0
+"""A worker that ran this long before it died is restarted without backoff."""
+MONITOR_INTERVAL = 0.1
+
+
+@dataclass(slots=True)
+class Slot:
+    """One worker position: its listening sockets and heartbeat outlive the processes started in it."""
+
+    index: int
+    sockets: list[socket.socket]
+    heartbeat: Heartbeat
+    heartbeat_fd: int
+    proc: trio.Process | None = None
+    starts: int = 0
+    announced: bool = False
+    """The current process was seen serving."""
+    stale_checks: int = 0
+    killed_blocked: bool = False
+    """The supervisor killed the current process because its event loop stayed blocked."""
 
 
 class Supervisor:
-    def __init__(self, argv: list[str], workers: int, grace_period: float) -> None:
+    def __init__(
+        self, argv: list[str], slots: list[Slot], grace_period: float, blocked_limit: float, grace: float,
+        *, control_folder: Path | None = None,
+    ) -> None:
         self.argv = argv
-        self.workers = workers
+        self.slots = slots
         self.grace_period = grace_period
+        self.backstop = blocked_limit + grace
+        """Seconds without a heartbeat after which the supervisor kills a worker its own watchdog did not end."""
+        self.control_folder = control_folder
         self.stopping = False
         self.restarts = 0
-        self.procs: dict[int, trio.Process] = {}
+        self.exit_status = 0
+        self.ready = trio.Event()
+        """Set once some worker serves."""
 
-    async def _keep_alive(self, index: int) -> None:
+    @property
+    def procs(self) -> dict[int, trio.Process]:
+        return {slot.index: slot.proc for slot in self.slots if slot.proc is not None}
+
+    async def _keep_alive(self, slot: Slot, nursery: trio.Nursery) -> None:
         failures = 0
+        fds = [s.fileno() for s in slot.sockets]
         while not self.stopping:
-            cmd = [sys.executable, "-m", "dynlan", *self.argv, "--worker-process", "--worker-index", str(index)]
-            proc = await trio.lowlevel.open_process(cmd)
-            self.procs[index] = proc
+            cmd = [sys.executable, "-m", "dynlan", *self.argv, "--worker-process", "--worker-index", str(slot.index),
+                   "--listen-fds", ",".join(map(str, fds)), "--heartbeat-fd", str(slot.heartbeat_fd)]
+            slot.heartbeat.reset()
+            slot.announced = False
+            slot.stale_checks = 0
+            slot.killed_blocked = False
+            # Its own process group: a Ctrl-C in the terminal reaches the supervisor alone, which then stops the
+            # workers once (a worker that also got SIGINT would take SIGTERM as a second signal and not wait).
+            proc = await trio.lowlevel.open_process(cmd, pass_fds=[*fds, slot.heartbeat_fd], process_group=0)
+            slot.proc = proc
+            slot.starts += 1
+            if self.stopping:
+                # Stopped while it was being started: nobody else will signal it.
+                self._kill(proc)
             started = trio.current_time()
             # Shielded so a stopping supervisor still reaps its child.
             with trio.CancelScope(shield=True):
                 code = await proc.wait()
+            self._forget(proc.pid)
             if self.stopping:
                 return
-            failures = 0 if trio.current_time() - started > 10 else failures + 1
+            if not slot.heartbeat.serving_since and not self.ready.is_set():
+                # Never served, and no worker has: a start-up error (bad runtime config, ...), already printed by
+                # the worker. Retrying would print it forever.
+                self.exit_status = code if code == 2 else 1
+                await self._stop(nursery)
+                return
             self.restarts += 1
-            delay = RESTART_BACKOFF[min(failures, len(RESTART_BACKOFF) - 1)]
-            log.warning("worker %d (pid %d) exited with %s; restarting in %.1fs", index, proc.pid, code, delay)
+            if code == WATCHDOG_EXIT:
+                log.error("worker %d (pid %d) was ended by its watchdog: its event loop stayed blocked past the "
+                          "time budget (the line before names the site and page); replacing it",
+                          slot.index, proc.pid)
+                delay = 0.0
+            elif slot.killed_blocked:
+                log.error("worker %d (pid %d) was killed: its event loop stayed blocked; replacing it",
+                          slot.index, proc.pid)
+                delay = 0.0
+            else:
+                failures = 0 if trio.current_time() - started > STABLE_AFTER else failures + 1
+                delay = RESTART_BACKOFF[min(failures, len(RESTART_BACKOFF) - 1)]
+                log.warning("worker %d (pid %d) exited with %s; restarting in %.1fs", slot.index, proc.pid, code,
+                            delay)
             await trio.sleep(delay)
+
+    def _forget(self, pid: int) -> None:
+        """Remove the control socket a killed worker could not remove (`dynlan cache purge` would try it)."""
+        if self.control_folder is not None:
+            with contextlib.suppress(OSError):
+                (self.control_folder / f"{pid}.sock").unlink()
+
+    async def _monitor(self, nursery: trio.Nursery, on_ready: Callable[[], None] | None) -> None:
+        """Notice workers that start serving, and kill one whose event loop stays blocked."""
+        while True:
+            await trio.sleep(MONITOR_INTERVAL)
+            now = time.monotonic()  # the workers' clock (trio's has an offset)
+            for slot in self.slots:
+                proc = slot.proc
+                if proc is None or proc.returncode is not None or not slot.heartbeat.serving_since:
+                    continue
+                if not slot.announced:
+                    slot.announced = True
+                    if not self.ready.is_set():
+                        self.ready.set()
+                        if on_ready is not None:
+                            on_ready()
+                    elif slot.starts > 1:
+                        log.info("worker %d replaced: pid %d is serving", slot.index, proc.pid)
+                if self.stopping or slot.killed_blocked:
+                    continue
+                # Two stale readings in a row, to be sure of it.
+                blocked = now - slot.heartbeat.last_beat
+                slot.stale_checks = slot.stale_checks + 1 if blocked > self.backstop else 0
+                if slot.stale_checks >= 2:
+                    slot.killed_blocked = True
+                    nursery.start_soon(self._kill_blocked, slot, proc, blocked)
+
+    async def _kill_blocked(self, slot: Slot, proc: trio.Process, blocked: float) -> None:
+        # The worker's own watchdog did not act: its thread is starved, which happens when native code holds the
+        # interpreter lock (a C call in in-process Python).
+        log.error("worker %d (pid %d): event loop blocked for %.1f s and its watchdog did not end it (native code "
+                  "holding the interpreter lock); killing it (its Python stacks follow)", slot.index, proc.pid,
+                  blocked)
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGUSR1)
+        with trio.move_on_after(0.5):
+            await proc.wait()
+        self._kill(proc)
+
+    def _kill(self, proc: trio.Process) -> None:
+        if proc.returncode is None:
+            kill_children(proc.pid)
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
 
     def _signal_all(self, sig: int) -> None:
         for proc in self.procs.values():
             if proc.returncode is None:
-                try:
+                if sig == signal.SIGKILL:
+                    self._kill(proc)
+                    continue
+                with contextlib.suppress(ProcessLookupError):
                     proc.send_signal(sig)
-                except ProcessLookupError:
-                    pass
 
     async def run(self, on_ready: Callable[[], None] | None = None) -> int:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            if on_ready is not None:
-                on_ready()
             async with trio.open_nursery() as nursery:
-                for i in range(self.workers):
-                    nursery.start_soon(self._keep_alive, i)
                 nursery.start_soon(self._watch, signals, nursery)
-        return 0
+                nursery.start_soon(self._monitor, nursery, on_ready)
+                for slot in self.slots:
+                    nursery.start_soon(self._keep_alive, slot, nursery)
+        return self.exit_status
 
     async def _watch(self, signals: AsyncIterator[int], nursery: trio.Nursery) -> None:
         async for _ in signals:
@@ -70,9 +197,14 @@ class Supervisor:
                 self._signal_all(signal.SIGKILL)
                 nursery.cancel_scope.cancel()
                 return
-            self.stopping = True
-            self._signal_all(signal.SIGTERM)
-            nursery.start_soon(self._wait_or_kill, nursery)
+            await self._stop(nursery)
+
+    async def _stop(self, nursery: trio.Nursery) -> None:
+        if self.stopping:
+            return
+        self.stopping = True
+        self._signal_all(signal.SIGTERM)
+        nursery.start_soon(self._wait_or_kill, nursery)
 
     async def _wait_or_kill(self, nursery: trio.Nursery) -> None:
         with trio.move_on_after(self.grace_period + 2):

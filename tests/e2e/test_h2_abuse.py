@@ -238,7 +238,7 @@ def _rss_kib(pid: int) -> int:
 def test_slow_reader_with_huge_windows_does_not_fill_memory(server: RunningServer) -> None:
     # Flow control does not bound what the server queues when the client grants
     # 2 GiB windows and then reads nothing: the writer's backlog must.
-    before = _rss_kib(server.proc.pid)
+    before = _rss_kib(server.worker_pid())
     sock = socket.create_connection(("127.0.0.1", server.port))
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
@@ -251,7 +251,7 @@ def test_slow_reader_with_huge_windows_does_not_fill_memory(server: RunningServe
                                       (":authority", "x")], end_stream=True)
     sock.sendall(conn.data_to_send())
     time.sleep(1.5)
-    grown = _rss_kib(server.proc.pid) - before
+    grown = _rss_kib(server.worker_pid()) - before
     still_serving(server)
     sock.close()
     assert grown < 20 * 1024, f"server grew by {grown} KiB for a client that reads nothing"

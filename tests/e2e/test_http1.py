@@ -214,7 +214,8 @@ def test_large_file_to_a_slow_client_keeps_memory_flat(tmp_path_factory: pytest.
     with open(root / "big.bin", "wb") as f:
         f.truncate(1024 * 1024 * 1024)  # 1 GiB, sparse
     with run_dynlan(root) as server:
-        baseline = _rss_kib(server.proc.pid)
+        worker = server.worker_pid()
+        baseline = _rss_kib(worker)
         with socket.create_connection(("127.0.0.1", server.port)) as s:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
             s.sendall(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -225,7 +226,7 @@ def test_large_file_to_a_slow_client_keeps_memory_flat(tmp_path_factory: pytest.
                 chunk = s.recv(65536)
                 assert chunk
                 received += len(chunk)
-                peak = max(peak, _rss_kib(server.proc.pid))
+                peak = max(peak, _rss_kib(worker))
                 time.sleep(0.01)  # a slow reader
         assert received < 1024 * 1024 * 1024
         assert peak - baseline < 32 * 1024, f"server grew by {(peak - baseline) // 1024} MiB"

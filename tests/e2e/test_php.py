@@ -124,10 +124,10 @@ def _upload_100_mib(server: RunningServer, tmp_path: Path, *curl_args: str) -> N
         for _ in range(100):
             f.write(block)
             digest.update(block)
-    before = _rss_kib(server.proc.pid)
+    before = _rss_kib(server.worker_pid())
     out = curl(*curl_args, "--data-binary", f"@{payload}", "-H", "Content-Type: application/octet-stream",
                server.url + "/upload", timeout=60)
-    after = _rss_kib(server.proc.pid)
+    after = _rss_kib(server.worker_pid())
     assert out == f"{100 * 1024 * 1024} {digest.hexdigest()}"
     assert after - before < 48 * 1024, f"dynlan grew by {(after - before) // 1024} MiB"
 
