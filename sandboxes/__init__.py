@@ -3,6 +3,29 @@
 from __future__ import annotations
 
 from dynlan.sandboxes._pool import PoolError, ProcessPool, Worker
-from dynlan.sandboxes._process import Limits, cpu_seconds, kill_group, spawn
+from dynlan.sandboxes._process import (
+    Limits,
+    become_subreaper,
+    cpu_seconds,
+    descendants,
+    forget,
+    kill_descendants,
+    kill_group,
+    kill_strays,
+    spawn,
+)
 
-__all__ = ["Limits", "PoolError", "ProcessPool", "Worker", "cpu_seconds", "kill_group", "spawn"]
+__all__ = [
+    "Limits",
+    "PoolError",
+    "ProcessPool",
+    "Worker",
+    "become_subreaper",
+    "cpu_seconds",
+    "descendants",
+    "forget",
+    "kill_descendants",
+    "kill_group",
+    "kill_strays",
+    "spawn",
+]

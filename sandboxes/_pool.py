@@ -15,7 +15,13 @@ from dataclasses import dataclass, field
 
 import trio
 
-from dynlan.sandboxes._process import kill_group
+from dynlan.sandboxes._process import (
+    become_subreaper,
+    forget,
+    kill_descendants,
+    kill_group,
+    kill_strays,
+)
 
 log = logging.getLogger("dynlan.sandbox")
 
@@ -77,7 +83,9 @@ class ProcessPool:
         self._idle: list[Worker] = []
         self._all: set[Worker] = set()
         self._slots = trio.Semaphore(size)
-        self.stats: dict[str, int] = {"started": 0, "replaced": 0, "recycled": 0, "killed": 0}
+        self.stats: dict[str, int] = {"started": 0, "replaced": 0, "recycled": 0, "killed": 0, "strays": 0}
+        # Orphans of page code (a `setsid` grandchild) come back to this process, where kill_strays finds them.
+        become_subreaper()
 
     async def _new_worker(self) -> Worker:
         try:
@@ -93,6 +101,12 @@ class ProcessPool:
         self._all.discard(worker)
         kill_group(worker.proc)
 
+    @staticmethod
+    async def _reap(worker: Worker) -> None:
+        with trio.CancelScope(shield=True):
+            await worker.proc.wait()
+        forget(worker.pid)
+
     @contextlib.asynccontextmanager
     async def lease(self) -> AsyncIterator[Worker]:
         """A worker for one request; a worker left broken is killed, not reused."""
@@ -105,16 +119,19 @@ class ProcessPool:
                 raise
             finally:
                 worker.requests += 1
+                # Nothing a request started outlives it: a worker has no children of its own (php-cgi runs
+                # with PHP_FCGI_CHILDREN=0, the Python worker starts none), so any it has now are the page's.
+                if worker.proc.returncode is None:
+                    self.stats["strays"] += kill_descendants(worker.pid)
+                self.stats["strays"] += kill_strays()
                 if worker.broken or worker.proc.returncode is not None:
                     self.stats["replaced"] += 1
                     self._retire(worker)
-                    with trio.CancelScope(shield=True):
-                        await worker.proc.wait()
+                    await self._reap(worker)
                 elif worker.requests >= self.max_requests:
                     self.stats["recycled"] += 1
                     self._retire(worker)
-                    with trio.CancelScope(shield=True):
-                        await worker.proc.wait()
+                    await self._reap(worker)
                 else:
                     self._idle.append(worker)
 
@@ -131,6 +148,7 @@ class ProcessPool:
         with trio.CancelScope(shield=True), trio.move_on_after(5):
             for worker in workers:
                 await worker.proc.wait()
+                forget(worker.pid)
         self._all.clear()
         self._idle.clear()
 

@@ -3,10 +3,20 @@
 The child gets only the pipes it is given (close_fds), a working directory,
 its own session (so the whole process group can be killed), and rlimits on
 CPU seconds and address space applied before it runs anything.
+
+A process a page starts can leave its session (`setsid`) and so escape a kill
+of the process group. The serving process therefore makes itself a child
+subreaper (Linux `PR_SET_CHILD_SUBREAPER`): a descendant whose parent dies is
+re-parented to it instead of to init, so it stays in sight. `kill_tree` kills
+a worker with every descendant it can find, and `kill_strays` kills any child
+of the serving process that it did not start itself (an orphan left behind by
+page code).
 """
 
 from __future__ import annotations
 
+import ctypes
+import logging
 import os
 import resource
 import signal
@@ -16,6 +26,11 @@ from dataclasses import dataclass
 
 import trio
 
+log = logging.getLogger("dynlan.sandbox")
+
+_PR_SET_CHILD_SUBREAPER = 36
+_started: set[int] = set()
+"""Pids of the worker processes this process started (everything else that becomes its child is a stray)."""
 
 @dataclass(frozen=True, slots=True)
 class Limits:
@@ -24,6 +39,9 @@ class Limits:
     address_space: int | None = None
     """RLIMIT_AS in bytes."""
     max_open_files: int | None = 256
+    max_processes: int | None = None
+    """Processes the worker and its descendants may have at once: a cgroup `pids.max` where the pids
+    controller can be written (as root), else RLIMIT_NPROC (which the kernel does not apply to root)."""
 
 
 def _preexec(limits: Limits) -> Callable[[], None]:
@@ -35,14 +53,107 @@ def _preexec(limits: Limits) -> Callable[[], None]:
         if limits.max_open_files is not None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (limits.max_open_files, limits.max_open_files))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if limits.max_processes is not None and not _join_pids_cgroup(limits.max_processes):
+            resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_processes, limits.max_processes))
 
     return apply
+
+
+_PIDS_ROOTS = ("/sys/fs/cgroup/pids", "/sys/fs/cgroup")
+
+
+def _join_pids_cgroup(max_processes: int) -> bool:
+    """Move the calling (just forked) process into a cgroup of its own capped at `max_processes` tasks.
+
+    Runs between fork and exec: only system calls, no logging. Returns False where no pids controller can be
+    written (not root, or no cgroup file system), so the caller falls back to RLIMIT_NPROC.
+    """
+    pid = os.getpid()
+    for root in _PIDS_ROOTS:
+        if not os.path.exists(os.path.join(root, "pids.max")) and not os.path.exists(
+                os.path.join(root, "cgroup.procs")):
+            continue
+        group = os.path.join(root, f"dynlan-{pid}")
+        try:
+            os.mkdir(group)
+        except FileExistsError:
+            pass
+        except OSError:
+            continue
+        try:
+            with open(os.path.join(group, "pids.max"), "w") as f:
+                f.write(str(max_processes))
+            with open(os.path.join(group, "cgroup.procs"), "w") as f:
+                f.write(str(pid))
+            return True
+        except OSError:
+            try:
+                os.rmdir(group)
+            except OSError:
+                pass
+    return False
+
+
+def remove_pids_cgroup(pid: int) -> None:
+    """Remove the pids cgroup a finished worker made for itself (a no-op where it made none)."""
+    for root in _PIDS_ROOTS:
+        try:
+            os.rmdir(os.path.join(root, f"dynlan-{pid}"))
+        except OSError:
+            pass
+
+
+def become_subreaper() -> bool:
+    """Make this process the reaper of its orphaned descendants (Linux only; False elsewhere)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return bool(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+    except (OSError, AttributeError):
+        return False
+
+
+def children(pid: int) -> list[int]:
+    """Direct children of `pid`, from /proc (every thread's list)."""
+    found: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children", "rb") as f:
+                found.extend(int(x) for x in f.read().split())
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def descendants(pid: int) -> list[int]:
+    """Every descendant of `pid` still attached to it (children first)."""
+    out: list[int] = []
+    todo = children(pid)
+    seen: set[int] = set()
+    while todo:
+        child = todo.pop()
+        if child in seen:
+            continue
+        seen.add(child)
+        out.append(child)
+        todo.extend(children(child))
+    return out
+
+
+def _kill_pid(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 async def spawn(argv: Sequence[str], *, cwd: str, env: dict[str, str] | None = None, limits: Limits = Limits(),
                 stderr: int | None = subprocess.DEVNULL) -> trio.Process:
     """Start `argv` with stdin/stdout pipes and nothing else inherited."""
-    return await trio.lowlevel.open_process(
+    proc = await trio.lowlevel.open_process(
         list(argv),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -53,10 +164,14 @@ async def spawn(argv: Sequence[str], *, cwd: str, env: dict[str, str] | None = N
         start_new_session=True,
         preexec_fn=_preexec(limits),
     )
+    _started.add(proc.pid)
+    return proc
 
 
 def kill_group(proc: trio.Process) -> None:
-    """Kill the worker and anything it started (its own session)."""
+    """Kill the worker and everything it started: its process group, and descendants that left it (`setsid`)."""
+    # Found before anything dies: once a parent is gone its children move to the subreaper.
+    tree = descendants(proc.pid)
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
@@ -64,6 +179,42 @@ def kill_group(proc: trio.Process) -> None:
             proc.kill()
         except ProcessLookupError:
             pass
+    for pid in tree:
+        _kill_pid(pid)
+    kill_strays()
+
+
+def kill_descendants(pid: int) -> int:
+    """Kill every descendant of a live worker (what its last request started), keeping the worker."""
+    tree = descendants(pid)
+    for child in tree:
+        _kill_pid(child)
+    return len(tree)
+
+
+def kill_strays() -> int:
+    """Kill the children of this process that it did not start: orphans of page code re-parented here."""
+    me = os.getpid()
+    mine = children(me)
+    _started.intersection_update(mine)
+    count = 0
+    for pid in mine:
+        if pid in _started:
+            continue
+        tree = descendants(pid)
+        _kill_pid(pid)
+        for child in tree:
+            _kill_pid(child)
+        count += 1
+    if count:
+        log.warning("killed %d process(es) left behind by page code", count)
+    return count
+
+
+def forget(pid: int) -> None:
+    """A worker this process started has been reaped."""
+    _started.discard(pid)
+    remove_pids_cgroup(pid)
 
 
 def cpu_seconds(pid: int) -> float:
