@@ -58,12 +58,21 @@ serve: sysdeps-test $(STAMP)
 test: sysdeps-test $(TSTAMP)
 	$(BIN)/python -m pytest -q
 
+# `make bench BASELINE=<rev>` also runs that commit's dynlan (a worktree in .bench-baseline with its own venv)
+# in the same rounds, and reports this checkout's rows against it.
+BASELINE ?=
 bench: sysdeps-test sysdeps-bench $(TSTAMP)
-	$(BIN)/python bench/run.py
+	@if [ -n "$(BASELINE)" ]; then \
+	  rm -rf .bench-baseline; git worktree prune; \
+	  git worktree add --detach .bench-baseline $(BASELINE) >/dev/null && \
+	  $(MAKE) -C .bench-baseline install PYTHON=$(PYTHON) >/dev/null || exit 1; \
+	fi
+	BENCH_BASELINE=$(if $(BASELINE),$(CURDIR)/.bench-baseline,) $(BIN)/python bench/run.py
 
 lint: $(TSTAMP)
 	$(BIN)/ruff check dynlan runtimes sandboxes tests bench examples sites
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info .bench-baseline
+	git worktree prune

@@ -5,6 +5,7 @@ the end. Each scenario gets BENCH_SECONDS (default 12) of load from wrk (or
 h2load for HTTP/2), split over BENCH_ROUNDS (default 3) interleaved rounds; the
 median of the rounds is reported.
 Usage: bench/run.py [static] [lua] [wren] [python] [php] [h2] [h3] [cache]   (default: every scenario)
+With BENCH_BASELINE=DIR (a checkout of an earlier commit with its own .venv), that dynlan runs beside this one.
 A scenario whose server, tool or page is unavailable prints "n/a (reason)".
 """
 
@@ -38,6 +39,9 @@ CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
 # servers, and a second thread mostly takes CPU from them.
 THREADS = int(os.environ.get("BENCH_THREADS", "1"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+BASELINE = os.environ.get("BENCH_BASELINE", "")
+"""A checkout of an earlier dynlan with its own `.venv` (`make bench BASELINE=<rev>` makes one): its static and
+hello rows run in the same rounds, as "before ...", and each row of this checkout is reported against it."""
 
 
 @dataclass
@@ -409,6 +413,15 @@ def main(argv: list[str]) -> int:
                     scenarios.append(("dynlan static 64k br", "wrk+br", base + "/64k.html"))
                     page("dynlan lua 64k page br", d1, "/page-64k", "wrk+br")
                     page("dynlan lua 64k cached br", d1, "/cached-64k", "wrk+br")
+            if BASELINE:
+                before_cmd = [str(Path(BASELINE) / ".venv" / "bin" / "dynlan"), *dynlan_cmd(site, "{port}")[1:]]
+                before_rows = (["before static 4k"] if static_4k else []) + [f"before {lang} hello" for lang, _ in langs]
+                db = start(before_rows, before_cmd) if before_rows else None
+                if db is not None:
+                    if static_4k:
+                        scenarios.append(("before static 4k", "wrk", f"http://127.0.0.1:{db}/4k.txt"))
+                    for lang, path in langs:
+                        page(f"before {lang} hello", db, path)
             if "static" in wanted:
                 d2 = start(["dynlan 2 workers static 4k"], dynlan_cmd(site, "{port}", "--workers", "2"))
                 if d2 is not None:
@@ -501,7 +514,7 @@ def main(argv: list[str]) -> int:
                 rows.append(Result(name, median([r.rps for r in good if r.rps is not None]),
                                    median(p99s) if p99s else None, sum(r.errors for r in good)))
             # Each server's rows together, measured or n/a, in the order they were set up.
-            servers = ["dynlan", "hypercorn", "nginx"]
+            servers = ["dynlan", "before", "hypercorn", "nginx"]
             for result in sorted(rows + missing, key=lambda r: servers.index(re.split(r"[ +]", r.name)[0])):
                 report.add(result)
     finally:
@@ -518,6 +531,11 @@ def main(argv: list[str]) -> int:
     report.ratio("python hello / dynlan static 4k", "dynlan python hello", "dynlan static 4k", 0.0)
     report.ratio("python sandboxed / in-process", "dynlan python-sandbox hello", "dynlan python hello", 0.0)
     report.ratio("php hello: dynlan / nginx+php-fpm", "dynlan php hello", "nginx+php-fpm hello", 0.4)
+    if BASELINE:
+        # A change may cost at most 10 % of any of these rows against the commit before it.
+        report.ratio("static 4k: now / before", "dynlan static 4k", "before static 4k", 0.9)
+        for lang in ("lua", "wren", "python", "php"):
+            report.ratio(f"{lang} hello: now / before", f"dynlan {lang} hello", f"before {lang} hello", 0.9)
     report.ratio("h2c static 4k: dynlan / hypercorn", "dynlan h2c static 4k", "hypercorn h2c static 4k", 2.0)
     report.ratio("64k cached page / static 64k", "dynlan lua 64k cached br", "dynlan static 64k br", 0.9)
     report.ratio("64k cached page / uncached page", "dynlan lua 64k cached br", "dynlan lua 64k page br", 0.0)
