@@ -31,6 +31,8 @@ log = logging.getLogger("dynlan.sandbox")
 _PR_SET_CHILD_SUBREAPER = 36
 _started: set[int] = set()
 """Pids of the worker processes this process started (everything else that becomes its child is a stray)."""
+_spawning = 0
+"""Spawns in flight: trio forks in a thread, so a new worker is a child before its pid is in `_started`."""
 
 @dataclass(frozen=True, slots=True)
 class Limits:
@@ -151,20 +153,28 @@ def _kill_pid(pid: int) -> None:
 
 
 async def spawn(argv: Sequence[str], *, cwd: str, env: dict[str, str] | None = None, limits: Limits = Limits(),
-                stderr: int | None = subprocess.DEVNULL) -> trio.Process:
-    """Start `argv` with stdin/stdout pipes and nothing else inherited."""
-    proc = await trio.lowlevel.open_process(
-        list(argv),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=stderr,
-        cwd=cwd,
-        env=env,
-        close_fds=True,
-        start_new_session=True,
-        preexec_fn=_preexec(limits),
-    )
-    _started.add(proc.pid)
+                stderr: int | None = subprocess.DEVNULL, stdin: int = subprocess.PIPE) -> trio.Process:
+    """Start `argv` with stdin/stdout pipes and nothing else inherited.
+
+    `stdin` may instead be a file descriptor the child gets as its fd 0 (php-cgi's FastCGI listening socket).
+    """
+    global _spawning
+    _spawning += 1
+    try:
+        proc = await trio.lowlevel.open_process(
+            list(argv),
+            stdin=stdin,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            cwd=cwd,
+            env=env,
+            close_fds=True,
+            start_new_session=True,
+            preexec_fn=_preexec(limits),
+        )
+        _started.add(proc.pid)
+    finally:
+        _spawning -= 1
     return proc
 
 
@@ -194,6 +204,9 @@ def kill_descendants(pid: int) -> int:
 
 def kill_strays() -> int:
     """Kill the children of this process that it did not start: orphans of page code re-parented here."""
+    if _spawning:
+        # A child not yet in `_started` may be a worker being started: strays wait for the next call.
+        return 0
     me = os.getpid()
     mine = children(me)
     _started.intersection_update(mine)
