@@ -7,6 +7,7 @@ without touching the server or the app.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from http import HTTPStatus
 
@@ -23,6 +24,7 @@ from dynlan.http._events import (
     Paused,
     RequestReceived,
 )
+from dynlan.http._headers import InvalidResponseHead, check_status, response_fields
 
 _REASONS = {s.value: s.phrase.encode("ascii") for s in HTTPStatus}
 
@@ -33,6 +35,52 @@ H1Event = RequestReceived | DataReceived | MessageComplete | ConnectionEnded | N
 KNOWN_METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT"}
 )
+
+# RFC 9112 §3: request-line = method SP request-target SP HTTP-version CRLF, with exactly
+# one SP between the parts and HTTP-version = "HTTP/" DIGIT "." DIGIT (case-sensitive).
+# The target is any run of visible characters (llhttp checks it further).
+_REQUEST_LINE = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+ [^\x00-\x20\x7f]+ HTTP/([0-9]\.[0-9])\r\n")
+
+SUPPORTED_VERSIONS = frozenset({"1.0", "1.1"})
+
+
+def request_line_error(line: bytes) -> tuple[int, str] | None:
+    """(status, reason) when a request line (with its CRLF) must be refused, else None.
+
+    Each leniency refused here is a way to make two HTTP parsers disagree about a
+    request (smuggling past a front proxy): extra or trailing spaces, a tab, a line
+    with no version (HTTP/0.9, which has no headers and so no framing), a bare LF.
+    A well-formed version other than 1.0 and 1.1 (HTTP/2.0, HTTP/0.9, HTTP/1.2) is 505
+    (RFC 9110 §15.6.6); no HTTP/1 minor version above 1 exists, so the SHOULD of RFC 9110
+    §2.5 to read one as 1.1 is not taken.
+    """
+    match = _REQUEST_LINE.fullmatch(line)
+    if match is None:
+        return 400, "malformed request line"
+    if match.group(1).decode() not in SUPPORTED_VERSIONS:
+        return 505, f"HTTP/{match.group(1).decode()} is not supported"
+    return None
+
+
+def transfer_coding_error(version: str, codings: list[str]) -> str | None:
+    """Why a request's Transfer-Encoding field values are refused (always 400), else None.
+
+    Only `chunked`, once, in one field, is accepted (names are case-insensitive, RFC 9112 §7).
+    - HTTP/1.0 with Transfer-Encoding: RFC 9112 §6.1 says to treat the framing as faulty.
+    - `chunked` not the final coding ("identity", "gzip", "chunked, gzip", an empty value):
+      RFC 9112 §6.3 requires 400, as the body length cannot be known.
+    - `chunked` more than once ("chunked, chunked", or in two fields): RFC 9112 §7.1 forbids it.
+    - another coding before `chunked` ("identity, chunked", "gzip, chunked"): RFC 9112 §6.1
+      suggests 501 for a coding the server does not understand. We answer 400 instead:
+      "identity" is no transfer coding since RFC 7230, this server decodes none but chunked,
+      and no common client sends one in a request, whereas smuggling probes do; answering
+      it as malformed framing (and closing) is the same answer from both HTTP/1 cores.
+    """
+    if version != "1.1":
+        return "Transfer-Encoding in an HTTP/1.0 request"
+    if len(codings) != 1 or codings[0].strip().lower() != "chunked":
+        return "Transfer-Encoding other than chunked"
+    return None
 
 
 class H11Protocol:
@@ -92,10 +140,17 @@ class H11Protocol:
         size = len(target) + sum(len(k) + len(v) + 4 for k, v in headers)
         if size > self._max_header_size:
             raise ProtocolError(431, "request header fields too large")
+        version = event.http_version.decode()
+        if version not in SUPPORTED_VERSIONS:
+            # h11 takes any "HTTP/" DIGIT "." DIGIT (RFC 9110 §15.6.6: 505).
+            raise ProtocolError(505, f"HTTP/{version} is not supported")
+        if version == "1.0" and any(k == "transfer-encoding" for k, _ in headers):
+            # h11 reads a chunked body on HTTP/1.0; see transfer_coding_error.
+            raise ProtocolError(400, "Transfer-Encoding in an HTTP/1.0 request")
         expects = self._conn.they_are_waiting_for_100_continue
         if method not in KNOWN_METHODS:
             raise ProtocolError(501, f"method {method} not implemented")
-        return RequestReceived(1, method, target, headers, event.http_version.decode(), expects)
+        return RequestReceived(1, method, target, headers, version, expects)
 
     def _protocol_error(self, exc: h11.RemoteProtocolError) -> ProtocolError:
         status = exc.error_status_hint
@@ -106,6 +161,10 @@ class H11Protocol:
                 # The request line alone overflowed: the URI is what is too long.
                 return ProtocolError(414, "request line too long")
             return ProtocolError(431, "request header fields too large")
+        if status == 501:
+            # h11 answers 501 only for a Transfer-Encoding other than one `chunked`:
+            # refused as malformed framing instead, as transfer_coding_error explains.
+            return ProtocolError(400, "Transfer-Encoding other than chunked")
         return ProtocolError(status if 400 <= status < 600 else 400, str(exc) or "bad request")
 
     # -- output --------------------------------------------------------------
@@ -118,13 +177,18 @@ class H11Protocol:
         return self._conn.send(h11.InformationalResponse(status_code=100, headers=[], reason=b"Continue")) or b""
 
     def send_response(self, status: int, headers: Iterable[tuple[str, str]]) -> bytes:
-        """The response head. Header names and values must already be valid
-        (the host checks what pages set: no CR, LF or NUL), so h11's per-header
-        regex validation is skipped."""
-        self._head_sent = True
-        raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+        """The response head; `InvalidResponseHead` (nothing sent, no state changed) when
+        the status is not final or a field would break the framing."""
+        check_status(status)
+        raw = response_fields(headers)
         reason = _REASONS.get(status, b"")
-        event = h11.Response(status_code=status, headers=raw, reason=reason, http_version=b"1.1", _parsed=True)
+        try:
+            # Fields are checked above, so h11's own per-field regexes are skipped; it
+            # still checks Content-Length, before its connection state changes.
+            event = h11.Response(status_code=status, headers=raw, reason=reason, http_version=b"1.1", _parsed=True)
+        except h11.LocalProtocolError as exc:
+            raise InvalidResponseHead(str(exc)) from None
+        self._head_sent = True
         return self._conn.send(event) or b""
 
     def send_data(self, data: bytes) -> bytes:
@@ -133,7 +197,7 @@ class H11Protocol:
         return self._conn.send(h11.Data(data=data)) or b""
 
     def send_end(self, trailers: Iterable[tuple[str, str]] = ()) -> bytes:
-        raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in trailers]
+        raw = response_fields(trailers)
         return self._conn.send(h11.EndOfMessage(headers=raw)) or b""
 
     @property

@@ -5,11 +5,22 @@ path: llhttp parses in C, and responses are framed here directly. llhttp is
 strict by default (no lenient flags): conflicting Content-Length and
 Transfer-Encoding, bad chunk sizes and obsolete line folding are rejected,
 which is what prevents request smuggling (RFC 9112 §6.3, §11.2).
+
+llhttp is not strict everywhere: it takes several spaces between the parts of
+the request line, a request line without a version (HTTP/0.9), HTTP/2.0 as an
+HTTP/1 version, and codings before `chunked` in Transfer-Encoding. A front
+proxy that reads such a request otherwise would disagree with us about where
+it ends. So each request line is cut out of the stream and checked here before
+llhttp sees it, and Transfer-Encoding is checked when the head is complete.
+To know where each request line starts, input is fed to llhttp in pieces that
+end wherever a message can end: after the request line, at every CRLF CRLF
+while a head or a chunked body is being read (both always end with one), and
+after exactly Content-Length bytes of a body. A message that begins anywhere
+else (the pieces and llhttp disagree) is refused rather than left unchecked.
 """
 
 from __future__ import annotations
 
-import re
 from collections import deque
 from collections.abc import Iterable
 from http import HTTPStatus
@@ -27,17 +38,64 @@ from dynlan.http._events import (
     Paused,
     RequestReceived,
 )
-from dynlan.http._h1 import KNOWN_METHODS
+from dynlan.http._h1 import KNOWN_METHODS, request_line_error, transfer_coding_error
+from dynlan.http._headers import (
+    FIELD_NAMES,
+    InvalidResponseHead,
+    check_field_value,
+    check_status,
+    field_name,
+    response_fields,
+)
 
 _STATUS_LINES = {s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n".encode() for s in HTTPStatus}
-_LOOKS_LIKE_REQUEST_LINE = re.compile(rb"^[!#$%&'*+.^_`|~0-9A-Za-z-]+ \S+ HTTP/\d\.\d\r?$")
 _NO_BODY_STATUS = frozenset({204, 304})
+
+# How the next bytes of input are fed to llhttp (see the module docstring).
+_LINE = 0
+"""A request line is expected: it is collected, checked, then fed whole."""
+_SPLIT = 1
+"""A head or a chunked body: pieces end at every CRLF CRLF."""
+_LENGTH = 2
+"""A Content-Length body: pieces end after `_body_left` bytes."""
+
+_LINE_SLACK = 64
+"""Bytes of a request line besides its target (method, spaces, version), before 414."""
 
 Event = RequestReceived | DataReceived | MessageComplete | ConnectionEnded | NeedData | Paused
 
 
 class _Stop(Exception):
     """Raised from a parser callback to stop parsing with `ProtocolError` set."""
+
+
+class _BodyOnly:
+    """Callbacks for a parser that reads only the body of a request whose head was already taken.
+
+    llhttp stops at the end of the head of a request that asks for a protocol upgrade
+    (or CONNECT) and leaves the rest to the caller. We never switch protocols on such a
+    request, so its body is still its body (RFC 9110 §7.8): a second parser is given a
+    stand-in head with the same framing, then the real body bytes. Without this, the body
+    would be parsed as the next request (smuggling a request past a front proxy).
+    """
+
+    def __init__(self, owner: FastH1Protocol) -> None:
+        self.owner = owner
+        self.begun = False
+
+    def on_message_begin(self) -> None:
+        if self.begun:
+            # A second message on the body parser: it and the pieces disagree.
+            self.owner._error = ProtocolError(400, "malformed request body")
+            raise _Stop
+        self.begun = True
+
+    def on_body(self, body: bytes) -> None:
+        self.owner.on_body(body)
+
+    def on_message_complete(self) -> None:
+        self.owner.on_message_complete()
+        self.owner._fresh_parser = True
 
 
 class FastH1Protocol:
@@ -60,6 +118,14 @@ class FastH1Protocol:
         self._pending_head = 0
         self._http_version = "1.1"
         self.client_closed = False
+        # Where the input stands (see the module docstring).
+        self._mode = _LINE
+        self._line = bytearray()
+        self._tail = b""
+        self._body_left = 0
+        self._body_chunked = False
+        self._line_checked = False
+        self._fresh_parser = False
         self._reset_response()
 
     def _reset_response(self) -> None:
@@ -75,6 +141,11 @@ class FastH1Protocol:
     # -- llhttp callbacks ----------------------------------------------------
 
     def on_message_begin(self) -> None:
+        if not self._line_checked:
+            # A message starting where no checked request line was fed: never parsed unchecked.
+            self._error = ProtocolError(400, "malformed request line")
+            raise _Stop
+        self._line_checked = False
         self._messages.append(deque())
         self._complete.append(False)
         self._keep_alive_req.append(True)
@@ -107,26 +178,53 @@ class FastH1Protocol:
             self._error = ProtocolError(501, f"method {method} not implemented")
             raise _Stop
         headers = self._headers
-        if version == "1.1" and not any(k == "host" for k, _ in headers):
-            # RFC 9112 §3.2: a 1.1 request without Host is a 400.
-            self._error = ProtocolError(400, "missing Host header")
+        hosts = 0
+        expects = False
+        codings: list[str] | None = None
+        length = "0"
+        for k, v in headers:
+            if k == "host":
+                hosts += 1
+            elif k == "content-length":
+                length = v  # llhttp has refused a bad or repeated one
+            elif k == "transfer-encoding":
+                if codings is None:
+                    codings = []
+                codings.append(v)
+            elif k == "expect":
+                expects = expects or v.strip().lower() == "100-continue"
+        if hosts != 1 and (hosts or version == "1.1"):
+            # RFC 9112 §3.2: a 1.1 request without Host, or any with several, is a 400.
+            self._error = ProtocolError(400, "missing Host header" if not hosts else "more than one Host header")
             raise _Stop
-        if sum(1 for k, _ in headers if k == "host") > 1:
-            self._error = ProtocolError(400, "more than one Host header")
-            raise _Stop
-        expects = version == "1.1" and any(
-            k == "expect" and v.strip().lower() == "100-continue" for k, v in headers
-        )
+        if codings is not None:
+            problem = transfer_coding_error(version, codings)
+            if problem is not None:
+                self._error = ProtocolError(400, problem)
+                raise _Stop
+            self._body_chunked = True
+            self._body_left = 0
+        else:
+            self._body_chunked = False
+            self._body_left = int(length)
+            if self._body_left:
+                self._mode = _LENGTH
         self._keep_alive_req[-1] = bool(parser.should_keep_alive())
         target = self._url.decode("latin-1")
+        expects = expects and version == "1.1"
         self._messages[-1].append(RequestReceived(1, method, target, headers, version, expects))
+        # Fields after a chunked body (trailers) are reported with its end, never added to
+        # the request's head after the page has read it (a trailer "host" would look like one).
+        self._headers = []
 
     def on_body(self, body: bytes) -> None:
         self._messages[-1].append(DataReceived(1, bytes(body)))
 
     def on_message_complete(self) -> None:
-        self._messages[-1].append(MessageComplete(1))
+        trailers = tuple(self._headers) if self._headers else ()
+        self._messages[-1].append(MessageComplete(1, trailers))
         self._complete[-1] = True
+        self._mode = _LINE
 
     # -- input ---------------------------------------------------------------
 
@@ -134,36 +232,110 @@ class FastH1Protocol:
         if not data:
             self.client_closed = True
             return
-        if self._error is not None:
-            return
+        pos = 0
+        end = len(data)
+        piece: bytes | memoryview
+        while pos < end and self._error is None:
+            mode = self._mode
+            if mode == _LINE:
+                nl = data.find(b"\n", pos)
+                if nl < 0:
+                    self._line += data[pos:]
+                    if len(self._line) > self._max_request_line + _LINE_SLACK:
+                        self._error = ProtocolError(414, "request line too long")
+                    return
+                if self._line:
+                    self._line += data[pos : nl + 1]
+                    line = bytes(self._line)
+                    self._line.clear()
+                else:
+                    line = data[pos : nl + 1]
+                pos = nl + 1
+                if line == b"\r\n":
+                    continue  # RFC 9112 §2.2: an empty line before a request line is ignored
+                problem = request_line_error(line)
+                if problem is not None:
+                    self._error = ProtocolError(*problem)
+                    return
+                self._mode = _SPLIT
+                self._tail = b"\r\n"  # a head without fields ends at the next CRLF
+                self._line_checked = True
+                piece = line
+            elif mode == _SPLIT:
+                # Up to the next end of CRLF CRLF, which may straddle two reads.
+                tail = self._tail
+                stop = (tail + data[pos : pos + 3]).find(b"\r\n\r\n")
+                if stop >= 0:
+                    stop = pos + stop + 4 - len(tail)
+                else:
+                    stop = data.find(b"\r\n\r\n", pos)
+                    stop = end if stop < 0 else stop + 4
+                piece = data[pos:stop]
+                self._tail = piece[-3:] if len(piece) >= 3 else (tail + piece)[-3:]
+                pos = stop
+            else:
+                stop = min(end, pos + self._body_left)
+                # A body slice is not copied (llhttp copies what it hands to on_body).
+                piece = data if pos == 0 and stop == end else memoryview(data)[pos:stop]
+                self._body_left -= stop - pos
+                pos = stop
+            pos -= self._feed(piece, mode)
+
+    def _feed(self, piece: bytes | memoryview, mode: int) -> int:
+        """Feed one piece to llhttp; the number of its bytes to read again (after an upgrade)."""
         try:
-            self._parser.feed_data(data)
+            self._parser.feed_data(piece)
         except httptools.HttpParserUpgrade as exc:
-            # An Upgrade we do not take (RFC 9110 §7.8 lets a server ignore it):
-            # the request was complete; what follows is parsed afresh.
-            offset = exc.args[0] if exc.args and isinstance(exc.args[0], int) else len(data)
-            self._parser = httptools.HttpRequestParser(self)
-            rest = data[offset:]
-            if rest:
-                self.receive_data(rest)
-            return
+            # An Upgrade we do not take (RFC 9110 §7.8 lets a server ignore it), or CONNECT:
+            # the head is complete; its body, if any, follows; then the next request.
+            offset = exc.args[0] if exc.args and isinstance(exc.args[0], int) else len(piece)
+            self._upgrade_ignored()
+            return len(piece) - offset
         except _Stop:
-            pass
+            return 0
         except httptools.HttpParserCallbackError:
             if self._error is None:
                 self._error = ProtocolError(400, "malformed request")
+            return 0
         except httptools.HttpParserInvalidMethodError:
-            first_line = data.split(b"\n", 1)[0]
-            status = 501 if _LOOKS_LIKE_REQUEST_LINE.match(first_line) else 400
-            self._error = ProtocolError(status, "method not implemented" if status == 501 else "malformed request line")
+            # The line was checked: a method token llhttp does not know (RFC 9110 §15.6.2).
+            if mode == _LINE:
+                self._error = ProtocolError(501, "method not implemented")
+            else:
+                self._error = ProtocolError(400, "malformed request")
+            return 0
         except httptools.HttpParserError as exc:
             self._error = ProtocolError(400, f"malformed request: {exc}")
-        if self._error is None and self._in_head:
+            return 0
+        if self._fresh_parser:
+            self._fresh_parser = False
+            self._parser = httptools.HttpRequestParser(self)
+        if self._in_head:
             # A head still arriving: bound it as a whole, since llhttp buffers a
             # partial header line without reporting it (slow header floods).
-            self._pending_head += len(data)
+            self._pending_head += len(piece)
             if self._pending_head > self._max_header_size:
                 self._error = ProtocolError(431, "request header fields too large")
+        return 0
+
+    def _upgrade_ignored(self) -> None:
+        self._parser = httptools.HttpRequestParser(self)
+        self._mode = _LINE
+        if not self._body_chunked and not self._body_left:
+            return
+        # llhttp reported the message complete at the end of its head: take that back,
+        # and read the body with a parser of its own.
+        self._messages[-1].pop()
+        self._complete[-1] = False
+        body = httptools.HttpRequestParser(_BodyOnly(self))
+        if self._body_chunked:
+            body.feed_data(b"POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n")
+            self._mode = _SPLIT
+            self._tail = b""
+        else:
+            body.feed_data(b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: %d\r\n\r\n" % self._body_left)
+            self._mode = _LENGTH
+        self._parser = body
 
     def next_event(self) -> Event:
         if self._messages:
@@ -194,21 +366,32 @@ class FastH1Protocol:
         return b"HTTP/1.1 100 Continue\r\n\r\n"
 
     def send_response(self, status: int, headers: Iterable[tuple[str, str]]) -> bytes:
-        """The response head. Names and values must already be valid (no CR, LF, NUL)."""
-        self._head_sent = True
-        self._continue_pending = False
+        """The response head; `InvalidResponseHead` (nothing sent, no state changed) when
+        the status is not final or a field would break the framing."""
+        check_status(status)
         lines = [_STATUS_LINES.get(status) or f"HTTP/1.1 {status} \r\n".encode()]
         length: int | None = None
         close = not self._request_keep_alive()
+        has_connection = False
+        names = FIELD_NAMES
         for name, value in headers:
-            if name == "content-length":
+            n = names.get(name) or field_name(name)
+            if not (value.isascii() and value.isprintable()):
+                check_field_value(name, value)
+            if n == b"content-length":
+                if not (value.isascii() and value.isdigit()):
+                    raise InvalidResponseHead(f"content-length {value!r} is not a number of bytes")
                 length = int(value)
                 continue
-            if name == "connection" and "close" in value.lower():
-                close = True
-            elif name == "transfer-encoding":
+            if n == b"connection":
+                has_connection = True
+                if "close" in value.lower():
+                    close = True
+            elif n == b"transfer-encoding":
                 continue  # framing is ours to decide
-            lines.append(f"{name}: {value}\r\n".encode("latin-1"))
+            lines.append(n + b": " + value.encode("latin-1") + b"\r\n")
+        self._head_sent = True
+        self._continue_pending = False
         self._no_body = self._method == "HEAD" or status in _NO_BODY_STATUS or status < 200
         if status in _NO_BODY_STATUS or status < 200:
             length = None
@@ -223,7 +406,7 @@ class FastH1Protocol:
                 close = True  # HTTP/1.0: the body ends when the connection does
         if close:
             self._close_after = True
-            if not any(name == "connection" for name, _ in headers):
+            if not has_connection:
                 lines.append(b"connection: close\r\n")
         elif self._http_version == "1.0":
             # An HTTP/1.0 client keeps the connection only when told so.
@@ -259,12 +442,14 @@ class FastH1Protocol:
         self._remaining -= length
 
     def send_end(self, trailers: Iterable[tuple[str, str]] = ()) -> bytes:
+        tail = b""
+        if self._chunked and trailers:
+            tail = b"".join(n + b": " + v + b"\r\n" for n, v in response_fields(trailers))
         self._ended = True
         if self._remaining and not self._no_body:
             # The body came out short: the framing is broken, so the connection must end.
             self._close_after = True
         if self._chunked:
-            tail = "".join(f"{k}: {v}\r\n" for k, v in trailers).encode("latin-1")
             return b"0\r\n" + tail + b"\r\n"
         return b""
 

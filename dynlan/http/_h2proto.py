@@ -32,9 +32,11 @@ import h2.settings
 import hyperframe.frame
 
 from dynlan.http._events import DataReceived, MessageComplete, RequestReceived, split_pseudo_headers
+from dynlan.http._headers import check_status, response_fields
 
 # Connection-specific fields must not appear in HTTP/2 (RFC 9113 §8.2.2).
 CONNECTION_HEADERS = frozenset({"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"})
+CONNECTION_FIELDS = frozenset(name.encode() for name in CONNECTION_HEADERS)
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
@@ -112,8 +114,8 @@ class H2Protocol:
         max_frame_size: int = 16384,
         connection_window: int = 16 * 1024 * 1024,
     ) -> None:
-        # Outbound headers are already lower-case and checked for CR/LF/NUL where pages set
-        # them (response splitting), so h2 need not validate and normalise them again.
+        # Outbound fields are checked (tokens, no control characters) and lower-cased by
+        # `response_fields` in send_response, so h2 need not validate and normalise them again.
         config = h2.config.H2Configuration(
             client_side=False, header_encoding=None, validate_inbound_headers=True,
             validate_outbound_headers=False, normalize_outbound_headers=False,
@@ -303,11 +305,11 @@ class H2Protocol:
     # -- output ---------------------------------------------------------------------
 
     def send_response(self, stream_id: int, status: int, headers: Iterable[tuple[str, str]], end: bool) -> None:
+        """Queue a response head; `InvalidResponseHead` (nothing queued) when the status is not
+        final or a field is malformed, `StreamClosed` when the stream is gone."""
+        check_status(status)
         block = [(b":status", str(status).encode())]
-        for name, value in headers:
-            if name in CONNECTION_HEADERS:
-                continue
-            block.append((name.encode("latin-1"), value.encode("latin-1")))
+        block += [f for f in response_fields(headers) if f[0] not in CONNECTION_FIELDS]
         try:
             self._conn.send_headers(stream_id, block, end_stream=end)
         except (h2.exceptions.ProtocolError, h2.exceptions.StreamClosedError, KeyError) as exc:

@@ -37,7 +37,8 @@ from aioquic.quic.packet import (
 from aioquic.quic.retry import QuicRetryTokenHandler
 
 from dynlan.http._events import DataReceived, MessageComplete, RequestReceived, split_pseudo_headers
-from dynlan.http._h2proto import CONNECTION_HEADERS, ConnectionClosed, StreamClosed, StreamReset
+from dynlan.http._h2proto import CONNECTION_FIELDS, ConnectionClosed, StreamClosed, StreamReset
+from dynlan.http._headers import check_status, response_fields
 
 SMALLEST_INITIAL = 1200
 Address = Any
@@ -166,8 +167,11 @@ class H3Protocol:
     # -- output -------------------------------------------------------------------------
 
     def send_response(self, stream_id: int, status: int, headers: Iterable[tuple[str, str]], end: bool) -> None:
+        """Queue a response head; `InvalidResponseHead` (nothing queued) when the status is not
+        final or a field is malformed (RFC 9114 §4.2), `StreamClosed` when the stream is gone."""
+        check_status(status)
         block = [(b":status", str(status).encode())]
-        block += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers if k not in CONNECTION_HEADERS]
+        block += [f for f in response_fields(headers) if f[0] not in CONNECTION_FIELDS]
         if self.h3 is None:
             raise StreamClosed("HTTP/3 is not set up")
         try:

@@ -6,6 +6,7 @@ values are kept as received, decoded as ISO-8859-1 so every byte round-trips.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 
 
@@ -79,3 +80,78 @@ class Headers:
 
     def __repr__(self) -> str:
         return f"Headers({self._items!r})"
+
+
+# -- response fields, checked where the protocol cores frame them ------------------------------
+#
+# The page API refuses bad statuses and fields first; these checks are the second line, in
+# every protocol core, so that nothing reaching a core (a runtime's own header parsing, a
+# cached entry, a bug) can frame a response the client reads differently from us. They sit
+# on the hot path, so valid names are remembered (a bounded cache) and values take a C-speed
+# test first: `isascii() and isprintable()` holds exactly for SP and VCHAR.
+
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+"""RFC 9110 §5.6.2: token = 1*tchar."""
+
+_FIELD_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
+"""RFC 9110 §5.5: field-vchar, SP, HTAB and obs-text; no CR, LF, NUL or other control character."""
+
+_NAME_CACHE_MAX = 4096
+
+FIELD_NAMES: dict[str, bytes] = {}
+"""Names already checked, mapped to their lower-case bytes (at most `_NAME_CACHE_MAX`, so a page
+inventing names cannot grow it without bound)."""
+
+
+class InvalidResponseHead(Exception):
+    """A response head that would break the message framing; nothing of it was sent.
+
+    Raised by the protocol cores before they change any state, so the server can still
+    answer 500 on the same exchange.
+    """
+
+
+def check_status(status: int) -> None:
+    """A final response's status (RFC 9110 §15: 200 to 599).
+
+    A 1xx is never final (§15.2): sent as the response, 100 or 101 leaves an HTTP/1.1
+    connection out of step (the client reads the next response as this one's).
+    """
+    if not 200 <= status <= 599:
+        raise InvalidResponseHead(f"{status!r} is not a final response status (200 to 599)")
+
+
+def field_name(name: str) -> bytes:
+    """`name` as lower-case bytes, once it is known to be a token (else `InvalidResponseHead`)."""
+    got = FIELD_NAMES.get(name)
+    if got is not None:
+        return got
+    if not _TOKEN.fullmatch(name):
+        # Response splitting: "x\r\nset-cookie" as a name would start a field of its own.
+        raise InvalidResponseHead(f"response header name {name!r} is not a token (RFC 9110 §5.6.2)")
+    got = name.lower().encode("ascii")
+    if len(FIELD_NAMES) < _NAME_CACHE_MAX:
+        FIELD_NAMES[name] = got
+    return got
+
+
+def check_field_value(name: str, value: str) -> None:
+    """The slow path for a value that is not plain printable ASCII (else `InvalidResponseHead`)."""
+    if not _FIELD_VALUE.fullmatch(value):
+        # Response splitting and header injection: CR or LF would end the field, NUL or
+        # another control character is read differently by different clients and proxies.
+        raise InvalidResponseHead(
+            f"value of response header {name!r} has a control character or one outside ISO-8859-1 (RFC 9110 §5.5)"
+        )
+
+
+def response_fields(headers: Iterable[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
+    """Checked fields as (lower-case name, value) bytes, in order (HTTP/2 and HTTP/3 field blocks)."""
+    names = FIELD_NAMES
+    out: list[tuple[bytes, bytes]] = []
+    for name, value in headers:
+        n = names.get(name) or field_name(name)
+        if not (value.isascii() and value.isprintable()):
+            check_field_value(name, value)
+        out.append((n, value.encode("latin-1")))
+    return out

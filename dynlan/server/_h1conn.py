@@ -362,12 +362,15 @@ class H1Exchange:
         return event.data
 
     def _head(self, status: int, headers: list[tuple[str, str]]) -> bytes:
-        self.status = status
-        self.conn.responded = True
         full = [("date", DATE.get()), ("server", SERVER_NAME), *self.conn.extra_headers, *headers]
         if self.conn.state.shutting_down:
             full.append(("connection", "close"))
-        return self.conn.proto.send_response(status, full)
+        # The protocol refuses a head that would break the framing (InvalidResponseHead)
+        # before anything is sent: the response has not started, and the app answers 500.
+        head = self.conn.proto.send_response(status, full)
+        self.status = status
+        self.conn.responded = True
+        return head
 
     async def send_head(self, status: int, headers: list[tuple[str, str]]) -> None:
         # Held back until the first body chunk or finish(), so small responses

@@ -24,6 +24,7 @@ from dynlan import SERVER_NAME
 from dynlan.config import HttpConfig
 from dynlan.http import HttpError, HttpRequest
 from dynlan.http._h2proto import StreamClosed
+from dynlan.http._headers import InvalidResponseHead
 from dynlan.server._access import AccessLog
 from dynlan.server._h1conn import App
 from dynlan.server._state import DATE
@@ -82,6 +83,10 @@ class StreamExchange(abc.ABC):
             self.proto.send_response(self.stream_id, status, headers, end)
         except StreamClosed:
             raise StreamGone() from None
+        except InvalidResponseHead:
+            # Nothing was queued: the response has not started, and the app answers 500.
+            self.status = 0
+            raise
 
     def _queue_data(self, data: bytes, end: bool) -> None:
         """Queue body bytes the protocol can take now, and wake the writer."""
