@@ -42,9 +42,9 @@ class MustWait(Exception):
     """The call waits on I/O: await `call(ctx, op, args)` and resume the page with its answer."""
 
     def __init__(self, op: str, args: Args) -> None:
-        self.op = op
-        self.args = args
         super().__init__(op)
+        self.op = op
+        self.args = args  # set after Exception.__init__, which sets `args` to its own arguments (op,)
 
 
 @dataclass(frozen=True, slots=True)
