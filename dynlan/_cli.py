@@ -36,6 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--worker-index", type=int, default=-1, help=argparse.SUPPRESS)
     s.add_argument("--listen-fds", default="", help=argparse.SUPPRESS)
     s.add_argument("--heartbeat-fd", type=int, default=-1, help=argparse.SUPPRESS)
+    s.add_argument("--banner", action="store_true", help=argparse.SUPPRESS)
 
     sub.add_parser("runtimes", help="list page runtimes, their suffixes and availability")
 

@@ -8,7 +8,7 @@ import os
 import socket
 import ssl
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import trio
 
@@ -82,18 +82,18 @@ def serve_command(args: argparse.Namespace, argv: list[str]) -> int:
             raise CliError(str(exc)) from None
     if args.worker_process:
         return _serve_worker(args, config, sites, default, ssl_context)
-    return _supervise(argv, config, sites, default.name, "https" if ssl_context is not None else "http")
+    return _supervise(argv, config, sites, tls=ssl_context is not None)
 
 
-def _supervise(argv: list[str], config: Config, sites: Mapping[str, Site], default: str, scheme: str) -> int:
+def _supervise(argv: list[str], config: Config, sites: Mapping[str, Site], *, tls: bool) -> int:
     """Bind the listening sockets, then keep `[server] workers` worker processes serving on them."""
     from dynlan.server._control import control_dir
     from dynlan.server._workers import Slot, Supervisor
 
     server = config.server
     workers, host, port = server.workers, server.host, server.port
-    http3 = scheme == "https" and config.http.http3
-    redirect_port = config.tls.redirect_port if scheme == "https" else 0
+    http3 = tls and config.http.http3
+    redirect_port = config.tls.redirect_port if tls else 0
     bound: list[socket.socket] = []
     slots: list[Slot] = []
     try:
@@ -124,7 +124,7 @@ def _supervise(argv: list[str], config: Config, sites: Mapping[str, Site], defau
     supervisor = Supervisor(argv, slots, server.grace_period, limit, server.watchdog_grace,
                             control_folder=control_dir(port) if server.control_socket else None)
     try:
-        return trio.run(supervisor.run, lambda: _banner(scheme, host, port, sites, default, workers))
+        return trio.run(supervisor.run)
     finally:
         for sock in bound:
             sock.close()
@@ -172,12 +172,18 @@ def _serve_worker(
     watchdog = Watchdog(blocked_limit(config, [site.config.limits for site in sites.values()]), inflight,
                         shared=Heartbeat.attach(args.heartbeat_fd), parent=os.getppid(),
                         name=f"worker {args.worker_index}")
+    def ready() -> None:
+        if args.banner:
+            scheme = "https" if ssl_context is not None else "http"
+            _banner(scheme, config.server.host, config.server.port, sites, default.name, config.server.workers)
+        watchdog.mark_serving()
+
     for sock in [main, *redirects]:
         # The first worker of a slot makes its socket listen; a replacement's call changes nothing (the backlog
         # and the connections waiting in it stay).
         sock.listen(config.server.backlog)
     _tune_gc()
-    trio.run(_run, server, app, main, watchdog, redirects, udp)
+    trio.run(_run, server, app, main, watchdog, ready, redirects, udp)
     return 0
 
 
@@ -196,14 +202,14 @@ def _tune_gc() -> None:
 
 
 async def _run(
-    server: Server, app: App, sock: socket.socket, watchdog: Watchdog, redirects: list[socket.socket],
-    udp: socket.socket | None,
+    server: Server, app: App, sock: socket.socket, watchdog: Watchdog, ready: Callable[[], None],
+    redirects: list[socket.socket], udp: socket.socket | None,
 ) -> None:
     async with trio.open_nursery() as nursery:
         # The heartbeat runs as long as the loop does: runtimes starting and closing are watched too.
         await nursery.start(watchdog.run)
         async with app.running():
-            await server.serve([sock], on_ready=watchdog.mark_serving, redirect_sockets=redirects, udp_socket=udp)
+            await server.serve([sock], on_ready=ready, redirect_sockets=redirects, udp_socket=udp)
         nursery.cancel_scope.cancel()
 
 

@@ -19,7 +19,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +46,8 @@ class Slot:
     heartbeat_fd: int
     proc: trio.Process | None = None
     starts: int = 0
+    served: bool = False
+    """Some process of this slot has served."""
     announced: bool = False
     """The current process was seen serving."""
     stale_checks: int = 0
@@ -80,6 +82,10 @@ class Supervisor:
         while not self.stopping:
             cmd = [sys.executable, "-m", "dynlan", *self.argv, "--worker-process", "--worker-index", str(slot.index),
                    "--listen-fds", ",".join(map(str, fds)), "--heartbeat-fd", str(slot.heartbeat_fd)]
+            if slot.index == 0 and not slot.served:
+                # The first worker of slot 0 to serve prints the banner, before it accepts: whoever reads it can
+                # connect, and a response never comes before it.
+                cmd.append("--banner")
             slot.heartbeat.reset()
             slot.announced = False
             slot.stale_checks = 0
@@ -97,11 +103,16 @@ class Supervisor:
             with trio.CancelScope(shield=True):
                 code = await proc.wait()
             self._forget(proc.pid)
+            slot.served = slot.served or bool(slot.heartbeat.serving_since)
             if self.stopping:
                 return
-            if not slot.heartbeat.serving_since and not self.ready.is_set():
-                # Never served, and no worker has: a start-up error (bad runtime config, ...), already printed by
-                # the worker. Retrying would print it forever.
+            if code > 0 and not slot.heartbeat.serving_since and not self.ready.is_set():
+                # Ended on its own before it served, and no worker has: a start-up error (bad runtime config,
+                # ...) the worker printed. Retrying would print it forever. (A worker killed by a signal while it
+                # started is restarted below.)
+                if code != 2:
+                    log.error("worker %d (pid %d) exited with %d before it served; stopping", slot.index, proc.pid,
+                              code)
                 self.exit_status = code if code == 2 else 1
                 await self._stop(nursery)
                 return
@@ -128,7 +139,7 @@ class Supervisor:
             with contextlib.suppress(OSError):
                 (self.control_folder / f"{pid}.sock").unlink()
 
-    async def _monitor(self, nursery: trio.Nursery, on_ready: Callable[[], None] | None) -> None:
+    async def _monitor(self, nursery: trio.Nursery) -> None:
         """Notice workers that start serving, and kill one whose event loop stays blocked."""
         while True:
             await trio.sleep(MONITOR_INTERVAL)
@@ -139,10 +150,9 @@ class Supervisor:
                     continue
                 if not slot.announced:
                     slot.announced = True
+                    slot.served = True
                     if not self.ready.is_set():
                         self.ready.set()
-                        if on_ready is not None:
-                            on_ready()
                     elif slot.starts > 1:
                         log.info("worker %d replaced: pid %d is serving", slot.index, proc.pid)
                 if self.stopping or slot.killed_blocked:
@@ -181,11 +191,11 @@ class Supervisor:
                 with contextlib.suppress(ProcessLookupError):
                     proc.send_signal(sig)
 
-    async def run(self, on_ready: Callable[[], None] | None = None) -> int:
+    async def run(self) -> int:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._watch, signals, nursery)
-                nursery.start_soon(self._monitor, nursery, on_ready)
+                nursery.start_soon(self._monitor, nursery)
                 for slot in self.slots:
                     nursery.start_soon(self._keep_alive, slot, nursery)
         return self.exit_status

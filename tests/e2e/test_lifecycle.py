@@ -222,3 +222,81 @@ def test_connection_cap_queues_instead_of_dropping(site: Path) -> None:
         waiting.close()
         for s in held:
             s.close()
+
+
+def test_ctrl_c_in_a_terminal_stops_gracefully(site: Path) -> None:
+    # A terminal's Ctrl-C signals the whole foreground process group. Workers have a group of their own, so
+    # they are stopped once, by the supervisor, and finish what they serve.
+    with run_dynlan(site, "--workers", "2", config="[server]\ngrace_period = 10.0\n") as server:
+        result: dict[str, object] = {}
+
+        def slow_request() -> None:
+            try:
+                r = httpx.get(server.url + "/slow?s=1.5", timeout=15)
+                result["status"], result["body"] = r.status_code, r.text
+            except Exception as exc:  # recorded and asserted below
+                result["error"] = exc
+
+        t = threading.Thread(target=slow_request)
+        t.start()
+        time.sleep(0.5)
+        os.killpg(server.proc.pid, signal.SIGINT)
+        t.join(20)
+        assert result.get("status") == 200 and result["body"] == "finished\n", result
+        assert server.proc.wait(20) == 0
+
+
+def test_port_0_serves_on_the_port_the_banner_names(site: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "dynlan", "serve", str(site), "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+    assert proc.stdout is not None
+    try:
+        line = proc.stdout.readline()
+        port = int(line.rsplit(":", 1)[1].strip("/\n"))
+        assert port > 0
+        assert httpx.get(f"http://127.0.0.1:{port}/robots.txt", timeout=10).status_code == 200
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+    finally:
+        proc.stdout.close()
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_a_replaced_worker_inherits_the_waiting_connections(site: Path) -> None:
+    # The supervisor keeps the listening socket: while no worker runs, connections wait in its backlog
+    # (instead of being refused) and the replacement answers them.
+    with run_dynlan(site) as server:
+        worker = server.worker_pid()
+        os.kill(worker, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while _running(worker) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not _running(worker)
+        r = httpx.get(server.url + "/robots.txt", timeout=30)
+        assert r.status_code == 200
+        assert server.worker_pid() != worker
+        assert "worker 0 (pid" in server.log()
+
+
+def test_workers_stop_when_the_supervisor_is_killed(site: Path) -> None:
+    with run_dynlan(site, "--workers", "2") as server:
+        deadline = time.monotonic() + 30
+        while len(server.worker_pids()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        workers = server.worker_pids()
+        assert len(workers) == 2
+        os.kill(server.proc.pid, signal.SIGKILL)
+        server.proc.wait(10)
+        deadline = time.monotonic() + 30
+        while any(_running(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(_running(pid) for pid in workers)
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
