@@ -42,6 +42,8 @@ def build_config(args: argparse.Namespace) -> Config:
         if args.workers < 1:
             raise CliError(f"--workers {args.workers}: must be at least 1")
         config.server.workers = args.workers
+    if config.server.watchdog_grace <= 0:
+        raise CliError(f"server.watchdog_grace: must be more than 0, got {config.server.watchdog_grace:g}")
     if args.dev:
         config.dev = True
     if args.no_access_log:

@@ -300,3 +300,10 @@ def _running(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_watchdog_grace_must_be_positive(site: Path, tmp_path: Path) -> None:
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("[server]\nwatchdog_grace = 0\n")
+    p = dynlan("serve", str(site), "--port", str(free_port()), "--config", str(cfg))
+    assert p.returncode == 2 and "server.watchdog_grace" in p.stderr and "Traceback" not in p.stderr
