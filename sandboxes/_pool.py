@@ -1,8 +1,10 @@
 """A pool of worker processes leased one request at a time.
 
 Workers are started on demand up to `size`, replaced when they die or are
-killed, and recycled after `max_requests`. Every task belongs to the pool's
-nursery; `aclose()` kills whatever is left.
+killed, and recycled after `max_requests`. With an `idle_timeout`, workers
+left idle that long are stopped by `stop_idle()` (which the owner calls from a
+task of its own), down to none: a pool costs no process while nobody uses it.
+`aclose()` kills whatever is left.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ class Worker:
     proc: trio.Process
     requests: int = 0
     broken: bool = False
+    idle_since: float = 0.0
+    """trio.current_time() when the worker was last handed back."""
     _buffer: bytearray = field(default_factory=bytearray)
 
     @property
@@ -76,14 +80,19 @@ class Worker:
 
 
 class ProcessPool:
-    def __init__(self, start_worker: Callable[[], Awaitable[trio.Process]], *, size: int = 2, max_requests: int = 1000) -> None:
+    def __init__(self, start_worker: Callable[[], Awaitable[trio.Process]], *, size: int = 2, max_requests: int = 1000,
+                 idle_timeout: float | None = None) -> None:
         self._start_worker = start_worker
         self.size = size
         self.max_requests = max_requests
+        self.idle_timeout = idle_timeout
+        """Seconds a worker may stay idle before `stop_idle()` stops it (None: never)."""
         self._idle: list[Worker] = []
+        """Idle workers, the longest idle first (a lease takes the last: the others can age out)."""
         self._all: set[Worker] = set()
         self._slots = trio.Semaphore(size)
-        self.stats: dict[str, int] = {"started": 0, "replaced": 0, "recycled": 0, "killed": 0, "strays": 0}
+        self.stats: dict[str, int] = {"started": 0, "replaced": 0, "recycled": 0, "killed": 0, "strays": 0,
+                                      "stopped_idle": 0}
         # Orphans of page code (a `setsid` grandchild) come back to this process, where kill_strays finds them.
         become_subreaper()
 
@@ -133,6 +142,7 @@ class ProcessPool:
                     self._retire(worker)
                     await self._reap(worker)
                 else:
+                    worker.idle_since = trio.current_time()
                     self._idle.append(worker)
 
     def kill(self, worker: Worker) -> None:
@@ -140,6 +150,33 @@ class ProcessPool:
         worker.broken = True
         self.stats["killed"] += 1
         kill_group(worker.proc)
+
+    @property
+    def workers(self) -> int:
+        """Worker processes alive now, busy or idle."""
+        return len(self._all)
+
+    @property
+    def in_use(self) -> int:
+        """Leases held now (a lease may be waiting for its worker to start)."""
+        return self.size - self._slots.value
+
+    async def stop_idle(self) -> int:
+        """Stop the workers idle for `idle_timeout` seconds or more; returns how many were stopped."""
+        if self.idle_timeout is None or not self._idle:
+            return 0
+        cutoff = trio.current_time() - self.idle_timeout
+        expired = [worker for worker in self._idle if worker.idle_since <= cutoff]
+        if not expired:
+            return 0
+        # Taken off the idle list before any await: a lease that comes meanwhile cannot get one of them.
+        self._idle = [worker for worker in self._idle if worker.idle_since > cutoff]
+        for worker in expired:
+            self._retire(worker)
+        for worker in expired:
+            await self._reap(worker)
+        self.stats["stopped_idle"] += len(expired)
+        return len(expired)
 
     async def aclose(self) -> None:
         workers = list(self._all)

@@ -1,38 +1,63 @@
-"""PHP pages through php-cgi over FastCGI, the way nginx + PHP-FPM runs them.
+"""PHP pages through php-cgi over FastCGI, the way nginx + PHP-FPM runs them, confined per site.
 
-One pool of `php-cgi -b <socket>` processes per site (started on first use,
-through `dynlan.sandboxes`), each serving one request at a time. Request
-bodies stream in as FCGI_STDIN records; a body whose length only its end tells
-(chunked, or HTTP/2 and HTTP/3 without content-length) is spooled first, since
-PHP reads no more than CONTENT_LENGTH says. Output streams back: it is buffered
-while PHP keeps producing and goes to the client as soon as PHP pauses (a
-`flush()` in the page reaches the client). PHP's stderr goes to the log with
-the request id. A PHP error (fatal, parse, memory or CPU limit) is a complete
-FastCGI response and the process serves on; only a broken transport (EOF, a
-reset, invalid FastCGI) or the wall-time budget costs a process. Pages reach
-the host cache and files through a prelude (`_prelude.php`) that calls back
-over a private Unix socket.
+Each site has its own pool of php-cgi processes (started on the site's first
+PHP request, through `dynlan.sandboxes`, and stopped again after `[php]
+idle_timeout` seconds without use), each serving one request at a time. What
+confines a site's PHP (see `confinement_ini` and `_limits`):
+
+- `open_basedir`: the site's folder, a private temporary folder of the site
+  (sessions, uploads, `sys_temp_dir`) and the prelude file, nothing else;
+- no function that starts a process (or signals, or raises limits) unless the
+  site's `allow_exec` is true, and a process-count cap behind that (php-cgi may
+  not fork at all; 16 processes with `allow_exec`);
+- memory: RLIMIT_AS = the page's memory budget + what php-cgi maps before it
+  runs a page (measured) + a margin, so `ini_set('memory_limit', '-1')` lifts
+  only PHP's own count; `set_time_limit(0)` lifts only PHP's CPU count, the
+  host's wall-time kill stays;
+- whatever a page starts is killed when its request ends (the pool does it).
+
+FastCGI has no socket anyone else could reach: php-cgi gets a listening socket
+as its fd 0 whose path is removed as soon as dynlan has connected, so the one
+connection php-cgi ever accepts is dynlan's (a page of another site cannot send
+php-cgi a request naming this site's files).
+
+Request bodies stream in as FCGI_STDIN records; a body whose length only its
+end tells (chunked, or HTTP/2 and HTTP/3 without content-length) is spooled
+first, since PHP reads no more than CONTENT_LENGTH says. Output streams back:
+it is buffered while PHP keeps producing and goes to the client as soon as PHP
+pauses (a `flush()` in the page reaches the client). PHP's stderr goes to the
+log with the request id. A PHP error (fatal, parse, memory or CPU limit) is a
+complete FastCGI response and the process serves on; only a broken transport
+(EOF, a reset, invalid FastCGI) or the wall-time budget costs a process. Pages
+reach the host cache and files through a prelude (`_prelude.php`) that calls
+the host-call table (`dynlan.host.call`) over the site's own Unix socket with
+its request's token (128 random bits, valid only on that socket and only while
+the request runs).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
-import itertools
 import json
 import logging
 import os
 import re
 import secrets
 import shutil
+import socket
+import subprocess
 import tempfile
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import trio
 
 from dynlan import SERVER_NAME
 from dynlan.config import ConfigError
-from dynlan.host import BudgetExceeded, CacheError, FsError, Host, PageContext, PageError, parse_ttl
+from dynlan.host import BudgetExceeded, Host, PageContext, PageError
+from dynlan.host._calls import HostCallError, call
 from dynlan.http import HttpError
 from dynlan.runtimes._interface import Availability, RuntimeConfig
 from dynlan.runtimes.php._fastcgi import (
@@ -44,7 +69,7 @@ from dynlan.runtimes.php._fastcgi import (
     Stdout,
     encode_pairs,
 )
-from dynlan.sandboxes import Limits, PoolError, ProcessPool, spawn
+from dynlan.sandboxes import Limits, PoolError, ProcessPool, Worker, forget, spawn
 
 log = logging.getLogger("dynlan.php")
 
@@ -80,9 +105,99 @@ SPOOL_MEMORY = 64 * 1024
 BODY_CHUNK = 256 * 1024
 FIXED_INI = ("cgi.fix_pathinfo", "cgi.discard_path")
 """ini settings DynLan owns: with either changed, PHP would run PATH_TRANSLATED instead of SCRIPT_FILENAME."""
+MIB = 1024 * 1024
+ADDRESS_SPACE_MARGIN = 64 * MIB
+"""Room above the page's memory budget and php-cgi's start-up mappings for what PHP allocates outside
+`memory_limit` (libraries with their own malloc, such as SQLite's page cache; PHP's I/O buffers)."""
+ADDRESS_SPACE_FALLBACK = 256 * MIB
+"""php-cgi's start-up mappings when they cannot be measured. Measured on Debian 12 (PHP 8.2, opcache with
+its default 128 MiB of shared memory, sqlite3, pdo, mysqli, pgsql): VmSize 205 MiB before the first page
+(65 MiB without opcache)."""
+EXEC_MAX_PROCESSES = 16
+"""Processes a php-cgi of a site with `allow_exec` may have at once, itself included."""
+MAX_CALL = 64 * MIB
+"""The longest host call a page may send (a cache value, mostly)."""
+
+PROCESS_FUNCTIONS = (
+    # Programs: a shell is every file of the server's user (and, as root, the machine).
+    "exec", "system", "shell_exec", "passthru", "popen", "proc_open", "proc_close", "proc_get_status",
+    "proc_terminate", "proc_nice", "pcntl_exec", "pcntl_fork", "pcntl_rfork", "pcntl_unshare", "pcntl_signal",
+    "pcntl_alarm", "pcntl_async_signals", "pcntl_wait", "pcntl_waitpid", "pcntl_sigprocmask",
+    "pcntl_setpriority",
+    # mail() runs sendmail_path through a shell; putenv('LD_PRELOAD=...') before it loads the page's code.
+    "mail", "mb_send_mail", "imap_mail", "putenv",
+    # Signals to any process of the same user (as root: any process), a new session out of the kill's
+    # reach, raised limits (as root, RLIMIT_AS can be lifted), device nodes (as root: a raw disk).
+    "posix_kill", "posix_setsid", "posix_setpgid", "posix_setuid", "posix_setgid", "posix_seteuid",
+    "posix_setegid", "posix_initgroups", "posix_setrlimit", "posix_mknod",
+    # System V IPC keys are global to the machine: a site could attach to another's segment or queue.
+    "shmop_open", "shm_attach", "sem_get", "msg_get_queue",
+)
+"""Functions a page cannot call unless its site has `allow_exec` (backticks are shell_exec)."""
+ALWAYS_DISABLED = ("dl",)
+
+PHP_OPERATIONS = frozenset({
+    "cache_get", "cache_set", "cache_delete", "cache_incr", "cache_response", "cache_purge",
+    "fs_read", "fs_exists", "fs_list", "fs_stat", "log",
+})
+"""The host calls the prelude makes. The request and response are PHP's own (over FastCGI): reading the
+body or writing the response through the host socket as well would race the FastCGI exchange."""
 
 BodySource = Callable[[], Awaitable[bytes]]
 """The next chunk of a request body; b"" at its end."""
+
+
+def confinement_ini(root: str, private: str, allow_exec: bool) -> dict[str, str]:
+    """The ini settings that keep a site's PHP to its own files: passed with -d, so no page can widen them.
+
+    `open_basedir` can only be narrowed by `ini_set`; `disable_functions`, `ffi.enable`, `enable_dl` and the
+    temporary folders are PHP_INI_SYSTEM. Each folder ends with a separator: open_basedir matches prefixes,
+    so `/srv/a.test` alone would let `a.test` into `/srv/a.test2`. The prelude is listed as a file, not its
+    folder (open_basedir applies to auto_prepend_file too).
+    """
+    for path in (root, private, PRELUDE):
+        if os.pathsep in path:
+            # open_basedir is a list split at os.pathsep: `/srv/x:/` would open the whole disk.
+            raise PageError(f"PHP cannot be confined to {path!r}: the path contains {os.pathsep!r}")
+    disabled = ALWAYS_DISABLED if allow_exec else ALWAYS_DISABLED + PROCESS_FUNCTIONS
+    return {
+        "open_basedir": os.pathsep.join((root.rstrip(os.sep) + os.sep, private.rstrip(os.sep) + os.sep, PRELUDE)),
+        "sys_temp_dir": private,
+        "upload_tmp_dir": os.path.join(private, "uploads"),
+        "session.save_path": os.path.join(private, "sessions"),
+        "disable_functions": ",".join(disabled),
+        # FFI calls any C function: open_basedir and disable_functions would mean nothing.
+        "ffi.enable": "0",
+        "enable_dl": "0",
+        "allow_url_include": "0",
+    }
+
+
+@dataclass(eq=False)
+class _SitePool:
+    """One site's PHP: its php-cgi processes, its requests' tokens and the socket they call the host on."""
+
+    root: str
+    folder: str
+    """This site's folder under the runtime's (0700): the host socket and `private/`."""
+    socket_path: str
+    listener: trio.socket.SocketType
+    pool: ProcessPool = field(init=False)
+    scope: trio.CancelScope = field(default_factory=trio.CancelScope)
+    """The host socket's server task."""
+    tokens: dict[str, PageContext] = field(default_factory=dict)
+    """The token of each of this site's requests in flight (valid on this site's socket only)."""
+    workers: dict[int, tuple[trio.Process, trio.SocketStream]] = field(default_factory=dict)
+    """Each php-cgi process by pid, with dynlan's connection to it (the only one it will ever accept)."""
+    users: int = 0
+    """Requests running now: the site is not closed under them."""
+
+    def forget_ended(self) -> None:
+        """Close the connections of php-cgi processes that have ended."""
+        for pid, (proc, stream) in list(self.workers.items()):
+            if proc.returncode is not None:
+                del self.workers[pid]
+                stream.socket.close()
 
 
 class PhpRuntime:
@@ -95,24 +210,25 @@ class PhpRuntime:
         self.binary = "php-cgi"
         self.processes = 2
         self.max_requests = 500
+        self.idle_timeout = 60.0
+        """Seconds a php-cgi process may stay idle before it is stopped (a site's pool shrinks to nothing)."""
         self.ini: dict[str, str] = {}
+        self.exec_sites: frozenset[str] = frozenset()
+        """Sites whose `allow_exec = true` is honoured (a site's own config alone cannot loosen the server's)."""
         self.host: Host | None = None
         self.dev = False
         self._tmp = ""
-        self._pools: dict[str, ProcessPool] = {}
-        self._sockets: dict[int, str] = {}
-        self._connections: dict[str, trio.SocketStream] = {}
-        self._procs: dict[int, tuple[trio.Process, str]] = {}
-        """Idle FastCGI connections, by php-cgi socket path."""
-        self._tokens: dict[str, PageContext] = {}
-        self._counter = 0
-        self._token_key = secrets.token_hex(16)
-        self._token_ids = itertools.count(1)
+        self._sites: dict[str, _SitePool] = {}
+        """Running site pools, by site root."""
+        self._folders: dict[str, str] = {}
+        """Each site's folder, by site root: kept when its pool stops, so its sessions outlive idle spells."""
+        self._startup_vm: int | None = None
+        """Bytes php-cgi maps before it runs a page (measured once)."""
+        self._measure_lock = trio.Lock()
         self._page_param_cache: dict[tuple[str, str], bytes] = {}
         """(page file, site root) -> the encoded CGI variables that no request of the page changes."""
-        self._start_error: str | None = None
         self.stats: dict[str, int] = {"requests": 0, "errors": 0, "killed": 0, "budget.memory": 0, "budget.time": 0,
-                                      "budget.instructions": 0}
+                                      "budget.instructions": 0, "host_calls.refused": 0}
 
     def available(self) -> Availability:
         path = shutil.which(self.binary)
@@ -127,6 +243,14 @@ class PhpRuntime:
                 if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                     raise ConfigError(f"php.{key}: expected a positive integer, got {value!r}")
                 setattr(self, key, value)
+            elif key == "idle_timeout":
+                if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                    raise ConfigError(f"php.idle_timeout: expected a positive number of seconds, got {value!r}")
+                self.idle_timeout = float(value)
+            elif key == "exec_sites":
+                if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                    raise ConfigError(f"php.exec_sites: expected a list of site names, got {value!r}")
+                self.exec_sites = frozenset(v.lower() for v in value)
             elif key == "binary":
                 if not isinstance(value, str):
                     raise ConfigError(f"php.binary: expected a string, got {value!r}")
@@ -144,42 +268,34 @@ class PhpRuntime:
     async def start(self, host: Host) -> None:
         self.host = host
         self._tmp = tempfile.mkdtemp(prefix="dynlan-php-")
-        os.mkdir(os.path.join(self._tmp, "sessions"), 0o700)
-        self.host_socket = os.path.join(self._tmp, "host.sock")
-        sock = trio.socket.socket(trio.socket.AF_UNIX, trio.socket.SOCK_STREAM)
-        await sock.bind(self.host_socket)
-        os.chmod(self.host_socket, 0o600)  # the folder is 0700 too: only our user's php-cgi reaches it
-        sock.listen(64)
-        listener = trio.SocketListener(sock)
         assert host.nursery is not None
-        host.nursery.start_soon(trio.serve_listeners, self._serve_callback, [listener])
+        host.nursery.start_soon(self._stop_idle_pools)
 
     async def aclose(self) -> None:
-        for stream in self._connections.values():
-            await trio.aclose_forcefully(stream)
-        self._connections.clear()
-        for pool in self._pools.values():
-            await pool.aclose()
-        self._pools.clear()
+        for site in list(self._sites.values()):
+            await self._close_site(site)
         if self._tmp:
             shutil.rmtree(self._tmp, ignore_errors=True)
 
     def statistics(self) -> dict[str, int | float]:
         out: dict[str, int | float] = dict(self.stats)
-        for pool in self._pools.values():
-            for k, v in pool.statistics().items():
+        out["sites"] = len(self._sites)
+        for site in self._sites.values():
+            for k, v in site.pool.statistics().items():
                 out[f"pool.{k}"] = out.get(f"pool.{k}", 0) + v
         return out
 
-    # -- the pool ------------------------------------------------------------
+    # -- a site's pool -----------------------------------------------------------
 
-    def _pool(self, ctx: PageContext) -> ProcessPool:
-        root = ctx.fs.root
-        pool = self._pools.get(root)
-        if pool is not None:
-            return pool
+    def _binary(self) -> str:
+        binary = shutil.which(self.binary)
+        if binary is None:
+            raise PageError("php-cgi not found: apt-get install php-cgi")
+        return binary
+
+    def _base_ini(self, ctx: PageContext) -> dict[str, str]:
         limits = ctx.limits
-        ini = {
+        return {
             "auto_prepend_file": PRELUDE,
             "display_errors": "0",
             "log_errors": "1",
@@ -195,48 +311,144 @@ class PhpRuntime:
             # never starts: SCRIPT_FILENAME is always a page file the router found.
             "cgi.fix_pathinfo": "1",
             "cgi.discard_path": "0",
-            "session.save_path": os.path.join(self._tmp, "sessions"),
-            "upload_tmp_dir": self._tmp,
             "post_max_size": str(ctx.max_body_size),
             "upload_max_filesize": str(ctx.max_body_size),
-            **self.ini,
         }
-        binary = shutil.which(self.binary)
-        if binary is None:
-            raise PageError("php-cgi not found: apt-get install php-cgi")
+
+    async def _measure_startup(self) -> int:
+        """What php-cgi maps before it runs a page (VmSize: its binary, extensions, opcache's shared memory)."""
+        async with self._measure_lock:
+            if self._startup_vm is not None:
+                return self._startup_vm
+            probe = os.path.join(self._tmp, "probe.php")
+            with open(probe, "w") as f:
+                f.write("<?php readfile('/proc/self/status');\n")
+            argv = [self._binary(), "-q"]
+            for k, v in self.ini.items():
+                argv += ["-d", f"{k}={v}"]
+            proc = await spawn([*argv, probe], cwd=self._tmp, env=_php_env(1), stdin=subprocess.DEVNULL)
+            output = b""
+            try:
+                assert proc.stdout is not None
+                with trio.move_on_after(10):
+                    while chunk := await proc.stdout.receive_some(65536):
+                        output += chunk
+            finally:
+                proc.kill()
+                with trio.CancelScope(shield=True):
+                    await proc.wait()
+                forget(proc.pid)
+            match = re.search(rb"^VmSize:\s+(\d+) kB", output, re.M)
+            self._startup_vm = int(match.group(1)) * 1024 if match else ADDRESS_SPACE_FALLBACK
+            log.info("php-cgi maps %d MiB before it runs a page", self._startup_vm // MIB)
+            return self._startup_vm
+
+    def _limits(self, ctx: PageContext, allow_exec: bool) -> Limits:
+        assert self._startup_vm is not None
+        # RLIMIT_AS is what holds once a page lifts memory_limit (PHP then fails with "Out of memory"):
+        # the page's budget on top of what php-cgi needs to start. Without allow_exec php-cgi may not
+        # fork at all (mail through error_log() type 1 would start a shell; pcntl and friends are
+        # disabled but the cap holds whatever a page finds).
+        return Limits(address_space=ctx.limits.memory + self._startup_vm + ADDRESS_SPACE_MARGIN, max_open_files=1024,
+                      max_processes=EXEC_MAX_PROCESSES if allow_exec else 1)
+
+    def _folder(self, root: str) -> str:
+        folder = self._folders.get(root)
+        if folder is None:
+            folder = os.path.join(self._tmp, f"site-{len(self._folders) + 1}")
+            private = os.path.join(folder, "private")
+            os.mkdir(folder, 0o700)
+            os.mkdir(private, 0o700)
+            os.mkdir(os.path.join(private, "sessions"), 0o700)
+            os.mkdir(os.path.join(private, "uploads"), 0o700)
+            self._folders[root] = folder
+        return folder
+
+    def _site(self, ctx: PageContext) -> _SitePool:
+        """The site's pool, made on its first PHP request (and again after it stopped for being idle)."""
+        root = ctx.fs.root
+        site = self._sites.get(root)
+        if site is not None:
+            return site
+        binary = self._binary()
+        folder = self._folder(root)
+        allow_exec = ctx.options.get("allow_exec") is True and ctx.site_name in self.exec_sites
+        ini = {**self._base_ini(ctx), **confinement_ini(root, os.path.join(folder, "private"), allow_exec),
+               **self.ini}
+        limits = self._limits(ctx, allow_exec)
+        argv = [binary]
+        for k, v in ini.items():
+            argv += ["-d", f"{k}={v}"]
+        env = _php_env(self.max_requests + 1)
+
+        socket_path = os.path.join(folder, "host.sock")
+        with _suppress_missing():
+            os.unlink(socket_path)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.bind(socket_path)
+            sock.listen(64)
+        except OSError:
+            sock.close()
+            raise
+        site = _SitePool(root, folder, socket_path, trio.socket.from_stdlib_socket(sock))
 
         async def start() -> trio.Process:
-            self._counter += 1
-            path = os.path.join(self._tmp, f"php-{self._counter}.sock")
-            argv = [binary, "-b", path]
-            for k, v in ini.items():
-                argv += ["-d", f"{k}={v}"]
-            env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PHP_FCGI_CHILDREN": "0",
-                   "PHP_FCGI_MAX_REQUESTS": str(self.max_requests + 1), "LANG": "C.UTF-8"}
-            proc = await spawn(argv, cwd=root, env=env, limits=Limits(max_open_files=1024), stderr=None)
-            with trio.move_on_after(10):
-                while not os.path.exists(path):
-                    if proc.returncode is not None:
-                        break
-                    await trio.sleep(0.01)
-            if not os.path.exists(path):
-                proc.kill()
-                raise OSError(f"php-cgi did not start (exit status {proc.returncode})")
-            # Forget the sockets (and idle connections) of processes that have ended.
-            for pid, (old_proc, old_path) in list(self._procs.items()):
-                if old_proc.returncode is not None:
-                    del self._procs[pid]
-                    self._sockets.pop(pid, None)
-                    stale = self._connections.pop(old_path, None)
-                    if stale is not None:
-                        await trio.aclose_forcefully(stale)
-            self._sockets[proc.pid] = path
-            self._procs[proc.pid] = (proc, path)
+            site.forget_ended()
+            # php-cgi accepts FastCGI connections on its fd 0. The socket's path is removed once dynlan is
+            # connected, before php-cgi even starts: no one else (a page of another site that found the
+            # path) can ever send this php-cgi a request, which would run any file of this site's.
+            path = os.path.join(folder, f"fcgi-{secrets.token_hex(8)}.sock")
+            listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                try:
+                    listener.bind(path)
+                    listener.listen(1)
+                    client.connect(path)
+                finally:
+                    with _suppress_missing():
+                        os.unlink(path)
+                proc = await spawn(argv, cwd=root, env=env, limits=limits, stderr=None, stdin=listener.fileno())
+            except BaseException:
+                client.close()
+                raise
+            finally:
+                listener.close()
+            site.workers[proc.pid] = (proc, trio.SocketStream(trio.socket.from_stdlib_socket(client)))
             return proc
 
-        pool = ProcessPool(start, size=self.processes, max_requests=self.max_requests)
-        self._pools[root] = pool
-        return pool
+        site.pool = ProcessPool(start, size=self.processes, max_requests=self.max_requests,
+                                idle_timeout=self.idle_timeout)
+        self._sites[root] = site
+        assert self.host is not None and self.host.nursery is not None
+        self.host.nursery.start_soon(self._serve_host_calls, site)
+        return site
+
+    async def _close_site(self, site: _SitePool) -> None:
+        if self._sites.get(site.root) is site:
+            del self._sites[site.root]
+        site.scope.cancel()
+        site.listener.close()
+        with _suppress_missing():
+            os.unlink(site.socket_path)
+        await site.pool.aclose()
+        site.forget_ended()
+        for _, stream in site.workers.values():
+            stream.socket.close()
+        site.workers.clear()
+
+    async def _stop_idle_pools(self) -> None:
+        """Stop php-cgi processes idle for `idle_timeout`, and close the sites left with none."""
+        interval = min(max(self.idle_timeout / 4, 0.05), 15.0)
+        while True:
+            await trio.sleep(interval)
+            for site in list(self._sites.values()):
+                await site.pool.stop_idle()
+                site.forget_ended()
+                # Checked after the await: a request may have come meanwhile.
+                if site.users == 0 and site.pool.workers == 0 and site.pool.in_use == 0:
+                    await self._close_site(site)
 
     # -- a request -------------------------------------------------------------
 
@@ -287,23 +499,33 @@ class PhpRuntime:
         """The CGI variables every request shares, and those of one page's requests: encoded once."""
         data = self._page_param_cache.get((page, root))
         if data is None:
+            host_socket = os.path.join(self._folder(root), "host.sock")  # the same for the site's every pool
             data = self._page_param_cache[page, root] = encode_pairs([(k.encode(), os.fsencode(v)) for k, v in (
                 ("GATEWAY_INTERFACE", "CGI/1.1"), ("SERVER_SOFTWARE", SERVER_NAME), ("REDIRECT_STATUS", "200"),
-                ("DYNLAN_HOST_SOCKET", self.host_socket), ("SCRIPT_FILENAME", page),
+                ("DYNLAN_HOST_SOCKET", host_socket), ("SCRIPT_FILENAME", page),
                 ("SCRIPT_NAME", _script_name(page, root)), ("DOCUMENT_ROOT", root))])
         return data
 
     async def handle(self, ctx: PageContext) -> None:
         self.stats["requests"] += 1
-        pool = self._pool(ctx)
+        if self._startup_vm is None:
+            await self._measure_startup()
+        site = self._site(ctx)
+        site.users += 1
+        try:
+            await self._handle(ctx, site)
+        finally:
+            site.users -= 1
+
+    async def _handle(self, ctx: PageContext, site: _SitePool) -> None:
         length = ctx.body_length
         if ctx.body_read or length == 0:
             body = ctx.body_nowait() or b""
-            await self._run(ctx, pool, body, len(body))
+            await self._run(ctx, site, body, len(body))
         elif length is not None:
             if length > ctx.max_body_size:
                 raise HttpError(413, "request body too large", close=True)
-            await self._run(ctx, pool, ctx.receive_body, length)  # streamed: an upload is never held whole
+            await self._run(ctx, site, ctx.receive_body, length)  # streamed: an upload is never held whole
         else:
             # PHP reads no more of a body than CONTENT_LENGTH says, so a body whose length only its end
             # tells is read whole first, as nginx does before it calls PHP-FPM: in memory up to
@@ -317,21 +539,20 @@ class PhpRuntime:
                     size += len(chunk)
                 await file.seek(0)
                 source = await file.read() if size <= SPOOL_MEMORY else functools.partial(file.read, BODY_CHUNK)
-                await self._run(ctx, pool, source, size)
+                await self._run(ctx, site, source, size)
 
-    async def _run(self, ctx: PageContext, pool: ProcessPool, body: bytes | BodySource, length: int) -> None:
-        # Unguessable (a random key) and unique (a counter) without a random draw per request.
-        token = f"{self._token_key}{next(self._token_ids):x}"
-        self._tokens[token] = ctx
+    async def _run(self, ctx: PageContext, site: _SitePool, body: bytes | BodySource, length: int) -> None:
+        # 128 random bits per request: no token tells anything about another (a key and a counter did:
+        # a page derived the tokens of requests in flight and read files as them).
+        token = secrets.token_urlsafe(16)
+        site.tokens[token] = ctx
         outcome: tuple[CgiHeadParser, str] | None = None
+        pool = site.pool
         try:
             async with pool.lease() as worker:
-                path = self._sockets.get(worker.pid)
-                if path is None:
-                    raise PageError("php-cgi worker has no socket")
                 with trio.move_on_after(max(0.1, ctx.limits.wall_time - 0.05)) as wall:
                     try:
-                        outcome = await self._exchange(ctx, path, self._params(ctx, token, length), body)
+                        outcome = await self._exchange(ctx, site, worker, self._params(ctx, token, length), body)
                     except (trio.BrokenResourceError, trio.ClosedResourceError):
                         # The php-cgi process went away mid-request (it crashed or was killed).
                         raise PoolError("php-cgi closed the connection mid-request") from None
@@ -349,7 +570,7 @@ class PhpRuntime:
             self.stats["errors"] += 1
             raise PageError(f"php-cgi is not reachable: {exc}") from None
         finally:
-            self._tokens.pop(token, None)
+            del site.tokens[token]
         # FCGI_END_REQUEST came: whatever PHP reported (a fatal or parse error, its memory or CPU
         # limit) ended a complete response, so the errors are judged outside the lease and the
         # process, and its connection, serve the next request (as PHP-FPM's workers do).
@@ -360,15 +581,15 @@ class PhpRuntime:
             raise PageError("php-cgi sent no response head", errors)
         self._apply_head(ctx, head)
 
-    async def _exchange(self, ctx: PageContext, path: str, params: bytes,
+    async def _exchange(self, ctx: PageContext, site: _SitePool, worker: Worker, params: bytes,
                         body: bytes | BodySource) -> tuple[CgiHeadParser, str]:
         """One request on php-cgi's connection: the response head and what PHP wrote to stderr."""
-        # One FastCGI connection per php-cgi process, kept open between requests
-        # (FCGI_KEEP_CONN): no connect and accept per request.
-        stream = self._connections.pop(path, None)
-        if stream is None:
-            stream = await trio.open_unix_socket(path)
-        reusable = False
+        # One FastCGI connection per php-cgi process, kept open between requests (FCGI_KEEP_CONN): the
+        # only one the process accepts (see `_site`).
+        entry = site.workers.get(worker.pid)
+        if entry is None:
+            raise PoolError("php-cgi has no connection")
+        stream = entry[1]
         try:
             fcgi = FastCGIConnection()
             head = fcgi.begin_request(REQUEST_ID, keep_conn=True) + fcgi.params_data(REQUEST_ID, params)
@@ -376,30 +597,28 @@ class PhpRuntime:
                 # Most requests: the whole request in one write, no body task.
                 await stream.send_all(head + (FastCGIConnection.stdin(REQUEST_ID, body) if body else b"")
                                       + FastCGIConnection.stdin(REQUEST_ID, b""))
-                outcome = await self._read_response(ctx, stream, fcgi)
-            else:
-                await stream.send_all(head)
-                # Raised below, outside the nursery (no exception group): the body's failure (413,
-                # 408, a client gone) as the client should hear it, or the response's.
-                failures: list[Exception] = []
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(self._send_body, stream, body, failures, nursery.cancel_scope)
-                    try:
-                        outcome = await self._read_response(ctx, stream, fcgi)
-                    except Exception as exc:
-                        failures.append(exc)
-                    nursery.cancel_scope.cancel()
-                if failures:
-                    raise failures[0]
-            reusable = True
-        finally:
-            # A connection left mid-response (an error, a timeout) is never reused.
-            if reusable and path not in self._connections:
-                self._connections[path] = stream
-            else:
-                with trio.CancelScope(shield=True):
-                    await trio.aclose_forcefully(stream)
-        return outcome
+                return await self._read_response(ctx, stream, fcgi)
+            await stream.send_all(head)
+            # Raised below, outside the nursery (no exception group): the body's failure (413,
+            # 408, a client gone) as the client should hear it, or the response's.
+            failures: list[Exception] = []
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._send_body, stream, body, failures, nursery.cancel_scope)
+                try:
+                    outcome = await self._read_response(ctx, stream, fcgi)
+                except Exception as exc:
+                    failures.append(exc)
+                nursery.cancel_scope.cancel()
+            if failures:
+                raise failures[0]
+            return outcome
+        except BaseException:
+            # A connection left mid-response is never reused; being the process's only one, the process
+            # goes with it (the lease replaces a broken worker).
+            worker.broken = True
+            site.workers.pop(worker.pid, None)
+            stream.socket.close()
+            raise
 
     @staticmethod
     async def _send_body(stream: trio.SocketStream, body: BodySource, failures: list[Exception],
@@ -483,6 +702,10 @@ class PhpRuntime:
         if "Allowed memory size of" in errors:
             self.stats["budget.memory"] += 1
             raise BudgetExceeded("memory", "PHP page used more than its memory budget (memory_limit)")
+        if "Out of memory (allocated" in errors:
+            # The OS limit under a page that lifted memory_limit (RLIMIT_AS, see `_limits`).
+            self.stats["budget.memory"] += 1
+            raise BudgetExceeded("memory", "PHP page used more than its memory budget (address space)")
         if "Maximum execution time of" in errors:
             self.stats["budget.instructions"] += 1
             raise BudgetExceeded("instructions", "PHP page used more than its CPU budget (max_execution_time)")
@@ -494,10 +717,16 @@ class PhpRuntime:
             file, line = (match.group(1), int(match.group(2))) if match else (None, None)
             raise PageError(message, errors.replace(ctx.fs.root + os.sep, ""), file, line)
 
-    # -- host API callbacks from the prelude ---------------------------------------
+    # -- host calls from the prelude ----------------------------------------------
 
-    async def _serve_callback(self, stream: trio.SocketStream) -> None:
-        buffer = b""
+    async def _serve_host_calls(self, site: _SitePool) -> None:
+        with site.scope:
+            await trio.serve_listeners(functools.partial(self._serve_connection, site),
+                                       [trio.SocketListener(site.listener)])
+
+    async def _serve_connection(self, site: _SitePool, stream: trio.SocketStream) -> None:
+        """Host calls of one page, one JSON line each way per call."""
+        buffer = bytearray()
         async with stream:
             while True:
                 try:
@@ -507,72 +736,65 @@ class PhpRuntime:
                 if not data:
                     return
                 buffer += data
-                if len(buffer) > 64 * 1024 * 1024:
-                    return
-                while b"\n" in buffer:
-                    line, buffer = buffer.split(b"\n", 1)
-                    reply = await self._callback(line)
+                while (end := buffer.find(b"\n")) >= 0:
+                    line = bytes(buffer[:end])
+                    del buffer[: end + 1]
+                    reply = await self._answer(site, line)
                     try:
-                        await stream.send_all(json.dumps(reply, separators=(",", ":")).encode() + b"\n")
+                        await stream.send_all(reply)
                     except (trio.BrokenResourceError, trio.ClosedResourceError):
                         return
+                if len(buffer) > MAX_CALL:
+                    return
 
-    async def _callback(self, line: bytes) -> dict[str, Any]:
+    async def _answer(self, site: _SitePool, line: bytes) -> bytes:
+        """Marshal one call to the host-call table and its answer back: JSON in, JSON out."""
         try:
             message = json.loads(line)
-            ctx = self._tokens.get(str(message.get("token", "")))
-            if ctx is None:
-                return {"ok": False, "error": "unknown or finished request"}
-            op = str(message.get("op", ""))
-            args = message.get("args") or []
-            if not isinstance(args, list):
-                return {"ok": False, "error": "bad arguments"}
-            return {"ok": True, "value": await _host_call(ctx, op, args)}
-        except (ValueError, TypeError, CacheError, FsError, KeyError) as exc:
-            return {"ok": False, "error": str(exc)}
+        except ValueError:
+            return _refusal("malformed host call")
+        if not isinstance(message, dict):
+            return _refusal("malformed host call")
+        token, op, args = message.get("token"), message.get("op"), message.get("args", [])
+        if not isinstance(token, str) or not isinstance(op, str) or not isinstance(args, list):
+            return _refusal("malformed host call")
+        # Only this site's requests in flight are looked up, so a token of another site's is refused here
+        # even if a page learnt it. A dict lookup is a fair comparison for a 128-bit random token: the
+        # time it takes depends on the token's hash (keyed per process) and on a full match, never on how
+        # many leading characters of a guess are right, so timing cannot narrow a search.
+        ctx = site.tokens.get(token)
+        if ctx is None:
+            self.stats["host_calls.refused"] += 1
+            return _refusal("unknown or finished request")
+        if op not in PHP_OPERATIONS:
+            return _refusal(f"unknown host call '{op}'")
+        try:
+            value = await call(ctx, op, tuple(args))
+        except HostCallError as exc:
+            return _refusal(str(exc))
+        except Exception as exc:  # anything else ends this call, never the server's task
+            log.warning("[%s] %s: host call %s failed: %r", ctx.request.request_id, ctx.page_name, op, exc)
+            return _refusal(f"host call '{op}' failed")
+        try:
+            return json.dumps({"ok": True, "value": value}, separators=(",", ":"), default=_jsonable).encode() + b"\n"
+        except (TypeError, ValueError) as exc:
+            return _refusal(f"host call '{op}' returned a value PHP cannot take: {exc}")
 
 
-async def _host_call(ctx: PageContext, op: str, args: list[Any]) -> Any:
-    def arg(i: int, default: Any = None) -> Any:
-        return args[i] if len(args) > i else default
+def _refusal(message: str) -> bytes:
+    return json.dumps({"ok": False, "error": message}, separators=(",", ":")).encode() + b"\n"
 
-    cache = ctx.cache
-    if op == "cache_response":
-        opts = arg(1) or {}
-        if not isinstance(opts, dict):
-            raise ValueError("dynlan_cache_response options must be an array with keys")
-        unknown = set(opts) - {"vary", "tags", "query", "stale_if_error"}
-        if unknown:
-            raise ValueError(f"unknown dynlan_cache_response option '{sorted(unknown)[0]}'")
-        ctx.cache_response(arg(0), opts.get("vary"), opts.get("tags"), opts.get("query"), opts.get("stale_if_error"))
-        return True
-    if op == "cache_purge":
-        what = arg(0)
-        if isinstance(what, dict):
-            return ctx.purge(what.get("path"), what.get("tag"))
-        return ctx.purge(path=what)
-    if op == "cache_get":
-        return await cache.get(str(arg(0)))
-    if op == "cache_set":
-        await cache.set(str(arg(0)), arg(1), parse_ttl(arg(2)))
-        return True
-    if op == "cache_delete":
-        return await cache.delete(str(arg(0)))
-    if op == "cache_incr":
-        n = arg(1, 1)
-        if isinstance(n, bool) or not isinstance(n, int | float):
-            raise ValueError("incr amount must be a number")
-        return await cache.incr(str(arg(0)), n, parse_ttl(arg(2)))
-    if op == "fs_read":
-        return ctx.fs.read(str(arg(0)))
-    if op == "fs_exists":
-        return ctx.fs.exists(str(arg(0)))
-    if op == "fs_list":
-        return ctx.fs.list(str(arg(0, ".")))
-    if op == "fs_stat":
-        info = ctx.fs.stat(str(arg(0)))
-        return None if info is None else {"name": info.name, "size": info.size, "mtime": info.mtime, "is_dir": info.is_dir}
-    if op == "log":
-        ctx.log.at(str(arg(0, "info")), str(arg(1, "")))
-        return None
-    raise ValueError(f"unknown host call {op!r}")
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")  # bytes a Lua page cached: PHP strings from JSON are UTF-8
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def _php_env(max_requests: int) -> dict[str, str]:
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PHP_FCGI_CHILDREN": "0",
+            "PHP_FCGI_MAX_REQUESTS": str(max_requests), "LANG": "C.UTF-8"}
+
+
+def _suppress_missing() -> contextlib.suppress:
+    return contextlib.suppress(FileNotFoundError)
