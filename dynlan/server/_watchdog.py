@@ -138,8 +138,9 @@ class Watchdog:
         self._name = name
         self._last = time.monotonic()
         self._stopped = threading.Event()
-        # A thread that wakes a few times per limit: detection within ~1/8 of the limit, and negligible cost.
-        self._check_every = max(0.05, min(0.25, limit / 8))
+        # The thread wakes ten times per limit (at most once a second): it acts within a tenth of the limit
+        # late, and takes the interpreter lock from the loop rarely.
+        self._check_every = max(0.05, min(1.0, limit / 10))
 
     def beat(self) -> None:
         now = time.monotonic()
