@@ -21,6 +21,7 @@ else (the pieces and llhttp disagree) is refused rather than left unchecked.
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from collections.abc import Iterable
 from http import HTTPStatus
@@ -41,6 +42,7 @@ from dynlan.http._events import (
 from dynlan.http._h1 import KNOWN_METHODS, request_line_error, transfer_coding_error
 from dynlan.http._headers import (
     FIELD_NAMES,
+    FIELD_VALUES,
     InvalidResponseHead,
     check_field_value,
     check_status,
@@ -58,6 +60,9 @@ _SPLIT = 1
 """A head or a chunked body: pieces end at every CRLF CRLF."""
 _LENGTH = 2
 """A Content-Length body: pieces end after `_body_left` bytes."""
+
+_PLAIN_REQUEST_LINE = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+ [^\x00-\x20\x7f]+ HTTP/1\.[01]\r\n").fullmatch
+"""The request lines almost every request has (the fast path of `request_line_error`)."""
 
 _LINE_SLACK = 64
 """Bytes of a request line besides its target (method, spaces, version), before 414."""
@@ -245,22 +250,30 @@ class FastH1Protocol:
                         self._error = ProtocolError(414, "request line too long")
                     return
                 if self._line:
+                    # The line began in an earlier read: check it whole, feed it alone.
                     self._line += data[pos : nl + 1]
-                    line = bytes(self._line)
+                    piece = bytes(self._line)
                     self._line.clear()
-                else:
-                    line = data[pos : nl + 1]
-                pos = nl + 1
-                if line == b"\r\n":
+                    pos = nl + 1
+                    if piece != b"\r\n" and not self._line_ok(piece, 0, len(piece)):
+                        return
+                elif nl == pos + 1 and data[pos] == 13:
+                    pos = nl + 1
                     continue  # RFC 9112 §2.2: an empty line before a request line is ignored
-                problem = request_line_error(line)
-                if problem is not None:
-                    self._error = ProtocolError(*problem)
-                    return
+                else:
+                    if not self._line_ok(data, pos, nl + 1):
+                        return
+                    # Fed together with the rest of the head when it is here (one llhttp
+                    # call); the line's own CRLF may begin the CRLF CRLF that ends it.
+                    stop = data.find(b"\r\n\r\n", nl - 1)
+                    stop = end if stop < 0 else stop + 4
+                    piece = data if pos == 0 and stop == end else data[pos:stop]
+                    pos = stop
+                if piece == b"\r\n":
+                    continue
                 self._mode = _SPLIT
-                self._tail = b"\r\n"  # a head without fields ends at the next CRLF
+                self._tail = piece[-3:]
                 self._line_checked = True
-                piece = line
             elif mode == _SPLIT:
                 # Up to the next end of CRLF CRLF, which may straddle two reads.
                 tail = self._tail
@@ -280,6 +293,16 @@ class FastH1Protocol:
                 self._body_left -= stop - pos
                 pos = stop
             pos -= self._feed(piece, mode)
+
+    def _line_ok(self, data: bytes, start: int, stop: int) -> bool:
+        """Whether `data[start:stop]` is a request line we take; if not, the error is set."""
+        if _PLAIN_REQUEST_LINE(data, start, stop) is not None:
+            return True
+        problem = request_line_error(data[start:stop])
+        if problem is None:
+            return True
+        self._error = ProtocolError(*problem)
+        return False
 
     def _feed(self, piece: bytes | memoryview, mode: int) -> int:
         """Feed one piece to llhttp; the number of its bytes to read again (after an upgrade)."""
@@ -369,50 +392,52 @@ class FastH1Protocol:
         """The response head; `InvalidResponseHead` (nothing sent, no state changed) when
         the status is not final or a field would break the framing."""
         check_status(status)
-        lines = [_STATUS_LINES.get(status) or f"HTTP/1.1 {status} \r\n".encode()]
         length: int | None = None
         close = not self._request_keep_alive()
         has_connection = False
         names = FIELD_NAMES
+        values = FIELD_VALUES
+        lines: list[str] = []
         for name, value in headers:
             n = names.get(name) or field_name(name)
-            if not (value.isascii() and value.isprintable()):
+            if value not in values:
                 check_field_value(name, value)
-            if n == b"content-length":
+            if n == "content-length":
                 if not (value.isascii() and value.isdigit()):
                     raise InvalidResponseHead(f"content-length {value!r} is not a number of bytes")
                 length = int(value)
                 continue
-            if n == b"connection":
+            if n == "connection":
                 has_connection = True
                 if "close" in value.lower():
                     close = True
-            elif n == b"transfer-encoding":
+            elif n == "transfer-encoding":
                 continue  # framing is ours to decide
-            lines.append(n + b": " + value.encode("latin-1") + b"\r\n")
+            lines.append(f"{name}: {value}\r\n")
         self._head_sent = True
         self._continue_pending = False
-        self._no_body = self._method == "HEAD" or status in _NO_BODY_STATUS or status < 200
-        if status in _NO_BODY_STATUS or status < 200:
+        self._no_body = self._method == "HEAD" or status in _NO_BODY_STATUS
+        if status in _NO_BODY_STATUS:
             length = None
         if length is not None:
-            lines.append(b"content-length: %d\r\n" % length)
+            lines.append(f"content-length: {length}\r\n")
             self._remaining = length
         elif not self._no_body:
             if self._request_version_11():
-                lines.append(b"transfer-encoding: chunked\r\n")
+                lines.append("transfer-encoding: chunked\r\n")
                 self._chunked = True
             else:
                 close = True  # HTTP/1.0: the body ends when the connection does
         if close:
             self._close_after = True
             if not has_connection:
-                lines.append(b"connection: close\r\n")
+                lines.append("connection: close\r\n")
         elif self._http_version == "1.0":
             # An HTTP/1.0 client keeps the connection only when told so.
-            lines.append(b"connection: keep-alive\r\n")
-        lines.append(b"\r\n")
-        return b"".join(lines)
+            lines.append("connection: keep-alive\r\n")
+        lines.append("\r\n")
+        status_line = _STATUS_LINES.get(status) or f"HTTP/1.1 {status} \r\n".encode()
+        return status_line + "".join(lines).encode("latin-1")
 
     def _request_keep_alive(self) -> bool:
         return bool(self._keep_alive_req and self._keep_alive_req[0])

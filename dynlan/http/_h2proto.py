@@ -309,7 +309,7 @@ class H2Protocol:
         final or a field is malformed, `StreamClosed` when the stream is gone."""
         check_status(status)
         block = [(b":status", str(status).encode())]
-        block += [f for f in response_fields(headers) if f[0] not in CONNECTION_FIELDS]
+        block += response_fields(headers, CONNECTION_FIELDS)
         try:
             self._conn.send_headers(stream_id, block, end_stream=end)
         except (h2.exceptions.ProtocolError, h2.exceptions.StreamClosedError, KeyError) as exc:

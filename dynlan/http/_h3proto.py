@@ -171,7 +171,7 @@ class H3Protocol:
         final or a field is malformed (RFC 9114 §4.2), `StreamClosed` when the stream is gone."""
         check_status(status)
         block = [(b":status", str(status).encode())]
-        block += [f for f in response_fields(headers) if f[0] not in CONNECTION_FIELDS]
+        block += response_fields(headers, CONNECTION_FIELDS)
         if self.h3 is None:
             raise StreamClosed("HTTP/3 is not set up")
         try:

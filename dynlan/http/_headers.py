@@ -87,8 +87,9 @@ class Headers:
 # The page API refuses bad statuses and fields first; these checks are the second line, in
 # every protocol core, so that nothing reaching a core (a runtime's own header parsing, a
 # cached entry, a bug) can frame a response the client reads differently from us. They sit
-# on the hot path, so valid names are remembered (a bounded cache) and values take a C-speed
-# test first: `isascii() and isprintable()` holds exactly for SP and VCHAR.
+# on the hot path, so names and short values already checked are remembered (bounded caches:
+# a page inventing names or values cannot grow them past their size), and a value not seen
+# before takes a C-speed test first: `isascii() and isprintable()` holds exactly for SP and VCHAR.
 
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 """RFC 9110 §5.6.2: token = 1*tchar."""
@@ -96,11 +97,15 @@ _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _FIELD_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
 """RFC 9110 §5.5: field-vchar, SP, HTAB and obs-text; no CR, LF, NUL or other control character."""
 
-_NAME_CACHE_MAX = 4096
+_CACHE_MAX = 4096
+_CACHED_VALUE_MAX = 128
 
-FIELD_NAMES: dict[str, bytes] = {}
-"""Names already checked, mapped to their lower-case bytes (at most `_NAME_CACHE_MAX`, so a page
-inventing names cannot grow it without bound)."""
+FIELD_NAMES: dict[str, str] = {}
+"""Names already checked, mapped to their lower-case form (HTTP/1.1 framing compares it)."""
+FIELD_NAME_BYTES: dict[str, bytes] = {}
+"""The same as lower-case bytes (HTTP/2 and HTTP/3 field blocks, RFC 9113 §8.2.1)."""
+FIELD_VALUES: set[str] = set()
+"""Short values already checked."""
 
 
 class InvalidResponseHead(Exception):
@@ -121,37 +126,54 @@ def check_status(status: int) -> None:
         raise InvalidResponseHead(f"{status!r} is not a final response status (200 to 599)")
 
 
-def field_name(name: str) -> bytes:
-    """`name` as lower-case bytes, once it is known to be a token (else `InvalidResponseHead`)."""
+def field_name(name: str) -> str:
+    """`name` lower-cased, once it is known to be a token (else `InvalidResponseHead`)."""
     got = FIELD_NAMES.get(name)
     if got is not None:
         return got
     if not _TOKEN.fullmatch(name):
         # Response splitting: "x\r\nset-cookie" as a name would start a field of its own.
         raise InvalidResponseHead(f"response header name {name!r} is not a token (RFC 9110 §5.6.2)")
-    got = name.lower().encode("ascii")
-    if len(FIELD_NAMES) < _NAME_CACHE_MAX:
+    got = name.lower()
+    if len(FIELD_NAMES) < _CACHE_MAX:
         FIELD_NAMES[name] = got
     return got
 
 
+def field_name_bytes(name: str) -> bytes:
+    """`name` as lower-case bytes, once it is known to be a token (else `InvalidResponseHead`)."""
+    got = FIELD_NAME_BYTES.get(name)
+    if got is None:
+        got = field_name(name).encode("ascii")
+        if len(FIELD_NAME_BYTES) < _CACHE_MAX:
+            FIELD_NAME_BYTES[name] = got
+    return got
+
+
 def check_field_value(name: str, value: str) -> None:
-    """The slow path for a value that is not plain printable ASCII (else `InvalidResponseHead`)."""
-    if not _FIELD_VALUE.fullmatch(value):
+    """A value not in `FIELD_VALUES`: checked, and remembered when short (else `InvalidResponseHead`)."""
+    if not (value.isascii() and value.isprintable()) and not _FIELD_VALUE.fullmatch(value):
         # Response splitting and header injection: CR or LF would end the field, NUL or
         # another control character is read differently by different clients and proxies.
         raise InvalidResponseHead(
             f"value of response header {name!r} has a control character or one outside ISO-8859-1 (RFC 9110 §5.5)"
         )
+    if len(value) <= _CACHED_VALUE_MAX and len(FIELD_VALUES) < _CACHE_MAX:
+        FIELD_VALUES.add(value)
 
 
-def response_fields(headers: Iterable[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
-    """Checked fields as (lower-case name, value) bytes, in order (HTTP/2 and HTTP/3 field blocks)."""
-    names = FIELD_NAMES
+def response_fields(headers: Iterable[tuple[str, str]], skip: frozenset[bytes] = frozenset()) -> list[tuple[bytes, bytes]]:
+    """Checked fields as (lower-case name, value) bytes, in order, leaving out names in `skip`."""
+    names = FIELD_NAME_BYTES
+    values = FIELD_VALUES
     out: list[tuple[bytes, bytes]] = []
     for name, value in headers:
-        n = names.get(name) or field_name(name)
-        if not (value.isascii() and value.isprintable()):
+        n = names.get(name) or field_name_bytes(name)
+        if value not in values:
             check_field_value(name, value)
-        out.append((n, value.encode("latin-1")))
+        if n == b"content-length" and not (value.isascii() and value.isdigit()):
+            # RFC 9113 §8.1.1, RFC 9114 §4.1.2: a length that is no number makes the response malformed.
+            raise InvalidResponseHead(f"content-length {value!r} is not a number of bytes")
+        if n not in skip:
+            out.append((n, value.encode("latin-1")))
     return out

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
-from tests._server import RunningServer
+from tests._server import RunningServer, run_dynlan
 
 pytestmark = pytest.mark.e2e
 
@@ -164,6 +167,56 @@ def test_bad_input_gets_a_precise_status(server: RunningServer, request_bytes: b
     assert status_of(out) == status
     # ... and the server keeps serving everyone else.
     assert httpx.get(server.url + "/robots.txt").status_code == 200
+
+
+def status_lines(out: bytes) -> list[int]:
+    """The statuses of the responses in `out` (a status line starts the data or a line)."""
+    return [int(m) for m in re.findall(rb"(?:^|\n)HTTP/1\.1 (\d{3}) ", out)]
+
+
+H11_CONFIG = """
+[http]
+h1_parser = "h11"
+header_timeout = 2.0
+keepalive_timeout = 5.0
+"""
+
+
+@pytest.fixture(scope="module")
+def h11_server(site: Path) -> Iterator[RunningServer]:
+    with run_dynlan(site, config=H11_CONFIG) as s:
+        yield s
+
+
+@pytest.mark.parametrize("parser", ["llhttp", "h11"])
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"POST /hello HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: identity, chunked\r\n\r\n0\r\n\r\n", 400),
+        (b"GET /robots.txt\r\n\r\n", 400),
+        (b"GET /robots.txt HTTP/2.0\r\nHost: x\r\n\r\n", 505),
+        (b"GET  /robots.txt HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+        (b"GET /robots.txt HTTP/1.1 \r\nHost: x\r\n\r\n", 400),
+    ],
+)
+def test_request_leniencies_are_refused(request: pytest.FixtureRequest, parser: str, request_bytes: bytes,
+                                        status: int) -> None:
+    srv: RunningServer = request.getfixturevalue("server" if parser == "llhttp" else "h11_server")
+    # A request a lenient parser would take, then one that must never be served after it.
+    out = raw(srv, request_bytes + b"GET /about HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert status_lines(out) == [status] and b"<h1>about</h1>" not in out
+    assert b"\r\nconnection: close\r\n" in out.lower()
+    # ... and the server keeps serving the next connection.
+    assert httpx.get(srv.url + "/robots.txt").status_code == 200
+
+
+@pytest.mark.parametrize("parser", ["llhttp", "h11"])
+def test_body_of_an_ignored_upgrade_is_not_a_second_request(request: pytest.FixtureRequest, parser: str) -> None:
+    srv: RunningServer = request.getfixturevalue("server" if parser == "llhttp" else "h11_server")
+    smuggled = b"GET /about HTTP/1.1\r\nHost: x\r\n\r\n"
+    out = raw(srv, b"POST /robots.txt HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+              b"Content-Length: %d\r\n\r\n" % len(smuggled) + smuggled, read_timeout=1.5)
+    assert status_lines(out) == [405] and b"<h1>about</h1>" not in out
 
 
 def test_slowloris_gets_408(server: RunningServer) -> None:

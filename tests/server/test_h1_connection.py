@@ -10,6 +10,7 @@ import trio.testing
 
 from dynlan.config import HttpConfig
 from dynlan.http import Exchange, HttpError
+from dynlan.http._headers import InvalidResponseHead
 from dynlan.server._access import AccessLog
 from dynlan.server._h1conn import H1Connection
 from dynlan.server._state import ServerState
@@ -176,11 +177,16 @@ async def test_unread_body_is_drained_for_keep_alive() -> None:
         (b"BREW /pot HTTP/1.1\r\nHost: a\r\n\r\n", 501),
         (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: a\r\n\r\n", 414),
         (b"GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + b"b" * 20000 + b"\r\n\r\n", 431),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity, chunked\r\n\r\n0\r\n\r\n", 400),
+        (b"GET /\r\n\r\n", 400),
+        (b"GET  / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+        (b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505),
     ],
 )
+@pytest.mark.parametrize("parser", ["llhttp", "h11"])
 @pytest.mark.autojump
-async def test_bad_requests_get_their_status_then_close(request_bytes: bytes, status: int) -> None:
-    client, conn = await serve()
+async def test_bad_requests_get_their_status_then_close(request_bytes: bytes, status: int, parser: str) -> None:
+    client, conn = await serve(HttpConfig(h1_parser=parser))
     async with trio.open_nursery() as nursery:
         nursery.start_soon(conn.serve)
         await client.send(request_bytes)
@@ -269,3 +275,44 @@ async def test_http_error_from_app_is_answered() -> None:
         await client.send(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
         status, _, _ = await client.read_response()
         assert status == 413
+
+
+class BadHeadApp:
+    """/bad answers with a head no core may send (a 1xx final status, a split header), like a page
+    that got past the page API would; when it is refused, 500 on the same exchange, as dynlan's app does."""
+
+    def __init__(self, status: int, headers: list[tuple[str, str]]) -> None:
+        self.status = status
+        self.headers = headers
+        self.refused: list[bool] = []
+
+    async def handle(self, exchange: Exchange) -> None:
+        if exchange.request.path == "/next":
+            await exchange.respond(200, [("content-length", "4")], b"next")
+            return
+        try:
+            await exchange.respond(self.status, self.headers, b"page output")
+        except InvalidResponseHead:
+            self.refused.append(not exchange.response_started)
+            await exchange.respond(500, [("content-length", "5")], b"error")
+
+
+@pytest.mark.parametrize(
+    ("status", "headers"),
+    [(100, []), (101, [("upgrade", "h2c")]), (200, [("x-v", "a\r\nset-cookie: s=1")]), (200, [("x y", "1")])],
+)
+@pytest.mark.parametrize("parser", ["llhttp", "h11"])
+async def test_refused_head_is_answered_500_and_the_connection_stays_in_step(
+    status: int, headers: list[tuple[str, str]], parser: str,
+) -> None:
+    app = BadHeadApp(status, headers)
+    client, conn = await serve(HttpConfig(h1_parser=parser), app=app)  # type: ignore[arg-type]
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(conn.serve)
+        await client.send(b"GET /bad HTTP/1.1\r\nHost: a\r\n\r\nGET /next HTTP/1.1\r\nHost: a\r\n\r\n")
+        got, response_headers, body = await client.read_response()
+        assert (got, body) == (500, b"error")
+        assert "set-cookie" not in response_headers and "upgrade" not in response_headers
+        assert (await client.read_response())[2] == b"next"
+        nursery.cancel_scope.cancel()
+    assert app.refused == [True]

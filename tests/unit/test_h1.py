@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from dynlan.http import (
@@ -227,3 +229,183 @@ def test_fixed_length_response_head(H1Protocol: type) -> None:
     assert proto.send_data(b"abc") == b"abc"
     assert proto.send_end() == b""
     assert proto.start_next_cycle()
+
+
+# -- leniencies that let two parsers disagree about a request (request smuggling) ------------
+
+NEXT = b"GET /next HTTP/1.1\r\nHost: a\r\n\r\n"
+
+LENIENCIES = [
+    # RFC 9112 §6.3: chunked not final; §7.1: chunked twice; §6.1: a coding we do not decode.
+    pytest.param(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity, chunked\r\n\r\n0\r\n\r\n", 400,
+                 id="te-identity-chunked"),
+    pytest.param(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 400,
+                 id="te-gzip-chunked"),
+    pytest.param(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: x-custom, chunked\r\n\r\n0\r\n\r\n", 400,
+                 id="te-unknown-chunked"),
+    pytest.param(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity\r\n\r\n", 400, id="te-identity"),
+    pytest.param(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n", 400,
+                 id="te-chunked-not-last"),
+    pytest.param(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n", 400,
+                 id="te-chunked-twice"),
+    pytest.param(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 b"0\r\n\r\n", 400, id="te-two-fields"),
+    pytest.param(b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, id="te-on-http10"),
+    # RFC 9112 §3: request-line = method SP request-target SP HTTP-version, one SP each.
+    pytest.param(b"GET /\r\n\r\n", 400, id="http09-no-version"),
+    pytest.param(b"GET  / HTTP/1.1\r\nHost: a\r\n\r\n", 400, id="double-space-after-method"),
+    pytest.param(b"GET /  HTTP/1.1\r\nHost: a\r\n\r\n", 400, id="double-space-after-target"),
+    pytest.param(b"GET / HTTP/1.1 \r\nHost: a\r\n\r\n", 400, id="trailing-space"),
+    pytest.param(b" GET / HTTP/1.1\r\nHost: a\r\n\r\n", 400, id="leading-space"),
+    pytest.param(b"GET\t/ HTTP/1.1\r\nHost: a\r\n\r\n", 400, id="tab"),
+    pytest.param(b"GET / http/1.1\r\nHost: a\r\n\r\n", 400, id="lower-case-version"),
+    pytest.param(b"GET / HTTP/2\r\nHost: a\r\n\r\n", 400, id="version-without-minor"),
+    pytest.param(b"GET / HTTP/1.10\r\nHost: a\r\n\r\n", 400, id="version-two-digit-minor"),
+    # RFC 9110 §15.6.6: a well-formed version we do not speak on HTTP/1 is 505.
+    pytest.param(b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505, id="http20"),
+    pytest.param(b"GET / HTTP/3.0\r\nHost: a\r\n\r\n", 505, id="http30"),
+    pytest.param(b"GET / HTTP/0.9\r\nHost: a\r\n\r\n", 505, id="http09-version"),
+    pytest.param(b"GET / HTTP/1.2\r\nHost: a\r\n\r\n", 505, id="http12"),
+]
+
+
+def outcome(H1Protocol: type, pieces: list[bytes]) -> list[object]:
+    """Events until the first message ends, or the ProtocolError raised."""
+    proto = H1Protocol()
+    out: list[object] = []
+    try:
+        for piece in pieces:
+            proto.receive_data(piece)
+            out.extend(events_of(proto))
+            if out and isinstance(out[-1], MessageComplete):
+                break
+    except ProtocolError as exc:
+        out.append(exc)
+    return out
+
+
+def split_three_ways(data: bytes) -> dict[str, list[bytes]]:
+    return {
+        "whole": [data],
+        "bytewise": [data[i : i + 1] for i in range(len(data))],
+        "trailing": [data + NEXT],
+    }
+
+
+@pytest.mark.parametrize("way", ["whole", "bytewise", "trailing"])
+@pytest.mark.parametrize(("data", "status"), LENIENCIES)
+def test_leniencies_are_refused(H1Protocol: type, data: bytes, status: int, way: str) -> None:
+    out = outcome(H1Protocol, split_three_ways(data)[way])
+    assert not any(isinstance(e, RequestReceived) for e in out), out
+    assert isinstance(out[-1], ProtocolError), out
+    assert out[-1].status == status and out[-1].close
+
+
+@pytest.mark.parametrize("way", ["whole", "bytewise", "trailing"])
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(POST_CHUNKED.replace(b"chunked", b"Chunked"), id="te-chunked-any-case"),
+        pytest.param(b"GET / HTTP/1.0\r\n\r\n", id="http10"),
+        pytest.param(b"GET http://a/x?y HTTP/1.1\r\nHost: a\r\n\r\n", id="absolute-form"),
+        pytest.param(b"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", id="asterisk-form"),
+    ],
+)
+def test_strict_requests_still_pass(H1Protocol: type, data: bytes, way: str) -> None:
+    out = outcome(H1Protocol, split_three_ways(data)[way])
+    assert isinstance(out[0], RequestReceived), out
+    assert isinstance(out[-1], MessageComplete), out
+
+
+def test_empty_line_before_request_line_is_ignored_by_llhttp() -> None:
+    # RFC 9112 §2.2: a server SHOULD ignore at least one empty line before the request line.
+    for way, pieces in split_three_ways(b"\r\n" + GET).items():
+        out = outcome(FastH1Protocol, pieces)
+        assert isinstance(out[0], RequestReceived) and out[0].target == "/a/b?x=1", way
+
+
+def test_leniency_after_a_good_request_in_the_same_read(H1Protocol: type) -> None:
+    # The bad request line is the second message of one read: found where it starts.
+    for bad, status in ((b"GET  /x HTTP/1.1\r\nHost: a\r\n\r\n", 400), (b"GET /x HTTP/2.0\r\nHost: a\r\n\r\n", 505)):
+        proto = H1Protocol()
+        proto.receive_data(POST_CHUNKED + bad)
+        assert body_of(events_of(proto)) == b"hello world"
+        proto.send_response(200, [("content-length", "0")])
+        proto.send_end()
+        assert proto.start_next_cycle()
+        with pytest.raises(ProtocolError) as info:
+            events_of(proto)
+        assert info.value.status == status
+
+
+def _pipeline() -> tuple[bytes, list[tuple[object, ...]]]:
+    """Requests whose bodies hold CRLF CRLF and request-like lines, and what a strict parser reports."""
+    smuggled = b"GET /admin HTTP/1.1\r\nHost: a\r\n\r\n"
+    parts = [
+        (b"GET /1 HTTP/1.1\r\nHost: a\r\n\r\n", []),
+        (b"POST /2 HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nab\r\n\r\ncd\r\n", [b"ab\r\n\r\ncd\r\n"]),
+        (b"POST /3 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n7\r\nx\r\n\r\n\r\n\r\n0\r\n\r\n",
+         [b"x\r\n\r\n\r\n"]),
+        (b"POST /4 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n4;e=1\r\n\r\n\r\n\r\n0\r\nX-T: 1\r\n\r\n",
+         [b"\r\n\r\n"]),
+        # An Upgrade we ignore (RFC 9110 §7.8): the body is the body, never a second request.
+        (b"POST /5 HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nContent-Length: %d\r\n\r\n"
+         % len(smuggled) + smuggled, [smuggled]),
+        (b"POST /6 HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+         b"Transfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n" % (len(smuggled), smuggled), [smuggled]),
+        (b"GET /7 HTTP/1.0\r\n\r\n", []),
+    ]
+    stream = b"".join(p for p, _ in parts)
+    expected: list[tuple[object, ...]] = []
+    for i, (_, bodies) in enumerate(parts, 1):
+        expected.append(("request", f"/{i}"))
+        expected.extend(("data", b) for b in bodies)
+        expected.append(("end",))
+    return stream, expected
+
+
+def _serve_all(H1Protocol: type, pieces: list[bytes]) -> list[tuple[object, ...]]:
+    proto = H1Protocol()
+    out: list[tuple[object, ...]] = []
+    queue = list(pieces)
+    for _ in range(10 * len(pieces) + 100):
+        event = proto.next_event()
+        if isinstance(event, NeedData):
+            if not queue:
+                return out
+            proto.receive_data(queue.pop(0))
+        elif isinstance(event, RequestReceived):
+            out.append(("request", event.target))
+        elif isinstance(event, DataReceived):
+            if out[-1][0] == "data":
+                out[-1] = ("data", out[-1][1] + event.data)  # type: ignore[operator]
+            else:
+                out.append(("data", event.data))
+        elif isinstance(event, MessageComplete):
+            out.append(("end",))
+            proto.send_response(200, [("content-length", "0")])
+            proto.send_end()
+            if not proto.start_next_cycle():
+                return out
+    raise AssertionError("did not finish")
+
+
+def test_pipelined_bodies_keep_their_boundaries_however_the_input_is_cut(H1Protocol: type) -> None:
+    stream, expected = _pipeline()
+    assert _serve_all(H1Protocol, [stream]) == expected
+    assert _serve_all(H1Protocol, [stream[i : i + 1] for i in range(len(stream))]) == expected
+    rng = random.Random(15)
+    for _ in range(200):
+        cuts = sorted(rng.sample(range(1, len(stream)), rng.randint(1, 25)))
+        pieces = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
+        assert _serve_all(H1Protocol, pieces) == expected, cuts
+
+
+def test_trailers_end_the_message_and_stay_out_of_the_head(H1Protocol: type) -> None:
+    proto = H1Protocol()
+    proto.receive_data(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                       b"1\r\nx\r\n0\r\nX-T: 1\r\nHost: evil\r\n\r\n")
+    events = events_of(proto)
+    request = events[0]
+    assert isinstance(request, RequestReceived) and request.headers == [("host", "a"), ("transfer-encoding", "chunked")]
+    assert events[-1] == MessageComplete(1, (("x-t", "1"), ("host", "evil")))
