@@ -158,7 +158,9 @@ def check_field_value(name: str, value: str) -> None:
         raise InvalidResponseHead(
             f"value of response header {name!r} has a control character or one outside ISO-8859-1 (RFC 9110 §5.5)"
         )
-    if len(value) <= _CACHED_VALUE_MAX and len(FIELD_VALUES) < _CACHE_MAX:
+    # Set-Cookie values are near always unique (they would only fill the cache) and carry
+    # sessions: they are never kept.
+    if len(value) <= _CACHED_VALUE_MAX and len(FIELD_VALUES) < _CACHE_MAX and name.lower() != "set-cookie":
         FIELD_VALUES.add(value)
 
 

@@ -30,7 +30,7 @@ from dynlan.http import Exchange, H11Protocol, RequestReceived
 from dynlan.http._h1fast import FastH1Protocol
 from dynlan.http._h2proto import H2Protocol
 from dynlan.http._h3proto import H3Protocol, QuicRouter, QuicSettings, make_configuration
-from dynlan.http._headers import InvalidResponseHead
+from dynlan.http._headers import FIELD_VALUES, InvalidResponseHead
 from dynlan.server._access import AccessLog
 from dynlan.server._h2connection import H2Connection
 from dynlan.server._state import ServerState
@@ -115,6 +115,11 @@ def test_h1_refuses_a_content_length_that_is_not_a_number(h1: H11Protocol | Fast
 def test_h1_sends_valid_values_as_latin1(h1: H11Protocol | FastH1Protocol, value: str) -> None:
     head = h1.send_response(200, [("x-v", value), ("content-length", "0")])
     assert b"\r\nx-v: " + value.encode("latin-1") + b"\r\n" in head
+
+
+def test_checked_values_are_remembered_but_never_cookies(h1: H11Protocol | FastH1Protocol) -> None:
+    h1.send_response(200, [("x-remembered", "v-15-a"), ("Set-Cookie", "session=s3cr3t-15"), ("content-length", "0")])
+    assert "v-15-a" in FIELD_VALUES and "session=s3cr3t-15" not in FIELD_VALUES
 
 
 def test_h1_refuses_a_bad_trailer(h1: H11Protocol | FastH1Protocol) -> None:
