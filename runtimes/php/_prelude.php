@@ -1,6 +1,8 @@
 <?php
-// Prepended to every PHP page by DynLan: the host API (cache, files, log),
-// reached over a private Unix socket with the request's token.
+// Prepended to every PHP page by DynLan: the host API (cache, files, log).
+// Each call is one JSON line to the site's own Unix socket, with the request's
+// token (128 random bits, valid on that socket only while the request runs);
+// DynLan answers it from its one host-call table with one JSON line.
 
 function _dynlan_call(string $op, array $args = []) {
     static $conn = null;
