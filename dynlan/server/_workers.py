@@ -92,7 +92,15 @@ class Supervisor:
             slot.killed_blocked = False
             # Its own process group: a Ctrl-C in the terminal reaches the supervisor alone, which then stops the
             # workers once (a worker that also got SIGINT would take SIGTERM as a second signal and not wait).
-            proc = await trio.lowlevel.open_process(cmd, pass_fds=[*fds, slot.heartbeat_fd], process_group=0)
+            try:
+                proc = await trio.lowlevel.open_process(cmd, pass_fds=[*fds, slot.heartbeat_fd], process_group=0)
+            except OSError as exc:
+                # Out of processes or memory for a moment: the slot's sockets wait, the other workers serve.
+                failures += 1
+                delay = RESTART_BACKOFF[min(failures, len(RESTART_BACKOFF) - 1)]
+                log.error("worker %d could not be started: %s; retrying in %.1fs", slot.index, exc, delay)
+                await trio.sleep(delay)
+                continue
             slot.proc = proc
             slot.starts += 1
             if self.stopping:
