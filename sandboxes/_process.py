@@ -46,7 +46,7 @@ class Limits:
     controller can be written (as root), else RLIMIT_NPROC (which the kernel does not apply to root)."""
 
 
-def _preexec(limits: Limits) -> Callable[[], None]:
+def _preexec(limits: Limits, user: tuple[int, int] | None = None) -> Callable[[], None]:
     def apply() -> None:
         if limits.cpu_seconds is not None:
             resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds))
@@ -57,6 +57,12 @@ def _preexec(limits: Limits) -> Callable[[], None]:
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         if limits.max_processes is not None and not _join_pids_cgroup(limits.max_processes):
             resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_processes, limits.max_processes))
+        if user is not None:
+            # Last: joining the cgroup and setting the limits need the privileges the switch gives up.
+            uid, gid = user
+            os.setgroups([])
+            os.setgid(gid)
+            os.setuid(uid)
 
     return apply
 
@@ -153,10 +159,12 @@ def _kill_pid(pid: int) -> None:
 
 
 async def spawn(argv: Sequence[str], *, cwd: str, env: dict[str, str] | None = None, limits: Limits = Limits(),
-                stderr: int | None = subprocess.DEVNULL, stdin: int = subprocess.PIPE) -> trio.Process:
+                stderr: int | None = subprocess.DEVNULL, stdin: int = subprocess.PIPE,
+                user: tuple[int, int] | None = None) -> trio.Process:
     """Start `argv` with stdin/stdout pipes and nothing else inherited.
 
     `stdin` may instead be a file descriptor the child gets as its fd 0 (php-cgi's FastCGI listening socket).
+    `user` is a (uid, gid) the child runs as, without supplementary groups (the caller must be root).
     """
     global _spawning
     _spawning += 1
@@ -170,7 +178,7 @@ async def spawn(argv: Sequence[str], *, cwd: str, env: dict[str, str] | None = N
             env=env,
             close_fds=True,
             start_new_session=True,
-            preexec_fn=_preexec(limits),
+            preexec_fn=_preexec(limits, user),
         )
         _started.add(proc.pid)
     finally:

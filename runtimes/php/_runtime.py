@@ -42,6 +42,7 @@ import functools
 import json
 import logging
 import os
+import pwd
 import re
 import secrets
 import shutil
@@ -213,6 +214,8 @@ class PhpRuntime:
         self.idle_timeout = 60.0
         """Seconds a php-cgi process may stay idle before it is stopped (a site's pool shrinks to nothing)."""
         self.ini: dict[str, str] = {}
+        self.user: tuple[int, int] | None = None
+        """(uid, gid) php-cgi runs as when the server runs as root (`[php] user`)."""
         self.exec_sites: frozenset[str] = frozenset()
         """Sites whose `allow_exec = true` is honoured (a site's own config alone cannot loosen the server's)."""
         self.host: Host | None = None
@@ -251,6 +254,16 @@ class PhpRuntime:
                 if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                     raise ConfigError(f"php.exec_sites: expected a list of site names, got {value!r}")
                 self.exec_sites = frozenset(v.lower() for v in value)
+            elif key == "user":
+                if not isinstance(value, str) or not value:
+                    raise ConfigError(f"php.user: expected a user name, got {value!r}")
+                try:
+                    entry = pwd.getpwnam(value)
+                except KeyError:
+                    raise ConfigError(f"php.user: no user named {value!r}") from None
+                if entry.pw_uid == 0:
+                    raise ConfigError("php.user: must not be root")
+                self.user = (entry.pw_uid, entry.pw_gid)
             elif key == "binary":
                 if not isinstance(value, str):
                     raise ConfigError(f"php.binary: expected a string, got {value!r}")
@@ -268,6 +281,13 @@ class PhpRuntime:
     async def start(self, host: Host) -> None:
         self.host = host
         self._tmp = tempfile.mkdtemp(prefix="dynlan-php-")
+        if self.user is not None:
+            if os.geteuid() != 0:
+                log.warning("php.user is ignored: only a server running as root can run php-cgi as another user")
+                self.user = None
+            else:
+                # php-cgi must get through to its site's private folder and host socket (nothing is listed).
+                os.chmod(self._tmp, 0o711)
         assert host.nursery is not None
         host.nursery.start_soon(self._stop_idle_pools)
 
@@ -357,10 +377,11 @@ class PhpRuntime:
         if folder is None:
             folder = os.path.join(self._tmp, f"site-{len(self._folders) + 1}")
             private = os.path.join(folder, "private")
-            os.mkdir(folder, 0o700)
-            os.mkdir(private, 0o700)
-            os.mkdir(os.path.join(private, "sessions"), 0o700)
-            os.mkdir(os.path.join(private, "uploads"), 0o700)
+            os.mkdir(folder, 0o700 if self.user is None else 0o711)
+            for path in (private, os.path.join(private, "sessions"), os.path.join(private, "uploads")):
+                os.mkdir(path, 0o700)
+                if self.user is not None:
+                    os.chown(path, *self.user)
             self._folders[root] = folder
         return folder
 
@@ -387,6 +408,9 @@ class PhpRuntime:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             sock.bind(socket_path)
+            os.chmod(socket_path, 0o600)  # php-cgi's user connects (connecting takes write permission)
+            if self.user is not None:
+                os.chown(socket_path, *self.user)
             sock.listen(64)
         except OSError:
             sock.close()
@@ -409,7 +433,8 @@ class PhpRuntime:
                 finally:
                     with _suppress_missing():
                         os.unlink(path)
-                proc = await spawn(argv, cwd=root, env=env, limits=limits, stderr=None, stdin=listener.fileno())
+                proc = await spawn(argv, cwd=root, env=env, limits=limits, stderr=None, stdin=listener.fileno(),
+                                   user=self.user)
             except BaseException:
                 client.close()
                 raise

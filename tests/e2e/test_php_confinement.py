@@ -12,9 +12,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import pwd
 import re
+import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 import uuid
@@ -507,3 +510,33 @@ def _no_leftovers() -> Iterator[None]:
         for pid in _running(f"sleep (1000|1001|30)\\.{m}$"):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(int(pid), signal.SIGKILL)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only a server running as root can run php-cgi as another user")
+def test_php_runs_as_the_configured_user() -> None:
+    # Sites a user other than root can reach (pytest's own temporary folders are root's alone).
+    root = Path(tempfile.mkdtemp(prefix="dynlan-php-user-", dir="/tmp"))
+    try:
+        root.chmod(0o755)
+        _write(root / "u.test", {
+            "id.php": "<?php echo posix_geteuid(), ' ', posix_getegid();\n",
+            "session.php": "<?php session_start(); $_SESSION['n'] = ($_SESSION['n'] ?? 0) + 1; echo $_SESSION['n'];\n",
+            "mine.php": "<?php echo var_export(@file_get_contents(__DIR__ . '/_root_only.txt'), true);\n",
+            "cache.php": "<?php dynlan_cache_set('k', 'v'); echo dynlan_cache_get('k');\n",
+        })
+        _write(root / "x.test", {**EXEC_SITE, "id.php": "<?php echo trim(shell_exec('id -u'));\n"})
+        (root / "u.test" / "_root_only.txt").write_text(SECRET)
+        (root / "u.test" / "_root_only.txt").chmod(0o600)
+        for folder in (root / "u.test", root / "x.test"):
+            folder.chmod(0o755)
+        nobody = pwd.getpwnam("nobody")
+        with run_dynlan(root, config=config(root / "marker") + 'user = "nobody"\n') as s:
+            assert get(s, "u.test", "/id.php").text == f"{nobody.pw_uid} {nobody.pw_gid}"
+            assert get(s, "x.test", "/id.php").text == str(nobody.pw_uid)  # and so do its programs
+            with httpx.Client(base_url=s.url, headers={"Host": "u.test"}) as c:
+                assert [c.get("/session.php").text for _ in range(2)] == ["1", "2"]
+            assert get(s, "u.test", "/cache.php").text == "v"  # the host socket is the user's
+            r = get(s, "u.test", "/mine.php")
+            assert r.text == "false" and SECRET not in r.text  # a file of root's, even in the site
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
