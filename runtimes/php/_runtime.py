@@ -180,7 +180,7 @@ class _SitePool:
 
     root: str
     folder: str
-    """This site's folder under the runtime's (0700): the host socket and `private/`."""
+    """This site's folder under the runtime's (0700; 0711 with `[php] user`): the host socket and `private/`."""
     socket_path: str
     listener: trio.socket.SocketType
     pool: ProcessPool = field(init=False)

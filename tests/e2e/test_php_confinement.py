@@ -219,7 +219,7 @@ $m = $_GET['m'];
 exec("setsid sleep 1000.$m > /dev/null 2>&1 &");
 exec("(setsid sleep 1001.$m > /dev/null 2>&1 &) > /dev/null 2>&1");
 if (isset($_GET['spin'])) { set_time_limit(0); while (true) {} }
-echo 'started';
+echo 'started ', trim((string)shell_exec("pgrep -c -f 'sleep 100[01].$m'"));
 """,
     # More processes than the cap allows: the count that ran at once.
     "fork.php": r"""<?php
@@ -408,6 +408,7 @@ def test_children_of_a_page_end_with_its_request(server: RunningServer) -> None:
         params = {"m": m, **({"spin": "1"} if spin else {})}
         r = get(server, "x.test", "/children.php", **params)
         assert r.status_code == (504 if spin else 200)
+        assert spin or r.text == "started 2"  # both ran, then outlived the shells that started them
         wait_for(lambda m=m: _running(f"sleep 100[01].{m}") == [], "the page's children to be killed", timeout=15)
 
 
@@ -420,14 +421,16 @@ def test_a_page_that_may_run_programs_is_held_to_a_process_count(server: Running
 
 
 def _php_cgi_processes(server: RunningServer) -> list[int]:
-    """The php-cgi processes under the server (its workers' children)."""
+    """The php-cgi processes under the server (its workers' children, whichever thread started them)."""
     found = []
     for worker in server.worker_pids():
-        with contextlib.suppress(OSError), open(f"/proc/{worker}/task/{worker}/children") as f:
-            for pid in f.read().split():
-                with contextlib.suppress(OSError), open(f"/proc/{pid}/comm") as c:
-                    if c.read().strip() == "php-cgi":
-                        found.append(int(pid))
+        with contextlib.suppress(OSError):
+            for task in os.listdir(f"/proc/{worker}/task"):
+                with contextlib.suppress(OSError), open(f"/proc/{worker}/task/{task}/children") as f:
+                    for pid in f.read().split():
+                        with contextlib.suppress(OSError), open(f"/proc/{pid}/comm") as c:
+                            if c.read().strip() == "php-cgi":
+                                found.append(int(pid))
     return found
 
 
@@ -436,8 +439,12 @@ def test_idle_pools_shrink_to_nothing(tmp_path: Path) -> None:
     names = [f"s{i}.test" for i in range(10)]
     for name in names:
         _write(root / name, {"pid.php": "<?php echo getmypid();\n"})
-    with run_dynlan(root, config=config(tmp_path / "marker", idle_timeout=0.5)) as s:
-        pids = {get(s, name, "/pid.php").text for name in names}
+    with run_dynlan(root, config=config(tmp_path / "marker", idle_timeout=1)) as s:
+        pids = set()
+        for name in names:
+            pid = get(s, name, "/pid.php").text
+            assert int(pid) in _php_cgi_processes(s)  # seen where the shrinking is looked for
+            pids.add(pid)
         assert len(pids) == len(names)  # a pool per site
         wait_for(lambda: _php_cgi_processes(s) == [], "idle php-cgi processes to stop")
         again = get(s, names[0], "/pid.php")  # the site's next request starts its pool again
