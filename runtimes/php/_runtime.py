@@ -57,8 +57,7 @@ import trio
 
 from dynlan import SERVER_NAME
 from dynlan.config import ConfigError
-from dynlan.host import BudgetExceeded, Host, PageContext, PageError
-from dynlan.host._calls import HostCallError, call
+from dynlan.host import BudgetExceeded, Host, HostCallError, PageContext, PageError, call
 from dynlan.http import HttpError
 from dynlan.runtimes._interface import Availability, RuntimeConfig
 from dynlan.runtimes.php._fastcgi import (
