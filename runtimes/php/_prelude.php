@@ -1,8 +1,9 @@
 <?php
 // Prepended to every PHP page by DynLan: the host API (cache, files, log).
-// Each call is one JSON line to the site's own Unix socket, with the request's
-// token (128 random bits, valid on that socket only while the request runs);
-// DynLan answers it from its one host-call table with one JSON line.
+// A connection to the site's own Unix socket starts with the request's token
+// (128 random bits, valid on that socket only while the request runs); each
+// call is then one JSON line, answered from DynLan's one host-call table with
+// one JSON line.
 
 function _dynlan_call(string $op, array $args = []) {
     static $conn = null;
@@ -10,14 +11,16 @@ function _dynlan_call(string $op, array $args = []) {
         $path = $_SERVER['DYNLAN_HOST_SOCKET'] ?? '';
         $conn = @stream_socket_client('unix://' . $path, $errno, $errstr, 5);
         if ($conn === false) {
+            $conn = null;
             throw new RuntimeException("dynlan host is not reachable: $errstr");
         }
+        fwrite($conn, ($_SERVER['DYNLAN_TOKEN'] ?? '') . "\n");  // the request this connection acts for
     }
-    $line = json_encode(['token' => $_SERVER['DYNLAN_TOKEN'] ?? '', 'op' => $op, 'args' => $args],
-                        JSON_UNESCAPED_SLASHES | JSON_INVALID_UTF8_SUBSTITUTE) . "\n";
+    $line = json_encode(['op' => $op, 'args' => $args], JSON_UNESCAPED_SLASHES | JSON_INVALID_UTF8_SUBSTITUTE) . "\n";
     fwrite($conn, $line);
     $reply = fgets($conn);
     if ($reply === false) {
+        $conn = null;
         throw new RuntimeException('dynlan host closed the connection');
     }
     $decoded = json_decode($reply, true);

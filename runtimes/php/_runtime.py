@@ -115,8 +115,13 @@ its default 128 MiB of shared memory, sqlite3, pdo, mysqli, pgsql): VmSize 205 M
 (65 MiB without opcache)."""
 EXEC_MAX_PROCESSES = 16
 """Processes a php-cgi of a site with `allow_exec` may have at once, itself included."""
-MAX_CALL = 64 * MIB
+MAX_CALL = 16 * MIB
 """The longest host call a page may send (a cache value, mostly)."""
+MAX_TOKEN_LINE = 64
+HANDSHAKE_TIMEOUT = 5.0
+"""Seconds a connection to a host socket has to name its request's token."""
+MAX_CONNECTIONS = 4
+"""Host connections one request may hold at once (the prelude keeps one)."""
 
 PROCESS_FUNCTIONS = (
     # Programs: a shell is every file of the server's user (and, as root, the machine).
@@ -187,6 +192,8 @@ class _SitePool:
     """The host socket's server task."""
     tokens: dict[str, PageContext] = field(default_factory=dict)
     """The token of each of this site's requests in flight (valid on this site's socket only)."""
+    connections: dict[PageContext, int] = field(default_factory=dict)
+    """Host connections open for each request."""
     workers: dict[int, tuple[trio.Process, trio.SocketStream]] = field(default_factory=dict)
     """Each php-cgi process by pid, with dynlan's connection to it (the only one it will ever accept)."""
     users: int = 0
@@ -749,29 +756,66 @@ class PhpRuntime:
                                        [trio.SocketListener(site.listener)])
 
     async def _serve_connection(self, site: _SitePool, stream: trio.SocketStream) -> None:
-        """Host calls of one page, one JSON line each way per call."""
-        buffer = bytearray()
+        """One page's host calls: its token on the first line, then one JSON line each way per call."""
         async with stream:
-            while True:
-                try:
-                    data = await stream.receive_some(65536)
-                except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    return
-                if not data:
-                    return
-                buffer += data
-                while (end := buffer.find(b"\n")) >= 0:
-                    line = bytes(buffer[:end])
-                    del buffer[: end + 1]
-                    reply = await self._answer(site, line)
-                    try:
-                        await stream.send_all(reply)
-                    except (trio.BrokenResourceError, trio.ClosedResourceError):
+            buffer = bytearray()
+            # The token comes first and alone, so a connection without one costs no more than a few bytes
+            # and a few seconds (a page of another site cannot make the server buffer its calls).
+            with trio.move_on_after(HANDSHAKE_TIMEOUT):
+                while b"\n" not in buffer and len(buffer) <= MAX_TOKEN_LINE:
+                    data = await _receive(stream)
+                    if not data:
                         return
-                if len(buffer) > MAX_CALL:
-                    return
+                    buffer += data
+            end = buffer.find(b"\n")
+            if end < 0:
+                return
+            ctx = self._authenticate(site, bytes(buffer[:end]))
+            del buffer[: end + 1]
+            if ctx is None:
+                with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                    await stream.send_all(_refusal("unknown or finished request"))
+                return
+            connections = site.connections.get(ctx, 0)
+            if connections >= MAX_CONNECTIONS:
+                with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                    await stream.send_all(_refusal("too many host connections for one request"))
+                return
+            site.connections[ctx] = connections + 1
+            try:
+                while not ctx.closed:
+                    while (end := buffer.find(b"\n")) >= 0:
+                        reply = await self._answer(ctx, bytes(buffer[:end]))
+                        del buffer[: end + 1]
+                        try:
+                            await stream.send_all(reply)
+                        except (trio.BrokenResourceError, trio.ClosedResourceError):
+                            return
+                    if len(buffer) > MAX_CALL:
+                        return
+                    data = await _receive(stream)
+                    if not data:
+                        return
+                    buffer += data
+            finally:
+                if site.connections[ctx] <= 1:
+                    del site.connections[ctx]
+                else:
+                    site.connections[ctx] -= 1
 
-    async def _answer(self, site: _SitePool, line: bytes) -> bytes:
+    def _authenticate(self, site: _SitePool, line: bytes) -> PageContext | None:
+        """The request in flight a token belongs to, if it is one of this site's."""
+        # Only this site's requests are looked up, so a token of another site's is refused here even if a
+        # page learnt it. A dict lookup is a fair comparison for a 128-bit random token: two strings are
+        # compared only when their hashes (keyed per process) match in full, so the time a wrong guess
+        # takes says nothing about how close it came.
+        ctx = site.tokens.get(line.decode("ascii", "replace").strip())
+        if ctx is None or ctx.closed:
+            self.stats["host_calls.refused"] += 1
+            return None
+        return ctx
+
+    async def _answer(self, ctx: PageContext, line: bytes) -> bytes:
         """Marshal one call to the host-call table and its answer back: JSON in, JSON out."""
         try:
             message = json.loads(line)
@@ -779,17 +823,9 @@ class PhpRuntime:
             return _refusal("malformed host call")
         if not isinstance(message, dict):
             return _refusal("malformed host call")
-        token, op, args = message.get("token"), message.get("op"), message.get("args", [])
-        if not isinstance(token, str) or not isinstance(op, str) or not isinstance(args, list):
+        op, args = message.get("op"), message.get("args", [])
+        if not isinstance(op, str) or not isinstance(args, list):
             return _refusal("malformed host call")
-        # Only this site's requests in flight are looked up, so a token of another site's is refused here
-        # even if a page learnt it. A dict lookup is a fair comparison for a 128-bit random token: the
-        # time it takes depends on the token's hash (keyed per process) and on a full match, never on how
-        # many leading characters of a guess are right, so timing cannot narrow a search.
-        ctx = site.tokens.get(token)
-        if ctx is None:
-            self.stats["host_calls.refused"] += 1
-            return _refusal("unknown or finished request")
         if op not in PHP_OPERATIONS:
             return _refusal(f"unknown host call '{op}'")
         try:
@@ -803,6 +839,13 @@ class PhpRuntime:
             return json.dumps({"ok": True, "value": value}, separators=(",", ":"), default=_jsonable).encode() + b"\n"
         except (TypeError, ValueError) as exc:
             return _refusal(f"host call '{op}' returned a value PHP cannot take: {exc}")
+
+
+async def _receive(stream: trio.SocketStream) -> bytes:
+    try:
+        return await stream.receive_some(65536)
+    except (trio.BrokenResourceError, trio.ClosedResourceError):
+        return b""
 
 
 def _refusal(message: str) -> bytes:

@@ -44,7 +44,7 @@ header('Content-Type: application/json');
 function ask(string $socket, string $token, string $path) {
     $c = @stream_socket_client('unix://' . $socket, $errno, $errstr, 2);
     if ($c === false) { return ['reached' => false]; }
-    fwrite($c, json_encode(['token' => $token, 'op' => 'fs_read', 'args' => [$path]]) . "\n");
+    fwrite($c, "$token\n" . json_encode(['op' => 'fs_read', 'args' => [$path]]) . "\n");
     $reply = fgets($c);
     fclose($c);
     return ['reached' => true, 'reply' => $reply === false ? null : json_decode($reply, true)];
@@ -68,9 +68,10 @@ foreach (array_unique($guesses) as $guess) {
     $r = ask($socket, $guess, '_secret.txt');
     if (($r['reply']['ok'] ?? false) === true) { $accepted[] = ['guess' => $guess, 'value' => $r['reply']['value']]; }
 }
+$own = ask($socket, $mine, 'hello.php');  // the way in works, with our own token
 $stolen = ask($socket, $_GET['stolen'], '_secret.txt');
 $crossed = ask($_GET['victim_socket'], $mine, '../b.test/_secret.txt');
-echo json_encode(['guesses' => count($guesses), 'accepted' => $accepted, 'stolen_on_our_socket' => $stolen,
+echo json_encode(['guesses' => count($guesses), 'accepted' => $accepted, 'own' => $own, 'stolen_on_our_socket' => $stolen,
                   'ours_on_their_socket' => $crossed]);
 """,
     # Files of b.test (and of the machine) through every door PHP has.
@@ -317,6 +318,7 @@ def test_tokens_of_other_requests_cannot_be_derived_or_replayed(server: RunningS
     assert r.status_code == 200, r.text
     assert SECRET not in r.text
     out = r.json()
+    assert out["own"]["reply"] == {"ok": True, "value": ATTACKER["hello.php"]}
     assert out["accepted"] == []
     # A token of b.test's, even once leaked, is refused on a.test's socket.
     assert out["stolen_on_our_socket"]["reply"]["ok"] is False
