@@ -55,6 +55,9 @@ class SlotType(enum.IntEnum):
     UNKNOWN = 7
 
 
+_BOOL, _NUM, _NULL, _STRING = int(SlotType.BOOL), int(SlotType.NUM), int(SlotType.NULL), int(SlotType.STRING)
+
+
 @dataclass(frozen=True, slots=True)
 class ErrorReport:
     """One line of error output: a compile error, a runtime error or a stack frame."""
@@ -188,6 +191,8 @@ class VM:
         self._pending: BaseException | None = None
         self._running = False
         self._self_handle = ffi.new_handle(self)
+        self._length = ffi.new("int*")
+        """Out-parameter of string reads (the VM runs on one thread at a time)."""
         c = self.config
         self._vm: Any = lib.dl_new_vm(
             c.initial_heap_size,
@@ -502,15 +507,22 @@ class VM:
     def get_slot(self, slot: int, _depth: int = 0) -> Any:
         """The value in `slot` as Python: None, bool, float, str, list, dict, a
         foreign instance's object, or a `Handle` for anything else."""
-        kind = self.get_slot_type(slot)
-        if kind is SlotType.NULL:
+        # Values by kind, without the per-call enum and checks of the typed getters: every host call of a
+        # page reads its arguments through here.
+        vm = self._ptr()
+        if not 0 <= slot < lib.wren_get_slot_count(vm):
+            raise IndexError(f"slot {slot} out of range")
+        raw = lib.wren_get_slot_type(vm, slot)
+        if raw == _STRING:
+            ptr = lib.wren_get_slot_bytes(vm, slot, self._length)
+            return ffi.buffer(ptr, self._length[0])[:].decode("utf-8", "replace")
+        if raw == _NULL:
             return None
-        if kind is SlotType.BOOL:
-            return self.get_slot_bool(slot)
-        if kind is SlotType.NUM:
-            return self.get_slot_double(slot)
-        if kind is SlotType.STRING:
-            return self.get_slot_string(slot)
+        if raw == _NUM:
+            return float(lib.wren_get_slot_double(vm, slot))
+        if raw == _BOOL:
+            return bool(lib.wren_get_slot_bool(vm, slot))
+        kind = SlotType(raw)
         if kind is SlotType.FOREIGN:
             try:
                 return self.get_slot_foreign(slot)

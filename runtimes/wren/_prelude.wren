@@ -1,23 +1,28 @@
 // The host API for Wren pages (module "dynlan", imported into every page).
-// Every call goes through Host.call: the host answers at once, or, when it must
-// wait on I/O, the page's fiber is suspended and resumed with the answer.
+// Every call goes through Host.call to the host's one table of operations: the
+// host answers at once, or, when it must wait on I/O, it keeps the calling
+// fiber (passed along), the fiber suspends, and the host resumes it with the
+// answer. Nothing here is stored between calls: this module is shared by every
+// request in the VM, so it holds no state (no static fields) a page could use
+// to reach another request's fiber or data.
 
 class Host {
-  foreign static call_(op, a, b)
+  foreign static call_(op, a, b, c, fiber)
 
-  static call(op, a, b) {
-    var r = call_(op, plain_(a), plain_(b))
+  static call(op, a, b, c) { answer_(call_(op, plain_(a), plain_(b), plain_(c), Fiber.current)) }
+  static call(op, a, b) { answer_(call_(op, plain_(a), plain_(b), null, Fiber.current)) }
+  static call(op, a) { answer_(call_(op, plain_(a), null, null, Fiber.current)) }
+  static call(op) { answer_(call_(op, null, null, null, Fiber.current)) }
+
+  // The host answered, or returned Host: it holds the fiber and resumes it with [ok, answer].
+  static answer_(r) {
     if (r == Host) {
-      __waiting = Fiber.current
       r = Fiber.suspend()
       if (!r[0]) Fiber.abort(r[1])
       r = r[1]
     }
     return maps_(r)
   }
-  static call(op, a) { call(op, a, null) }
-  static call(op) { call(op, null, null) }
-  static waiting { __waiting }
 
   // Maps cross to the host as lists tagged "\0map", and come back as maps. A
   // list that itself starts with a tag gets the tag "\0list" in front.
@@ -73,8 +78,8 @@ class Response {
   static status=(value) { Host.call("status", value) }
   static header(name, value) { Host.call("set_header", name, value) }
   static addHeader(name, value) { Host.call("add_header", name, value) }
-  static setCookie(name, value) { Host.call("set_cookie", [name, value], null) }
-  static setCookie(name, value, options) { Host.call("set_cookie", [name, value], options) }
+  static setCookie(name, value) { Host.call("set_cookie", name, value) }
+  static setCookie(name, value, options) { Host.call("set_cookie", name, value, options) }
   static write(text) { Host.call("write", text is String ? text : text.toString) }
   static redirect(location) { Host.call("redirect", location, 302) }
   static redirect(location, status) { Host.call("redirect", location, status) }
@@ -87,8 +92,8 @@ class Response {
 
 class Cache {
   static get(key) { Host.call("cache_get", key) }
-  static set(key, value) { Host.call("cache_set", [key, value], null) }
-  static set(key, value, ttl) { Host.call("cache_set", [key, value], ttl) }
+  static set(key, value) { Host.call("cache_set", key, value) }
+  static set(key, value, ttl) { Host.call("cache_set", key, value, ttl) }
   static delete(key) { Host.call("cache_delete", key) }
   static incr(key) { Host.call("cache_incr", key, 1) }
   static incr(key, n) { Host.call("cache_incr", key, n) }

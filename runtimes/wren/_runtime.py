@@ -1,12 +1,18 @@
-"""Wren pages (`.wren`) on DynLan's own Wren VM: one VM per worker, a fresh module per request.
+"""Wren pages (`.wren`) on DynLan's own Wren VM: one VM per worker, fresh modules per request.
 
 A page is compiled into a module of its own (`page#N`), with the host API
 (`_prelude.wren`, module "dynlan") imported on an added first line; its top
-level runs once per request and the module is removed afterwards, so nothing
-a request defines is seen by the next. Host calls reach Python through one
-foreign method. One that must wait on I/O (a network cache, a flush, a sleep)
-suspends the page's fiber; the runtime awaits the answer on trio, then resumes
-the fiber with it, and meanwhile other requests use the VM.
+level runs once per request. Site modules it imports (`import "./_lib/x"`) are
+compiled for the request too, under a name of their own (`/site/_lib/x#N`). The
+request's modules are removed when it ends, so nothing a request defines (a
+variable, a class static, a fiber, a closure) is reachable from another request.
+The prelude and core hold no mutable state a page can reach.
+
+Host calls reach the one host-call table (`dynlan.host.call_nowait`) through
+one foreign method; this runtime only marshals values. A call that must wait on
+I/O (a network cache, a flush, a sleep) hands the host the calling fiber, which
+the prelude then suspends; the runtime awaits the answer on trio and resumes
+that fiber with it, and meanwhile other requests use the VM.
 
 Budgets: the VM's instruction budget (what is left of the request's, per run
 of the page), its memory cap, the output budget, and wall time between runs.
@@ -16,7 +22,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import json
 import logging
 import os
 from dataclasses import dataclass, field
@@ -24,7 +29,17 @@ from typing import Any
 
 import trio
 
-from dynlan.host import BudgetExceeded, CacheError, FsError, Host, PageContext, PageError, parse_ttl
+from dynlan.host import (
+    BudgetExceeded,
+    FsError,
+    Host,
+    HostCallError,
+    MustWait,
+    PageContext,
+    PageError,
+    call,
+    call_nowait,
+)
 from dynlan.http import HttpError
 from dynlan.runtimes._interface import Availability, RuntimeConfig
 
@@ -38,22 +53,32 @@ LIST_TAG = "\0list"
 """Put in front of a list whose first item is a tag, so that it stays a list."""
 DEFAULT_SLICE = 250_000
 """Instructions a page runs before it lets other requests in (about a millisecond)."""
-IO_OPS = frozenset({"flush", "sleep", "cache_get", "cache_set", "cache_delete", "cache_incr"})
+CALL_SIGNATURE = "call_(_,_,_,_,_)"
+"""`Host.call_(op, a, b, c, fiber)`: the one foreign method of the prelude."""
+FIBER_SLOT = 5
 
 
-class _Wait(Exception):
-    """The host call must wait: the page's fiber suspends."""
+class _Unmarshallable(Exception):
+    """A value that does not cross to the host (an object, a fiber, a function)."""
 
 
-def _plain(value: Any) -> Any:
-    """Wren data (maps as tagged lists) to Python data."""
+def _plain(value: Any, handles: list[Any]) -> Any:
+    """Wren data (maps as tagged lists) to Python data; handles of other objects are collected in `handles`."""
+    if isinstance(value, str | bool | None):
+        return value
+    if isinstance(value, float):
+        return int(value) if value.is_integer() and abs(value) < 2**53 else value
     if isinstance(value, list):
         if value and value[0] == MAP_TAG:
-            return {str(_key(k)): _plain(v) for k, v in value[1:]}
-        return [_plain(v) for v in value[1 if value and value[0] == LIST_TAG else 0:]]
-    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
-        return int(value)
-    return value
+            out: dict[str, Any] = {}
+            for pair in value[1:]:
+                if not isinstance(pair, list) or len(pair) != 2:
+                    continue
+                out[str(_key(pair[0]))] = _plain(pair[1], handles)
+            return out
+        return [_plain(v, handles) for v in value[1 if value and value[0] == LIST_TAG else 0:]]
+    handles.append(value)
+    return None
 
 
 def _key(k: Any) -> Any:
@@ -61,13 +86,28 @@ def _key(k: Any) -> Any:
 
 
 def _wren(value: Any) -> Any:
-    """Python data to what crosses into Wren (maps as tagged lists, rebuilt by the prelude)."""
+    """Python data to what crosses into Wren (maps as tagged lists, rebuilt by the prelude; bytes as text)."""
+    if isinstance(value, str | bool | int | float | None):
+        return value
     if isinstance(value, dict):
         return [MAP_TAG, *([str(k), _wren(v)] for k, v in value.items())]
     if isinstance(value, list | tuple):
         items = [_wren(v) for v in value]
         return [LIST_TAG, *items] if value and value[0] in (MAP_TAG, LIST_TAG) else items
-    return value
+    if isinstance(value, bytes | bytearray):
+        # Wren strings are text to pages (`Request.body`): invalid UTF-8 is replaced, as `Fs.read` does.
+        return bytes(value).decode("utf-8", "replace")
+    return str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class _Module:
+    """A module of one request: the run it belongs to and the folder its relative imports start from."""
+
+    run: int
+    folder: str
+    path: str | None = None
+    """The site file of an imported module (None for the page's own module)."""
 
 
 @dataclass
@@ -75,14 +115,24 @@ class _Run:
     """One request's page run."""
 
     ctx: PageContext
+    number: int
     module: str
     directory: str
     instructions_left: int
-    pending: tuple[str, Any, Any] | None = None
     fiber: Any = None
-    """Handle of the fiber to go on with: paused at the end of a slice, or waiting on `pending`."""
+    """Handle of the fiber to go on with: paused at the end of a slice, or waiting on `waiting`."""
+    paused: bool = False
+    """`fiber` paused at the end of a slice (resume it), rather than suspended for a host call."""
+    waiting: tuple[str, tuple[Any, ...]] | None = None
+    """The host call to await before `waiter` goes on."""
+    waiter: Any = None
+    """Handle of the fiber that made the waiting call (the prelude passes `Fiber.current`)."""
+    flush_due: bool = False
+    """`System.print` filled the output buffer: send it before the page goes on."""
     failure: BaseException | None = None
     errors: list[Any] = field(default_factory=list)
+    modules: list[str] = field(default_factory=list)
+    """Every module name of this run (its page, the site modules it imported): removed when it ends."""
 
 
 class WrenRuntime:
@@ -97,12 +147,10 @@ class WrenRuntime:
         self.host: Host | None = None
         self._current: _Run | None = None
         self._ids = itertools.count(1)
-        self._modules: dict[str, str] = {}
-        """Module name -> folder its relative imports start from."""
-        self._site_modules: dict[str, float] = {}
-        """Loaded site modules -> the mtime they were compiled at."""
+        self._modules: dict[str, _Module] = {}
+        """The modules of the runs in flight, by name."""
         self._sources: dict[str, tuple[float, int, str]] = {}
-        self.stats: dict[str, int] = {"requests": 0, "errors": 0, "suspends": 0, "slices": 0}
+        self.stats: dict[str, int] = {"requests": 0, "errors": 0, "suspends": 0, "slices": 0, "imports": 0}
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -134,23 +182,18 @@ class WrenRuntime:
         memory = self.limits.memory if self.limits is not None else 64 * 1024 * 1024
         self.vm = VM(Config(
             write=self._write, error=self._error, resolve_module=self._resolve, load_module=self._load,
-            foreign_methods={("dynlan", "Host", True, "call_(_,_,_)"): self._call},
+            foreign_methods={("dynlan", "Host", True, CALL_SIGNATURE): self._call},
             # The heap is the worker's: the cap leaves room for the shared part besides one page's budget.
             max_heap_size=memory + 32 * 1024 * 1024, enable_optional_modules=True,
         ))
         with open(PRELUDE, encoding="utf-8") as f:
             self._prelude = f.read()
         self._transfer_call = self.vm.make_call_handle("transfer(_)")
-        self._waiting_call = self.vm.make_call_handle("waiting")
         self.vm.set_slice(self.slice)
-        self._host_class: Any = None
 
     async def aclose(self) -> None:
         if self.vm is not None:
-            if self._host_class is not None:
-                self._host_class.release()
             self._transfer_call.release()
-            self._waiting_call.release()
             self.vm.close()
             self.vm = None
 
@@ -161,15 +204,18 @@ class WrenRuntime:
             out.update(heap_bytes=s.heap_bytes, gc_runs=s.gc_runs, instructions=s.instructions, modules=s.modules)
         return out
 
-    # -- VM callbacks ---------------------------------------------------------------
+    # -- VM callbacks (each runs inside a step, for `self._current`) ------------------
 
     def _write(self, text: str) -> None:
+        """`System.print`: the running request's response, through the host-call table."""
         run = self._current
         if run is None or run.failure is not None:
             return
         try:
-            run.ctx.response.write(text)
-        except BudgetExceeded as exc:
+            call_nowait(run.ctx, "write", (text,))
+        except MustWait:
+            run.flush_due = True  # a print cannot suspend its fiber: sent before the page goes on
+        except (BudgetExceeded, HostCallError) as exc:
             run.failure = exc
 
     def _error(self, report: Any) -> None:
@@ -177,51 +223,79 @@ class WrenRuntime:
             self._current.errors.append(report)
 
     def _resolve(self, importer: str, name: str) -> str | None:
+        """The module an import names: the prelude, a built-in one, or a site file for this request only.
+
+        A name that is not relative (`page#3`, an absolute path, another site's module) resolves to nothing,
+        and a relative one only inside the running request's site root: each request gets its own instance
+        of a site module (`<path>#<run>`), so a module variable cannot carry a fiber or a closure from one
+        request to the next.
+        """
         if name == "dynlan" or name in ("meta", "random"):
             return name
         run = self._current
-        base = self._modules.get(importer)
-        if run is None or base is None or not (name.startswith("./") or name.startswith("../")):
+        owner = self._modules.get(importer)
+        if run is None or owner is None or owner.run != run.number or not name.startswith(("./", "../")):
             return None
-        path = os.path.normpath(os.path.join(base, name))
+        path = os.path.normpath(os.path.join(owner.folder, name))
         try:
-            # Only inside the site root (symlinks included), and never a page's private file.
+            # Only inside the site root (symlinks included).
             real = run.ctx.fs.resolve(os.path.relpath(path + ".wren", run.ctx.fs.root))
         except FsError:
             return None
-        return real[: -len(".wren")]
+        module = f"{real[: -len('.wren')]}#{run.number}"
+        if module not in self._modules:
+            self._modules[module] = _Module(run.number, os.path.dirname(real), real)
+            run.modules.append(module)
+        return module
 
     def _load(self, name: str) -> str | None:
         if name == "dynlan":
             return self._prelude
-        path = name + ".wren"
+        run = self._current
+        module = self._modules.get(name)
+        if run is None or module is None or module.run != run.number or module.path is None:
+            return None
         try:
-            with open(path, encoding="utf-8") as f:
-                source = f.read()
-            self._site_modules[name] = os.stat(path).st_mtime
+            source = self._source(module.path, "")
         except OSError:
             return None
-        self._modules[name] = os.path.dirname(path)
+        self.stats["imports"] += 1
         return source
 
     def _call(self, vm: Any) -> None:
+        """`Host.call_(op, a, b, c, fiber)`: one host call, answered through the host-call table."""
         run = self._current
-        op, a, b = vm.get_slot(1), vm.get_slot(2), vm.get_slot(3)
+        if run is None:
+            self._abort(vm, "no request is running")
+            return
+        handles: list[Any] = []
+        op = vm.get_slot(1)
+        args = (_plain(vm.get_slot(2), handles), _plain(vm.get_slot(3), handles), _plain(vm.get_slot(4), handles))
+        if handles or not isinstance(op, str):
+            for handle in handles:
+                handle.release()
+            self._abort(vm, "host calls take strings, numbers, booleans, null, lists and maps")
+            return
         try:
-            if run is None:
-                raise RuntimeError("no request is running")
-            result = self._dispatch(run, str(op), _plain(a), _plain(b))
-        except _Wait:
-            assert run is not None
-            run.pending = (str(op), _plain(a), _plain(b))
+            result = call_nowait(run.ctx, op, args)
+        except MustWait as wait:
+            if run.waiting is not None:
+                # Only a page calling Host.call_ itself, without suspending, gets here.
+                self._abort(vm, "a host call is already waiting")
+                return
+            run.waiting = (wait.op, wait.args)
+            run.waiter = vm.get_slot_handle(FIBER_SLOT)
             return  # slot 0 still holds the Host class: the prelude suspends
-        except BudgetExceeded as exc:
-            if run is not None:
-                run.failure = exc
+        except HostCallError as exc:
             self._abort(vm, str(exc))
             return
-        except (FsError, CacheError, ValueError, TypeError, RuntimeError, KeyError, HttpError) as exc:
-            self._abort(vm, exc.message if isinstance(exc, HttpError) else str(exc))
+        except BudgetExceeded as exc:
+            run.failure = exc
+            self._abort(vm, str(exc))
+            return
+        except HttpError as exc:
+            run.failure = exc  # 413 while reading the body: the request's answer
+            self._abort(vm, exc.message)
             return
         vm.set_slot(0, _wren(result))
 
@@ -230,181 +304,69 @@ class WrenRuntime:
         vm.set_slot_string(0, message)
         vm.abort_fiber(0)
 
-    def _dispatch(self, run: _Run, op: str, a: Any, b: Any) -> Any:
-        ctx = run.ctx
-        response = ctx.response
-        if op == "req":
-            return self._request_field(ctx, str(a))
-        if op == "write":
-            response.write(str(a))
-            return None
-        if op == "status":
-            response.set_status(a)
-            return None
-        if op == "get_status":
-            return response.status
-        if op == "set_header":
-            response.set_header(str(a), str(b))
-            return None
-        if op == "add_header":
-            response.add_header(str(a), str(b))
-            return None
-        if op == "set_cookie":
-            response.set_cookie(str(a[0]), str(a[1]), b if isinstance(b, dict) else {})
-            return None
-        if op == "redirect":
-            response.redirect(str(a), int(b))
-            return None
-        if op == "json_out":
-            response.json(a, int(b) if b is not None else None)
-            return None
-        if op == "json_encode":
-            return json.dumps(a, separators=(",", ":"), ensure_ascii=False)
-        if op == "json_decode":
-            try:
-                return json.loads(str(a))
-            except ValueError as exc:
-                raise ValueError(f"invalid JSON: {exc}") from None
-        if op == "body":
-            return (ctx.body_nowait() or b"").decode("utf-8", "replace")
-        if op == "form":
-            return ctx.form()
-        if op == "json":
-            return ctx.json()
-        if op == "fs_read":
-            return ctx.fs.read(str(a))
-        if op == "fs_exists":
-            return ctx.fs.exists(str(a))
-        if op == "fs_list":
-            return ctx.fs.list(str(a) if a is not None else ".")
-        if op == "fs_stat":
-            info = ctx.fs.stat(str(a))
-            return None if info is None else {"name": info.name, "size": info.size, "mtime": info.mtime,
-                                              "is_dir": info.is_dir}
-        if op == "log":
-            ctx.log.at(str(a), str(b))
-            return None
-        if op == "cache_response":
-            opts = b if isinstance(b, dict) else {}
-            unknown = set(opts) - {"vary", "tags", "query", "stale_if_error"}
-            if unknown:
-                raise ValueError(f"unknown Response.cache option '{sorted(unknown)[0]}'")
-            ctx.cache_response(a, opts.get("vary"), opts.get("tags"), opts.get("query"), opts.get("stale_if_error"))
-            return None
-        if op == "cache_purge":
-            if isinstance(a, dict):
-                return ctx.purge(a.get("path"), a.get("tag"))
-            return ctx.purge(path=str(a))
-        if op in IO_OPS:
-            cache = ctx.cache
-            if op.startswith("cache_") and getattr(cache, "local", False):
-                return self._cache_nowait(cache, op, a, b)
-            raise _Wait()
-        raise ValueError(f"unknown host call '{op}'")
-
-    @staticmethod
-    def _cache_nowait(cache: Any, op: str, a: Any, b: Any) -> Any:
-        if op == "cache_get":
-            return cache.get_nowait(str(a))
-        if op == "cache_set":
-            cache.set_nowait(str(a[0]), a[1], parse_ttl(b))
-            return True
-        if op == "cache_delete":
-            return cache.delete_nowait(str(a))
-        return cache.incr_nowait(str(a), b if b is not None else 1)
-
-    async def _io(self, run: _Run, op: str, a: Any, b: Any) -> Any:
-        ctx = run.ctx
-        if op == "flush":
-            await ctx.response.flush()
-            return None
-        if op == "sleep":
-            await trio.sleep(max(0.0, float(a or 0)))
-            return None
-        cache = ctx.cache
-        if op == "cache_get":
-            return await cache.get(str(a))
-        if op == "cache_set":
-            await cache.set(str(a[0]), a[1], parse_ttl(b))
-            return True
-        if op == "cache_delete":
-            return await cache.delete(str(a))
-        return await cache.incr(str(a), b if b is not None else 1)
-
-    @staticmethod
-    def _request_field(ctx: PageContext, key: str) -> Any:
-        if key == "query":
-            return ctx.query_first()
-        if key == "headers":
-            return ctx.request.headers.as_dict()
-        if key == "params":
-            return dict(ctx.params)
-        if key == "cookies":
-            return dict(ctx.cookies)
-        return ctx.request_info().get(key)
-
     # -- a request ---------------------------------------------------------------------
 
-    def _source(self, path: str) -> str:
+    def _source(self, path: str, header: str = IMPORT_LINE) -> str:
+        """A page's (or, with no header, a site module's) source, read again when the file changes."""
         st = os.stat(path)
         cached = self._sources.get(path)
         if cached is not None and cached[0] == st.st_mtime and cached[1] == st.st_size:
             return cached[2]
         with open(path, encoding="utf-8", errors="replace") as f:
-            source = IMPORT_LINE + f.read()
+            source = header + f.read()
         self._sources[path] = (st.st_mtime, st.st_size, source)
         return source
-
-    def _forget_changed_modules(self) -> None:
-        """Site modules are compiled once, and again when their file changes."""
-        for name, mtime in list(self._site_modules.items()):
-            try:
-                changed = os.stat(name + ".wren").st_mtime != mtime
-            except OSError:
-                changed = True
-            if changed:
-                self.vm.remove_module(name)
-                del self._site_modules[name]
 
     async def handle(self, ctx: PageContext) -> None:
         self.stats["requests"] += 1
         if ctx.has_body and not ctx.body_read:
             await ctx.read_body()
         source = self._source(ctx.page)
-        module = f"page#{next(self._ids)}"
-        run = _Run(ctx, module, os.path.dirname(ctx.page), ctx.limits.instructions)
-        self._modules[module] = run.directory
+        number = next(self._ids)
+        run = _Run(ctx, number, f"page#{number}", os.path.dirname(ctx.page), ctx.limits.instructions)
+        self._modules[run.module] = _Module(number, run.directory)
+        run.modules.append(run.module)
         try:
             # No lock around the VM: a step never awaits, so no other task runs in the middle of one.
-            self._forget_changed_modules()
-            self._step(run, functools.partial(self._interpret, module, source))
+            self._step(run, functools.partial(self._interpret, run.module, source))
             while run.fiber is not None:
+                if run.flush_due:
+                    run.flush_due = False
+                    await call(ctx, "flush")
                 go: Any
-                if run.pending is None:
+                if run.paused:
                     # The slice ran out: let the other requests in, then go on.
                     self.stats["slices"] += 1
                     await trio.sleep(0)
                     go = functools.partial(self.vm.resume, run.fiber)
                 else:
-                    op, a, b = run.pending
-                    run.pending = None
+                    assert run.waiting is not None
+                    op, args = run.waiting
+                    run.waiting = None
                     self.stats["suspends"] += 1
                     try:
-                        answer: list[Any] = [True, _wren(await self._io(run, op, a, b))]
-                    except (CacheError, ValueError, TypeError) as exc:
+                        answer: list[Any] = [True, _wren(await call(ctx, op, args))]
+                    except HostCallError as exc:
                         answer = [False, str(exc)]
                     go = functools.partial(self._transfer, run.fiber, answer)
                 self._step(run, go)
             self._finish(run)
         finally:
-            if run.fiber is not None:
-                run.fiber.release()
-            self._modules.pop(module, None)
+            self._end(run)
+
+    def _end(self, run: _Run) -> None:
+        """Forget everything of the run: its fiber handles and its modules (page and site modules)."""
+        for handle in (run.fiber, run.waiter):
+            if handle is not None:
+                handle.release()
+        run.fiber = run.waiter = None
+        for name in run.modules:
+            self._modules.pop(name, None)
             if self.vm is not None:
-                self.vm.remove_module(module)
+                self.vm.remove_module(name)
 
     def _transfer(self, fiber: Any, answer: list[Any]) -> Any:
-        """Hands a host call's answer to the page's suspended fiber."""
+        """Hands a host call's answer to the fiber that waits for it."""
         vm = self.vm
         vm.ensure_slots(2)
         vm.set_slot_handle(0, fiber)
@@ -417,7 +379,8 @@ class WrenRuntime:
     def _step(self, run: _Run, go: Any) -> None:
         """Run the page until it ends, fails, suspends for I/O or pauses at the end of a slice.
 
-        `run.fiber` is then the fiber to go on with (None once the page is over).
+        `run.fiber` is then the fiber to go on with (None once the page is over): paused (`run.paused`),
+        or the one that made the host call in `run.waiting`.
         """
         from dynlan.runtimes.wren._binding import InterpretResult
 
@@ -426,15 +389,6 @@ class WrenRuntime:
         vm.set_instruction_budget(max(0, run.instructions_left))
         try:
             result = go()
-            fiber = None
-            if run.failure is not None:
-                pass  # e.g. past the output budget: the page goes no further
-            elif result == InterpretResult.PAUSED:
-                fiber = vm.get_slot_handle(0)
-            elif result == InterpretResult.SUCCESS and run.pending is not None:
-                fiber = self._waiting_fiber()
-            if fiber is None:
-                run.pending = None
         finally:
             self._current = None
             run.instructions_left = vm.instruction_budget or 0
@@ -442,21 +396,15 @@ class WrenRuntime:
             vm.errors.clear()  # kept in `run.errors` by the error callback
         if run.fiber is not None:
             run.fiber.release()
-        run.fiber = fiber
-
-    def _waiting_fiber(self) -> Any:
-        """The fiber the prelude suspended for a host call (read before any other page runs)."""
-        vm = self.vm
-        if self._host_class is None:
-            # The prelude is loaded by the first page that runs; its Host class lives as long as the VM.
-            vm.ensure_slots(1)
-            vm.get_variable("dynlan", "Host", 0)
-            self._host_class = vm.get_slot_handle(0)
-        vm.ensure_slots(1)
-        vm.set_slot_handle(0, self._host_class)
-        if vm.call(self._waiting_call) != 0:
-            raise RuntimeError("the Wren prelude lost the waiting fiber")
-        return vm.get_slot_handle(0)
+        run.fiber, run.paused = None, False
+        if run.failure is not None:
+            return  # e.g. past the output budget: the page goes no further
+        if result == InterpretResult.PAUSED:
+            # A pause can fall between a waiting call and the prelude's Fiber.suspend(): the waiting call is
+            # kept, and answered once the resumed fiber has suspended.
+            run.fiber, run.paused = vm.get_slot_handle(0), True
+        elif result == InterpretResult.SUCCESS and run.waiting is not None:
+            run.fiber, run.waiter = run.waiter, None
 
     def _finish(self, run: _Run) -> None:
         if run.failure is not None:
@@ -481,7 +429,7 @@ class WrenRuntime:
             if module == page_module:
                 file, line = ctx.page, report.line - 1
             elif module.startswith("/"):
-                file, line = module + ".wren", report.line
+                file, line = module.rpartition("#")[0] + ".wren", report.line
             else:
                 file, line = None, report.line
             shown = os.path.relpath(file, ctx.fs.root) if file else (module or "core")

@@ -122,3 +122,19 @@ def test_dev_error_page_lists_every_compile_error_with_its_line(tmp_path: Path) 
     assert "Wren compile error: [broken.wren line 2] Error at ')': Expected expression. (and 1 more" in text
     assert "[broken.wren line 4] Error at '{': Expect class name." in text
     assert "var a = )" in text  # the source excerpt
+
+
+def test_printing_past_the_output_buffer_is_sent_while_the_page_runs(tmp_path: Path) -> None:
+    # System.print cannot suspend its fiber, so a full buffer is sent when the page next pauses (here at the
+    # end of a slice, in the loop): the response is streamed (chunked), not held whole until the page ends.
+    (tmp_path / "big.wren").write_text(
+        'var line = "x" * 1023\n'
+        'for (i in 0...1100) System.print(line)\n'
+        'var x = 0\n'
+        'for (j in 0...300000) x = x + j\n'
+        'System.print("end")\n')
+    with run_dynlan(tmp_path) as server:
+        r = httpx.get(server.url + "/big", timeout=30)
+    assert r.status_code == 200
+    assert r.headers.get("transfer-encoding") == "chunked" and "content-length" not in r.headers
+    assert r.text == ("x" * 1023 + "\n") * 1100 + "end\n"

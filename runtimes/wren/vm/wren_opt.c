@@ -111,15 +111,34 @@ const char* wren_optional_module_source(const char* name) {
 
 /* ---- meta ------------------------------------------------------------- */
 
-static void meta_compile(WrenVM* vm) {
+/* Meta acts for the code that called it: the topmost frame outside the "meta"
+   module itself (Meta.compile/eval/getModuleVariables are meta code calling
+   the foreign methods; a page may also call compile_ directly). Taking a fixed
+   frame instead (the caller's caller) let a page whose method is called from
+   the host's prelude or from core (`toString` called by `Response.write` or by
+   `List.join`) compile code into those shared modules: it replaced `Fs` in the
+   prelude for every later request of every site and read their files. */
+static ObjModule* meta_caller_module(WrenVM* vm) {
   ObjFiber* fiber = vm->fiber;
-  ObjModule* module = NULL;
-  if (fiber->numFrames >= 2) module = fiber->frames[fiber->numFrames - 2].closure->fn->module;
-  if (module == NULL && fiber->numFrames >= 1) {
-    module = fiber->frames[fiber->numFrames - 1].closure->fn->module;
+  for (int i = fiber->numFrames - 1; i >= 0; i--) {
+    ObjModule* module = fiber->frames[i].closure->fn->module;
+    if (module == NULL) continue;
+    if (module->name != NULL && strcmp(module->name->value, "meta") == 0) continue;
+    return module;
   }
+  return NULL;
+}
+
+/* Core and the built-in optional modules are shared by every module of the VM
+   (every new module starts with core's variables): nothing is compiled into them. */
+static bool meta_is_builtin(ObjModule* module) {
+  return module->name == NULL || wren_optional_module_source(module->name->value) != NULL;
+}
+
+static void meta_compile(WrenVM* vm) {
+  ObjModule* module = meta_caller_module(vm);
   Value source = vm->apiStack[1];
-  if (module == NULL || !IS_STRING(source)) {
+  if (module == NULL || meta_is_builtin(module) || !IS_STRING(source)) {
     vm->apiStack[0] = NULL_VAL;
     return;
   }
@@ -136,8 +155,30 @@ static void meta_compile(WrenVM* vm) {
   vm->apiStack[0] = OBJ_VAL(closure);
 }
 
+/* The module `name` as the caller sees it: its own module, a built-in one, or
+   what an `import` of `name` from the caller would reach (through the host's
+   resolver). Other modules are not found: a page must not list the variables
+   of another request's page module (`page#N`) or of another site's modules. */
+static ObjModule* meta_visible_module(WrenVM* vm, Value name) {
+  ObjModule* caller = meta_caller_module(vm);
+  if (caller == NULL) return NULL;
+  const char* text = AS_CSTRING(name);
+  if (caller->name != NULL && strcmp(caller->name->value, text) == 0) return caller;
+  bool builtin = vm->config.enableOptionalModules && wren_optional_module_source(text) != NULL;
+  if (builtin || vm->config.resolveModuleFn == NULL) return wren_get_module(vm, name);
+  const char* importer = caller->name != NULL ? caller->name->value : "core";
+  char* canonical = vm->config.resolveModuleFn(vm, importer, text);
+  if (canonical == NULL) return NULL;
+  Value resolved = wren_new_string(vm, canonical);
+  vm->config.reallocateFn(canonical, 0, vm->config.userData);
+  wren_push_root(vm, AS_OBJ(resolved));
+  ObjModule* module = wren_get_module(vm, resolved);
+  wren_pop_root(vm);
+  return module;
+}
+
 static void meta_getModuleVariables(WrenVM* vm) {
-  ObjModule* module = IS_STRING(vm->apiStack[1]) ? wren_get_module(vm, vm->apiStack[1]) : NULL;
+  ObjModule* module = IS_STRING(vm->apiStack[1]) ? meta_visible_module(vm, vm->apiStack[1]) : NULL;
   if (module == NULL) {
     vm->apiStack[0] = NULL_VAL;
     return;
