@@ -243,7 +243,9 @@ class WrenRuntime:
         except FsError:
             return None
         module = f"{real[: -len('.wren')]}#{run.number}"
-        if module not in self._modules:
+        if module not in self._modules and os.path.isfile(real):
+            # Only files that exist are kept for the run: names a page makes up (a loop over `./a1`, `./a2`,
+            # ... through import or Meta) would otherwise grow this table outside the VM's memory cap.
             self._modules[module] = _Module(run.number, os.path.dirname(real), real)
             run.modules.append(module)
         return module
