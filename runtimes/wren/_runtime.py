@@ -58,10 +58,6 @@ CALL_SIGNATURE = "call_(_,_,_,_,_)"
 FIBER_SLOT = 5
 
 
-class _Unmarshallable(Exception):
-    """A value that does not cross to the host (an object, a fiber, a function)."""
-
-
 def _plain(value: Any, handles: list[Any]) -> Any:
     """Wren data (maps as tagged lists) to Python data; handles of other objects are collected in `handles`."""
     if isinstance(value, str | bool | None):
@@ -149,7 +145,7 @@ class WrenRuntime:
         self._ids = itertools.count(1)
         self._modules: dict[str, _Module] = {}
         """The modules of the runs in flight, by name."""
-        self._sources: dict[str, tuple[float, int, str]] = {}
+        self._sources: dict[tuple[str, str], tuple[float, int, str]] = {}
         self.stats: dict[str, int] = {"requests": 0, "errors": 0, "suspends": 0, "slices": 0, "imports": 0}
 
     # -- lifecycle ----------------------------------------------------------------
@@ -311,12 +307,13 @@ class WrenRuntime:
     def _source(self, path: str, header: str = IMPORT_LINE) -> str:
         """A page's (or, with no header, a site module's) source, read again when the file changes."""
         st = os.stat(path)
-        cached = self._sources.get(path)
+        key = (path, header)  # a page can also be imported as a module, without the header
+        cached = self._sources.get(key)
         if cached is not None and cached[0] == st.st_mtime and cached[1] == st.st_size:
             return cached[2]
         with open(path, encoding="utf-8", errors="replace") as f:
             source = header + f.read()
-        self._sources[path] = (st.st_mtime, st.st_size, source)
+        self._sources[key] = (st.st_mtime, st.st_size, source)
         return source
 
     async def handle(self, ctx: PageContext) -> None:
