@@ -1,0 +1,2 @@
+<?php
+echo "hello from b.test in php\n";

@@ -1,0 +1,1 @@
+System.print("hello from b.test in wren")
