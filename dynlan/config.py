@@ -9,6 +9,7 @@ wrong type: a typo must never be silently ignored.
 from __future__ import annotations
 
 import dataclasses
+import re
 import tomllib
 import types
 import typing
@@ -154,6 +155,9 @@ class CacheConfig:
     """Largest response body the response cache keeps."""
     stale_if_error: float = 60.0
     """Seconds past expiry a cached response may stand in for a failing page."""
+    share: dict[str, list[str]] = field(default_factory=dict)
+    """Cache namespaces shared by sites, granted by name (`[cache.share] shop = ["a.test", "b.test"]`: both sites
+    use the namespace `shop`). Every other site has its own namespace, its name; a site is in one group at most."""
 
 
 @dataclass(slots=True)
@@ -170,14 +174,15 @@ class LimitsConfig:
 
 @dataclass(slots=True)
 class SiteConfig:
-    """What a site's `dynlan.toml` may set (everything but [server])."""
+    """A site's settings: the server's, tightened by the site's `dynlan.toml` (see `SITE_RULES`)."""
 
     http: HttpConfig = field(default_factory=HttpConfig)
     static: StaticConfig = field(default_factory=StaticConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     compression: CompressionConfig = field(default_factory=CompressionConfig)
     runtimes: dict[str, dict[str, Any]] = field(default_factory=dict)
-    """Per-runtime tables ([lua], [wren], ...), validated by the runtime's configure()."""
+    """Runtime tables ([lua], [wren], ...) as written in this file: the server's go to each runtime's
+    `configure()`; a site's are checked and merged by the runtime's `site_options()` at start-up."""
 
 
 @dataclass(slots=True)
@@ -214,6 +219,11 @@ def _convert(value: Any, tp: Any, path: str) -> Any:
         if not isinstance(value, list):
             raise ConfigError(f"{path}: expected a list, got {value!r}")
         return [_convert(v, item, f"{path}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        _, item = typing.get_args(tp)
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: expected a table, got {value!r}")
+        return {k: _convert(v, item, f"{path}.{k}") for k, v in value.items()}
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
         if not isinstance(value, dict):
             raise ConfigError(f"{path}: expected a table, got {value!r}")
@@ -286,30 +296,138 @@ def _check_choices(cfg: SiteConfig, source: str) -> None:
             raise ConfigError(f"{source}: {section}.{key}: must be one of {', '.join(allowed)}, got {value!r}")
 
 
+def _check_values(cfg: SiteConfig, source: str) -> None:
+    """Values every config file must keep in range, the server's and a site's alike."""
+    for f in dataclasses.fields(LimitsConfig):
+        value = getattr(cfg.limits, f.name)
+        if value <= 0:
+            raise ConfigError(f"{source}: limits.{f.name}: must be more than 0, got {_show(value)}")
+    for i, name in enumerate(cfg.static.index_names):
+        # An index name is one file of the folder asked for: `../b.test/x` or `_secret.txt` would serve
+        # what the static files never serve (another folder, a private or hidden file, the site's config).
+        if not name or "/" in name or "\\" in name or "\0" in name or name.startswith((".", "_")) or name == "dynlan.toml":
+            raise ConfigError(f"{source}: static.index_names[{i}]: {name!r} is not the name of a public file")
+
+
+SHARE_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
+
+
+def _check_cache_share(cfg: Config, source: str) -> None:
+    groups: dict[str, list[str]] = {}
+    member_of: dict[str, str] = {}
+    for name, sites in cfg.cache.share.items():
+        namespace = name.lower()
+        if not SHARE_NAME.fullmatch(namespace):
+            raise ConfigError(f"{source}: cache.share.{name}: a namespace name is letters, digits, '.', '_' and '-'")
+        if namespace in groups:
+            raise ConfigError(f"{source}: cache.share.{name}: named twice")
+        if not sites:
+            raise ConfigError(f"{source}: cache.share.{name}: lists no site")
+        members = []
+        for site in (s.lower() for s in sites):
+            if site in member_of and member_of[site] != namespace:
+                # One namespace per site: which of two would its pages' `cache.get` read?
+                raise ConfigError(f"{source}: cache.share: site '{site}' is in both '{member_of[site]}' and '{namespace}'")
+            if site not in member_of:
+                member_of[site] = namespace
+                members.append(site)
+        groups[namespace] = members
+    cfg.cache.share = groups
+
+
 def load_config(path: Path | None, runtime_names: frozenset[str] = frozenset()) -> Config:
     """The server config from `path` (defaults when None)."""
     cfg = Config()
     if path is not None:
         _merge(cfg, read_toml(path), runtime_names, str(path))
         _check_choices(cfg, str(path))
+        _check_values(cfg, str(path))
+        _check_cache_share(cfg, str(path))
     return cfg
 
 
+SiteRule = typing.Literal["site", "lower", "higher", "off", "server"]
+
+SITE_RULES: dict[str, dict[str, SiteRule]] = {
+    # Connection settings apply before a request names its site (and HTTP/2 and HTTP/3 carry several
+    # sites on one connection): only the server's can hold. The body size is checked per request.
+    "http": {
+        "header_timeout": "server", "keepalive_timeout": "server", "body_timeout": "server",
+        "send_timeout": "server", "max_header_size": "server", "max_request_line": "server",
+        "max_body_size": "lower", "h1_parser": "server", "http2": "server",
+        "h2_max_concurrent_streams": "server", "h2_initial_window_size": "server", "http3": "server",
+        "h3_idle_timeout": "server", "h3_retry": "server", "qpack_max_table_capacity": "server",
+        "qpack_blocked_streams": "server",
+    },
+    # How a site's own files are found; nothing outside the site, nor a hidden or private file, can be
+    # reached through them (`_check_values`, and the listing skips such names).
+    "static": {"index_names": "site", "clean_urls": "site", "listing": "site"},
+    # The budgets: a site that raised them could hold a worker (and every site on it) longer.
+    "limits": {"wall_time": "lower", "instructions": "lower", "memory": "lower", "output_size": "lower"},
+    # Compression costs the worker's CPU, in its event loop for static files: a site may ask for less of it.
+    "compression": {"enabled": "off", "min_size": "higher", "max_size": "lower", "precompressed": "site"},
+}
+"""What a site's `dynlan.toml` may do with each key of each section (docs/config.md has it as a table):
+`site` any value; `lower`/`higher` at most/at least the server's; `off` turn it off, never on;
+`server` nothing (a server setting). A key missing here is a server setting."""
+
+SERVER_SECTIONS = {"server": "[server]", "cache": "[cache]", "tls": "[tls]", "dev": "dev"}
+
+
+def _show(value: Any) -> str:
+    """A config value as it would be written in TOML."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def _check_site_rules(base: Config, cfg: SiteConfig, data: dict[str, Any], source: str) -> None:
+    """Refuse what in a site's file would loosen the server's policy (the site's file is not trusted)."""
+    for section, table in data.items():
+        if section not in SITE_RULES or not isinstance(table, dict):
+            continue
+        rules = SITE_RULES[section]
+        for key in table:
+            rule = rules.get(key, "server")
+            mine, server = getattr(getattr(cfg, section), key), getattr(getattr(base, section), key)
+            where = f"{source}: {section}.{key}"
+            if rule == "server":
+                raise ConfigError(f"{where} is a server setting; set it in the server config")
+            if rule == "lower" and mine > server:
+                raise ConfigError(f"{where} = {_show(mine)} is above the server's {_show(server)}; "
+                                  f"a site can only lower it")
+            if rule == "higher" and mine < server:
+                raise ConfigError(f"{where} = {_show(mine)} is below the server's {_show(server)}; "
+                                  f"a site can only raise it")
+            if rule == "off" and mine and not server:
+                raise ConfigError(f"{where} = {_show(mine)}, but the server's is {_show(server)}; "
+                                  f"a site can only turn it off")
+
+
 def site_config(base: Config, site_file: Path | None, runtime_names: frozenset[str] = frozenset()) -> SiteConfig:
-    """A site's config: the server's, overridden by the site's `dynlan.toml`."""
+    """A site's config: the server's, tightened by the site's `dynlan.toml`.
+
+    The site's file may only tighten the server's policy (`SITE_RULES`); anything else is a
+    ConfigError naming the file and the key. Its runtime tables are kept as written, for the
+    runtimes' own `site_options()` (App.prepare).
+    """
     cfg = SiteConfig(
         http=dataclasses.replace(base.http),
         static=dataclasses.replace(base.static, index_names=list(base.static.index_names)),
         limits=dataclasses.replace(base.limits),
         compression=dataclasses.replace(base.compression),
-        runtimes={k: dict(v) for k, v in base.runtimes.items()},
     )
     if site_file is not None and site_file.is_file():
         data = read_toml(site_file)
-        if "server" in data:
-            raise ConfigError(f"{site_file}: [server] belongs in the server config (--config), not a site")
+        for key, shown in SERVER_SECTIONS.items():
+            if key in data:
+                raise ConfigError(f"{site_file}: {shown} is a server setting; set it in the server config (--config)")
         _merge(cfg, data, runtime_names, str(site_file))
         _check_choices(cfg, str(site_file))
+        _check_values(cfg, str(site_file))
+        _check_site_rules(base, cfg, data, str(site_file))
     return cfg
 
 
@@ -320,6 +438,7 @@ __all__ = [
     "ConfigError",
     "HttpConfig",
     "LimitsConfig",
+    "SITE_RULES",
     "ServerConfig",
     "SiteConfig",
     "StaticConfig",

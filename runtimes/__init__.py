@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dynlan.runtimes._interface import Availability, Runtime, RuntimeConfig
+from dynlan.runtimes._interface import Availability, Runtime, RuntimeConfig, check_site_options
 from dynlan.runtimes._registry import ENTRY_POINT_GROUP, Registry, registry
 
-__all__ = ["ENTRY_POINT_GROUP", "Availability", "Registry", "Runtime", "RuntimeConfig", "registry"]
+__all__ = [
+    "ENTRY_POINT_GROUP", "Availability", "Registry", "Runtime", "RuntimeConfig", "check_site_options", "registry",
+]

@@ -4,6 +4,12 @@ Lifecycle, as Caddy's modules provision/validate/cleanup:
 `available()` (no side effects) -> `configure(cfg)` (strict) -> `await start(host)`
 -> `await handle(ctx)` per request -> `await aclose()`; `statistics()` any time.
 
+Per site: `site_options(server, site, source, site_name)` is called once per site at start-up, with
+the runtime's table from the server config and the one from the site's `dynlan.toml`; what it returns
+is `PageContext.options` for that site's pages. A site's table may set only the keys in `site_keys`,
+and only to values that tighten the server's policy: a site's `dynlan.toml` is not trusted.
+`check_site_options()` does the part every runtime shares.
+
 Optional: a runtime whose pages take CGI path info sets `path_info = True`
 (PHP does); `/info.php/a/b` then runs `info.php` with `ctx.path_info == "/a/b"`.
 Runtimes without the attribute keep answering only their pages' own paths.
@@ -11,8 +17,11 @@ Runtimes without the attribute keep answering only their pages' own paths.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from dynlan.config import ConfigError
 
 if TYPE_CHECKING:
     from dynlan.config import LimitsConfig
@@ -46,11 +55,24 @@ class Runtime(Protocol):
     """Short name, also the config table's name (`lua`)."""
     suffixes: tuple[str, ...]
     """Page file suffixes this runtime runs (`.lua`)."""
+    site_keys: frozenset[str]
+    """Keys of the runtime's table a site's `dynlan.toml` may set (empty: none); every other key is the
+    server's. A key belongs here only if the runtime applies it per site (from `PageContext.options`)."""
 
     def available(self) -> Availability: ...
 
     def configure(self, cfg: RuntimeConfig) -> None:
-        """Validate and take the configuration; raise `ConfigError` naming the bad key."""
+        """Validate and take the server's configuration; raise `ConfigError` naming the bad key."""
+        ...
+
+    def site_options(self, server: dict[str, Any], site: dict[str, Any], source: str, site_name: str) -> dict[str, Any]:
+        """The options the site's pages run with: `server` (the server config's table) with `site` (the
+        table of the site's `dynlan.toml`, named `source`; empty when it has none) on top.
+
+        Raise `ConfigError` naming `source` and the key for a key outside `site_keys` and for a value
+        that would loosen the server's policy. Called for every site at start-up, whether or not the
+        runtime is available; no side effects.
+        """
         ...
 
     async def start(self, host: Host) -> None: ...
@@ -62,3 +84,22 @@ class Runtime(Protocol):
     async def aclose(self) -> None: ...
 
     def statistics(self) -> dict[str, int | float]: ...
+
+
+def check_site_options(
+    runtime_name: str, site_keys: Collection[str], server: dict[str, Any], site: dict[str, Any], source: str,
+    *, server_keys: Collection[str] = (),
+) -> dict[str, Any]:
+    """The part of `Runtime.site_options` every runtime shares: refuse keys a site may not set, merge.
+
+    `server_keys` are the runtime's other keys (named as server settings in the error rather than as
+    unknown). A key set in the server's table is a server setting too. Returns a new dict: the server's
+    table with the site's keys on top; the runtime checks the values of its `site_keys` itself.
+    """
+    for key in site:
+        if key in site_keys:
+            continue
+        if key in server_keys or key in server:
+            raise ConfigError(f"{source}: [{runtime_name}] {key} is a server setting; set it in the server config")
+        raise ConfigError(f"{source}: unknown key '{runtime_name}.{key}'")
+    return {**server, **site}

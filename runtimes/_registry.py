@@ -10,6 +10,9 @@ from dynlan.runtimes._interface import Availability, Runtime
 log = logging.getLogger("dynlan")
 
 ENTRY_POINT_GROUP = "dynlan.runtimes"
+RUNTIME_MEMBERS = ("name", "suffixes", "site_keys", "available", "configure", "site_options", "start", "handle",
+                   "aclose", "statistics")
+"""What `Runtime` declares: a runtime without one of them is not registered."""
 
 
 class Registry:
@@ -18,6 +21,11 @@ class Registry:
         self._broken: dict[str, str] = {}
 
     def add(self, runtime: Runtime) -> None:
+        missing = [member for member in RUNTIME_MEMBERS if not hasattr(runtime, member)]
+        if missing:
+            # An adapter written before `site_keys`/`site_options` would leave a site's table unchecked.
+            raise ValueError(f"runtime {getattr(runtime, 'name', runtime)!r} does not implement the runtime "
+                             f"interface: no {', '.join(missing)}")
         if runtime.name in self._runtimes:
             raise ValueError(f"runtime '{runtime.name}' registered twice")
         self._runtimes[runtime.name] = runtime
@@ -29,10 +37,9 @@ class Registry:
             try:
                 factory = ep.load()
                 runtime = factory()
+                self.add(runtime)
             except Exception as exc:  # a broken plugin must not stop the server
                 self._broken[ep.name] = f"failed to load {ep.value}: {exc}"
-                continue
-            self.add(runtime)
 
     def names(self) -> list[str]:
         return [*self._runtimes, *self._broken]

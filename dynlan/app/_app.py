@@ -85,6 +85,16 @@ class App:
                 continue
             runtime.configure(RuntimeConfig(dict(self.config.runtimes.get(name, {})), self.config.limits, self.dev))
             self.runtimes[name] = runtime
+        for site in self.sites.values():
+            # Every site's table is checked against the server's, whether or not the site has pages of the
+            # runtime now: a site's `dynlan.toml` may only tighten the server's policy, and never goes unread.
+            for runtime in reg:
+                site.runtime_options[runtime.name] = runtime.site_options(
+                    dict(self.config.runtimes.get(runtime.name, {})), dict(site.config.runtimes.get(runtime.name, {})),
+                    site.config_file, site.name,
+                )
+            for name in sorted(site.config.runtimes.keys() - site.runtime_options.keys()):
+                log.warning("%s: [%s] is not applied: runtime %s failed to load", site.config_file, name, name)
         self._registry = reg
         self._page_suffixes = frozenset(suffixes)
 
@@ -179,7 +189,7 @@ class App:
             dev=self.dev,
             max_body_size=site.config.http.max_body_size,
             site_name=site.name,
-            options=site.config.runtimes.get(route.runtime, {}),
+            options=site.runtime_options[route.runtime],
             compression=site.config.compression,
         )
         ctx.stale = stale

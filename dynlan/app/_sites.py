@@ -19,13 +19,23 @@ class Site:
     root: str
     """Absolute, symlink-free path of the site folder."""
     config: SiteConfig
+    config_file: str = ""
+    """The site's `dynlan.toml` as named in errors (whether or not it exists)."""
+    cache_namespace: str = ""
+    """The page cache namespace of the site: its name, or the shared one the server config grants it
+    (`[cache.share]`). Empty: the site's name."""
     router: Any = None
     """The site's page router (set once runtimes are known)."""
+    runtime_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """What each runtime's pages of this site run with (`PageContext.options`): the runtime's
+    `site_options()` of the server's table and the site's (set by `App.prepare`)."""
     error_pages: dict[int, bytes] = field(default_factory=dict)
     fs: SiteFs = field(init=False)
 
     def __post_init__(self) -> None:
         self.fs = SiteFs(self.root)
+        if not self.cache_namespace:
+            self.cache_namespace = self.name
 
     def load_error_pages(self) -> None:
         folder = os.path.join(self.root, "errors")
@@ -45,6 +55,20 @@ def _is_site_content(entry: os.DirEntry[str]) -> bool:
     return not entry.name.startswith((".", "_")) and entry.is_file()
 
 
+def _cache_namespaces(config: Config, sites: dict[str, Site]) -> dict[str, list[str]]:
+    """`[cache.share]` checked against the sites there are: namespace -> the sites that use it."""
+    for namespace, members in config.cache.share.items():
+        for member in members:
+            if member not in sites:
+                raise ConfigError(f"cache.share.{namespace}: no site named '{member}' (have: {', '.join(sites)})")
+        if namespace in sites:
+            # A shared namespace named after a site would be that site's own namespace: the other sites
+            # of the group would reach into it, and so would its members once the site is added.
+            raise ConfigError(f"cache.share.{namespace}: '{namespace}' is a site's own namespace; "
+                              f"give the shared one another name")
+    return config.cache.share
+
+
 def discover_sites(path: Path, config: Config, runtime_names: frozenset[str] = frozenset()) -> tuple[dict[str, Site], Site]:
     """Sites under `path` and the default one.
 
@@ -61,15 +85,20 @@ def discover_sites(path: Path, config: Config, runtime_names: frozenset[str] = f
     single = (root / SITE_CONFIG_NAME).is_file() or any(_is_site_content(e) for e in entries)
     folders = sorted(e.name for e in entries if e.is_dir() and not e.name.startswith((".", "_")))
     sites: dict[str, Site] = {}
+    # Files are named in errors as the operator named the folder (`sites/a.test/dynlan.toml`).
     if single or not folders:
-        site = Site(root.name.lower(), str(root), site_config(config, root / SITE_CONFIG_NAME, runtime_names))
+        shown = path / SITE_CONFIG_NAME
+        site = Site(root.name.lower(), str(root), site_config(config, shown, runtime_names), str(shown))
         sites[site.name] = site
     else:
         for name in folders:
-            sroot = root / name
+            shown = path / name / SITE_CONFIG_NAME
             sites[name.lower()] = Site(
-                name.lower(), str(sroot.resolve()), site_config(config, sroot / SITE_CONFIG_NAME, runtime_names)
+                name.lower(), str((root / name).resolve()), site_config(config, shown, runtime_names), str(shown)
             )
+    for namespace, members in _cache_namespaces(config, sites).items():
+        for member in members:
+            sites[member].cache_namespace = namespace
     for site in sites.values():
         site.load_error_pages()
     wanted = config.server.default_site.lower()

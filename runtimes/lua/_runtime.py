@@ -26,7 +26,7 @@ import trio
 from dynlan.config import ConfigError
 from dynlan.host import BudgetExceeded, CacheError, FsError, Host, PageContext, PageError, parse_ttl
 from dynlan.http import HttpError
-from dynlan.runtimes._interface import Availability, RuntimeConfig
+from dynlan.runtimes._interface import Availability, RuntimeConfig, check_site_options
 from dynlan.runtimes.lua._convert import ConversionError, from_lua, to_lua
 
 log = logging.getLogger("dynlan.lua")
@@ -513,6 +513,13 @@ class LuaRuntime:
                 raise PageError(f"unexpected result from the Lua VM: {kind!r}")
         finally:
             req.closed = True
+
+    site_keys: frozenset[str] = frozenset()
+    """A site's [lua] table may set nothing: the engine, its threads and the slice are the worker's."""
+
+    def site_options(self, server: dict[str, Any], site: dict[str, Any], source: str, site_name: str) -> dict[str, Any]:
+        return check_site_options(self.name, self.site_keys, server, site, source,
+                                  server_keys=("engine", "threads", "slice"))
 
 
 def _resume(vm: _VM, step: Any, args: tuple[Any, ...]) -> tuple[Any, ...]:

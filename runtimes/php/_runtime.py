@@ -69,6 +69,7 @@ from dynlan.runtimes.php._fastcgi import (
     Stdout,
     encode_pairs,
 )
+from dynlan.runtimes.php._site_policy import SITE_KEYS, php_site_options
 from dynlan.sandboxes import Limits, PoolError, ProcessPool, Worker, forget, spawn
 
 log = logging.getLogger("dynlan.php")
@@ -839,6 +840,12 @@ class PhpRuntime:
             return json.dumps({"ok": True, "value": value}, separators=(",", ":"), default=_jsonable).encode() + b"\n"
         except (TypeError, ValueError) as exc:
             return _refusal(f"host call '{op}' returned a value PHP cannot take: {exc}")
+
+    site_keys: frozenset[str] = SITE_KEYS
+    """A site's [php] table may set `ini` (not DynLan's settings) and `allow_exec` (where exec_sites grants it)."""
+
+    def site_options(self, server: dict[str, Any], site: dict[str, Any], source: str, site_name: str) -> dict[str, Any]:
+        return php_site_options(server, site, source, site_name)
 
 
 async def _receive(stream: trio.SocketStream) -> bytes:

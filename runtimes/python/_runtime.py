@@ -24,6 +24,7 @@ from dynlan.config import ConfigError
 from dynlan.host import Host, PageContext, PageError, PageLog
 from dynlan.runtimes._interface import Availability, RuntimeConfig
 from dynlan.runtimes.python._api import Cache, Fs, Request, Response
+from dynlan.runtimes.python._site_policy import SITE_KEYS, python_site_options
 
 log = logging.getLogger("dynlan.python")
 
@@ -239,4 +240,10 @@ class PythonRuntime:
             assert self.host is not None
             self._sandboxed = SandboxedPython(self.host, self.options)
         return self._sandboxed
+
+    site_keys: frozenset[str] = SITE_KEYS
+    """A site's [python] table may set `sandbox`, never less strict than the server's."""
+
+    def site_options(self, server: dict[str, Any], site: dict[str, Any], source: str, site_name: str) -> dict[str, Any]:
+        return python_site_options(server, site, source)
 

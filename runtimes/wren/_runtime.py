@@ -41,7 +41,7 @@ from dynlan.host import (
     call_nowait,
 )
 from dynlan.http import HttpError
-from dynlan.runtimes._interface import Availability, RuntimeConfig
+from dynlan.runtimes._interface import Availability, RuntimeConfig, check_site_options
 
 log = logging.getLogger("dynlan.wren")
 
@@ -446,3 +446,9 @@ class WrenRuntime:
         else:
             summary = f"Wren runtime error: {message}"
         raise PageError(summary, "\n".join(lines), where[0], where[1])
+
+    site_keys: frozenset[str] = frozenset()
+    """A site's [wren] table may set nothing: the slice is the worker's (one VM for every site)."""
+
+    def site_options(self, server: dict[str, Any], site: dict[str, Any], source: str, site_name: str) -> dict[str, Any]:
+        return check_site_options(self.name, self.site_keys, server, site, source, server_keys=("slice",))

@@ -15,12 +15,14 @@ from typing import Any
 
 from dynlan.config import ConfigError
 from dynlan.host import Host, PageContext, PageError
-from dynlan.runtimes import Availability, RuntimeConfig
+from dynlan.runtimes import Availability, RuntimeConfig, check_site_options
 
 
 class TemplateRuntime:
     name = "template"
     suffixes = (".tmpl",)
+    site_keys = frozenset({"content_type"})
+    """A site's `[template]` table may set its pages' content type (it concerns only the site's own pages)."""
 
     def __init__(self) -> None:
         self.content_type = "text/plain; charset=utf-8"
@@ -37,6 +39,14 @@ class TemplateRuntime:
             if key != "content_type" or not isinstance(value, str):
                 raise ConfigError(f"unknown or invalid key 'template.{key}'")
             self.content_type = value
+
+    def site_options(self, server: dict[str, Any], site: dict[str, Any], source: str, site_name: str) -> dict[str, Any]:
+        options = check_site_options(self.name, self.site_keys, server, site, source)
+        value = site.get("content_type", self.content_type)
+        if not isinstance(value, str) or not value.isprintable():
+            # It goes out as a response header: no line breaks (header injection).
+            raise ConfigError(f"{source}: template.content_type: expected a one-line string, got {value!r}")
+        return options
 
     async def start(self, host: Host) -> None:
         self.host = host
@@ -70,6 +80,6 @@ class TemplateRuntime:
                 value = await ctx.cache.get(name[len("cache_"):])
                 if value is not None:
                     values[name] = value
-        ctx.response.set_header("content-type", self.content_type)
+        ctx.response.set_header("content-type", ctx.options.get("content_type", self.content_type))
         ctx.response.write(template.safe_substitute(values))
         self.rendered += 1
