@@ -81,12 +81,15 @@ class Worker:
 
 class ProcessPool:
     def __init__(self, start_worker: Callable[[], Awaitable[trio.Process]], *, size: int = 2, max_requests: int = 1000,
-                 idle_timeout: float | None = None) -> None:
+                 idle_timeout: float | None = None, owns_descendants: bool = False) -> None:
         self._start_worker = start_worker
         self.size = size
         self.max_requests = max_requests
         self.idle_timeout = idle_timeout
         """Seconds a worker may stay idle before `stop_idle()` stops it (None: never)."""
+        self.owns_descendants = owns_descendants
+        """The worker itself kills what each request started, and has a child of its own between requests (the
+        Python fork server): the pool then leaves the worker's descendants alone after a lease."""
         self._idle: list[Worker] = []
         """Idle workers, the longest idle first (a lease takes the last: the others can age out)."""
         self._all: set[Worker] = set()
@@ -129,8 +132,8 @@ class ProcessPool:
             finally:
                 worker.requests += 1
                 # Nothing a request started outlives it: a worker has no children of its own (php-cgi runs
-                # with PHP_FCGI_CHILDREN=0, the Python worker starts none), so any it has now are the page's.
-                if worker.proc.returncode is None:
+                # with PHP_FCGI_CHILDREN=0), so any it has now are the page's.
+                if worker.proc.returncode is None and not self.owns_descendants:
                     self.stats["strays"] += kill_descendants(worker.pid)
                 self.stats["strays"] += kill_strays()
                 if worker.broken or worker.proc.returncode is not None:

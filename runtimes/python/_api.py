@@ -1,16 +1,61 @@
 """The host API as Python pages see it: `request`, `response`, `cache`, `fs`, `log`.
 
-These wrap the request's `PageContext`; they are created per request and hold
-no reference to anything a page could use to reach other requests.
+Every operation is a call of the one host-call table (`dynlan.host._calls`) by
+name, through a `Port`: in-process `TablePort` calls the table for the
+request's `PageContext`; in the process sandbox the worker's port sends the
+call over its pipe and the host side calls the same table. So a Python page
+reaches exactly what a Lua, Wren or PHP page reaches, checked the same way
+(a call for a request that has ended is refused). The objects are made per
+request and keep nothing of any other request.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from dynlan.host import PageContext, SiteFs
+from dynlan.host import HostCallError, MustWait, call, call_nowait
+
+if TYPE_CHECKING:
+    from dynlan.host import PageContext
+
+
+class Port(Protocol):
+    """How the page objects reach the host-call table."""
+
+    def call(self, op: str, *args: Any) -> Any:
+        """Answer `op` now (a synchronous page cannot wait)."""
+        ...
+
+    async def acall(self, op: str, *args: Any) -> Any:
+        """Answer `op`, waiting on I/O where it has to (an `async def handle`)."""
+        ...
+
+
+def _cannot_wait(op: str) -> str:
+    if op.startswith("cache_"):
+        return f"this cache backend cannot be used synchronously: use `await cache.a{op[6:]}(...)` in an async handle"
+    if op in ("body", "form", "json"):
+        return "the request body has not been read yet: `await request.body()` first"
+    return f"{op} has to wait here: call it from an `async def handle`"
+
+
+class TablePort:
+    """The table, in-process, for one request."""
+
+    __slots__ = ("_ctx",)
+
+    def __init__(self, ctx: PageContext) -> None:
+        self._ctx = ctx
+
+    def call(self, op: str, *args: Any) -> Any:
+        try:
+            return call_nowait(self._ctx, op, args)
+        except MustWait:
+            raise HostCallError(_cannot_wait(op)) from None
+
+    async def acall(self, op: str, *args: Any) -> Any:
+        return await call(self._ctx, op, args)
 
 
 class CaseInsensitive(Mapping[str, str]):
@@ -38,175 +83,252 @@ class CaseInsensitive(Mapping[str, str]):
         return f"Headers({self._items!r})"
 
 
+REQUEST_FIELDS = ("method", "path", "query_string", "http_version", "scheme", "host", "client", "client_port", "id",
+                  "query", "query_all", "params", "headers", "cookies")
+"""What `request` exposes as attributes (each one `req` call of the table)."""
+_LAZY_FIELDS = frozenset(REQUEST_FIELDS) - {"headers", "cookies"}
+
+
 class Request:
-    def __init__(self, ctx: PageContext, asynchronous: bool) -> None:
-        self._ctx = ctx
+    """`request`: fields are asked of the host on first use (a page that reads none costs no call)."""
+
+    def __init__(self, port: Port, asynchronous: bool) -> None:
+        self._port = port
         self._async = asynchronous
-        info = ctx.request_info()
-        self.method: str = info["method"]
-        self.path: str = info["path"]
-        self.query_string: str = info["query_string"]
-        self.http_version: str = info["http_version"]
-        self.scheme: str = info["scheme"]
-        self.host: str = info["host"]
-        self.client: str = info["client"]
-        self.client_port: int = info["client_port"]
-        self.id: str = info["id"]
-        self.query: dict[str, str] = ctx.query_first()
-        self.query_all: dict[str, list[str]] = {k: list(v) for k, v in ctx.request.query.items()}
-        self.headers = CaseInsensitive(ctx.request.headers.as_dict())
-        self.params: dict[str, str] = dict(ctx.params)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for a field not read yet; the answer then stays on the instance.
+        if name not in _LAZY_FIELDS:
+            raise AttributeError(f"request has no field {name!r}")
+        value = self._port.call("req", name)
+        self.__dict__[name] = value
+        return value
+
+    @property
+    def headers(self) -> CaseInsensitive:
+        headers: CaseInsensitive | None = self.__dict__.get("_headers")
+        if headers is None:
+            headers = self.__dict__["_headers"] = CaseInsensitive(self._port.call("req", "headers"))
+        return headers
 
     @property
     def cookies(self) -> dict[str, str]:
-        return dict(self._ctx.cookies)
+        cookies: dict[str, str] = self._port.call("req", "cookies")
+        return cookies
 
     def body(self) -> Any:
         """The request body: bytes in a `def handle`, awaitable in an `async def handle`."""
         if self._async:
-            return self._ctx.read_body()
-        body = self._ctx.body_nowait()
-        return body if body is not None else b""
+            return self._port.acall("body")
+        return self._port.call("body")
 
     def text(self) -> str:
-        return (self._ctx.body_nowait() or b"").decode("utf-8", "replace")
+        body: bytes = self._port.call("body")
+        return body.decode("utf-8", "replace")
 
     def form(self) -> dict[str, str]:
-        return self._ctx.form()
+        form: dict[str, str] = self._port.call("form")
+        return form
 
     def json(self) -> Any:
-        return self._ctx.json()
+        return self._port.call("json")
+
+
+WRITE_BATCH = 64 * 1024
+"""Bytes of `response.write` kept in the page's `Response` before they go through the table's `write` (which
+enforces the output budget): one call per batch instead of one per write of a page that writes in a loop."""
 
 
 class Response:
+    """`response` of an in-process page: each call is a call of the table for this request."""
+
+    __slots__ = ("_ctx", "headers", "_chunks", "_batched")
+
     def __init__(self, ctx: PageContext) -> None:
         self._ctx = ctx
-        self.headers = _ResponseHeaders(ctx)
+        self.headers = ResponseHeaders(ctx)
+        self._chunks: list[bytes] = []
+        self._batched = 0
 
     @property
     def status(self) -> int:
-        return self._ctx.response.status
+        status: int = call_nowait(self._ctx, "get_status")
+        return status
 
     @status.setter
     def status(self, value: int) -> None:
-        self._ctx.response.set_status(value)
+        call_nowait(self._ctx, "status", (value,))
 
     def header(self, name: str, value: Any) -> None:
-        self._ctx.response.set_header(name, value)
+        call_nowait(self._ctx, "set_header", (name, value))
 
     def add_header(self, name: str, value: Any) -> None:
-        self._ctx.response.add_header(name, value)
+        call_nowait(self._ctx, "add_header", (name, value))
 
     def set_cookie(self, name: str, value: Any, **options: Any) -> None:
-        self._ctx.response.set_cookie(name, value, options)
+        call_nowait(self._ctx, "set_cookie", (name, value, options))
 
     def write(self, data: str | bytes) -> None:
-        self._ctx.response.write(data)
+        if isinstance(data, str):
+            chunk = data.encode()
+        elif isinstance(data, bytes):
+            chunk = data
+        else:
+            self._write(data)  # the table says how a number or a bytearray is written
+            return
+        self._chunks.append(chunk)
+        self._batched += len(chunk)
+        if self._batched >= WRITE_BATCH:
+            self.send_batch()
+
+    def send_batch(self) -> None:
+        """Write what the page wrote since the last batch, through the table (the runtime calls it at the end)."""
+        if self._chunks:
+            data = b"".join(self._chunks)
+            self._chunks.clear()
+            self._batched = 0
+            self._write(data)
+
+    def _write(self, data: Any) -> None:
+        try:
+            call_nowait(self._ctx, "write", (data,))
+        except MustWait:
+            # Past the output buffer: the bytes are written; a synchronous page cannot wait for the
+            # flush, so the response goes on buffering (within the output budget) until the page ends.
+            pass
 
     def redirect(self, location: str, status: int = 302) -> None:
-        self._ctx.response.redirect(location, status)
+        call_nowait(self._ctx, "redirect", (location, status))
 
     def json(self, value: Any, status: int | None = None) -> None:
-        self._ctx.response.json(value, status)
+        self.send_batch()
+        call_nowait(self._ctx, "json_out", (value, status))
 
     async def flush(self) -> None:
-        await self._ctx.response.flush()
+        self.send_batch()
+        await call(self._ctx, "flush", ())
 
     def cache(self, ttl: float, vary: Any = None, tags: Any = None, query: Any = None,
               stale_if_error: float | None = None) -> None:
         """Keep this response in the response cache for `ttl` seconds."""
-        self._ctx.cache_response(ttl, vary, tags, query, stale_if_error)
+        call_nowait(self._ctx, "cache_response", (ttl, cache_options(vary, tags, query, stale_if_error)))
 
 
-class _ResponseHeaders:
+def cache_options(vary: Any, tags: Any, query: Any, stale_if_error: Any) -> dict[str, Any]:
+    """`response.cache(...)` keywords as the table's options (absent ones left out)."""
+    options = {"vary": vary, "tags": tags, "query": query, "stale_if_error": stale_if_error}
+    return {k: v for k, v in options.items() if v is not None}
+
+
+class ResponseHeaders:
+    __slots__ = ("_ctx",)
+
     def __init__(self, ctx: PageContext) -> None:
         self._ctx = ctx
 
     def __setitem__(self, name: str, value: Any) -> None:
-        self._ctx.response.set_header(name, value)
+        call_nowait(self._ctx, "set_header", (name, value))
 
     def __getitem__(self, name: str) -> str:
-        value = self._ctx.response.headers.get(name)
+        value: str | None = call_nowait(self._ctx, "get_header", (name,))
         if value is None:
             raise KeyError(name)
         return value
 
     def get(self, name: str, default: Any = None) -> Any:
-        return self._ctx.response.headers.get(name, default)
+        value = call_nowait(self._ctx, "get_header", (name,))
+        return default if value is None else value
 
 
 class Cache:
-    """`cache.get/set/delete/incr`; `aget/aset/adelete/aincr` await a remote backend."""
+    """`cache.get/set/delete/incr/purge`; `aget/aset/adelete/aincr` await a remote backend."""
 
-    def __init__(self, ctx: PageContext) -> None:
-        self._backend = ctx.cache
-        self._ctx = ctx
+    __slots__ = ("_port",)
+
+    def __init__(self, port: Port) -> None:
+        self._port = port
+
+    def get(self, key: str) -> Any:
+        return self._port.call("cache_get", key)
+
+    def set(self, key: str, value: Any, ttl: float | None = None) -> None:
+        self._port.call("cache_set", key, value, ttl)
+
+    def delete(self, key: str) -> bool:
+        return bool(self._port.call("cache_delete", key))
+
+    def incr(self, key: str, n: int | float = 1, ttl: float | None = None) -> int | float:
+        result: int | float = self._port.call("cache_incr", key, n, ttl)
+        return result
 
     def purge(self, path: str | None = None, tag: str | None = None) -> int:
         """Drop cached responses of this site by path (`/x`, `/blog/*`) or tag."""
-        return self._ctx.purge(path, tag)
-
-    def _call(self, op: str, *args: Any) -> Any:
-        # The in-memory cache answers at once; a network backend blocks this
-        # (synchronous) page until it answers: async pages should await a*().
-        backend = self._backend
-        suffix = "_nowait" if getattr(backend, "local", False) else "_blocking"
-        method = getattr(backend, op + suffix, None)
-        if method is None:
-            raise RuntimeError(f"this cache backend cannot be used synchronously: use `await cache.a{op}(...)`")
-        return method(*args)
-
-    def get(self, key: str) -> Any:
-        return self._call("get", key)
-
-    def set(self, key: str, value: Any, ttl: float | None = None) -> None:
-        self._call("set", key, value, ttl)
-
-    def delete(self, key: str) -> bool:
-        return bool(self._call("delete", key))
-
-    def incr(self, key: str, n: int | float = 1, ttl: float | None = None) -> int | float:
-        result: int | float = self._call("incr", key, n, ttl)
-        return result
+        return int(self._port.call("cache_purge", {"path": path, "tag": tag}))
 
     async def aget(self, key: str) -> Any:
-        return await self._backend.get(key)
+        return await self._port.acall("cache_get", key)
 
     async def aset(self, key: str, value: Any, ttl: float | None = None) -> None:
-        await self._backend.set(key, value, ttl)
+        await self._port.acall("cache_set", key, value, ttl)
 
     async def adelete(self, key: str) -> bool:
-        return bool(await self._backend.delete(key))
+        return bool(await self._port.acall("cache_delete", key))
 
     async def aincr(self, key: str, n: int | float = 1, ttl: float | None = None) -> int | float:
-        result: int | float = await self._backend.incr(key, n, ttl)
+        result: int | float = await self._port.acall("cache_incr", key, n, ttl)
         return result
 
 
 class Fs:
-    """`fs.read/exists/list/stat` over a site's files (the in-process runtime and the sandbox worker)."""
+    """`fs.read/read_bytes/exists/list/stat` over the site's files."""
 
-    def __init__(self, site_fs: SiteFs) -> None:
-        self._fs = site_fs
+    __slots__ = ("_port",)
+
+    def __init__(self, port: Port) -> None:
+        self._port = port
 
     def read(self, path: str) -> str:
-        return self._fs.read(path)
+        text: str = self._port.call("fs_read", path)
+        return text
 
     def read_bytes(self, path: str) -> bytes:
-        return self._fs.read_bytes(path)
+        data: bytes = self._port.call("fs_read_bytes", path)
+        return data
 
     def exists(self, path: str) -> bool:
-        return self._fs.exists(path)
+        return bool(self._port.call("fs_exists", path))
 
     def list(self, path: str = ".") -> list[str]:
-        return self._fs.list(path)
+        names: list[str] = self._port.call("fs_list", path)
+        return names
 
     def stat(self, path: str) -> dict[str, Any] | None:
-        info = self._fs.stat(path)
-        if info is None:
-            return None
-        return {"name": info.name, "size": info.size, "mtime": info.mtime, "is_dir": info.is_dir}
+        info: dict[str, Any] | None = self._port.call("fs_stat", path)
+        return info
 
 
-def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+class Log:
+    """`log.debug/info/warn/error`: a line in the server log tagged with the request id and page."""
+
+    __slots__ = ("_port",)
+
+    def __init__(self, port: Port) -> None:
+        self._port = port
+
+    def debug(self, message: Any) -> None:
+        self._port.call("log", "debug", str(message))
+
+    def info(self, message: Any) -> None:
+        self._port.call("log", "info", str(message))
+
+    def warn(self, message: Any) -> None:
+        self._port.call("log", "warn", str(message))
+
+    warning = warn
+
+    def error(self, message: Any) -> None:
+        self._port.call("log", "error", str(message))
+
+
+__all__ = ["REQUEST_FIELDS", "Cache", "CaseInsensitive", "Fs", "Log", "Port", "Request", "Response", "TablePort",
+           "cache_options"]

@@ -1,10 +1,13 @@
-"""Python pages in the server process: fresh module namespace per request, code compiled once.
+"""Python pages in the server process: fresh module namespace and builtins per request, code compiled once.
 
 In-process Python is trusted code: it shares the interpreter with the server,
 so a synchronous page that computes forever cannot be interrupted (it is
 reported and counted when it ends); `async def handle` pages are cancelled at
-their wall-time budget like any trio task. Untrusted code belongs in the
-process sandbox (`[python] sandbox = "process"`, see `_sandboxed.py`).
+their wall-time budget like any trio task. Each request gets its own copy of
+the builtins, so `__builtins__["x"] = ...` or a replaced builtin stays in that
+request; modules (`import json`), `sys` and the interpreter stay shared, which
+is why untrusted code belongs in the process sandbox (`[python] sandbox =
+"process"`, see `_sandboxed.py` and `_worker.py`).
 """
 
 from __future__ import annotations
@@ -21,9 +24,9 @@ import types
 from typing import Any
 
 from dynlan.config import ConfigError
-from dynlan.host import Host, PageContext, PageError, PageLog
+from dynlan.host import Host, PageContext, PageError
 from dynlan.runtimes._interface import Availability, RuntimeConfig
-from dynlan.runtimes.python._api import Cache, Fs, Request, Response
+from dynlan.runtimes.python._api import Cache, Fs, Log, Request, Response, TablePort
 from dynlan.runtimes.python._site_policy import SITE_KEYS, python_site_options
 
 log = logging.getLogger("dynlan.python")
@@ -38,6 +41,8 @@ class CodeCache:
 
     def __init__(self) -> None:
         self._code: dict[str, tuple[int, int, types.CodeType]] = {}
+        self.compiled: list[str] = []
+        """Files compiled since the list was last cleared (a sandboxed request tells its worker about them)."""
 
     def get(self, path: str, name: str) -> types.CodeType:
         st = os.stat(path)
@@ -52,6 +57,7 @@ class CodeCache:
             raise PageError(f"syntax error in {name}: {exc.msg}", "".join(traceback.format_exception_only(exc)),
                             path, exc.lineno) from None
         self._code[path] = (st.st_mtime_ns, st.st_size, code)
+        self.compiled.append(path)
         return code
 
 
@@ -107,15 +113,23 @@ class _ModuleLoader:
         return self.modules[name] if fromlist else self.modules[parts[0]]
 
 
+_import = builtins.__import__
+
+
 def _page_import(name: str, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0) -> Any:
     loader = _modules.get()
     if level == 0 and loader is not None and (name == _SITE_PACKAGE or name.startswith(_SITE_PACKAGE + ".")):
         return loader.import_(name, fromlist)
-    return builtins.__import__(name, globals, locals, fromlist, level)
+    return _import(name, globals, locals, fromlist, level)
+
+
+_BUILTINS = dict(builtins.__dict__)
+"""The builtins as they were when the runtime was loaded, before any page ran."""
 
 
 def page_builtins() -> dict[str, Any]:
-    out = dict(builtins.__dict__)
+    """The builtins a page starts with (copy it per request: a page may change its own copy)."""
+    out = dict(_BUILTINS)
     out["__import__"] = _page_import
     return out
 
@@ -155,7 +169,7 @@ class PythonRuntime:
                 if value not in ("none", "process"):
                     raise ConfigError(f"python.sandbox: must be 'none' or 'process', got {value!r}")
                 self.sandbox_default = value
-            elif key in ("workers", "cpu_seconds", "address_space"):
+            elif key in ("workers", "cpu_seconds", "address_space", "max_processes"):
                 if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                     raise ConfigError(f"python.{key}: expected a positive integer, got {value!r}")
             else:
@@ -190,15 +204,20 @@ class PythonRuntime:
             return
         root = ctx.fs.root
         code = self.codes.get(ctx.page, ctx.page_name)
+        self.codes.compiled.clear()
+        # A copy per request: a page that sets or replaces a builtin (`__builtins__["print"] = spy`) changes
+        # only its own request's, never another request's or another site's.
+        page_builtins = self.builtins.copy()
+        port = TablePort(ctx)
         namespace: dict[str, Any] = {
             "__name__": "__page__",
             "__file__": ctx.page,
-            "__builtins__": self.builtins,
-            "cache": Cache(ctx),
-            "fs": Fs(ctx.fs),
-            "log": PageLog(ctx.request.request_id, ctx.page_name),
+            "__builtins__": page_builtins,
+            "cache": Cache(port),
+            "fs": Fs(port),
+            "log": Log(port),
         }
-        token = _modules.set(_ModuleLoader(root, self.codes, self.builtins))
+        token = _modules.set(_ModuleLoader(root, self.codes, page_builtins))
         started = time.monotonic()
         try:
             try:
@@ -206,12 +225,14 @@ class PythonRuntime:
                 handle = namespace.get("handle")
                 if not callable(handle):
                     raise PageError(f"{ctx.page_name} defines no handle(request, response)", "", ctx.page, None)
+                response = Response(ctx)
                 if inspect.iscoroutinefunction(handle):
-                    await handle(Request(ctx, True), Response(ctx))
+                    await handle(Request(port, True), response)
                 else:
                     if ctx.has_body:
                         await ctx.read_body()
-                    handle(Request(ctx, False), Response(ctx))
+                    handle(Request(port, False), response)
+                response.send_batch()
             except PageError:
                 self.stats["errors"] += 1
                 raise

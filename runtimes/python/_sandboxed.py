@@ -1,26 +1,48 @@
-"""Python pages in a pool of worker processes (`[python] sandbox = "process"`).
+"""Python pages in the process sandbox (`[python] sandbox = "process"`): the host's side.
 
-Each site gets its own pool (workers run with the site as working folder).
-Per request the host enforces: wall time (the worker is killed), CPU time
-(watched from /proc and killed beyond `cpu_seconds`), memory (the worker caps
-its own address space at start-up with RLIMIT_AS, which a page cannot raise),
-and output size. A worker that crashes or is killed takes only its own
-request down; the pool starts a fresh one.
+Each site has its own pool of workers (`_worker.py`), started with the site as
+working folder. A worker is a fork server: every request runs in a fresh child
+process, which is killed with everything it started when the request ends, so
+no request sees what an earlier one changed or left running. Per request the
+host enforces: wall time (the worker is killed), CPU time (the worker's whole
+process tree, watched from /proc and killed beyond `cpu_seconds`), memory
+(RLIMIT_AS, set by the worker at start-up; a page cannot raise it), processes
+(`max_processes` at once: a pids cgroup, or RLIMIT_NPROC) and output size.
+
+A page reaches the host only through the host-call table: the child sends a
+`c` frame naming an operation and this side answers it with `dynlan.host.call`
+for the request; the request's fields are read, and the response the child
+sends (status, headers, body) applied, through the same table.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from typing import Any
 
 import trio
 
-from dynlan.host import BudgetExceeded, CacheError, Host, PageContext, PageError, parse_ttl
-from dynlan.sandboxes import Limits, PoolError, ProcessPool, cpu_seconds, spawn
+from dynlan.host import (
+    BudgetExceeded,
+    Host,
+    HostCallError,
+    PageContext,
+    PageError,
+    call,
+    call_nowait,
+)
+from dynlan.runtimes.python._api import REQUEST_FIELDS
+from dynlan.runtimes.python._worker import payload, unpack
+from dynlan.sandboxes import Limits, PoolError, ProcessPool, Worker, descendants, spawn
 
 WATCH_INTERVAL = 0.05
+MAX_PROCESSES = 32
+"""Processes (and threads) a worker and the request it runs may have at once, unless `[python] max_processes`."""
+FRAME_SLACK = 1024 * 1024
+"""A child's message is at most its output budget plus this (host-call arguments, headers)."""
+ABORT_GRACE = 2.0
+"""Seconds a worker has to end a request the host stopped early, before it is replaced."""
 
 
 class SandboxedPython:
@@ -29,8 +51,9 @@ class SandboxedPython:
         self.workers = int(options.get("workers", 2))
         self.cpu_seconds = options.get("cpu_seconds")
         self.address_space = options.get("address_space")
+        self.max_processes = int(options.get("max_processes", MAX_PROCESSES))
         self.pools: dict[str, ProcessPool] = {}
-        self.stats = {"cpu_kills": 0, "wall_kills": 0, "crashes": 0}
+        self.stats = {"cpu_kills": 0, "wall_kills": 0, "crashes": 0, "aborts": 0}
 
     def _pool(self, ctx: PageContext) -> ProcessPool:
         root = ctx.fs.root
@@ -40,12 +63,15 @@ class SandboxedPython:
             cpu_cap = max(60, int(ctx.limits.wall_time * 100))
             env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "DYNLAN_MEMORY_BUDGET": str(memory),
                    "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8"}
+            limits = Limits(cpu_seconds=cpu_cap, address_space=self.address_space, max_processes=self.max_processes)
 
             async def start() -> trio.Process:
                 return await spawn([sys.executable, "-m", "dynlan.runtimes.python._worker"], cwd=root, env=env,
-                                   limits=Limits(cpu_seconds=cpu_cap, address_space=self.address_space), stderr=None)
+                                   limits=limits, stderr=None)
 
-            pool = ProcessPool(start, size=self.workers)
+            # The worker kills what each request started before it forks the child for the next one, which
+            # waits in the worker while it is idle: the pool must leave that one alone.
+            pool = ProcessPool(start, size=self.workers, owns_descendants=True)
             self.pools[root] = pool
         return pool
 
@@ -63,134 +89,162 @@ class SandboxedPython:
 
     async def handle(self, ctx: PageContext) -> None:
         pool = self._pool(ctx)
-        body = await ctx.read_body() if ctx.has_body else b""
-        info = dict(ctx.request_info())
-        info.update(query=ctx.query_first(), query_all={k: list(v) for k, v in ctx.request.query.items()},
-                    headers=ctx.request.headers.as_dict(), params=dict(ctx.params), cookies=dict(ctx.cookies),
-                    body=body.decode("latin-1"))
+        body: bytes = await call(ctx, "body", ())
+        request = {name: call_nowait(ctx, "req", (name,)) for name in REQUEST_FIELDS}
+        page = {"root": ctx.fs.root, "page": ctx.page, "name": ctx.page_name,
+                "limit": ctx.limits.output_size + FRAME_SLACK}
         cpu_budget = float(self.cpu_seconds) if self.cpu_seconds else ctx.limits.wall_time
         async with pool.lease() as worker:
             if worker.requests == 0:
-                ready = await _receive(worker)
-                if ready.get("t") != "ready":
+                kind, _, _ = await _receive(worker)
+                if kind != b"R":
                     raise PageError("the Python worker did not start")
             verdict: dict[str, str] = {}
+            outcome: Exception | None = None
             failure: Exception | None = None
             try:
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(self._watch_cpu, pool, worker, cpu_budget, verdict)
                     try:
                         with trio.move_on_after(ctx.limits.wall_time) as wall:
-                            await worker.send(json.dumps({
-                                "t": "run", "root": ctx.fs.root, "page": ctx.page, "name": ctx.page_name,
-                                "request": info, "output_limit": ctx.limits.output_size,
-                            }).encode())
-                            await self._converse(ctx, worker)
+                            await worker.send(payload(b"p", page))
+                            await worker.send(payload(b"r", {"page": page, "request": request,
+                                                             "output_limit": ctx.limits.output_size}, body))
+                            outcome = await self._converse(ctx, worker)
                     except Exception as exc:  # raised below, outside the nursery (no exception group)
                         failure = exc
                     nursery.cancel_scope.cancel()
-                if failure is not None:
-                    raise failure
                 if wall.cancelled_caught:
                     pool.kill(worker)
                     self.stats["wall_kills"] += 1
                     raise BudgetExceeded("time", f"page ran past its time budget of {ctx.limits.wall_time:g} s")
+                if failure is not None:
+                    if not isinstance(failure, PoolError):
+                        # Stopped by the host (a response the table refused, 400 for a body that is not JSON,
+                        # the output budget): the worker ends the child and stays in step, or is replaced.
+                        await self._abort(worker)
+                    raise failure
             except PoolError:
                 if verdict.get("cpu"):
                     raise BudgetExceeded("instructions", f"page used more than its CPU budget of {cpu_budget:g} s") from None
                 self.stats["crashes"] += 1
-                code = worker.proc.returncode
-                raise PageError(f"the page's worker process died ({_describe_exit(code)})") from None
+                raise PageError(f"the page's worker process died ({_describe_exit(worker.proc.returncode)})") from None
+        if outcome is not None:
+            raise outcome
 
-    async def _watch_cpu(self, pool: ProcessPool, worker: Any, budget: float, verdict: dict[str, str]) -> None:
-        start = cpu_seconds(worker.pid)
+    async def _abort(self, worker: Worker) -> None:
+        self.stats["aborts"] += 1
+        with trio.move_on_after(ABORT_GRACE):
+            try:
+                await worker.send(b"k")
+                # Frames the child sent before the worker read the abort are this request's: dropped. The child
+                # cannot send a K (the worker relays only a child's own kinds), so this one is the worker's.
+                while (await worker.receive())[:1] != b"K":
+                    pass
+                return
+            except PoolError:
+                pass
+        worker.broken = True
+
+    async def _watch_cpu(self, pool: ProcessPool, worker: Worker, budget: float, verdict: dict[str, str]) -> None:
+        start = tree_cpu_seconds(worker.pid)
         while True:
             await trio.sleep(WATCH_INTERVAL)
-            if cpu_seconds(worker.pid) - start > budget:
+            if tree_cpu_seconds(worker.pid) - start > budget:
                 verdict["cpu"] = "exceeded"
                 self.stats["cpu_kills"] += 1
                 pool.kill(worker)
                 return
 
-    async def _converse(self, ctx: PageContext, worker: Any) -> None:
+    async def _converse(self, ctx: PageContext, worker: Worker) -> Exception | None:
+        """Answer the child until its last frame; what the request ends with (None: the response is complete)."""
         while True:
-            message = await _receive(worker)
-            kind = message.get("t")
-            if kind == "call":
-                reply = await self._call(ctx, message.get("op", ""), message.get("args", []))
-                await worker.send(json.dumps(reply).encode())
-            elif kind == "log":
-                ctx.log.at(str(message.get("level", "info")), str(message.get("message", "")))
-            elif kind in ("flush", "done"):
-                self._apply(ctx, message)
-                if kind == "done":
-                    return
-                await ctx.response.flush()
-            elif kind == "budget":
-                raise BudgetExceeded(str(message.get("kind", "memory")), str(message.get("message", "budget exceeded")))
-            elif kind == "error":
-                file = message.get("file")
-                raise PageError(str(message.get("message", "page failed")), str(message.get("detail", "")),
-                                file if isinstance(file, str) else None,
-                                message.get("line") if isinstance(message.get("line"), int) else None)
+            kind, head, raw = await _receive(worker)
+            if kind == b"c":
+                await worker.send(await self._call(ctx, head))
+            elif kind == b"l":
+                call_nowait(ctx, "log", (head.get("level", "info"), head.get("message", "")))
+            elif kind == b"f":
+                await self._apply(ctx, head, raw)
+                await call(ctx, "flush", ())
+            elif kind == b"d":
+                await self._apply(ctx, head, raw)
+                return None
+            elif kind == b"e":
+                file, line = head.get("file"), head.get("line")
+                return PageError(str(head.get("message", "page failed")), str(head.get("detail", "")),
+                                 file if isinstance(file, str) else None, line if isinstance(line, int) else None)
+            elif kind == b"b":
+                budget = str(head.get("kind", "memory"))
+                return BudgetExceeded(budget if budget in BudgetExceeded.STATUS else "memory",
+                                      str(head.get("message", "budget exceeded")))
+            elif kind == b"X":
+                self.stats["crashes"] += 1
+                status = head.get("status")
+                reason = head.get("reason") or f"ended without answering ({_describe_exit(status)})"
+                return PageError(f"the page's process {reason}")
             else:
                 raise PageError(f"unexpected message from the Python worker: {kind!r}")
 
-    def _apply(self, ctx: PageContext, message: dict[str, Any]) -> None:
-        response = ctx.response
-        if not response.streaming:
-            response.set_status(message.get("status", 200))
-            response.headers.remove("content-type")
-            for pair in message.get("headers", []):
-                if isinstance(pair, list) and len(pair) == 2:
-                    response.add_header(str(pair[0]), str(pair[1]))
-        body = message.get("body", "")
-        if isinstance(body, str) and body:
-            response.write(body.encode("latin-1"))
-
-    async def _call(self, ctx: PageContext, op: str, args: list[Any]) -> dict[str, Any]:
-        cache = ctx.cache
+    async def _apply(self, ctx: PageContext, head: dict[str, Any], raw: bytes | None) -> None:
+        """The child's status, headers (with its first flush or at the end) and body, through the table."""
         try:
-            key = str(args[0]) if args else ""
-            if op == "cache_response":
-                ctx.cache_response(*args[:5])
-                value = None
-            elif op == "cache_purge":
-                value = ctx.purge(*args[:2])
-            elif op == "cache_get":
-                value = await cache.get(key)
-            elif op == "cache_set":
-                await cache.set(key, args[1] if len(args) > 1 else None, parse_ttl(args[2] if len(args) > 2 else None))
-                value = True
-            elif op == "cache_delete":
-                value = await cache.delete(key)
-            elif op == "cache_incr":
-                value = await cache.incr(key, args[1] if len(args) > 1 and args[1] is not None else 1,
-                                         parse_ttl(args[2] if len(args) > 2 else None))
-            else:
-                return {"t": "result", "ok": False, "error": f"unknown host call {op!r}"}
-        except (CacheError, TypeError, ValueError) as exc:
-            return {"t": "result", "ok": False, "error": str(exc)}
-        return {"t": "result", "ok": True, "value": value}
+            if "status" in head:
+                call_nowait(ctx, "status", (head["status"],))
+                seen: set[str] = set()
+                for pair in head.get("headers", []):
+                    if not (isinstance(pair, list) and len(pair) == 2):
+                        raise HostCallError("malformed header")
+                    name = str(pair[0]).lower()
+                    call_nowait(ctx, "add_header" if name in seen else "set_header", (name, pair[1]))
+                    seen.add(name)
+            if raw:
+                await call(ctx, "write", (raw,))
+        except HostCallError as exc:
+            raise PageError(f"the page's response was refused: {exc}") from None
+
+    async def _call(self, ctx: PageContext, head: dict[str, Any]) -> bytes:
+        op, args = head.get("op"), head.get("args")
+        if not isinstance(op, str) or not isinstance(args, list):
+            return payload(b"c", {"ok": False, "error": "malformed host call"})
+        try:
+            value = await call(ctx, op, tuple(args))
+        except HostCallError as exc:
+            return payload(b"c", {"ok": False, "error": str(exc)})
+        if isinstance(value, bytes):
+            return payload(b"c", {"ok": True, "bytes": True}, value)
+        try:
+            return payload(b"c", {"ok": True, "value": value})
+        except (TypeError, ValueError) as exc:
+            return payload(b"c", {"ok": False, "error": f"the answer cannot be sent to the page: {exc}"})
 
 
-async def _receive(worker: Any) -> dict[str, Any]:
+async def _receive(worker: Worker) -> tuple[bytes, dict[str, Any], bytes | None]:
     data = await worker.receive()
     try:
-        message = json.loads(data)
+        kind, head, raw = unpack(data)
     except ValueError:
-        worker.broken = True
         raise PageError("the Python worker sent a malformed message") from None
-    if not isinstance(message, dict):
-        worker.broken = True
+    if not isinstance(head, dict):
         raise PageError("the Python worker sent a malformed message")
-    return message
+    return kind, head, raw
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time of a worker and every process below it, including children they have reaped (from /proc)."""
+    ticks = 0
+    for each in (pid, *descendants(pid)):
+        try:
+            with open(f"/proc/{each}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += sum(int(x) for x in fields[11:15])  # utime, stime, cutime, cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def _describe_exit(code: int | None) -> str:
-    if code is None:
+def _describe_exit(code: Any) -> str:
+    if not isinstance(code, int):
         return "still running"
     if code < 0:
         import signal
@@ -200,4 +254,3 @@ def _describe_exit(code: int | None) -> str:
         except ValueError:
             return f"signal {-code}"
     return f"exit status {code}"
-

@@ -11,7 +11,11 @@ import pytest
 from tests._server import RunningServer, run_dynlan
 
 PAGES = {
-    "fds.py": "import os\n\ndef handle(request, response):\n    response.write(' '.join(sorted(os.listdir('/proc/self/fd'))))\n",
+    "fds.py": ("import os\n\ndef handle(request, response):\n    fds = {}\n"
+               "    for fd in os.listdir('/proc/self/fd'):\n"
+               "        try:\n            fds[fd] = os.readlink(f'/proc/self/fd/{fd}')\n"
+               "        except OSError:\n            pass\n"
+               "    response.json(fds)\n"),
     "cwd.py": "import os\n\ndef handle(request, response):\n    response.write(os.getcwd())\n",
     "limits.py": ("import resource\n\ndef handle(request, response):\n"
                   "    response.write(f\"{resource.getrlimit(resource.RLIMIT_AS)[1]} {resource.getrlimit(resource.RLIMIT_CPU)[1]}\")\n"),
@@ -20,7 +24,7 @@ PAGES = {
                        "        response.write('raised')\n    except (ValueError, OSError):\n        response.write('refused')\n"),
     "crash.py": "import os\n\ndef handle(request, response):\n    os._exit(3)\n",
     "kill.py": "import os, signal\n\ndef handle(request, response):\n    os.kill(os.getpid(), signal.SIGKILL)\n",
-    "pid.py": "import os\n\ndef handle(request, response):\n    response.write(str(os.getpid()))\n",
+    "pid.py": "import os\n\ndef handle(request, response):\n    response.write(f'{os.getppid()} {os.getpid()}')\n",
     "sleepy.py": "import time\n\ndef handle(request, response):\n    time.sleep(30)\n",
     "hello.py": "def handle(request, response):\n    response.write('hello')\n",
     "printer.py": "def handle(request, response):\n    print('this goes to the log, not the protocol')\n    response.write('ok')\n",
@@ -43,9 +47,11 @@ def get(server: RunningServer, path: str) -> httpx.Response:
 
 
 def test_no_inherited_file_descriptors(server: RunningServer) -> None:
-    fds = get(server, "/fds").text.split()
-    # stdin, stdout (the pipe), stderr, the dup'd protocol pipe, and listdir's own fd.
-    assert len(fds) <= 5, fds
+    fds = get(server, "/fds").json()
+    # /dev/null as stdin, the server's log as stdout and stderr, the request's own socket; never the worker's
+    # pipes to the host (a page holding them could read the next request).
+    assert fds["0"] == "/dev/null" and fds["3"].startswith("socket:"), fds
+    assert set(fds) == {"0", "1", "2", "3"}, fds
 
 
 def test_working_folder_is_the_site(server: RunningServer) -> None:
@@ -92,6 +98,9 @@ def test_host_cache_is_shared_across_workers(server: RunningServer) -> None:
     assert len(values) == 6  # one counter in the host, whichever worker ran the page
 
 
-def test_workers_are_reused(server: RunningServer) -> None:
-    pids = {get(server, "/pid").text for _ in range(10)}
-    assert 1 <= len(pids) <= 2  # the pool size
+def test_every_request_runs_in_a_fresh_process_of_a_reused_worker(server: RunningServer) -> None:
+    answers = [get(server, "/pid").text.split() for _ in range(10)]
+    workers = {parent for parent, _ in answers}
+    processes = {pid for _, pid in answers}
+    assert 1 <= len(workers) <= 2  # the pool size
+    assert len(processes) == 10  # a fresh process each time
