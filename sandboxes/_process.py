@@ -199,7 +199,8 @@ def kill_group(proc: trio.Process) -> None:
             pass
     for pid in tree:
         _kill_pid(pid)
-    kill_strays()
+    # Killed above already: re-parented here as they die, they are not strays of page code.
+    kill_strays(expected=set(tree))
 
 
 def kill_descendants(pid: int) -> int:
@@ -210,8 +211,10 @@ def kill_descendants(pid: int) -> int:
     return len(tree)
 
 
-def kill_strays() -> int:
-    """Kill the children of this process that it did not start: orphans of page code re-parented here."""
+def kill_strays(expected: set[int] | None = None) -> int:
+    """Kill the children of this process that it did not start: orphans of page code re-parented here.
+
+    `expected` are processes the caller has just killed (not counted as strays)."""
     if _spawning:
         # A child not yet in `_started` may be a worker being started: strays wait for the next call.
         return 0
@@ -220,16 +223,26 @@ def kill_strays() -> int:
     _started.intersection_update(mine)
     count = 0
     for pid in mine:
-        if pid in _started:
+        if pid in _started or _reaped(pid):
             continue
         tree = descendants(pid)
         _kill_pid(pid)
         for child in tree:
             _kill_pid(child)
-        count += 1
+        if expected is None or pid not in expected:
+            count += 1
+        _reaped(pid)
     if count:
         log.warning("killed %d process(es) left behind by page code", count)
     return count
+
+
+def _reaped(pid: int) -> bool:
+    """Collect a stray that has ended (nobody else waits for it: it would stay a zombie child of the server)."""
+    try:
+        return os.waitpid(pid, os.WNOHANG)[0] != 0
+    except ChildProcessError:
+        return True
 
 
 def forget(pid: int) -> None:
