@@ -149,6 +149,8 @@ PHP_OPERATIONS = frozenset({
 """The host calls the prelude makes. The request and response are PHP's own (over FastCGI): reading the
 body or writing the response through the host socket as well would race the FastCGI exchange."""
 
+_UNSAFE_INI = re.compile(r'[\x00-\x1f\x7f"]')
+
 BodySource = Callable[[], Awaitable[bytes]]
 """The next chunk of a request body; b"" at its end."""
 
@@ -162,9 +164,11 @@ def confinement_ini(root: str, private: str, allow_exec: bool) -> dict[str, str]
     folder (open_basedir applies to auto_prepend_file too).
     """
     for path in (root, private, PRELUDE):
-        if os.pathsep in path:
-            # open_basedir is a list split at os.pathsep: `/srv/x:/` would open the whole disk.
-            raise PageError(f"PHP cannot be confined to {path!r}: the path contains {os.pathsep!r}")
+        if os.pathsep in path or _UNSAFE_INI.search(path):
+            # open_basedir is a list split at os.pathsep: `/srv/x:/` would open the whole disk; php-cgi reads
+            # `-d key=value` as a line of ini text, where a newline would start a setting of the path's own.
+            raise PageError(f"PHP cannot be confined to {path!r}: the path contains {os.pathsep!r}, a quote or "
+                            "a control character")
     disabled = ALWAYS_DISABLED if allow_exec else ALWAYS_DISABLED + PROCESS_FUNCTIONS
     return {
         "open_basedir": os.pathsep.join((root.rstrip(os.sep) + os.sep, private.rstrip(os.sep) + os.sep, PRELUDE)),
@@ -401,8 +405,11 @@ class PhpRuntime:
         binary = self._binary()
         folder = self._folder(root)
         allow_exec = ctx.options.get("allow_exec") is True and ctx.site_name in self.exec_sites
+        # The server's ini settings, with the site's own on top where its dynlan.toml has some (checked by
+        # `site_options`: none that confines it or sets its budgets).
+        extra = ctx.options.get("ini")
         ini = {**self._base_ini(ctx), **confinement_ini(root, os.path.join(folder, "private"), allow_exec),
-               **self.ini}
+               **({str(k): str(v) for k, v in extra.items()} if isinstance(extra, dict) else self.ini)}
         limits = self._limits(ctx, allow_exec)
         argv = [binary]
         for k, v in ini.items():

@@ -257,6 +257,9 @@ def sites(tmp_path_factory: pytest.TempPathFactory) -> Path:
     _write(root / "a.test", ATTACKER)
     _write(root / "b.test", VICTIM)
     _write(root / "x.test", EXEC_SITE)
+    _write(root / "t.test", {"dynlan.toml": '[php]\nini = { precision = "5" }\n',
+                             "precision.php": "<?php echo ini_get('precision');\n"})
+    (root / "a.test" / "precision.php").write_text("<?php echo ini_get('precision');\n")
     return root
 
 
@@ -396,6 +399,11 @@ def test_set_time_limit_0_does_not_outlive_the_wall_time(server: RunningServer) 
     assert r.status_code == 504
     assert took < WALL_TIME + 10
     assert get(server, "a.test", "/hello.php").text == "a here"
+
+
+def test_a_site_sets_its_own_ini_for_itself_only(server: RunningServer) -> None:
+    assert get(server, "t.test", "/precision.php").text == "5"
+    assert get(server, "a.test", "/precision.php").text == "14"
 
 
 def _running(pattern: str) -> list[str]:

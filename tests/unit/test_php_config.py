@@ -66,10 +66,12 @@ def test_open_basedir_is_the_site_its_private_folder_and_the_prelude() -> None:
     assert ini["ffi.enable"] == "0" and ini["enable_dl"] == "0"
 
 
-def test_a_path_with_the_list_separator_is_refused() -> None:
-    # open_basedir is split at ':': a site folder `/srv/x:/` would open the whole disk.
+@pytest.mark.parametrize("root", ["/srv/x:/", "/srv/x\nopen_basedir=/", '/srv/x"'])
+def test_a_path_that_would_widen_the_settings_is_refused(root: str) -> None:
+    # open_basedir is split at ':': a site folder `/srv/x:/` would open the whole disk; php-cgi reads each
+    # -d as a line of ini text, so a newline in a path would start a setting of its own.
     with pytest.raises(PageError, match="cannot be confined"):
-        confinement_ini("/srv/x:/", "/run/dynlan/site-1/private", allow_exec=False)
+        confinement_ini(root, "/run/dynlan/site-1/private", allow_exec=False)
 
 
 def test_process_functions_are_disabled_unless_exec_is_allowed() -> None:
