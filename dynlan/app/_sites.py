@@ -62,8 +62,8 @@ def _cache_namespaces(config: Config, sites: dict[str, Site]) -> dict[str, list[
             if member not in sites:
                 raise ConfigError(f"cache.share.{namespace}: no site named '{member}' (have: {', '.join(sites)})")
         if namespace in sites:
-            # A shared namespace named after a site would be that site's own namespace: the other sites
-            # of the group would reach into it, and so would its members once the site is added.
+            # A shared namespace named after a site would be that site's own namespace: the group's sites
+            # would read and write that site's entries without the site being granted anything.
             raise ConfigError(f"cache.share.{namespace}: '{namespace}' is a site's own namespace; "
                               f"give the shared one another name")
     return config.cache.share

@@ -41,7 +41,7 @@ class TemplateRuntime:
             self.content_type = value
 
     def site_options(self, server: dict[str, Any], site: dict[str, Any], source: str, site_name: str) -> dict[str, Any]:
-        options = check_site_options(self.name, self.site_keys, server, site, source)
+        options: dict[str, Any] = check_site_options(self.name, self.site_keys, server, site, source)
         value = site.get("content_type", self.content_type)
         if not isinstance(value, str) or not value.isprintable():
             # It goes out as a response header: no line breaks (header injection).
