@@ -94,13 +94,15 @@ class SandboxedPython:
         page = {"root": ctx.fs.root, "page": ctx.page, "name": ctx.page_name,
                 "limit": ctx.limits.output_size + FRAME_SLACK}
         cpu_budget = float(self.cpu_seconds) if self.cpu_seconds else ctx.limits.wall_time
+        outcome: Exception | None = None
+        """How the request ends, raised once the worker is handed back in step (an exception through the
+        lease marks the worker broken)."""
         async with pool.lease() as worker:
             if worker.requests == 0:
                 kind, _, _ = await _receive(worker)
                 if kind != b"R":
                     raise PageError("the Python worker did not start")
             verdict: dict[str, str] = {}
-            outcome: Exception | None = None
             failure: Exception | None = None
             try:
                 async with trio.open_nursery() as nursery:
@@ -118,17 +120,18 @@ class SandboxedPython:
                     pool.kill(worker)
                     self.stats["wall_kills"] += 1
                     raise BudgetExceeded("time", f"page ran past its time budget of {ctx.limits.wall_time:g} s")
-                if failure is not None:
-                    if not isinstance(failure, PoolError):
-                        # Stopped by the host (a response the table refused, 400 for a body that is not JSON,
-                        # the output budget): the worker ends the child and stays in step, or is replaced.
-                        await self._abort(worker)
+                if isinstance(failure, PoolError):
                     raise failure
+                if failure is not None:
+                    # Stopped by the host (a response the table refused, 400 for a body that is not JSON,
+                    # the output budget): the worker ends the child and stays in step, or is replaced.
+                    await self._abort(worker)
+                    outcome = failure
             except PoolError:
                 if verdict.get("cpu"):
                     raise BudgetExceeded("instructions", f"page used more than its CPU budget of {cpu_budget:g} s") from None
                 self.stats["crashes"] += 1
-                raise PageError(f"the page's worker process died ({_describe_exit(worker.proc.returncode)})") from None
+                raise PageError("the page's worker process died" + _exited(worker.proc.returncode)) from None
         if outcome is not None:
             raise outcome
 
@@ -180,8 +183,7 @@ class SandboxedPython:
                                       str(head.get("message", "budget exceeded")))
             elif kind == b"X":
                 self.stats["crashes"] += 1
-                status = head.get("status")
-                reason = head.get("reason") or f"ended without answering ({_describe_exit(status)})"
+                reason = head.get("reason") or "ended without answering" + _exited(head.get("status"))
                 return PageError(f"the page's process {reason}")
             else:
                 raise PageError(f"unexpected message from the Python worker: {kind!r}")
@@ -243,14 +245,15 @@ def tree_cpu_seconds(pid: int) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def _describe_exit(code: Any) -> str:
+def _exited(code: Any) -> str:
+    """` (exit status 3)`, ` (killed by SIGKILL)`, or nothing when it is not known."""
     if not isinstance(code, int):
-        return "still running"
+        return ""
     if code < 0:
         import signal
 
         try:
-            return f"killed by {signal.Signals(-code).name}"
+            return f" (killed by {signal.Signals(-code).name})"
         except ValueError:
-            return f"signal {-code}"
-    return f"exit status {code}"
+            return f" (signal {-code})"
+    return f" (exit status {code})"

@@ -312,7 +312,7 @@ class ForkServer:
                         except OSError:  # reset: it ended without reading all it was sent
                             chunk = b""
                         if not chunk:
-                            self._ended(pid, status, "")
+                            self._ended(pid, status, "" if status is not None else "closed its socket to the worker")
                             return compiled
                         head += chunk
                         if len(head) < _HEAD:

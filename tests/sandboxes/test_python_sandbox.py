@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -104,3 +105,62 @@ def test_every_request_runs_in_a_fresh_process_of_a_reused_worker(server: Runnin
     processes = {pid for _, pid in answers}
     assert 1 <= len(workers) <= 2  # the pool size
     assert len(processes) == 10  # a fresh process each time
+
+
+# Pages that break the protocol between a request's process and its worker, each in its own way.
+PROTOCOL_BREAKERS = {
+    "garbage.py": "import os\n\ndef handle(request, response):\n    os.write(3, b'\\x00\\x00\\x00\\x10Zgarbage-garbage')\n",
+    # A frame of a kind only the worker may send ("ready"): the host must never take it for the worker's.
+    "forge.py": ("import json, os\n\ndef handle(request, response):\n    data = b'R' + json.dumps({'pid': 1}).encode()\n"
+                 "    os.write(3, len(data).to_bytes(4, 'big') + data)\n"),
+    "oversized.py": "import os\n\ndef handle(request, response):\n    os.write(3, (2**31).to_bytes(4, 'big') + b'd')\n",
+    "cut_short.py": "import os\n\ndef handle(request, response):\n    os.write(3, (100).to_bytes(4, 'big') + b'd{\"status\"')\n    os._exit(0)\n",
+    "malformed.py": "import os\n\ndef handle(request, response):\n    os.write(3, b'\\x00\\x00\\x00\\x05d{bad')\n",
+    "closes_socket.py": "import os\n\ndef handle(request, response):\n    os.close(3)\n",
+    "exits.py": "import sys\n\ndef handle(request, response):\n    sys.exit(0)\n",
+}
+SINGLE_WORKER_PAGES = {
+    **PROTOCOL_BREAKERS,
+    "worker.py": "import os\n\ndef handle(request, response):\n    response.write(str(os.getppid()))\n",
+    "echo_json.py": "def handle(request, response):\n    response.json(request.json())\n",
+    "files.py": ("def handle(request, response):\n    log.info('read by a sandboxed page')\n"
+                 "    response.write(f\"{fs.read('worker.py')[:9]}|{len(fs.read_bytes('worker.py'))}|{fs.exists('nope')}\")\n"),
+}
+
+
+@pytest.fixture(scope="module")
+def single(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    root = tmp_path_factory.mktemp("single")
+    for name, source in SINGLE_WORKER_PAGES.items():
+        (root / name).write_text(source)
+    with run_dynlan(root, "--no-access-log", config='[python]\nsandbox = "process"\nworkers = 1\n') as s:
+        yield s
+
+
+@pytest.mark.parametrize("page", sorted(PROTOCOL_BREAKERS))
+def test_a_page_breaking_the_worker_protocol_fails_alone(single: RunningServer, page: str) -> None:
+    worker = get(single, "/worker").text
+    r = get(single, "/" + page.removesuffix(".py"))
+    assert r.status_code == 500 and "request id" in r.text
+    # The same worker answers the next request: it ended the page's process and stayed in step with the host.
+    assert get(single, "/worker").text == worker
+
+
+def test_a_request_the_host_ends_early_keeps_the_worker_in_step(single: RunningServer) -> None:
+    worker = get(single, "/worker").text
+    bad = httpx.post(single.url + "/echo_json", content=b"{not json", headers={"content-type": "application/json"},
+                     timeout=20)
+    assert bad.status_code == 400
+    good = httpx.post(single.url + "/echo_json", content=b'{"a": [1, 2]}', headers={"content-type": "application/json"},
+                      timeout=20)
+    assert good.json() == {"a": [1, 2]}
+    assert get(single, "/worker").text == worker
+
+
+def test_files_and_log_through_the_host(single: RunningServer) -> None:
+    size = len(SINGLE_WORKER_PAGES["worker.py"].encode())
+    assert get(single, "/files").text == f"import os|{size}|False"
+    deadline = time.monotonic() + 10
+    while "read by a sandboxed page" not in single.log() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert "read by a sandboxed page" in single.log()
