@@ -172,6 +172,9 @@ class PythonRuntime:
             elif key in ("workers", "cpu_seconds", "address_space", "max_processes"):
                 if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                     raise ConfigError(f"python.{key}: expected a positive integer, got {value!r}")
+                if key == "max_processes" and value < 3:
+                    # The worker, the request's process and the one waiting for the next request.
+                    raise ConfigError(f"python.max_processes: at least 3, got {value}")
             else:
                 raise ConfigError(f"unknown key 'python.{key}'")
         self.options = dict(cfg.options)

@@ -259,7 +259,12 @@ class ForkServer:
         # Objects that exist now are never collected in the child: its collections stay small and do not
         # touch (and so copy) the parent's pages.
         gc.freeze()
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except BlockingIOError:
+            # At the process cap: the last request's processes are killed but still count until they are gone.
+            settle(0, timeout=10.0)
+            pid = os.fork()
         if pid == 0:
             _child(child_end.fileno(), self.devnull, self.codes, self.builtins)
         child_end.close()
