@@ -18,6 +18,7 @@ sends (status, headers, body) applied, through the same table.
 from __future__ import annotations
 
 import os
+import struct
 import sys
 from typing import Any
 
@@ -41,6 +42,7 @@ MAX_PROCESSES = 32
 """Processes (and threads) a worker and the request it runs may have at once, unless `[python] max_processes`."""
 FRAME_SLACK = 1024 * 1024
 """A child's message is at most its output budget plus this (host-call arguments, headers)."""
+_LEN = struct.Struct(">I")
 ABORT_GRACE = 2.0
 """Seconds a worker has to end a request the host stopped early, before it is replaced."""
 
@@ -109,9 +111,9 @@ class SandboxedPython:
                     nursery.start_soon(self._watch_cpu, pool, worker, cpu_budget, verdict)
                     try:
                         with trio.move_on_after(ctx.limits.wall_time) as wall:
-                            await worker.send(payload(b"p", page))
-                            await worker.send(payload(b"r", {"page": page, "request": request,
-                                                             "output_limit": ctx.limits.output_size}, body))
+                            await _send(worker, payload(b"p", page),
+                                        payload(b"r", {"page": page, "request": request,
+                                                       "output_limit": ctx.limits.output_size}, body))
                             outcome = await self._converse(ctx, worker)
                     except Exception as exc:  # raised below, outside the nursery (no exception group)
                         failure = exc
@@ -219,6 +221,16 @@ class SandboxedPython:
             return payload(b"c", {"ok": True, "value": value})
         except (TypeError, ValueError) as exc:
             return payload(b"c", {"ok": False, "error": f"the answer cannot be sent to the page: {exc}"})
+
+
+async def _send(worker: Worker, *payloads: bytes) -> None:
+    """Frames in one write: each write to the pipe wakes the worker, and waking a process is not cheap."""
+    assert worker.proc.stdin is not None
+    try:
+        await worker.proc.stdin.send_all(b"".join(_LEN.pack(len(p)) + p for p in payloads))
+    except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+        worker.broken = True
+        raise PoolError("worker went away") from exc
 
 
 async def _receive(worker: Worker) -> tuple[bytes, dict[str, Any], bytes | None]:

@@ -281,7 +281,7 @@ class ForkServer:
             sock.close()
             pid, sock = self.next = self._fork()
         try:
-            compiled = self.relay(pid, sock.fileno(), int(page["limit"]))
+            compiled = self.relay(pid, sock, int(page["limit"]))
         finally:
             sock.close()
             reap()
@@ -291,15 +291,15 @@ class ForkServer:
         self.next = self._fork()
         reap()
 
-    def relay(self, pid: int, sock: int, limit: int) -> list[str]:
+    def relay(self, pid: int, channel: socket.socket, limit: int) -> list[str]:
         """Relay between the host and the child until the child's last frame; files it compiled."""
+        sock = channel.fileno()
         pidfd = os.pidfd_open(pid)
         poller = select.poll()
         for fd in (self.host_in, sock, pidfd):
             poller.register(fd, select.POLLIN)
         compiled: list[str] = []
         status: int | None = None
-        head = b""
         try:
             while True:
                 for fd, _ in poller.poll():
@@ -312,29 +312,26 @@ class ForkServer:
                         if not self._to_child(sock):
                             return compiled
                     elif fd == sock:
+                        # The head is only looked at here: the whole frame then moves to the host in one
+                        # splice, so the host wakes once for it.
                         try:
-                            chunk = os.read(sock, _HEAD - len(head))
+                            head = channel.recv(_HEAD, socket.MSG_PEEK | socket.MSG_WAITALL)
                         except OSError:  # reset: it ended without reading all it was sent
-                            chunk = b""
-                        if not chunk:
+                            head = b""
+                        if len(head) < _HEAD:
                             self._ended(pid, status, "" if status is not None else "closed its socket to the worker")
                             return compiled
-                        head += chunk
-                        if len(head) < _HEAD:
-                            continue
                         (length,) = _LEN.unpack_from(head)
                         kind, size = head[4], length - 1
-                        frame_head, head = head, b""
-                        if kind == ord("m") and size <= SMALL_FRAME:
-                            data = _read_exact(sock, size)
+                        if kind == ord("m") and 0 <= size <= SMALL_FRAME:
+                            data = _read_exact(sock, _HEAD + size)
                             if data is not None:
-                                compiled.extend(_file_list(data))
+                                compiled.extend(_file_list(data[_HEAD:]))
                         elif kind in CHILD_KINDS and 0 <= size <= limit:
-                            _write_all(self.host_out, frame_head)
-                            moved = _splice(sock, self.host_out, size)
-                            if moved < size:
+                            moved = _splice(sock, self.host_out, _HEAD + size)
+                            if moved < _HEAD + size:
                                 # Ended mid-frame: pad it, so the host's framing stays whole.
-                                self._pad(size - moved)
+                                self._pad(_HEAD + size - moved)
                             if kind in TERMINAL:
                                 return compiled
                         else:
