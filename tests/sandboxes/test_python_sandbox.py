@@ -121,6 +121,16 @@ PROTOCOL_BREAKERS = {
 }
 SINGLE_WORKER_PAGES = {
     **PROTOCOL_BREAKERS,
+    # A host call whose answer it never reads, then its last frame at once: the answer must not reach the
+    # next request's process.
+    "no_wait.py": ("import json, os\n\n"
+                   "def frame(kind, head, raw=None):\n"
+                   "    data = kind + json.dumps(head).encode() + (b'\\n' + raw if raw is not None else b'')\n"
+                   "    return len(data).to_bytes(4, 'big') + data\n\n"
+                   "def handle(request, response):\n"
+                   "    os.write(3, frame(b'c', {'op': 'fs_read', 'args': ['worker.py']})\n"
+                   "             + frame(b'd', {'status': 200, 'headers': [['content-type', 'text/plain']]}, b'early'))\n"
+                   "    os._exit(0)\n"),
     "worker.py": "import os\n\ndef handle(request, response):\n    response.write(str(os.getppid()))\n",
     "echo_json.py": "def handle(request, response):\n    response.json(request.json())\n",
     "files.py": ("def handle(request, response):\n    log.info('read by a sandboxed page')\n"
@@ -144,6 +154,13 @@ def test_a_page_breaking_the_worker_protocol_fails_alone(single: RunningServer, 
     assert r.status_code == 500 and "request id" in r.text
     # The same worker answers the next request: it ended the page's process and stayed in step with the host.
     assert get(single, "/worker").text == worker
+
+
+def test_an_answer_nobody_waits_for_is_dropped(single: RunningServer) -> None:
+    worker = get(single, "/worker").text
+    for _ in range(2):
+        assert get(single, "/no_wait").text == "early"
+        assert get(single, "/worker").text == worker
 
 
 def test_a_request_the_host_ends_early_keeps_the_worker_in_step(single: RunningServer) -> None:
