@@ -11,8 +11,11 @@ request and keep nothing of any other request.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
+
+import trio
 
 from dynlan.host import HostCallError, MustWait, call, call_nowait
 
@@ -56,6 +59,27 @@ class TablePort:
 
     async def acall(self, op: str, *args: Any) -> Any:
         return await call(self._ctx, op, args)
+
+
+class LoopPort(TablePort):
+    """The table for a synchronous page run in a thread (the site's cache is remote: it answers only by
+    waiting). Each call is made on the event loop, where the table and the host's shared state live, and the
+    page's thread waits for it; code run on the loop itself (the page's module body) calls the table directly.
+    (`Response` keeps calling the table from the thread: what it changes is the request's own response, which
+    nothing else touches while the page runs.)
+    """
+
+    __slots__ = ("_token", "_loop_thread")
+
+    def __init__(self, ctx: PageContext) -> None:
+        super().__init__(ctx)
+        self._token = trio.lowlevel.current_trio_token()
+        self._loop_thread = threading.get_ident()
+
+    def call(self, op: str, *args: Any) -> Any:
+        if threading.get_ident() == self._loop_thread:
+            return super().call(op, *args)
+        return trio.from_thread.run(call, self._ctx, op, args, trio_token=self._token)
 
 
 class CaseInsensitive(Mapping[str, str]):
@@ -330,5 +354,5 @@ class Log:
         self._port.call("log", "error", str(message))
 
 
-__all__ = ["REQUEST_FIELDS", "Cache", "CaseInsensitive", "Fs", "Log", "Port", "Request", "Response", "TablePort",
-           "cache_options"]
+__all__ = ["REQUEST_FIELDS", "Cache", "CaseInsensitive", "Fs", "Log", "LoopPort", "Port", "Request", "Response",
+           "TablePort", "cache_options"]

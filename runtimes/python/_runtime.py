@@ -23,10 +23,12 @@ import traceback
 import types
 from typing import Any
 
+import trio
+
 from dynlan.config import ConfigError
 from dynlan.host import Host, PageContext, PageError
 from dynlan.runtimes._interface import Availability, RuntimeConfig
-from dynlan.runtimes.python._api import Cache, Fs, Log, Request, Response, TablePort
+from dynlan.runtimes.python._api import Cache, Fs, Log, LoopPort, Request, Response, TablePort
 from dynlan.runtimes.python._site_policy import SITE_KEYS, python_site_options
 
 log = logging.getLogger("dynlan.python")
@@ -211,7 +213,8 @@ class PythonRuntime:
         # A copy per request: a page that sets or replaces a builtin (`__builtins__["print"] = spy`) changes
         # only its own request's, never another request's or another site's.
         page_builtins = self.builtins.copy()
-        port = TablePort(ctx)
+        # With a remote cache a synchronous page runs in a thread, so that a cache call can wait (on the loop).
+        port = TablePort(ctx) if ctx.cache.local else LoopPort(ctx)
         namespace: dict[str, Any] = {
             "__name__": "__page__",
             "__file__": ctx.page,
@@ -234,7 +237,11 @@ class PythonRuntime:
                 else:
                     if ctx.has_body:
                         await ctx.read_body()
-                    handle(Request(port, False), response)
+                    if isinstance(port, LoopPort):
+                        # (trio copies the context into the thread: the page's `_lib` imports still work.)
+                        await trio.to_thread.run_sync(handle, Request(port, False), response)
+                    else:
+                        handle(Request(port, False), response)
                 response.send_batch()
             except PageError:
                 self.stats["errors"] += 1
