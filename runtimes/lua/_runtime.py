@@ -1,19 +1,25 @@
 """Lua pages through lupa: a shared VM, a fresh environment and coroutine per request.
 
+Host calls go through the host-call table (`dynlan.host.call_nowait`/`call`);
+this module only marshals values (Lua strings are bytes, tables become plain
+data) and drives the page's coroutine.
+
 Scheduling (see docs/lua.md): every request starts on the inline VM, in the
 trio thread, as a coroutine; host calls that wait on I/O yield it back to trio.
 A page still computing after `slice` seconds, and which has had no side effect
-yet (no cache write, nothing sent), is stopped and run again from the start
-on one of a few VMs that run on threads (lupa releases the GIL while Lua
-runs), and the page is remembered as heavy so its next requests go straight
-there. This keeps a hello page fast (no thread hop) while a spinning page
-cannot stall the others for more than one slice.
+yet (no cache write, nothing sent: `is_effect` in the table), is stopped and
+run again from the start on one of a few VMs that run on threads (lupa
+releases the GIL while Lua runs), and the page is remembered as heavy so its
+next requests go straight there. A page that has had a side effect cannot be
+run again, so it may compute on the inline VM for a few slices between two
+host calls; past that it fails, and its later requests start on a thread VM.
+This keeps a hello page fast (no thread hop) while a spinning page cannot
+stall the others for more than a few slices.
 """
 
 from __future__ import annotations
 
 import importlib
-import json
 import logging
 import os
 import re
@@ -24,16 +30,38 @@ from typing import Any
 import trio
 
 from dynlan.config import ConfigError
-from dynlan.host import BudgetExceeded, CacheError, FsError, Host, PageContext, PageError, parse_ttl
-from dynlan.http import HttpError
+from dynlan.host import (
+    OPERATIONS,
+    BudgetExceeded,
+    FsError,
+    Host,
+    HostCallError,
+    MustWait,
+    PageContext,
+    PageError,
+    call,
+    call_nowait,
+    is_effect,
+)
 from dynlan.runtimes._interface import Availability, RuntimeConfig, check_site_options
 from dynlan.runtimes.lua._convert import ConversionError, from_lua, to_lua
 
 log = logging.getLogger("dynlan.lua")
 
-_SANDBOX = os.path.join(os.path.dirname(__file__), "_sandbox.lua")
+_HERE = os.path.dirname(__file__)
 _ENGINES = {"lua54": "lupa.lua54", "luajit": "lupa.luajit21"}
 _LOCATION = re.compile(r"^([^\s:][^:]*):(\d+):")
+_OP_NAMES = {name.encode(): name for name in OPERATIONS}
+_RAW_FIRST = frozenset({"write", "flush"})
+"""Operations whose first argument is the page's output: its bytes go out as they are."""
+_YIELD = (b"yield", None)
+MAX_SOURCE = 4 * 1024 * 1024
+"""Bytes of a page or module's source: compiling runs in one C call no budget hook sees (about 15 ms a MiB)."""
+_BLOCK_SLICES = 5
+"""Slices an inline page that has had a side effect may compute between two host calls."""
+_REBASE_EVERY = 5.0
+"""Seconds between two checks of the inline VM's memory floor (a full collection when it has drifted)."""
+_REBASE_KB = 1024
 
 
 @dataclass(slots=True)
@@ -55,6 +83,22 @@ def _deny_attributes(obj: Any, name: Any, setting: bool) -> Any:
     raise AttributeError("Python attributes are not accessible from Lua")
 
 
+def _seed() -> bytes:
+    """Fresh bytes for a request's math.random generator."""
+    return os.urandom(16)
+
+
+def _run_file(lua: Any, name: str, *args: Any) -> Any:
+    """Compile one of this package's Lua files (chunk name `=dynlan/<file>`) and run it with `args`."""
+    with open(os.path.join(_HERE, name), "rb") as f:
+        source = f.read()
+    result = lua.globals()[b"load"](source, b"=dynlan/" + name.encode(), b"t")
+    fn, err = result if isinstance(result, tuple) else (result, None)
+    if fn is None:
+        raise RuntimeError(f"{name}: {err!r}")
+    return fn(*args)
+
+
 class _VM:
     """One LuaRuntime with the sandbox loaded and a cache of compiled pages."""
 
@@ -71,14 +115,16 @@ class _VM:
         self.module = module
         self.lua = module.LuaRuntime(**kwargs)
         self.threaded = threaded
-        with open(_SANDBOX, "rb") as f:
-            source = f.read()
-        self.api = self.lua.execute(source, time.monotonic)
-        self.new_env = self.api[b"new_env"]
-        self.start = self.api[b"start"]
-        self.compile_source = self.api[b"compile"]
-        self.make_ci = self.api[b"make_ci"]
-        self.chunks: dict[str, tuple[int, int, Any]] = {}
+        is54 = self.lua.eval(b"_VERSION") == b"Lua 5.4"
+        patterns = _run_file(self.lua, "_patterns.lua", is54)
+        random54 = _run_file(self.lua, "_random54.lua") if is54 else None
+        api = _run_file(self.lua, "_sandbox.lua", time.monotonic, _seed, patterns, random54)
+        self.new_env = api[b"new_env"]
+        self.start = api[b"start"]
+        self.compile_source = api[b"compile"]
+        self.forget = api[b"forget"]
+        self.rebase = api[b"rebase"]
+        self.chunks: dict[str, tuple[int, int, Any, float]] = {}
 
     def chunk(self, path: str, name: str) -> Any:
         """The compiled page or module, recompiled when its file changes."""
@@ -89,15 +135,18 @@ class _VM:
         cached = self.chunks.get(path)
         if cached is not None and cached[0] == st.st_mtime_ns and cached[1] == st.st_size:
             return cached[2]
+        if st.st_size > MAX_SOURCE:
+            raise PageError(f"{name}: source of {st.st_size} bytes is larger than the {MAX_SOURCE} bytes a page may have")
         with open(path, "rb") as f:
             source = f.read()
-        result = self.compile_source(source, name.encode())
-        fn, err = result if isinstance(result, tuple) else (result, None)
+        fn, err, grown = self.compile_source(source, name.encode())
         if fn is None:
             message = err.decode("utf-8", "replace") if isinstance(err, bytes) else str(err)
             file, line = _locate(message, name, path)
             raise PageError(f"syntax error: {message}", "", file, line)
-        self.chunks[path] = (st.st_mtime_ns, st.st_size, fn)
+        if cached is not None:
+            self.forget(cached[3])
+        self.chunks[path] = (st.st_mtime_ns, st.st_size, fn, grown)
         return fn
 
 
@@ -109,25 +158,70 @@ def _locate(message: str, name: str, path: str) -> tuple[str | None, int | None]
 
 
 class _Request:
-    """The host side of one request's Lua environment (its dispatcher)."""
+    """One request's side of its Lua environment: host calls from Lua, marshalled to the host-call table."""
 
-    def __init__(self, runtime: LuaRuntime, vm: _VM, ctx: PageContext, root: str) -> None:
-        self.runtime = runtime
+    __slots__ = ("vm", "ctx", "root", "wait", "side_effects", "set_preemptible")
+
+    def __init__(self, vm: _VM, ctx: PageContext, root: str) -> None:
         self.vm = vm
         self.ctx = ctx
         self.root = root
+        self.wait: MustWait | None = None
+        """The waiting call the page's coroutine yielded for (inline VM)."""
         self.side_effects = False
-        self.closed = False
         self.set_preemptible: Any = None
 
     def _effect(self) -> None:
+        # Past a cache write or bytes sent, running the page again from the top would repeat them.
         if not self.side_effects:
             self.side_effects = True
             if self.set_preemptible is not None:
                 self.set_preemptible(False)
 
+    def _args(self, name: str, args: tuple[Any, ...]) -> tuple[Any, ...]:
+        if not args:
+            return ()
+        mod = self.vm.module
+        if name in _RAW_FIRST and isinstance(args[0], bytes):
+            return (args[0], *(from_lua(mod, a) for a in args[1:]))
+        return tuple(from_lua(mod, a) for a in args)
+
+    def dispatch(self, op: bytes, *args: Any) -> tuple[Any, ...]:
+        """A host call from the inline VM: (True, value), (False, message), (b"yield", None) when it waits
+        (the page's coroutine then yields to `_run`), or (b"budget", kind, message)."""
+        name = _OP_NAMES.get(op) or (op.decode("utf-8", "replace") if isinstance(op, bytes) else str(op))
+        try:
+            if is_effect(name):
+                self._effect()
+            return True, to_lua(self.vm.lua, call_nowait(self.ctx, name, self._args(name, args)))
+        except MustWait as wait:
+            if is_effect(wait.op):
+                self._effect()
+            self.wait = wait
+            return _YIELD
+        except (HostCallError, ConversionError) as exc:
+            return False, str(exc).encode()
+        except BudgetExceeded as exc:
+            return b"budget", exc.kind.encode(), str(exc).encode()
+
+    async def host_io(self, op: bytes, args: tuple[Any, ...]) -> tuple[Any, Any]:
+        """A host call that waits (or any call, from a thread VM): its (ok, value) to resume the page with.
+        Budget and HTTP errors (413 while reading the body) end the request."""
+        wait, self.wait = self.wait, None
+        try:
+            if wait is not None:
+                value = await call(self.ctx, wait.op, wait.args)
+            else:
+                name = _OP_NAMES.get(op) or op.decode("utf-8", "replace")
+                value = await call(self.ctx, name, self._args(name, args))
+            return True, to_lua(self.vm.lua, value)
+        except (HostCallError, ConversionError) as exc:
+            return False, str(exc).encode()
+
     def load_module(self, name: Any) -> tuple[Any, Any]:
         """`require(name)`: a module from the site's `_lib/` (or a `_`-folder path), compiled once."""
+        if self.ctx.closed:
+            return None, b"this request has ended"
         if not isinstance(name, bytes):
             return None, b"module name must be a string"
         text = name.decode("utf-8", "replace")
@@ -146,210 +240,13 @@ class _Request:
                     return None, str(exc).encode()
         return None, f"module '{text}' not found (looked in {', '.join(candidates)})".encode()
 
-    def dispatch(self, op: bytes, a: Any = None, b: Any = None, c: Any = None) -> tuple[Any, Any]:
-        if self.closed:
-            return False, b"this request has ended"
-        try:
-            return True, self._dispatch(op, a, b, c)
-        except _Yield:
-            return b"yield", None
-        except (FsError, CacheError, ConversionError, ValueError, RuntimeError, TypeError) as exc:
-            return False, str(exc).encode()
-        except BudgetExceeded:
-            raise
-        except HttpError as exc:
-            return False, exc.message.encode()
 
-    def _dispatch(self, op: bytes, a: Any, b: Any, c: Any) -> Any:
-        ctx = self.ctx
-        lua = self.vm.lua
-        mod = self.vm.module
-        if op == b"write":
-            if a:
-                ctx.response.write(a if isinstance(a, bytes) else str(a).encode())
-                if ctx.response.wants_flush:
-                    self._effect()
-                    raise _Yield
-            return None
-        if op == b"req":
-            return self._request_field(a)
-        if op == b"status":
-            ctx.response.set_status(a)
-            return None
-        if op == b"get_status":
-            return ctx.response.status
-        if op == b"set_header":
-            ctx.response.set_header(_text(a), _text(b))
-            return None
-        if op == b"add_header":
-            ctx.response.add_header(_text(a), _text(b))
-            return None
-        if op == b"get_header":
-            return to_lua(lua, ctx.response.headers.get(_text(a)))
-        if op == b"header_in":
-            return to_lua(lua, ctx.request.headers.get(_text(a)))
-        if op == b"set_cookie":
-            opts = from_lua(mod, c) if c is not None else {}
-            if not isinstance(opts, dict):
-                raise ValueError("cookie options must be a table")
-            ctx.response.set_cookie(_text(a), _text(b), opts)
-            return None
-        if op == b"redirect":
-            ctx.response.redirect(_text(a), int(b) if b is not None else 302)
-            return None
-        if op == b"json_out":
-            ctx.response.json(from_lua(mod, a), int(b) if b is not None else None)
-            return None
-        if op == b"json_encode":
-            return json.dumps(from_lua(mod, a), separators=(",", ":"), ensure_ascii=False).encode()
-        if op == b"json_decode":
-            try:
-                return to_lua(lua, json.loads(a))
-            except ValueError as exc:
-                raise ValueError(f"invalid JSON: {exc}") from None
-        if op == b"form":
-            return to_lua(lua, ctx.form())
-        if op == b"json":
-            return to_lua(lua, ctx.json())
-        if op == b"cache_response":
-            opts = from_lua(mod, b) if b is not None else {}
-            if not isinstance(opts, dict):
-                raise ValueError("response.cache options must be a table")
-            unknown = set(opts) - {"vary", "tags", "query", "stale_if_error"}
-            if unknown:
-                raise ValueError(f"unknown response.cache option '{sorted(unknown)[0]}'")
-            ctx.cache_response(a, opts.get("vary"), opts.get("tags"), opts.get("query"), opts.get("stale_if_error"))
-            return None
-        if op == b"cache_purge":
-            what = from_lua(mod, a)
-            if isinstance(what, dict):
-                return ctx.purge(what.get("path"), what.get("tag"))
-            return ctx.purge(path=_text(a))
-        if op.startswith(b"cache_"):
-            return self._cache_nowait(op, a, b, c)
-        if op == b"fs_read":
-            return ctx.fs.read_bytes(_text(a))
-        if op == b"fs_exists":
-            return ctx.fs.exists(_text(a))
-        if op == b"fs_list":
-            return to_lua(lua, ctx.fs.list(_text(a) if a is not None else "."))
-        if op == b"fs_stat":
-            info = ctx.fs.stat(_text(a))
-            if info is None:
-                return None
-            return to_lua(lua, {"name": info.name, "size": info.size, "mtime": info.mtime, "is_dir": info.is_dir})
-        if op == b"log":
-            ctx.log.at(_text(a), _text(b))
-            return None
-        raise ValueError(f"unknown host call {op!r}")
-
-    def _request_field(self, key: Any) -> Any:
-        ctx = self.ctx
-        lua = self.vm.lua
-        if not isinstance(key, bytes):
-            return None
-        k = key.decode("utf-8", "replace")
-        if k == "query":
-            return to_lua(lua, ctx.query_first())
-        if k == "query_all":
-            return to_lua(lua, ctx.request.query)
-        if k == "headers":
-            return self.vm.make_ci(to_lua(lua, ctx.request.headers.as_dict()))
-        if k == "params":
-            return to_lua(lua, ctx.params)
-        if k == "cookies":
-            return to_lua(lua, ctx.cookies)
-        info = ctx.request_info()
-        if k in info:
-            return to_lua(lua, info[k])
-        return None
-
-    def _cache_nowait(self, op: bytes, a: Any, b: Any, c: Any) -> Any:
-        cache = self.ctx.cache
-        if not getattr(cache, "local", False):
-            if op != b"cache_get":
-                self._effect()
-            raise _Yield
-        key = _text(a)
-        if op == b"cache_get":
-            return to_lua(self.vm.lua, cache.get_nowait(key))
-        self._effect()
-        if op == b"cache_set":
-            cache.set_nowait(key, from_lua(self.vm.module, b), parse_ttl(c))
-            return True
-        if op == b"cache_delete":
-            return cache.delete_nowait(key)
-        if op == b"cache_incr":
-            return cache.incr_nowait(key, _number(b, 1), parse_ttl(c))
-        raise ValueError(f"unknown cache call {op!r}")
-
-    async def host_io(self, op: bytes, args: tuple[Any, ...]) -> tuple[Any, Any]:
-        """A host call that waits: run it on trio, return (ok, value) to resume the page with."""
-        ctx = self.ctx
-        try:
-            if op == b"body":
-                return True, await ctx.read_body()
-            if op == b"flush":
-                if args and args[0]:
-                    ctx.response.write(args[0])
-                self._effect()
-                await ctx.response.flush()
-                return True, None
-            if op == b"write":
-                # The buffer passed its threshold: send what is there.
-                self._effect()
-                await ctx.response.flush()
-                return True, None
-            if op == b"sleep":
-                seconds = _number(args[0] if args else 0, 0)
-                await trio.sleep(max(0.0, float(seconds)))
-                return True, None
-            if op.startswith(b"cache_") and op not in (b"cache_response", b"cache_purge"):
-                return True, await self._cache_async(op, *args, *(None,) * (3 - len(args)))
-            # Thread VMs send every host call here.
-            result = self.dispatch(op, *args)
-            return result
-        except (CacheError, ConversionError, ValueError) as exc:
-            return False, str(exc).encode()
-
-    async def _cache_async(self, op: bytes, a: Any, b: Any, c: Any) -> Any:
-        cache = self.ctx.cache
-        key = _text(a)
-        if op == b"cache_get":
-            return to_lua(self.vm.lua, await cache.get(key))
-        self._effect()
-        if op == b"cache_set":
-            await cache.set(key, from_lua(self.vm.module, b), parse_ttl(c))
-            return True
-        if op == b"cache_delete":
-            return await cache.delete(key)
-        if op == b"cache_incr":
-            return await cache.incr(key, _number(b, 1), parse_ttl(c))
-        raise ValueError(f"unknown cache call {op!r}")
-
-
-class _Yield(Exception):
-    """A host call that must wait: the page's coroutine yields to the driver."""
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    if value is None:
-        raise ValueError("expected a string, got nil")
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-
-
-def _number(value: Any, default: int | float) -> int | float:
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError("expected a number")
-    return value
+async def _write_rest(ctx: PageContext, body: bytes) -> None:
+    """The output the page left in its buffer, through the table like every write."""
+    try:
+        call_nowait(ctx, "write", (body,))
+    except MustWait as wait:
+        await call(ctx, wait.op, wait.args)
 
 
 class LuaRuntime:
@@ -369,6 +266,10 @@ class LuaRuntime:
         self._free: list[_VM] = []
         self._slots: trio.Semaphore | None = None
         self._heavy: set[str] = set()
+        self._pinned: set[str] = set()
+        """Pages that computed too long on the inline VM after a side effect: they always start on a thread VM."""
+        self._inline_running = 0
+        self._rebased = 0.0
         self.stats: dict[str, int] = {
             "requests": 0, "errors": 0, "preempted": 0, "threaded": 0,
             "budget.time": 0, "budget.instructions": 0, "budget.memory": 0, "budget.output": 0,
@@ -432,6 +333,7 @@ class LuaRuntime:
     def statistics(self) -> dict[str, int | float]:
         out: dict[str, int | float] = dict(self.stats)
         out["heavy_pages"] = len(self._heavy)
+        out["pinned_pages"] = len(self._pinned)
         if self._inline is not None and self.options.engine != "luajit":
             out["inline_memory"] = self._inline.lua.get_memory_used()
         return out
@@ -440,9 +342,9 @@ class LuaRuntime:
         assert self._inline is not None and self._slots is not None
         self.stats["requests"] += 1
         try:
-            if ctx.page not in self._heavy:
+            if ctx.page not in self._heavy and ctx.page not in self._pinned:
                 try:
-                    await self._run(self._inline, ctx, preemptible=True)
+                    await self._run_inline(self._inline, ctx)
                     return
                 except _Preempted:
                     self.stats["preempted"] += 1
@@ -465,54 +367,64 @@ class LuaRuntime:
             self.stats["errors"] += 1
             raise
 
+    async def _run_inline(self, vm: _VM, ctx: PageContext) -> None:
+        self._inline_running += 1
+        try:
+            await self._run(vm, ctx, preemptible=True)
+        finally:
+            self._inline_running -= 1
+            if self._inline_running == 0:
+                now = time.monotonic()
+                if now - self._rebased > _REBASE_EVERY:
+                    # Nothing a page holds is left on the inline VM: its memory floor can be measured.
+                    self._rebased = now
+                    vm.rebase(_REBASE_KB)
+
     async def _run(self, vm: _VM, ctx: PageContext, *, preemptible: bool) -> None:
-        root = ctx.fs.root
         chunk = vm.chunk(ctx.page, ctx.page_name)
-        req = _Request(self, vm, ctx, root)
+        req = _Request(vm, ctx, ctx.fs.root)
         limits = ctx.limits
-        now = time.monotonic()
+        slice_ = self.options.slice
         env, state = vm.new_env(req.dispatch, vm.threaded, req.load_module)
         step, set_preemptible = vm.start(
-            chunk, env, state, limits.instructions, limits.memory,
-            now + limits.wall_time, now + self.options.slice if preemptible else None,
+            chunk, env, state, limits.instructions, limits.memory, time.monotonic(), limits.wall_time,
+            slice_ if preemptible else None, None if vm.threaded else slice_ * _BLOCK_SLICES,
         )
         req.set_preemptible = set_preemptible
         args: tuple[Any, ...] = ()
-        try:
-            while True:
-                if vm.threaded:
-                    result = await trio.to_thread.run_sync(_resume, vm, step, args)
-                else:
-                    result = _resume(vm, step, args)
-                kind = result[0]
-                if kind == b"call":
-                    op = result[1]
-                    ok, value = await req.host_io(op, tuple(result[2:]))
-                    args = (ok, value)
-                    continue
-                if kind == b"done":
-                    body = result[1] if len(result) > 1 else b""
-                    if body:
-                        ctx.response.write(body)
-                    return
-                if kind == b"budget":
-                    budget = result[1].decode()
-                    message = result[2].decode("utf-8", "replace")
-                    if budget == "preempt":
-                        raise _Preempted
-                    if budget == "time":
-                        message = f"page ran past its time budget of {limits.wall_time:g} s"
-                    raise BudgetExceeded(budget, message)
-                if kind == b"fail":
-                    message = _text(result[1]) if len(result) > 1 else "page failed"
-                    trace = _text(result[2]) if len(result) > 2 and result[2] else ""
-                    file, line = _locate(message, ctx.page_name, ctx.page)
-                    if file is None:
-                        file, line = _locate_in_trace(trace, ctx)
-                    raise PageError(message, trace, file, line)
-                raise PageError(f"unexpected result from the Lua VM: {kind!r}")
-        finally:
-            req.closed = True
+        while True:
+            if vm.threaded:
+                result = await trio.to_thread.run_sync(_resume, vm, step, args)
+            else:
+                result = _resume(vm, step, args)
+            kind = result[0]
+            if kind == b"call":
+                args = await req.host_io(result[1], tuple(result[2:]))
+                continue
+            if kind == b"done":
+                body = result[1] if len(result) > 1 else b""
+                if body:
+                    await _write_rest(ctx, body)
+                return
+            if kind == b"budget":
+                budget = result[1].decode()
+                message = result[2].decode("utf-8", "replace")
+                if budget == "preempt":
+                    raise _Preempted
+                if budget == "inline":
+                    self._pinned.add(ctx.page)
+                    raise BudgetExceeded("time", message)
+                if budget == "time":
+                    message = f"page ran past its time budget of {limits.wall_time:g} s"
+                raise BudgetExceeded(budget, message)
+            if kind == b"fail":
+                message = _text(result[1]) if len(result) > 1 else "page failed"
+                trace = _text(result[2]) if len(result) > 2 and result[2] else ""
+                file, line = _locate(message, ctx.page_name, ctx.page)
+                if file is None:
+                    file, line = _locate_in_trace(trace, ctx)
+                raise PageError(message, trace, file, line)
+            raise PageError(f"unexpected result from the Lua VM: {kind!r}")
 
     site_keys: frozenset[str] = frozenset()
     """A site's [lua] table may set nothing: the engine, its threads and the slice are the worker's."""
@@ -520,6 +432,12 @@ class LuaRuntime:
     def site_options(self, server: dict[str, Any], site: dict[str, Any], source: str, site_name: str) -> dict[str, Any]:
         return check_site_options(self.name, self.site_keys, server, site, source,
                                   server_keys=("engine", "threads", "slice"))
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return "" if value is None else str(value)
 
 
 def _resume(vm: _VM, step: Any, args: tuple[Any, ...]) -> tuple[Any, ...]:
