@@ -133,6 +133,10 @@ class Client(Protocol):
     def get(self, host: str, path: str, headers: dict[str, str] | None = None,
             timeout: float = 20) -> Answer: ...
 
+    def exchange(self, requests: list[tuple[str, str, dict[str, str]]], timeout: float = 20) -> list[Answer]:
+        """(host, path, headers) requests one after another, on one connection where the protocol can."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -154,6 +158,9 @@ class HttpxClient:
         assert r.http_version == want, f"answered over {r.http_version}, not {want}"
         return Answer(r.status_code, [(k.lower(), v) for k, v in r.headers.multi_items()], r.content,
                       self.protocol, time.monotonic() - started)
+
+    def exchange(self, requests: list[tuple[str, str, dict[str, str]]], timeout: float = 20) -> list[Answer]:
+        return [self.get(host, path, headers, timeout) for host, path, headers in requests]
 
     def close(self) -> None:
         self._client.close()

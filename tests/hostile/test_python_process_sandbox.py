@@ -38,6 +38,7 @@ open=builtin_function_or_method
 module.print=builtin_function_or_method
 module.open=builtin_function_or_method
 mark=False
+module.mark=False
 json.dumps=True
 threads=
 """

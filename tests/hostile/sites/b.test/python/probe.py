@@ -12,7 +12,8 @@ def handle(request, response):
         f"open={type(own['open']).__name__}",
         f"module.print={type(builtins.print).__name__}",
         f"module.open={type(builtins.open).__name__}",
-        f"mark={'hostile_mark' in own or hasattr(builtins, 'hostile_mark')}",
+        f"mark={'hostile_mark' in own}",
+        f"module.mark={hasattr(builtins, 'hostile_mark')}",
         f"json.dumps={json.dumps.__code__.co_filename.endswith(os.path.join('json', '__init__.py'))}",
         f"threads={','.join(sorted(t.name for t in threading.enumerate() if t.name.startswith('hostile')))}",
     ]
