@@ -55,13 +55,11 @@ _OP_NAMES = {name.encode(): name for name in OPERATIONS}
 _RAW_FIRST = frozenset({"write", "flush"})
 """Operations whose first argument is the page's output: its bytes go out as they are."""
 _YIELD = (b"yield", None)
+_EFFECTS = frozenset(name for name in OPERATIONS if is_effect(name))
 MAX_SOURCE = 4 * 1024 * 1024
 """Bytes of a page or module's source: compiling runs in one C call no budget hook sees (about 15 ms a MiB)."""
 _BLOCK_SLICES = 5
 """Slices an inline page that has had a side effect may compute between two host calls."""
-_REBASE_EVERY = 5.0
-"""Seconds between two checks of the inline VM's memory floor (a full collection when it has drifted)."""
-_REBASE_KB = 1024
 
 
 @dataclass(slots=True)
@@ -123,7 +121,6 @@ class _VM:
         self.start = api[b"start"]
         self.compile_source = api[b"compile"]
         self.forget = api[b"forget"]
-        self.rebase = api[b"rebase"]
         self.chunks: dict[str, tuple[int, int, Any, float]] = {}
 
     def chunk(self, path: str, name: str) -> Any:
@@ -179,6 +176,8 @@ class _Request:
                 self.set_preemptible(False)
 
     def _args(self, name: str, args: tuple[Any, ...]) -> tuple[Any, ...]:
+        if len(args) == 1 and isinstance(args[0], bytes):
+            return args if name in _RAW_FIRST else (args[0].decode("utf-8", "replace"),)
         if not args:
             return ()
         mod = self.vm.module
@@ -191,7 +190,7 @@ class _Request:
         (the page's coroutine then yields to `_run`), or (b"budget", kind, message)."""
         name = _OP_NAMES.get(op) or (op.decode("utf-8", "replace") if isinstance(op, bytes) else str(op))
         try:
-            if is_effect(name):
+            if name in _EFFECTS:
                 self._effect()
             return True, to_lua(self.vm.lua, call_nowait(self.ctx, name, self._args(name, args)))
         except MustWait as wait:
@@ -241,14 +240,6 @@ class _Request:
         return None, f"module '{text}' not found (looked in {', '.join(candidates)})".encode()
 
 
-async def _write_rest(ctx: PageContext, body: bytes) -> None:
-    """The output the page left in its buffer, through the table like every write."""
-    try:
-        call_nowait(ctx, "write", (body,))
-    except MustWait as wait:
-        await call(ctx, wait.op, wait.args)
-
-
 class LuaRuntime:
     """The `.lua` page runtime."""
 
@@ -268,8 +259,6 @@ class LuaRuntime:
         self._heavy: set[str] = set()
         self._pinned: set[str] = set()
         """Pages that computed too long on the inline VM after a side effect: they always start on a thread VM."""
-        self._inline_running = 0
-        self._rebased = 0.0
         self.stats: dict[str, int] = {
             "requests": 0, "errors": 0, "preempted": 0, "threaded": 0,
             "budget.time": 0, "budget.instructions": 0, "budget.memory": 0, "budget.output": 0,
@@ -344,7 +333,7 @@ class LuaRuntime:
         try:
             if ctx.page not in self._heavy and ctx.page not in self._pinned:
                 try:
-                    await self._run_inline(self._inline, ctx)
+                    await self._run(self._inline, ctx, preemptible=True)
                     return
                 except _Preempted:
                     self.stats["preempted"] += 1
@@ -367,19 +356,6 @@ class LuaRuntime:
             self.stats["errors"] += 1
             raise
 
-    async def _run_inline(self, vm: _VM, ctx: PageContext) -> None:
-        self._inline_running += 1
-        try:
-            await self._run(vm, ctx, preemptible=True)
-        finally:
-            self._inline_running -= 1
-            if self._inline_running == 0:
-                now = time.monotonic()
-                if now - self._rebased > _REBASE_EVERY:
-                    # Nothing a page holds is left on the inline VM: its memory floor can be measured.
-                    self._rebased = now
-                    vm.rebase(_REBASE_KB)
-
     async def _run(self, vm: _VM, ctx: PageContext, *, preemptible: bool) -> None:
         chunk = vm.chunk(ctx.page, ctx.page_name)
         req = _Request(vm, ctx, ctx.fs.root)
@@ -392,39 +368,48 @@ class LuaRuntime:
         )
         req.set_preemptible = set_preemptible
         args: tuple[Any, ...] = ()
-        while True:
-            if vm.threaded:
-                result = await trio.to_thread.run_sync(_resume, vm, step, args)
-            else:
-                result = _resume(vm, step, args)
-            kind = result[0]
-            if kind == b"call":
-                args = await req.host_io(result[1], tuple(result[2:]))
-                continue
-            if kind == b"done":
-                body = result[1] if len(result) > 1 else b""
-                if body:
-                    await _write_rest(ctx, body)
-                return
-            if kind == b"budget":
-                budget = result[1].decode()
-                message = result[2].decode("utf-8", "replace")
-                if budget == "preempt":
-                    raise _Preempted
-                if budget == "inline":
-                    self._pinned.add(ctx.page)
-                    raise BudgetExceeded("time", message)
-                if budget == "time":
-                    message = f"page ran past its time budget of {limits.wall_time:g} s"
-                raise BudgetExceeded(budget, message)
-            if kind == b"fail":
-                message = _text(result[1]) if len(result) > 1 else "page failed"
-                trace = _text(result[2]) if len(result) > 2 and result[2] else ""
-                file, line = _locate(message, ctx.page_name, ctx.page)
-                if file is None:
-                    file, line = _locate_in_trace(trace, ctx)
-                raise PageError(message, trace, file, line)
-            raise PageError(f"unexpected result from the Lua VM: {kind!r}")
+        try:
+            while True:
+                if vm.threaded:
+                    result = await trio.to_thread.run_sync(_resume, vm, step, args)
+                else:
+                    result = _resume(vm, step, args)
+                kind = result[0]
+                if kind == b"call":
+                    args = await req.host_io(result[1], tuple(result[2:]))
+                    continue
+                if kind == b"done":
+                    body = result[1] if len(result) > 1 else b""
+                    if body:
+                        # What the page left in its buffer goes out through the table like every write.
+                        try:
+                            call_nowait(ctx, "write", (body,))
+                        except MustWait as wait:
+                            await call(ctx, wait.op, wait.args)
+                    return
+                if kind == b"budget":
+                    budget = result[1].decode()
+                    message = result[2].decode("utf-8", "replace")
+                    if budget == "preempt":
+                        raise _Preempted
+                    if budget == "inline":
+                        self._pinned.add(ctx.page)
+                        raise BudgetExceeded("time", message)
+                    if budget == "time":
+                        message = f"page ran past its time budget of {limits.wall_time:g} s"
+                    raise BudgetExceeded(budget, message)
+                if kind == b"fail":
+                    message = _text(result[1]) if len(result) > 1 else "page failed"
+                    trace = _text(result[2]) if len(result) > 2 and result[2] else ""
+                    file, line = _locate(message, ctx.page_name, ctx.page)
+                    if file is None:
+                        file, line = _locate_in_trace(trace, ctx)
+                    raise PageError(message, trace, file, line)
+                raise PageError(f"unexpected result from the Lua VM: {kind!r}")
+        finally:
+            # set_preemptible holds the request's Lua state, which holds req.dispatch: a cycle through
+            # Lua's registry that neither collector can see.
+            req.set_preemptible = None
 
     site_keys: frozenset[str] = frozenset()
     """A site's [lua] table may set nothing: the engine, its threads and the slice are the worker's."""

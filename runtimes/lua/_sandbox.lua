@@ -43,8 +43,9 @@ local HOOK_STEP = 10000
 local HOOK_TAIL = is54 and 2 or 0  -- instructions the hook runs after it sets its count (Lua 5.4 counts them)
 -- Bytes x instructions a hook interval may cover: one instruction can read a
 -- whole string (`a < b`, `a == b`, `a .. b` cost about 0.1-0.3 ns a byte), so
--- a request holding G bytes gets its hook every BUDGET / G instructions
--- (about 10 ms of the worst instructions inline, 100 ms on a thread VM).
+-- a request that grew the VM by G bytes gets its hook every BUDGET / G
+-- instructions (about 10 ms of the worst instructions inline, 100 ms on a
+-- thread VM).
 local STEP_BUDGET_INLINE, STEP_BUDGET_THREAD = 3e7, 3e8
 local QUIET, MAX_SKIP = 0.002, 3   -- seconds a hook interval takes when clock reads may be skipped
 -- Matcher steps a pattern call may take in C: free (no lookup), inline, on a thread VM.
@@ -54,6 +55,7 @@ local REP_FREE = 65536               -- string.rep results up to this size are n
 local MOVE_FREE = 65536              -- table.move ranges up to this size stay in C
 local LOAD_INLINE = 262144           -- a chunk larger than this is not compiled on the inline VM
 local REBASE_KB = 1024               -- garbage above the VM's floor before a thread VM collects it
+local SEGMENT_KB = 4096              -- growth after which an inline run's garbage is collected when it pauses
 local BLOCK_MESSAGE = "page computed too long on the shared VM after a side effect (a cache write or sent bytes);"
   .. " its next requests start on a thread VM"
 
@@ -95,12 +97,15 @@ local function fail(st, kind, message)
 end
 
 -- The VM's memory floor (KB): what it holds for no request (the sandbox,
--- compiled pages). What a request can hold is bounded by the VM's memory
--- above it.
+-- compiled pages); a thread VM collects its garbage when it has drifted above.
 local vm_floor = collectgarbage("count")
 
+-- The hook interval for a request whose VM is at `mem` KB: what the request
+-- can reach is what it grew the VM by since it started. (Garbage of other
+-- requests collected meanwhile makes that growth look smaller; an inline run
+-- that grew a lot has its garbage collected when it pauses, see `resume`.)
 local function step_for(st, mem)
-  local g = (mem - vm_floor) * 1024
+  local g = (mem - st.mem_start) * 1024
   local budget = st.step_budget
   if g * HOOK_STEP <= budget then return HOOK_STEP end
   local s = floor(budget / g)
@@ -139,7 +144,6 @@ hook = function()
     fail(st, "instructions", string_format("page ran past its instruction budget of %d", st.instructions))
   end
   local mem = collectgarbage("count")
-  if mem < vm_floor then vm_floor = mem end
   if mem - st.mem_start > st.mem_limit then
     collectgarbage("step", 0)
     mem = collectgarbage("count")
@@ -880,6 +884,7 @@ local function resume(st, co, ...)
     -- First run: a thread VM runs one request at a time, so what it holds
     -- above its floor is garbage; collecting it keeps the floor honest.
     local mem = collectgarbage("count")
+    if mem < vm_floor then vm_floor = mem end
     if st.threaded and mem - vm_floor > REBASE_KB then
       collectgarbage("collect")
       mem = collectgarbage("count")
@@ -897,6 +902,11 @@ local function resume(st, co, ...)
     end
   end
   local r = table_pack(coroutine_resume(co, ...))
+  if not st.threaded and collectgarbage("count") - st.mem_start > SEGMENT_KB then
+    -- What the run leaves as garbage must not be collected during another
+    -- request's run, where it would hide that request's growth.
+    collectgarbage("collect")
+  end
   if not r[1] then return outcome(st, false, r[2]) end
   if coroutine_status(co) == "dead" then
     return table_unpack(r, 2, r.n)
@@ -978,16 +988,7 @@ local function forget(kb)
   vm_floor = vm_floor - kb
 end
 
--- Called by the host when no request runs on the inline VM: with nothing a
--- page holds, a full collection leaves exactly the VM's own memory.
-local function rebase(threshold_kb)
-  if collectgarbage("count") - vm_floor <= threshold_kb then return false end
-  collectgarbage("collect")
-  vm_floor = collectgarbage("count")
-  return true
-end
-
 collectgarbage("collect")
 vm_floor = collectgarbage("count")
 
-return {new_env = new_env, start = start, compile = compile, forget = forget, rebase = rebase}
+return {new_env = new_env, start = start, compile = compile, forget = forget}
