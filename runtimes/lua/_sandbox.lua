@@ -516,6 +516,23 @@ if is54 then
   safe_table.concat, safe_table.insert, safe_table.remove, safe_table.move = safe_concat, safe_insert, safe_remove, safe_move
 end
 
+if not is54 then
+  -- LuaJIT's collector seldom finishes a cycle while one page grows a large
+  -- string, so the finalizer above cannot be relied on to bring the hook
+  -- forward: a library call that returns a large string does it instead.
+  local function watched(f)
+    return function(...)
+      local r = f(...)
+      if type(r) == "string" and #r > REP_FREE then sethook(hook, "", 1) end
+      return r
+    end
+  end
+  for _, name in ipairs({"upper", "lower", "reverse", "sub", "format", "rep", "char"}) do
+    safe_string[name] = watched(safe_string[name])
+  end
+  safe_table.concat = watched(safe_table.concat)
+end
+
 local safe_os = copy(os, {"clock", "date", "difftime", "time"})
 
 -- Strings' methods come from this metatable: `("").rep` is the guarded
