@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -14,7 +15,6 @@ from tests._server import curl, p99_beside_spinners, run_dynlan
 pytestmark = pytest.mark.e2e
 
 DEMO = Path(__file__).resolve().parents[2] / "sites" / "demo"
-
 
 
 def test_demo_lua_pages_with_curl() -> None:
@@ -81,3 +81,71 @@ def test_page_source_is_never_served(tmp_path: Path) -> None:
         assert r.status_code == 200 and r.text == "ran\n" and "hunter2" not in r.text
         r = httpx.get(server.url + "/users/%5Bid%5D.lua")
         assert "print" not in r.text
+
+
+def _hello_latencies_during(site: Path, attack: str, config: str) -> tuple[list[float], httpx.Response]:
+    """Time `/hello` one request after another while one client waits on `attack`; the attack's response."""
+    with run_dynlan(site, "--no-access-log", config=config) as server:
+        with httpx.Client(base_url=server.url) as c:
+            for _ in range(20):
+                assert c.get("/hello").text == "hello\n"  # warm up
+        done: list[httpx.Response] = []
+
+        def attacker() -> None:
+            with httpx.Client(base_url=server.url, timeout=30) as c:
+                done.append(c.get(attack))
+
+        thread = threading.Thread(target=attacker)
+        thread.start()
+        latencies: list[float] = []
+        with httpx.Client(base_url=server.url, timeout=10) as c:
+            deadline = time.monotonic() + 20
+            while thread.is_alive() and time.monotonic() < deadline:
+                started = time.perf_counter()
+                r = c.get("/hello")
+                latencies.append(time.perf_counter() - started)
+                assert r.status_code == 200 and r.text == "hello\n"
+        thread.join(30)
+    assert done, "the attacking request got no response"
+    return latencies, done[0]
+
+
+ATTACKS = {
+    # A side effect first: the page cannot be moved to a thread VM, so the shared VM must end it.
+    "spin_after_write": "cache.set('k', 1)\nlocal x = 0\nwhile true do x = x + 1 end\n",
+    # Each comparison reads 16 MiB in one VM instruction: the hook must come before 10,000 of them.
+    "compare_large": 'local a, b = "x", "x"\nfor i = 1, 24 do a = a .. a; b = b .. b end\n'
+                     "while true do local _ = a < b end\n",
+    "compare_after_write": "cache.set('k', 1)\nlocal a = string.rep('x', 2^24)\nlocal b = string.rep('x', 2^24)\n"
+                           "while true do local _ = a == b end\n",
+    # Lua's C matcher would backtrack for minutes.
+    "backtrack": 'print(string.find(string.rep("a", 100), ".-.-.-.-.-b"))\n',
+}
+
+
+@pytest.mark.parametrize("attack", sorted(ATTACKS))
+def test_hello_answers_while_a_page_attacks_the_shared_vm(tmp_path: Path, attack: str) -> None:
+    (tmp_path / "hello.lua").write_text('print("hello")\n')
+    (tmp_path / f"{attack}.lua").write_text(ATTACKS[attack])
+    config = "[limits]\nwall_time = 3.0\ninstructions = 100000000000\nmemory = 100000000\n"
+    latencies, answer = _hello_latencies_during(tmp_path, f"/{attack}", config)
+    assert answer.status_code in (500, 503), answer.text[:300]
+    assert latencies, "no hello request was made while the attack ran"
+    worst = max(latencies)
+    print(f"{attack}: {len(latencies)} hello requests, worst {worst * 1000:.0f} ms")
+    assert worst < 1.0, f"hello took {worst:.2f} s while {attack} ran"
+
+
+def test_coroutines_with_host_calls_over_http(tmp_path: Path) -> None:
+    (tmp_path / "co.lua").write_text(
+        "local co = coroutine.wrap(function()\n"
+        "  cache.incr('visits')\n"
+        "  coroutine.yield(request.query.who .. ' ' .. tostring(cache.get('visits')))\n"
+        "  response.header('x-co', 'yes')\n"
+        "end)\n"
+        "print(co())\nco()\n")
+    with run_dynlan(tmp_path) as server:
+        first = httpx.get(server.url + "/co", params={"who": "ada"})
+        second = httpx.get(server.url + "/co", params={"who": "bob"})
+    assert (first.status_code, first.text, first.headers.get("x-co")) == (200, "ada 1\n", "yes")
+    assert second.text == "bob 2\n"
