@@ -111,6 +111,7 @@ class _VM:
         if max_memory is not None:
             kwargs["max_memory"] = max_memory
         self.module = module
+        self.max_memory = max_memory
         self.lua = module.LuaRuntime(**kwargs)
         self.threaded = threaded
         is54 = self.lua.eval(b"_VERSION") == b"Lua 5.4"
@@ -122,6 +123,8 @@ class _VM:
         self.compile_source = api[b"compile"]
         self.forget = api[b"forget"]
         self.chunks: dict[str, tuple[int, int, Any, float]] = {}
+        self.abandoned = False
+        """A request left this VM while Lua still ran on it (a thread VM): it is never used again."""
 
     def chunk(self, path: str, name: str) -> Any:
         """The compiled page or module, recompiled when its file changes."""
@@ -348,6 +351,12 @@ class LuaRuntime:
                     if time.monotonic() - started < self.options.slice:
                         self._heavy.discard(ctx.page)
                 finally:
+                    if vm.abandoned:
+                        # Still running on its thread until its own hook stops it: a fresh VM takes its place.
+                        self.stats["abandoned"] = self.stats.get("abandoned", 0) + 1
+                        self._threaded.remove(vm)
+                        vm = _VM(self._module, vm.max_memory, threaded=True)
+                        self._threaded.append(vm)
                     self._free.append(vm)
         except BudgetExceeded as exc:
             self.stats[f"budget.{exc.kind}"] = self.stats.get(f"budget.{exc.kind}", 0) + 1
@@ -371,7 +380,13 @@ class LuaRuntime:
         try:
             while True:
                 if vm.threaded:
-                    result = await trio.to_thread.run_sync(_resume, vm, step, args)
+                    # A request that ends (its wall time, the client gone) while Lua is in a call no hook
+                    # interrupts (the collector's pass over weak tables, say) leaves the VM to finish alone.
+                    try:
+                        result = await trio.to_thread.run_sync(_resume, vm, step, args, abandon_on_cancel=True)
+                    except trio.Cancelled:
+                        vm.abandoned = True
+                        raise
                 else:
                     result = _resume(vm, step, args)
                 kind = result[0]

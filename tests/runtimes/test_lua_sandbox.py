@@ -517,3 +517,20 @@ async def test_computing_after_a_side_effect_on_the_inline_vm_fails_fast(tmp_pat
         # Its next request starts on a thread VM and gets its whole budget there.
         stats = site.runtime.statistics()
         assert stats["pinned_pages"] == 1
+
+
+async def test_a_page_ends_at_its_wall_time_while_the_collector_runs_long(tmp_path: Path) -> None:
+    # setmetatable refuses __mode, but a page can still add it to the metatable afterwards: Lua 5.4's
+    # collector then converges the chain of weak keys in one long C pass that no hook interrupts. The
+    # page runs on a thread VM by then; its request ends at its wall time and the VM is replaced.
+    pages = {"weak": 'local mt = {}\nlocal t = setmetatable({}, mt)\nmt.__mode = "k"\n'
+                     "local first = {}\nlocal k = first\nfor i = 1, 1e7 do local nk = {} t[k] = nk k = nk end\n"}
+    wall = 1.5
+    async with serving(tmp_path, pages, wall_time=wall, memory=32 * 1024 * 1024) as site:
+        started = time.monotonic()
+        status, body = await site.get("weak")
+        took = time.monotonic() - started
+        stats = site.runtime.statistics()
+    assert status == 503 and "time budget" in body
+    assert took < wall + 1.0, f"the request took {took:.1f} s against a {wall} s budget"
+    assert stats.get("abandoned", 0) >= 1
