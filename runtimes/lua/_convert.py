@@ -6,27 +6,49 @@ from typing import Any
 
 MAX_DEPTH = 64
 MAX_ITEMS = 250_000
-"""Values one conversion of a Lua table may take. Converting runs in the worker's event loop, where no budget
-hook fires; a table that reuses its subtables (`t = {t, t}` 60 times) would otherwise stand for 2^60 values."""
+"""Values one conversion may take (about 0.2 s). Converting runs in the worker's event loop, where no budget
+hook fires; a Lua table that reuses its subtables (`t = {t, t}` 60 times) would otherwise stand for 2^60 values."""
 
 
 class ConversionError(TypeError):
     pass
 
 
-def to_lua(lua: Any, value: Any, depth: int = 0) -> Any:
-    """A Python value as Lua sees it: str -> bytes, dict/list -> fresh tables."""
+def to_lua(lua: Any, value: Any) -> Any:
+    """A Python value as Lua sees it: str -> bytes, dict/list -> fresh tables (at most MAX_ITEMS values)."""
     if value is None or isinstance(value, bool | int | float | bytes):
         return value
     if isinstance(value, str):
         return value.encode("utf-8", "surrogateescape")
-    if depth > MAX_DEPTH:
-        raise ConversionError("value nested too deeply")
-    if isinstance(value, dict):
-        return lua.table_from({to_lua(lua, k, depth + 1): to_lua(lua, v, depth + 1) for k, v in value.items()})
-    if isinstance(value, list | tuple):
-        return lua.table_from([to_lua(lua, v, depth + 1) for v in value])
-    raise ConversionError(f"cannot pass a {type(value).__name__} to Lua")
+    return _Values(lua).convert(value, 0)
+
+
+class _Values:
+    """One conversion of Python data into Lua tables, counting the values it makes (the host's event loop
+    runs it: a page's `json.decode` of a few megabytes could otherwise stand for millions of tables)."""
+
+    __slots__ = ("lua", "left")
+
+    def __init__(self, lua: Any) -> None:
+        self.lua = lua
+        self.left = MAX_ITEMS
+
+    def convert(self, value: Any, depth: int) -> Any:
+        if value is None or isinstance(value, bool | int | float | bytes):
+            return value
+        if isinstance(value, str):
+            return value.encode("utf-8", "surrogateescape")
+        if depth > MAX_DEPTH:
+            raise ConversionError("value nested too deeply")
+        if isinstance(value, dict | list | tuple):
+            self.left -= len(value) + 1
+            if self.left < 0:
+                raise ConversionError(f"value too large to pass to Lua (more than {MAX_ITEMS} values)")
+            if isinstance(value, dict):
+                return self.lua.table_from({self.convert(k, depth + 1): self.convert(v, depth + 1)
+                                            for k, v in value.items()})
+            return self.lua.table_from([self.convert(v, depth + 1) for v in value])
+        raise ConversionError(f"cannot pass a {type(value).__name__} to Lua")
 
 
 def from_lua(lupa_module: Any, value: Any) -> Any:

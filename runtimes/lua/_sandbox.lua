@@ -54,6 +54,7 @@ local CLOCK_UNITS = 1e5              -- after a C call this costly, the clock is
 local REP_FREE = 65536               -- string.rep results up to this size are not looked at
 local MOVE_FREE = 65536              -- table.move ranges up to this size stay in C
 local LOAD_INLINE = 262144           -- a chunk larger than this is not compiled on the inline VM
+local JSON_MAX = 8 * 1024 * 1024     -- json.decode input (the host parses it in its event loop)
 local REBASE_KB = 1024               -- garbage above the VM's floor before a thread VM collects it
 local SEGMENT_KB = 4096              -- growth after which an inline run's garbage is collected when it pauses
 local BLOCK_MESSAGE = "page computed too long on the shared VM after a side effect (a cache write or sent bytes);"
@@ -835,7 +836,13 @@ local api = {
   }, "log"),
   json = share({
     encode = function(v) return call("json_encode", v) end,
-    decode = function(s) return call("json_decode", s) end,
+    decode = function(s)
+      -- Parsed in the host's event loop, in one call: the text's size bounds how long it takes.
+      if type(s) == "string" and #s > JSON_MAX then
+        error(string_format("json.decode: %d bytes of text is more than the %d a page may decode at once", #s, JSON_MAX), 2)
+      end
+      return call("json_decode", s)
+    end,
   }, "json"),
   print = function(...)
     local st = state_of()

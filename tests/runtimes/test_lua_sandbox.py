@@ -534,3 +534,22 @@ async def test_a_page_ends_at_its_wall_time_while_the_collector_runs_long(tmp_pa
     assert status == 503 and "time budget" in body
     assert took < wall + 1.0, f"the request took {took:.1f} s against a {wall} s budget"
     assert stats.get("abandoned", 0) >= 1
+
+
+async def test_values_crossing_to_the_host_are_bounded(tmp_path: Path) -> None:
+    # Conversions run in the event loop: a table that reuses its subtables, or a JSON text of millions of
+    # values, must fail quickly instead of holding up every other request.
+    pages = {
+        "dag": "local t = {}\nfor i = 1, 60 do t = {t, t} end\nprint(pcall(json.encode, t))\n",
+        "many": 'local s = "[" .. string.rep("0,", 2000000) .. "0]"\nprint(pcall(json.decode, s))\n',
+        "huge": 'print(pcall(json.decode, string.rep(" ", 9 * 1024 * 1024) .. "1"))\n',
+        "ok": 'print(json.encode(json.decode("[1,2,{\\"a\\":3}]")))\n',
+    }
+    async with serving(tmp_path, pages) as site:
+        for page in ("dag", "many", "huge"):
+            started = time.monotonic()
+            status, body = await site.get(page)
+            took = time.monotonic() - started
+            assert status == 200 and body.startswith("false"), (page, body[:200])
+            assert took < 1.0, f"{page} held the event loop {took:.2f} s"
+        assert await site.get("ok") == (200, '[1,2,{"a":3}]\n')
