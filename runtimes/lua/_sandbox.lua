@@ -158,7 +158,7 @@ hook = function()
     local before = st.last_now
     local now = check_clock(st)
     st.last_now = now
-    if before ~= nil and now - before < QUIET * (st.skipped + 1) then
+    if before and now - before < QUIET * (st.skipped + 1) then
       if st.skip < MAX_SKIP then st.skip = st.skip + 1 end
     else
       st.skip = 0
@@ -194,7 +194,7 @@ end
 -- does not answer, so the hook measures.
 local function watch_growth()
   local st = states[coroutine_running()]
-  if st == nil or st.failed or st.mem_start == nil then return end
+  if st == nil or st.failed or not st.mem_start then return end
   local _, _, step = gethook()
   if step and step > 1 + HOOK_TAIL then sethook(hook, "", 1 + HOOK_TAIL) end
 end
@@ -553,7 +553,7 @@ local native_random, native_randomseed = math.random, math.randomseed
 
 local function generator(st)
   local g = st.rng
-  if g == nil then
+  if not g then
     if random54 then
       g = random54.new(host_seed())
     else
@@ -874,8 +874,12 @@ for k, v in pairs(api) do prelude[k] = v end
 local function new_env(D, threaded, loader)
   local env = setmetatable({}, prelude_meta)
   env._G = env
+  -- Every field `start` and the hook use is made here, so the table is sized once.
   local st = {D = D, threaded = threaded, loader = loader, env = env,
-              out = {}, n = 0, size = 0, req = {}, loaded = {}}
+              out = {}, n = 0, size = 0, req = {}, loaded = {},
+              count = 0, instructions = 0, memory = 0, mem_limit = 0, mem_start = false, deadline = 0,
+              preemptible = false, slice = false, slice_end = false, block = false, block_end = false,
+              skip = 0, skipped = 0, last_now = false, step_budget = 0, failed = false, rng = false}
   return env, st
 end
 
@@ -904,7 +908,7 @@ end
 
 -- The host resumes with this so it can tell a host call from the end.
 local function resume(st, co, ...)
-  if st.mem_start == nil then
+  if not st.mem_start then
     -- First run: a thread VM runs one request at a time, so what it holds
     -- above its floor is garbage; collecting it keeps the floor honest.
     local mem = collectgarbage("count")
