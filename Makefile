@@ -12,6 +12,7 @@ PORT   ?= 8080
 
 # command:debian-package pairs
 TEST_SYSDEPS  := php-cgi:php-cgi redis-server:redis-server nghttp:nghttp2-client h2load:nghttp2-client curl:curl chromium:chromium openssl:openssl
+TEST_DEBS     := adminer php-sqlite3
 BENCH_SYSDEPS := wrk:wrk nginx:nginx h2load:nghttp2-client php-fpm8.2:php-fpm
 BENCH_DEBS    := libnginx-mod-http-lua
 
@@ -47,7 +48,7 @@ define need_sysdeps
 endef
 
 sysdeps-test:
-	$(call need_sysdeps,$(TEST_SYSDEPS),)
+	$(call need_sysdeps,$(TEST_SYSDEPS),$(TEST_DEBS))
 
 sysdeps-bench:
 	$(call need_sysdeps,$(BENCH_SYSDEPS),$(BENCH_DEBS))

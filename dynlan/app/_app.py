@@ -189,6 +189,7 @@ class App:
             dev=self.dev,
             max_body_size=site.config.http.max_body_size,
             site_name=site.name,
+            cache_namespace=site.cache_namespace,
             options=site.runtime_options[route.runtime],
             compression=site.config.compression,
         )

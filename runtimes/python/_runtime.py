@@ -177,6 +177,10 @@ class PythonRuntime:
                 if key == "max_processes" and value < 3:
                     # The worker, the request's process and the one waiting for the next request.
                     raise ConfigError(f"python.max_processes: at least 3, got {value}")
+            elif key == "connect_ports":
+                if not isinstance(value, list) or not all(
+                        isinstance(p, int) and not isinstance(p, bool) and 1 <= p <= 65535 for p in value):
+                    raise ConfigError(f"python.connect_ports: expected a list of TCP ports (1 to 65535), got {value!r}")
             else:
                 raise ConfigError(f"unknown key 'python.{key}'")
         self.options = dict(cfg.options)

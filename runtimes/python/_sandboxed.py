@@ -18,8 +18,10 @@ sends (status, headers, body) applied, through the same table.
 from __future__ import annotations
 
 import os
+import shutil
 import struct
 import sys
+import tempfile
 from typing import Any
 
 import trio
@@ -54,7 +56,10 @@ class SandboxedPython:
         self.cpu_seconds = options.get("cpu_seconds")
         self.address_space = options.get("address_space")
         self.max_processes = int(options.get("max_processes", MAX_PROCESSES))
+        self.connect_ports = [int(port) for port in options.get("connect_ports", ())]
         self.pools: dict[str, ProcessPool] = {}
+        self.private: list[str] = []
+        """Each site's private temporary folder (the only one its pages may write), removed at close."""
         self.stats = {"cpu_kills": 0, "wall_kills": 0, "crashes": 0, "aborts": 0}
 
     def _pool(self, ctx: PageContext) -> ProcessPool:
@@ -63,8 +68,11 @@ class SandboxedPython:
         if pool is None:
             memory = ctx.limits.memory
             cpu_cap = max(60, int(ctx.limits.wall_time * 100))
+            private = tempfile.mkdtemp(prefix="dynlan-python-")
+            self.private.append(private)
             env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "DYNLAN_MEMORY_BUDGET": str(memory),
-                   "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8"}
+                   "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8", "TMPDIR": private, "HOME": private,
+                   "DYNLAN_CONNECT_PORTS": ",".join(map(str, self.connect_ports))}
             limits = Limits(cpu_seconds=cpu_cap, address_space=self.address_space, max_processes=self.max_processes)
 
             async def start() -> trio.Process:
@@ -81,6 +89,9 @@ class SandboxedPython:
         for pool in self.pools.values():
             await pool.aclose()
         self.pools.clear()
+        for folder in self.private:
+            shutil.rmtree(folder, ignore_errors=True)
+        self.private.clear()
 
     def statistics(self) -> dict[str, int]:
         out = dict(self.stats)

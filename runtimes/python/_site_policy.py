@@ -13,7 +13,7 @@ from dynlan.config import ConfigError
 from dynlan.runtimes._interface import check_site_options
 
 SITE_KEYS = frozenset({"sandbox"})
-SERVER_KEYS = ("workers", "cpu_seconds", "address_space")
+SERVER_KEYS = ("workers", "cpu_seconds", "address_space", "max_processes", "connect_ports")
 SANDBOXES = ("none", "process")
 """From the least strict to the most."""
 

@@ -64,6 +64,7 @@ from dynlan.runtimes.python._runtime import (
     page_error,
 )
 from dynlan.sandboxes import become_subreaper
+from dynlan.sandboxes._landlock import confine
 from dynlan.sandboxes._process import children
 
 _LEN = struct.Struct(">I")
@@ -692,6 +693,14 @@ def main() -> int:
 
     if memory:
         _limit_memory(memory)
+    ports = [int(port) for port in os.environ.get("DYNLAN_CONNECT_PORTS", "").split(",") if port]
+    try:
+        # The worker's folder is its site's: from here on, it and every request's process below it read only
+        # the site, the system and Python, and write only the site's private temporary folder.
+        confine(os.getcwd(), os.environ.get("TMPDIR"), ports)
+    except OSError as exc:
+        print(f"dynlan: the Python sandbox cannot confine pages to their site: {exc}", file=sys.stderr)
+        return 3
     return ForkServer(0, host_out, codes, builtins_dict).serve()
 
 

@@ -77,3 +77,23 @@ def test_a_site_that_tightens_the_policy_gets_it_and_its_neighbour_does_not(tmp_
             assert elapsed < 6, elapsed
             assert "time budget of 1 s" in server.log()
             assert client.get("/hello.lua", headers={"Host": "b.test"}).text == "hello"
+
+
+def test_sites_share_a_cache_only_when_the_server_config_says_so(tmp_path: Path) -> None:
+    sites = tmp_path / "sites"
+    for name in ("a.test", "b.test", "c.test"):
+        (sites / name).mkdir(parents=True)
+        (sites / name / "put.lua").write_text('cache.set("basket", "' + name + '")\nresponse.write("ok")\n')
+        (sites / name / "get.lua").write_text('response.write(tostring(cache.get("basket")))\n')
+    with run_dynlan(sites, config='[cache.share]\nshop = ["a.test", "b.test"]\n') as server:
+        def get(site: str, path: str) -> str:
+            r = httpx.get(server.url + path, headers={"Host": site}, timeout=10)
+            assert r.status_code == 200, r.text
+            return r.text
+
+        assert get("a.test", "/put.lua") == "ok"
+        assert get("b.test", "/get.lua") == "a.test"
+        assert get("c.test", "/get.lua") == "nil"
+        assert get("c.test", "/put.lua") == "ok"
+        assert get("a.test", "/get.lua") == "a.test"
+        assert get("c.test", "/get.lua") == "c.test"

@@ -118,3 +118,13 @@ def test_another_sites_files_are_out_of_reach_of_open(h1: Client, secrets: Secre
     r = h1.get(ATTACKER, f"/python/openfile.py?victim={quote(str(sites / VICTIM))}")
     assert r.status == 200, why(h1.server, r)
     assert_no_secret(secrets, r)
+
+
+def test_the_process_reaches_nothing_outside_its_site(h1: Client) -> None:
+    """The page's process cannot signal or read the server, use the network, or write outside its site."""
+    r = h1.get(ATTACKER, f"/python/reach.py?port={h1.server.port}")
+    assert r.status == 200, why(h1.server, r)
+    lines = r.text.splitlines()
+    assert len(lines) == 7, r.text
+    reached = [line for line in lines if not line.split(": ", 1)[1].startswith("denied")]
+    assert not reached, r.text
