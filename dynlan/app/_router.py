@@ -67,11 +67,34 @@ class Router:
         """Page suffix -> runtime name."""
         self.path_info = path_info
         """Page suffixes whose pages also answer paths that continue past their file name."""
+        self._longest_first = sorted(suffixes, key=lambda s: (-len(s), s))
         self.exact: dict[tuple[str, ...], Route] = {}
         self.dynamic: list[Route] = []
         self.by_file: dict[str, Route] = {}
         self._scanned_at = 0.0
         self.scan()
+
+    def page_suffix(self, filename: str) -> str | None:
+        """The longest page suffix `filename` ends with (`.txt.tmpl` before `.tmpl`), or None.
+
+        Unlike `runtime_for`, hidden names are not excluded: `.x.php` has the suffix `.php`.
+        """
+        for suffix in self._longest_first:
+            if filename.endswith(suffix) and len(filename) > len(suffix):
+                return suffix
+        return None
+
+    def runtime_for(self, filename: str) -> str | None:
+        """The runtime that runs a file of this name (a base name, no folder), or None if it is no page.
+
+        The longest page suffix the name ends with decides, so with `.tmpl` and
+        `.txt.tmpl` declared, `a.txt.tmpl` is a `.txt.tmpl` page. Names starting
+        with `.` or `_` are never pages.
+        """
+        if filename.startswith((".", "_")):
+            return None
+        suffix = self.page_suffix(filename)
+        return None if suffix is None else self.suffixes[suffix]
 
     def scan(self) -> None:
         """Walk the site and rebuild the route table; two pages on one URL is an error."""
@@ -84,10 +107,11 @@ class Router:
             for filename in sorted(filenames):
                 if filename.startswith((".", "_")):
                     continue
-                stem, dot, ext = filename.rpartition(".")
-                runtime = self.suffixes.get("." + ext) if dot else None
-                if runtime is None or not stem:
+                suffix = self.page_suffix(filename)
+                if suffix is None:
                     continue
+                runtime = self.suffixes[suffix]
+                stem = filename[: -len(suffix)]
                 index = stem == "index"
                 pattern = parts if index else (*parts, stem)
                 name = "/".join((*parts, filename))
@@ -168,7 +192,7 @@ class Router:
             rest = segments[i + 1 :]
             if not rest and not trailing:
                 break  # the whole path names the page: a plain route, not path info
-            if os.path.splitext(segment)[1] not in self.path_info:
+            if self.page_suffix(segment) not in self.path_info:
                 continue
             route = self.by_file.get(os.path.join(self.root, *segments[: i + 1]))
             if route is None or route.dynamic or not os.path.isfile(route.file):

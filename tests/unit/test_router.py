@@ -127,3 +127,38 @@ def test_a_split_always_runs_a_known_page_under_the_root(shared_router: Router, 
     assert route.name in ("info.php", "index.php", "dir.php/inner.php")
     assert match.path_info.startswith("/") and "\x00" not in match.path_info
     assert not any(s.startswith((".", "_")) for s in match.path_info.split("/")), match.path_info
+
+
+MULTI = {".tmpl": "template", ".txt.tmpl": "text", ".lua": "lua"}
+
+
+@pytest.mark.parametrize(
+    ("filename", "runtime"),
+    [
+        ("a.tmpl", "template"),
+        ("a.txt.tmpl", "text"),  # the longest suffix wins
+        ("a.html.tmpl", "template"),
+        ("txt.tmpl", "template"),  # ".txt.tmpl" needs its own dot
+        ("a.txt", None),
+        ("a.tmpl.txt", None),
+        ("hello.lua", "lua"),
+        (".tmpl", None),
+        (".a.txt.tmpl", None),  # hidden names are never pages
+        ("_a.lua", None),
+        ("lua", None),
+        ("a.LUA", None),
+    ],
+)
+def test_runtime_for_takes_the_longest_suffix(tmp_path: Path, filename: str, runtime: str | None) -> None:
+    assert Router(str(tmp_path), MULTI).runtime_for(filename) == runtime
+
+
+def test_multi_dot_pages_route_by_their_stem(tmp_path: Path) -> None:
+    for name in ("notes.txt.tmpl", "page.tmpl", "index.txt.tmpl", "docs/guide.html.tmpl"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x")
+    router = Router(str(tmp_path), MULTI)
+    routes = {m.route.name: m.route.runtime for p in ("/notes", "/page", "/", "/docs/guide.html") if (m := router.match(p))}
+    assert routes == {"notes.txt.tmpl": "text", "page.tmpl": "template", "index.txt.tmpl": "text",
+                      "docs/guide.html.tmpl": "template"}
+    assert router.match("/notes.txt") is None
