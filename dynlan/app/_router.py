@@ -3,7 +3,13 @@
 `hello.lua` answers `/hello`, `index.<suffix>` answers its folder's URL, and
 `[name]` in a file or folder name is a route parameter: `users/[id].lua`
 answers `/users/42` with `id = "42"`. Names starting with `.` or `_` are never
-routes (`_lib/` holds modules pages import).
+routes (`_lib/` holds modules pages import). A page suffix may have several
+dots (`.txt.tmpl`); the longest suffix a name ends with decides its runtime
+and its URL (`notes.txt.tmpl` answers `/notes`).
+
+Two pages on one URL (`hello.lua` beside `hello.py`) stop the server at
+start-up; one that appears while serving is logged and the URL keeps its page
+(see `Router.rescan`).
 
 A runtime that takes path info (PHP) also answers a path that continues past
 its page's file name: `/info.php/a/b` runs `info.php` with `/a/b` as its
@@ -12,6 +18,7 @@ CGI PATH_INFO (RFC 3875 §4.1.5).
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Iterable
@@ -20,6 +27,8 @@ from urllib.parse import unquote
 
 from dynlan.config import ConfigError
 from dynlan.static import StaticError, decode_path
+
+log = logging.getLogger("dynlan")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +45,12 @@ class Route:
     @property
     def dynamic(self) -> bool:
         return any(s.startswith("[") for s in self.pattern)
+
+    @property
+    def url(self) -> str:
+        """The URL the page answers, for people: `/`, `/docs/`, `/hello`, `/users/[id]`."""
+        path = "/" + "/".join(self.pattern)
+        return path + "/" if self.index and self.pattern else path
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +86,8 @@ class Router:
         self.exact: dict[tuple[str, ...], Route] = {}
         self.dynamic: list[Route] = []
         self.by_file: dict[str, Route] = {}
+        self._conflicts: set[tuple[str, ...]] = set()
+        """The conflicts the last rescan logged (the names of the pages on each URL), so each is logged once."""
         self._scanned_at = 0.0
         self.scan()
 
@@ -97,9 +114,26 @@ class Router:
         return None if suffix is None else self.suffixes[suffix]
 
     def scan(self) -> None:
-        """Walk the site and rebuild the route table; two pages on one URL is an error."""
-        exact: dict[tuple[str, ...], Route] = {}
-        dynamic: dict[tuple[str, ...], Route] = {}
+        """Walk the site and build the route table; two pages on one URL is a ConfigError.
+
+        Used at start-up, where a conflict stops the server before it listens.
+        """
+        self._build(strict=True)
+
+    def rescan(self) -> None:
+        """Walk the site again while serving, picking up pages added or removed since the last scan.
+
+        A conflict that appears now (`hello.py` put beside `hello.lua`) cannot
+        stop a server that is already answering: it is logged once, naming both
+        files and the URL, and the URL keeps the page that answered it before;
+        if all its pages are new, the first by name answers (`hello.lua` before
+        `hello.py`, as files sort). Every other URL is updated.
+        """
+        self._build(strict=False)
+
+    def _build(self, *, strict: bool) -> None:
+        # (dynamic, shape) -> the pages that answer it, in walk order (folders and files sorted by name).
+        candidates: dict[tuple[bool, tuple[str, ...]], list[Route]] = {}
         for dirpath, dirnames, filenames in os.walk(self.root, followlinks=False):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith((".", "_")))
             rel_dir = os.path.relpath(dirpath, self.root)
@@ -110,27 +144,43 @@ class Router:
                 suffix = self.page_suffix(filename)
                 if suffix is None:
                     continue
-                runtime = self.suffixes[suffix]
                 stem = filename[: -len(suffix)]
                 index = stem == "index"
                 pattern = parts if index else (*parts, stem)
                 name = "/".join((*parts, filename))
-                route = Route(pattern, os.path.join(dirpath, filename), name, runtime, index)
-                table = dynamic if route.dynamic else exact
+                route = Route(pattern, os.path.join(dirpath, filename), name, self.suffixes[suffix], index)
                 # Two dynamic routes with the same shape ([id] vs [name]) also clash.
-                key = tuple("[]" if _param(s) else s for s in pattern) + (("/",) if index else ())
-                other = table.get(key)
-                if other is not None:
-                    raise ConfigError(f"pages {other.name} and {route.name} both answer the same URL")
-                table[key] = route
-        self.exact = {r.pattern + (("",) if r.index else ()): r for r in exact.values()}
-        self.by_file = {r.file: r for r in (*exact.values(), *dynamic.values())}
+                shape = tuple("[]" if _param(s) else s for s in pattern) + (("/",) if index else ())
+                candidates.setdefault((route.dynamic, shape), []).append(route)
+        before = {r.file for r in self.by_file.values()}
+        chosen: list[Route] = []
+        conflicts: set[tuple[str, ...]] = set()
+        for routes in candidates.values():
+            if len(routes) > 1:
+                names = tuple(r.name for r in routes)
+                if strict:
+                    raise ConfigError(f"pages {' and '.join(names)} both answer the same URL {routes[0].url}")
+                kept = next((r for r in routes if r.file in before), routes[0])
+                conflicts.add(names)
+                if names not in self._conflicts:
+                    log.warning("%s: pages %s both answer %s; %s keeps answering it until the others are renamed",
+                                self.root, " and ".join(names), kept.url, kept.name)
+                routes = [kept]
+            chosen.append(routes[0])
+        self._conflicts = conflicts
+        exact = [r for r in chosen if not r.dynamic]
+        self.exact = {r.pattern + (("",) if r.index else ()): r for r in exact}
+        self.by_file = {r.file: r for r in chosen}
         # More literal segments first, then fewer parameters: /users/new beats /users/[id].
         self.dynamic = sorted(
-            dynamic.values(),
+            (r for r in chosen if r.dynamic),
             key=lambda r: (-len(r.pattern), sum(1 for s in r.pattern if _param(s)), r.name),
         )
         self._scanned_at = time.monotonic()
+
+    def routes(self) -> list[Route]:
+        """Every page route: fixed URLs by URL, then dynamic ones in the order they are tried."""
+        return sorted(self.exact.values(), key=lambda r: r.url) + self.dynamic
 
     @property
     def runtimes_used(self) -> set[str]:
@@ -212,9 +262,5 @@ class Router:
         """Pick up pages added since the last scan (at most once a second)."""
         if time.monotonic() - self._scanned_at < self.RESCAN_INTERVAL:
             return False
-        try:
-            self.scan()
-        except ConfigError:
-            self._scanned_at = time.monotonic()
-            return False
+        self.rescan()
         return True

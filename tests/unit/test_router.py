@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dynlan.app._router import Router
+from dynlan.config import ConfigError
 
 SUFFIXES = {".php": "php", ".lua": "lua"}
 FILES = (
@@ -162,3 +164,52 @@ def test_multi_dot_pages_route_by_their_stem(tmp_path: Path) -> None:
     assert routes == {"notes.txt.tmpl": "text", "page.tmpl": "template", "index.txt.tmpl": "text",
                       "docs/guide.html.tmpl": "template"}
     assert router.match("/notes.txt") is None
+
+
+def test_two_pages_on_one_url_stop_the_start(tmp_path: Path) -> None:
+    (tmp_path / "hello.lua").write_text("x")
+    (tmp_path / "hello.php").write_text("x")
+    with pytest.raises(ConfigError, match=r"^pages hello\.lua and hello\.php both answer the same URL /hello$"):
+        Router(str(tmp_path), SUFFIXES)
+
+
+def test_a_conflict_while_serving_is_logged_once_and_other_pages_are_picked_up(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    (tmp_path / "hello.lua").write_text("x")
+    (tmp_path / "users").mkdir()
+    (tmp_path / "users" / "[id].php").write_text("x")
+    router = Router(str(tmp_path), SUFFIXES)
+    for name in ("hello.php", "other.lua", "users/[name].lua", "new.php", "new.lua"):
+        (tmp_path / name).write_text("x")
+    with caplog.at_level(logging.WARNING, logger="dynlan"):
+        router.rescan()
+        router.rescan()
+    pages = {p: m.route.name for p in ("/hello", "/other", "/users/7", "/new") if (m := router.match(p))}
+    # The URLs that had a page keep it; a URL whose pages are all new gets the first by name.
+    assert pages == {"/hello": "hello.lua", "/other": "other.lua", "/users/7": "users/[id].php", "/new": "new.lua"}
+    assert sorted(r.getMessage().split(": ", 1)[1] for r in caplog.records) == [
+        "pages hello.lua and hello.php both answer /hello; hello.lua keeps answering it until the others are renamed",
+        "pages new.lua and new.php both answer /new; new.lua keeps answering it until the others are renamed",
+        "pages users/[id].php and users/[name].lua both answer /users/[id]; "
+        "users/[id].php keeps answering it until the others are renamed",
+    ]
+    assert os.path.join(str(tmp_path), "hello.php") not in router.by_file  # the other page is not run, nor served
+
+    caplog.clear()
+    os.remove(tmp_path / "hello.lua")
+    with caplog.at_level(logging.WARNING, logger="dynlan"):
+        router.rescan()
+    match = router.match("/hello")
+    assert match is not None and match.route.name == "hello.php" and match.route.runtime == "php"
+    assert caplog.records == []  # the other conflicts were already logged
+
+
+def test_routes_are_listed_fixed_then_dynamic_in_the_order_tried(router: Router) -> None:
+    assert [(r.url, r.name, r.runtime) for r in router.routes()] == [
+        ("/", "index.php", "php"),
+        ("/dir.php/inner", "dir.php/inner.php", "php"),
+        ("/hello", "hello.lua", "lua"),
+        ("/info", "info.php", "php"),
+        ("/users/[id]", "users/[id].php", "php"),
+    ]
