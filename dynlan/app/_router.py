@@ -159,7 +159,7 @@ class Router:
             if len(routes) > 1:
                 names = tuple(r.name for r in routes)
                 if strict:
-                    raise ConfigError(f"pages {' and '.join(names)} both answer the same URL {routes[0].url}")
+                    raise ConfigError(f"{self.root}: pages {' and '.join(names)} both answer the same URL {routes[0].url}")
                 kept = next((r for r in routes if r.file in before), routes[0])
                 conflicts.add(names)
                 if names not in self._conflicts:
