@@ -16,6 +16,7 @@ from dynlan._cli import CliError
 from dynlan.app import App, Site, discover_sites
 from dynlan.config import Config, ConfigError, load_config
 from dynlan.server import ListenError, Server, bind_socket
+from dynlan.server._operations import Operations
 from dynlan.server._watchdog import Heartbeat, Inflight, Watchdog, blocked_limit
 
 log = logging.getLogger("dynlan")
@@ -166,7 +167,7 @@ def _serve_worker(
         app.prepare()
     except ConfigError as exc:
         raise CliError(str(exc)) from None
-    server = Server(config, app, ssl_context=ssl_context, quic=quic)
+    server = Server(config, app, ssl_context=ssl_context, quic=quic, operations=Operations(app))
 
     def inflight() -> Inflight:
         return app.host.inflight if app.host is not None else {}

@@ -17,7 +17,7 @@ import logging
 import os
 import socket
 import tempfile
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ log = logging.getLogger("dynlan")
 MAX_MESSAGE = 64 * 1024
 TIMEOUT = 5.0
 
-Handler = Callable[[dict[str, Any]], dict[str, Any]]
+Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
 def control_dir(port: int) -> Path:
@@ -84,8 +84,8 @@ class ControlServer:
 
     async def _answer(self, stream: trio.SocketStream) -> None:
         async with stream:
+            buffer = b""
             with trio.move_on_after(TIMEOUT):
-                buffer = b""
                 while b"\n" not in buffer:
                     data = await stream.receive_some(MAX_MESSAGE)
                     if not data:
@@ -93,12 +93,17 @@ class ControlServer:
                     buffer += data
                     if len(buffer) > MAX_MESSAGE:
                         return
-                try:
-                    reply = self.handler(_decode(buffer.partition(b"\n")[0]))
-                except (ValueError, TypeError, KeyError) as exc:
-                    reply = {"ok": False, "error": str(exc)}
-                with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-                    await stream.send_all(_encode(reply))
+            if b"\n" not in buffer:
+                return
+            # The operation itself is not under the read timeout: a reload that starts a runtime may take
+            # longer, and is not to be cut short half-way by a client's silence.
+            try:
+                reply = await self.handler(_decode(buffer.partition(b"\n")[0]))
+            except (ValueError, TypeError, KeyError) as exc:
+                reply = {"ok": False, "error": str(exc)}
+            with trio.move_on_after(TIMEOUT), \
+                    contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                await stream.send_all(_encode(reply))
 
     def broadcast_nowait(self, message: dict[str, Any]) -> None:
         """Send a message to every other process of this server, in the background."""

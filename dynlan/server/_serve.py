@@ -20,6 +20,7 @@ from dynlan.server._control import ControlServer
 from dynlan.server._h1conn import RECV_SIZE, App, H1Connection
 from dynlan.server._h2connection import H2Connection
 from dynlan.server._h3server import H3Endpoint
+from dynlan.server._operations import Operations
 from dynlan.server._state import ServerState
 
 log = logging.getLogger("dynlan")
@@ -78,10 +79,12 @@ class Server:
 
     def __init__(
         self, config: Config, app: App, *, access: AccessLog | None = None, ssl_context: ssl.SSLContext | None = None,
-        quic: QuicRouter | None = None,
+        quic: QuicRouter | None = None, operations: Operations | None = None,
     ) -> None:
         self.config = config
         self.app = app
+        self.operations = operations
+        """What the control socket answers (`dynlan cache purge`, `dynlan reload`); None: no control socket."""
         self.state = ServerState()
         self.access = access or AccessLog(enabled=config.server.access_log)
         self.limiter = trio.CapacityLimiter(config.server.max_connections)
@@ -252,11 +255,10 @@ class Server:
             await listener.aclose()
 
     async def _start_control(self, nursery: trio.Nursery, sockets: list[socket.socket]) -> None:
-        """The control socket, when the app takes control messages (`dynlan cache purge`)."""
-        handler = getattr(self.app, "control", None)
-        if handler is None or not self.config.server.control_socket or not sockets:
+        """The control socket, when this process has control operations (`dynlan cache purge`, `dynlan reload`)."""
+        if self.operations is None or not self.config.server.control_socket or not sockets:
             return
-        control = ControlServer(sockets[0].getsockname()[1], handler)
+        control = ControlServer(sockets[0].getsockname()[1], self.operations.handle)
         try:
             await nursery.start(control.serve)
         except OSError as exc:
