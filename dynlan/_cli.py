@@ -51,6 +51,15 @@ def _parser() -> argparse.ArgumentParser:
         action.add_argument("--port", type=int, default=8080, help="port of the running server (default 8080)")
         action.add_argument("--site", help="only this site (a site folder's name)")
 
+    for name, text in (("routes", "print the route table of each site: its rules, then its pages"),
+                       ("check", "check the server and site configs as serve would, without serving")):
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument("path", metavar="PATH", help="a site folder, or a folder whose sub-folders are virtual hosts")
+        cmd.add_argument("--config", type=Path, help="server config file (TOML)")
+
+    r = sub.add_parser("reload", help="make a running server re-read its server and site configs")
+    r.add_argument("--port", type=int, default=8080, help="port of the running server (default 8080)")
+
     w = sub.add_parser("wren", help="run a Wren script")
     w.add_argument("file", metavar="FILE")
     return p
@@ -74,6 +83,14 @@ def main(argv: list[str] | None = None) -> int:
             from dynlan._cache_cmd import cache_command
 
             return cache_command(args)
+        if args.command in ("routes", "check"):
+            from dynlan._inspect_cmd import check_command, routes_command
+
+            return routes_command(args) if args.command == "routes" else check_command(args)
+        if args.command == "reload":
+            from dynlan._reload_cmd import reload_command
+
+            return reload_command(args)
         if args.command == "wren":
             try:
                 from dynlan.runtimes.wren._cli import main as wren_main
