@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -161,3 +162,22 @@ def test_reload_applies_a_changed_site_file_and_keeps_the_old_one_when_the_new_i
             r = httpx.get(server.url + "/files/", timeout=30)
             assert r.status_code == 200 and "a.txt" in r.text, r.text
         assert client.get("/hello").text == "hello\n"
+
+
+def test_a_conflict_while_serving_is_logged_and_other_new_pages_are_served(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "hello.lua").write_text("print('hello from lua')\n")
+    with run_dynlan(site) as server, httpx.Client(base_url=server.url, timeout=30) as client:
+        assert client.get("/hello").text == "hello from lua\n"
+        (site / "hello.py").write_text("def handle(request, response):\n    response.write('hello from python')\n")
+        (site / "other.lua").write_text("print('other')\n")
+        # A URL no page answered makes the server look again (at most once a second): ask until it has.
+        deadline = time.monotonic() + 30
+        while (other := client.get("/other")).status_code == 404 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert other.status_code == 200 and other.text == "other\n", other.text
+        assert client.get("/hello").text == "hello from lua\n"
+        assert client.get("/hello.py").status_code == 404  # the other page is neither run nor sent as source
+        warnings = [line for line in server.log().splitlines() if "both answer /hello" in line]
+        assert len(warnings) == 1 and "pages hello.lua and hello.py" in warnings[0], server.log()
