@@ -120,6 +120,7 @@ def test_check_and_routes_refuse_two_pages_on_one_url(tmp_path: Path) -> None:
         assert (p.returncode, p.stdout) == (2, "")
         assert p.stderr == (f"dynlan: error: {sites.resolve() / 'a.test'}: "
                             f"pages hello.lua and hello.py both answer the same URL /hello\n")
+    assert p.stderr == refused_by_serve(sites)
 
 
 def test_reload_without_a_server(tmp_path: Path) -> None:
