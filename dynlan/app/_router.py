@@ -259,7 +259,7 @@ class Router:
         return (*segments, "") in self.exact
 
     def maybe_rescan(self) -> bool:
-        """Pick up pages added since the last scan (at most once a second)."""
+        """Pick up pages added or removed since the last scan, at most once a second (see `rescan`)."""
         if time.monotonic() - self._scanned_at < self.RESCAN_INTERVAL:
             return False
         self.rescan()
