@@ -5,15 +5,18 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import socket
 import ssl
 import sys
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 import trio
 
 from dynlan._cli import CliError
 from dynlan.app import App, Site, discover_sites
+from dynlan.app._reload import Reloader
 from dynlan.config import Config, ConfigError, load_config
 from dynlan.server import ListenError, Server, bind_socket
 from dynlan.server._operations import Operations
@@ -64,9 +67,14 @@ def build_config(args: argparse.Namespace) -> Config:
     return config
 
 
-def serve_command(args: argparse.Namespace, argv: list[str]) -> int:
-    from pathlib import Path
+def _hold_sighup(signum: int, frame: object) -> None:
+    """SIGHUP before the server listens for it: a reload comes from the files read at start anyway."""
 
+
+def serve_command(args: argparse.Namespace, argv: list[str]) -> int:
+    # SIGHUP reloads; its default action would end the process while it starts. (A handler, not SIG_IGN,
+    # which pages' child processes would inherit.)
+    signal.signal(signal.SIGHUP, _hold_sighup)
     config = build_config(args)
     # aioquic logs every connection's handshake at INFO: keep the server log for requests.
     logging.getLogger("quic").setLevel(logging.WARNING)
@@ -167,7 +175,23 @@ def _serve_worker(
         app.prepare()
     except ConfigError as exc:
         raise CliError(str(exc)) from None
-    server = Server(config, app, ssl_context=ssl_context, quic=quic, operations=Operations(app))
+    port = config.server.port
+
+    def load_config() -> Config:
+        # As at start: the config file, then the command line over it.
+        try:
+            reloaded = build_config(args)
+        except CliError as exc:
+            raise ConfigError(str(exc)) from None
+        reloaded.server.port = port
+        return reloaded
+
+    def discover(reloaded: Config) -> tuple[dict[str, Site], Site]:
+        return discover_sites(Path(args.path), reloaded, _runtime_names())
+
+    reloader = Reloader(app, load_config, discover)
+    server = Server(config, app, ssl_context=ssl_context, quic=quic, operations=Operations(app, reloader.reload))
+    reloader.preparers.append(server.prepare_config)
 
     def inflight() -> Inflight:
         return app.host.inflight if app.host is not None else {}
@@ -175,6 +199,13 @@ def _serve_worker(
     watchdog = Watchdog(blocked_limit(config, [site.config.limits for site in sites.values()]), inflight,
                         shared=Heartbeat.attach(args.heartbeat_fd), parent=os.getppid(),
                         name=f"worker {args.worker_index}")
+    watchdog.set_limits(watchdog.limit, config.server.grace_period)
+
+    def swapped(new: Config) -> None:
+        watchdog.set_limits(blocked_limit(new, [site.config.limits for site in app.sites.values()]),
+                            new.server.grace_period)
+
+    reloader.swapped.append(swapped)
     def ready() -> None:
         if args.banner:
             scheme = "https" if ssl_context is not None else "http"
@@ -186,7 +217,7 @@ def _serve_worker(
         # and the connections waiting in it stay).
         sock.listen(config.server.backlog)
     _tune_gc()
-    trio.run(_run, server, app, main, watchdog, ready, redirects, udp)
+    trio.run(_run, server, app, reloader, main, watchdog, ready, redirects, udp)
     return 0
 
 
@@ -205,13 +236,13 @@ def _tune_gc() -> None:
 
 
 async def _run(
-    server: Server, app: App, sock: socket.socket, watchdog: Watchdog, ready: Callable[[], None],
-    redirects: list[socket.socket], udp: socket.socket | None,
+    server: Server, app: App, reloader: Reloader, sock: socket.socket, watchdog: Watchdog,
+    ready: Callable[[], None], redirects: list[socket.socket], udp: socket.socket | None,
 ) -> None:
     async with trio.open_nursery() as nursery:
         # The heartbeat runs as long as the loop does: runtimes starting and closing are watched too.
         await nursery.start(watchdog.run)
-        async with app.running():
+        async with app.running(), reloader.running():
             await server.serve([sock], on_ready=ready, redirect_sockets=redirects, udp_socket=udp)
         nursery.cancel_scope.cancel()
 

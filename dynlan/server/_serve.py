@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import trio
 
-from dynlan.config import Config
+from dynlan.config import Config, ConfigError
 from dynlan.http import Exchange, RequestReceived
 from dynlan.http._h2proto import PREFACE
 from dynlan.http._h3proto import QuicRouter
@@ -98,6 +98,40 @@ class Server:
         """Set: HTTP/3 is served on the UDP socket given to serve()."""
         self._redirect = RedirectToHttps(config.server.port)
         """Answers connections on the plain-HTTP redirect port, if there is one."""
+
+    def prepare_config(self, old: Config, new: Config) -> Callable[[], None]:
+        """Check a reloaded config for this server (its certificates); what applies it (see `dynlan/app/_reload.py`).
+
+        New connections get the new settings; open ones keep those they started with. The listening sockets,
+        HTTP/2 and HTTP/3 on or off and TLS on or off need a restart (the reloader keeps them as they are).
+        Certificate files are read again whether or not their names changed: renewed in place, they reload.
+        """
+        ssl_context = self.ssl_context
+        quic_configuration = None
+        if ssl_context is not None and new.tls.enabled:
+            from dynlan.server._tls import certificate_files, make_server_context
+
+            ssl_context = make_server_context(new.tls, new.http.http2)
+            if self.quic is not None:
+                from dynlan.http._h3proto import make_configuration
+
+                try:
+                    quic_configuration = make_configuration(*certificate_files(new.tls), self.quic.settings)
+                except (ssl.SSLError, OSError, ValueError) as exc:
+                    raise ConfigError(f"TLS: the certificate for HTTP/3 is not usable: {exc}") from None
+
+        def commit() -> None:
+            self.config = new
+            self.limiter.total_tokens = new.server.max_connections
+            self.access.enabled = new.server.access_log
+            self.ssl_context = ssl_context
+            if self.quic is not None and quic_configuration is not None:
+                self.quic.configuration = quic_configuration
+            hsts = [("strict-transport-security", f"max-age={new.tls.hsts_max_age}")] if new.tls.hsts_max_age else []
+            # The list is shared with open connections: changed in place.
+            self._https_headers[:] = hsts + [h for h in self._https_headers if h[0] != "strict-transport-security"]
+
+        return commit
 
     async def handle_stream(self, stream: trio.abc.Stream, client: tuple[str, int] | None, scheme: str = "http") -> None:
         """Serve one connection: TLS handshake and ALPN, or h2c detection, then HTTP/1.1 or HTTP/2."""
@@ -269,9 +303,16 @@ class Server:
             set_broadcast(control.broadcast_nowait)
 
     async def _watch_signals(self, nursery: trio.Nursery, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
             task_status.started()
-            async for _ in signals:
+            async for signum in signals:
+                if signum == signal.SIGHUP:
+                    # Reload, never stop (the default action of SIGHUP would end the process).
+                    if self.operations is None or self.state.shutting_down:
+                        log.info("SIGHUP: nothing to reload")
+                    else:
+                        nursery.start_soon(self.operations.handle, {"op": "reload"})
+                    continue
                 if self.state.shutting_down:
                     # A second signal: stop now.
                     log.info("second signal: exiting at once")
