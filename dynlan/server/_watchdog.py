@@ -52,16 +52,17 @@ def blocked_limit(config: Config, site_limits: Iterable[LimitsConfig]) -> float:
 
 
 class Heartbeat:
-    """Two monotonic times in memory shared by a worker and its supervisor: the last beat and when serving began.
+    """Memory shared by a worker and its supervisor: the last beat and when serving began (monotonic times),
+    and the worker's current blocked-loop limit and shutdown grace period (seconds; they follow reloads).
 
     The memory is a memfd the supervisor makes once per worker slot and hands to each worker it starts there.
     """
 
-    SIZE = 16
+    SIZE = 32
 
     def __init__(self, fd: int) -> None:
         self._map = mmap.mmap(fd, self.SIZE)
-        self._values = (ctypes.c_double * 2).from_buffer(self._map)
+        self._values = (ctypes.c_double * 4).from_buffer(self._map)
         # Aligned 8-byte stores and loads: a reader never sees half of a write.
 
     @classmethod
@@ -80,8 +81,13 @@ class Heartbeat:
             os.close(fd)
 
     def reset(self) -> None:
-        self._values[0] = 0.0
-        self._values[1] = 0.0
+        for i in range(4):
+            self._values[i] = 0.0
+
+    def publish(self, limit: float, grace_period: float) -> None:
+        """The worker's limits, for the supervisor (which reads the config only once, at start)."""
+        self._values[2] = limit
+        self._values[3] = grace_period
 
     def beat(self, now: float) -> None:
         self._values[0] = now
@@ -98,6 +104,16 @@ class Heartbeat:
     def serving_since(self) -> float:
         """time.monotonic() when the worker started serving (0: not yet)."""
         return float(self._values[1])
+
+    @property
+    def limit(self) -> float:
+        """Seconds the worker's event loop may stay blocked (0: not published yet)."""
+        return float(self._values[2])
+
+    @property
+    def grace_period(self) -> float:
+        """Seconds the worker gives requests in flight when it stops (0: not published yet)."""
+        return float(self._values[3])
 
 
 def child_pids(pid: int) -> list[int]:
@@ -153,6 +169,13 @@ class Watchdog:
         self.beat()
         if self._shared is not None:
             self._shared.mark_serving(time.monotonic())
+
+    def set_limits(self, limit: float, grace_period: float) -> None:
+        """A reloaded config's blocked-loop limit, and its grace period for the supervisor to wait out."""
+        self.limit = limit
+        self._check_every = max(0.05, min(1.0, limit / 10))
+        if self._shared is not None:
+            self._shared.publish(limit, grace_period)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Beat until cancelled, with the watching thread running meanwhile."""

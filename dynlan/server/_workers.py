@@ -53,6 +53,8 @@ class Slot:
     stale_checks: int = 0
     killed_blocked: bool = False
     """The supervisor killed the current process because its event loop stayed blocked."""
+    reload_pending: bool = False
+    """A SIGHUP came while the current process was starting: it is told to reload once it serves."""
 
 
 class Supervisor:
@@ -64,7 +66,9 @@ class Supervisor:
         self.slots = slots
         self.grace_period = grace_period
         self.backstop = blocked_limit + grace
-        """Seconds without a heartbeat after which the supervisor kills a worker its own watchdog did not end."""
+        """Seconds without a heartbeat after which the supervisor kills a worker its own watchdog did not end
+        (the limit a worker publishes, which follows its reloads, replaces `blocked_limit`)."""
+        self.grace = grace
         self.control_folder = control_folder
         self.stopping = False
         self.restarts = 0
@@ -88,6 +92,8 @@ class Supervisor:
                 cmd.append("--banner")
             slot.heartbeat.reset()
             slot.announced = False
+            # It reads the config files as they are now: a reload asked for before it started is in them.
+            slot.reload_pending = False
             slot.stale_checks = 0
             slot.killed_blocked = False
             # Its own process group: a Ctrl-C in the terminal reaches the supervisor alone, which then stops the
@@ -163,11 +169,17 @@ class Supervisor:
                         self.ready.set()
                     elif slot.starts > 1:
                         log.info("worker %d replaced: pid %d is serving", slot.index, proc.pid)
+                    if slot.reload_pending and not self.stopping:
+                        slot.reload_pending = False
+                        with contextlib.suppress(ProcessLookupError):
+                            proc.send_signal(signal.SIGHUP)
                 if self.stopping or slot.killed_blocked:
                     continue
                 # Two stale readings in a row, to be sure of it.
                 blocked = now - slot.heartbeat.last_beat
-                slot.stale_checks = slot.stale_checks + 1 if blocked > self.backstop else 0
+                published = slot.heartbeat.limit
+                backstop = published + self.grace if published > 0 else self.backstop
+                slot.stale_checks = slot.stale_checks + 1 if blocked > backstop else 0
                 if slot.stale_checks >= 2:
                     slot.killed_blocked = True
                     nursery.start_soon(self._kill_blocked, slot, proc, blocked)
@@ -199,8 +211,27 @@ class Supervisor:
                 with contextlib.suppress(ProcessLookupError):
                     proc.send_signal(sig)
 
+    def reload(self) -> None:
+        """SIGHUP: each worker re-reads the config files and swaps them in (or refuses them and says why).
+
+        A worker still starting is told once it serves (before, SIGHUP would end it); one started after this
+        reads the files as they are now.
+        """
+        told = 0
+        for slot in self.slots:
+            proc = slot.proc
+            if proc is None or proc.returncode is not None:
+                continue
+            if not slot.announced:
+                slot.reload_pending = True
+                continue
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGHUP)
+                told += 1
+        log.info("SIGHUP: reloading the configuration in %d worker%s", told, "" if told == 1 else "s")
+
     async def run(self) -> int:
-        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._watch, signals, nursery)
                 nursery.start_soon(self._monitor, nursery)
@@ -209,7 +240,11 @@ class Supervisor:
         return self.exit_status
 
     async def _watch(self, signals: AsyncIterator[int], nursery: trio.Nursery) -> None:
-        async for _ in signals:
+        async for signum in signals:
+            if signum == signal.SIGHUP:
+                if not self.stopping:
+                    self.reload()
+                continue
             if self.stopping:
                 # A second signal: no more waiting.
                 self._signal_all(signal.SIGKILL)
@@ -225,7 +260,9 @@ class Supervisor:
         nursery.start_soon(self._wait_or_kill, nursery)
 
     async def _wait_or_kill(self, nursery: trio.Nursery) -> None:
-        with trio.move_on_after(self.grace_period + 2):
+        # A worker's grace period follows its reloads: wait for the longest one.
+        grace = max([self.grace_period, *(slot.heartbeat.grace_period for slot in self.slots)])
+        with trio.move_on_after(grace + 2):
             for proc in list(self.procs.values()):
                 await proc.wait()
         self._signal_all(signal.SIGKILL)
