@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from dynlan._cli import CliError
+from dynlan._cli import CliError, _parser
 from dynlan._serve_cmd import _runtime_names, build_config
 from dynlan.app import App, Site, discover_sites
 from dynlan.app._router import Route, Router
@@ -35,11 +35,8 @@ class Loaded:
 
 def load(path: str, config_file: Path | None) -> Loaded:
     """Load and check the sites under `path` as `dynlan serve PATH --config F` would; CliError on a problem."""
-    # `serve`'s own options left at their defaults: only what the files say is checked.
-    args = argparse.Namespace(
-        config=config_file, host=None, port=None, workers=None, dev=False, no_access_log=False,
-        tls=None, tls_cert=None, tls_key=None, http3=None,
-    )
+    # The arguments `serve` would get: its other options at their defaults, so only what the files say counts.
+    args = _parser().parse_args(["serve", *(["--config", str(config_file)] if config_file else []), "--", path])
     config = build_config(args)
     try:
         sites, default = discover_sites(Path(path), config, _runtime_names())
