@@ -15,7 +15,10 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dynlan.app._rules import Rules
 
 
 class ConfigError(Exception):
@@ -42,6 +45,9 @@ class ServerConfig:
     """Write one line per request to stderr."""
     control_socket: bool = True
     """Listen on a private Unix socket for local commands (`dynlan cache purge`)."""
+    trusted_proxies: list[str] = field(default_factory=list)
+    """Addresses and CIDR blocks of reverse proxies whose `X-Forwarded-For` / `Forwarded` give the client's
+    address (for `allow`/`deny`, logs and pages); from any other peer those headers are ignored."""
     watchdog_grace: float = 5.0
     """Seconds past the wall-time budget a worker's event loop may stay blocked (native code that no runtime can
     interrupt) before its watchdog ends it and the supervisor starts a replacement."""
@@ -123,6 +129,9 @@ class StaticConfig:
     """Serve `/about` from `about.html`."""
     listing: bool = False
     """Show an HTML listing for folders without an index."""
+    symlinks: str = "inside"
+    """Symbolic links in the site: `inside` (served when they lead to a file inside the site), `owner` (also
+    outside it, to a file of the site folder's owner), `follow` (anywhere). A site may only tighten it."""
 
 
 @dataclass(slots=True)
@@ -183,6 +192,12 @@ class SiteConfig:
     runtimes: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Runtime tables ([lua], [wren], ...) as written in this file: the server's go to each runtime's
     `configure()`; a site's are checked and merged by the runtime's `site_options()` at start-up."""
+    routes: list[dict[str, Any]] = field(default_factory=list)
+    """This file's `[[route]]` tables as written (docs/rules.md): a site's own rules, or the server's rules for
+    every site. Checked by `compile_rules` when the file is read."""
+    rules: Rules = field(default_factory=lambda: _rules_module().Rules())
+    """The rules requests are matched against (not a key of any file): for a site, its own `[[route]]` rules,
+    then the server's; for the server config, the server's."""
 
 
 @dataclass(slots=True)
@@ -233,9 +248,25 @@ def _convert(value: Any, tp: Any, path: str) -> Any:
     return value
 
 
+def _rules_module() -> Any:
+    # Imported when first needed: the rules module imports this one (ConfigError).
+    from dynlan.app import _rules
+
+    return _rules
+
+
+_NOT_KEYS = frozenset({"runtimes", "routes", "rules"})
+"""Fields that are no key of a file: runtime tables go by the runtime's name, `[[route]]` tables by `route`,
+and `rules` is compiled from them."""
+
+
+def _hints(cls: type[Any]) -> dict[str, Any]:
+    return typing.get_type_hints(cls, localns={"Rules": _rules_module().Rules})
+
+
 def _build(cls: type[Any], data: dict[str, Any], path: str, into: Any = None) -> Any:
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls) if f.name != "runtimes"}
+    hints = _hints(cls)
+    names = {f.name for f in dataclasses.fields(cls) if f.name not in _NOT_KEYS}
     obj = into if into is not None else cls()
     for key, value in data.items():
         key_path = f"{path}.{key}" if path else key
@@ -252,10 +283,15 @@ def _merge(cfg: SiteConfig, data: dict[str, Any], runtime_names: frozenset[str],
                 raise ConfigError(f"{source}: '{key}' must be a table")
             cfg.runtimes.setdefault(key, {}).update(value)
             continue
-        if key == "runtimes":
+        if key == "route":
+            if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+                raise ConfigError(f"{source}: route: expected tables ([[route]]), got {value!r}")
+            cfg.routes = value
+            continue
+        if key in _NOT_KEYS:
             raise ConfigError(f"{source}: unknown key '{key}'")
         current = getattr(cfg, key, None)
-        hints = typing.get_type_hints(type(cfg))
+        hints = _hints(type(cfg))
         if current is None or key not in hints:
             raise ConfigError(f"{source}: unknown key '{key}'")
         if dataclasses.is_dataclass(current):
@@ -284,7 +320,14 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: {exc.strerror}") from None
 
 
-_CHOICES = {("http", "h1_parser"): ("auto", "llhttp", "h11"), ("cache", "backend"): ("memory", "redis")}
+_CHOICES = {
+    ("http", "h1_parser"): ("auto", "llhttp", "h11"),
+    ("cache", "backend"): ("memory", "redis"),
+    ("static", "symlinks"): ("inside", "owner", "follow"),
+}
+
+_STRICTNESS = {("static", "symlinks"): ("inside", "owner", "follow")}
+"""For `stricter` keys (SITE_RULES): their values, the strictest first."""
 
 
 def _check_choices(cfg: SiteConfig, source: str) -> None:
@@ -298,6 +341,8 @@ def _check_choices(cfg: SiteConfig, source: str) -> None:
 
 def _check_values(cfg: SiteConfig, source: str) -> None:
     """Values every config file must keep in range, the server's and a site's alike."""
+    if isinstance(cfg, Config):
+        _rules_module().parse_networks(cfg.server.trusted_proxies, f"{source}: server.trusted_proxies")
     for f in dataclasses.fields(LimitsConfig):
         value = getattr(cfg.limits, f.name)
         if value <= 0:
@@ -343,10 +388,11 @@ def load_config(path: Path | None, runtime_names: frozenset[str] = frozenset()) 
         _check_choices(cfg, str(path))
         _check_values(cfg, str(path))
         _check_cache_share(cfg, str(path))
+        cfg.rules = _rules_module().compile_rules(cfg.routes, str(path))
     return cfg
 
 
-SiteRule = typing.Literal["site", "lower", "higher", "off", "server"]
+SiteRule = typing.Literal["site", "lower", "higher", "off", "stricter", "server"]
 
 SITE_RULES: dict[str, dict[str, SiteRule]] = {
     # Connection settings apply before a request names its site (and HTTP/2 and HTTP/3 carry several
@@ -361,15 +407,18 @@ SITE_RULES: dict[str, dict[str, SiteRule]] = {
     },
     # How a site's own files are found; nothing outside the site, nor a hidden or private file, can be
     # reached through them (`_check_values`, and the listing skips such names).
-    "static": {"index_names": "site", "clean_urls": "site", "listing": "site"},
+    # A link leading out of the site serves files the site's folder does not hold: a site may only be stricter.
+    "static": {"index_names": "site", "clean_urls": "site", "listing": "site", "symlinks": "stricter"},
     # The budgets: a site that raised them could hold a worker (and every site on it) longer.
     "limits": {"wall_time": "lower", "instructions": "lower", "memory": "lower", "output_size": "lower"},
     # Compression costs the worker's CPU, in its event loop for static files: a site may ask for less of it.
     "compression": {"enabled": "off", "min_size": "higher", "max_size": "lower", "precompressed": "site"},
 }
 """What a site's `dynlan.toml` may do with each key of each section (docs/config.md has it as a table):
-`site` any value; `lower`/`higher` at most/at least the server's; `off` turn it off, never on;
-`server` nothing (a server setting). A key missing here is a server setting."""
+`site` any value; `lower`/`higher` at most/at least the server's; `off` turn it off, never on; `stricter` a value
+no looser than the server's (`_STRICTNESS`); `server` nothing (a server setting). A key missing here is a server
+setting. A site's `[[route]]` rules are its own to write: they only govern requests to that site, and the
+server's rules still apply after them (every matching rule's checks must pass, docs/rules.md)."""
 
 SERVER_SECTIONS = {"server": "[server]", "cache": "[cache]", "tls": "[tls]", "dev": "dev"}
 
@@ -401,6 +450,9 @@ def _check_site_rules(base: Config, cfg: SiteConfig, data: dict[str, Any], sourc
             if rule == "higher" and mine < server:
                 raise ConfigError(f"{where} = {_show(mine)} is below the server's {_show(server)}; "
                                   f"a site can only raise it")
+            if rule == "stricter" and _STRICTNESS[section, key].index(mine) > _STRICTNESS[section, key].index(server):
+                raise ConfigError(f"{where} = {_show(mine)} is looser than the server's {_show(server)}; "
+                                  f"a site can only make it stricter")
             if rule == "off" and mine and not server:
                 raise ConfigError(f"{where} = {_show(mine)}, but the server's is {_show(server)}; "
                                   f"a site can only turn it off")
@@ -428,6 +480,9 @@ def site_config(base: Config, site_file: Path | None, runtime_names: frozenset[s
         _check_choices(cfg, str(site_file))
         _check_values(cfg, str(site_file))
         _check_site_rules(base, cfg, data, str(site_file))
+        cfg.rules = _rules_module().compile_rules(cfg.routes, str(site_file)).then(base.rules)
+    else:
+        cfg.rules = base.rules
     return cfg
 
 
