@@ -139,7 +139,9 @@ while True:
 """
 
 def handle(request, response):
-    marker, out = request.query["marker"], request.query["out"]
+    # Inside the site's own folder: the only place besides its private temporary folder a page may write.
+    marker = request.query["marker"]
+    out = os.path.join(os.path.dirname(os.path.abspath(__file__)), request.query["out"])
     pid = os.fork()
     if pid == 0:
         os.setsid()
@@ -150,7 +152,7 @@ def handle(request, response):
     deadline = time.monotonic() + 20
     while not os.path.exists(out + ".ready") and time.monotonic() < deadline:
         time.sleep(0.01)
-    response.write("running" if os.path.exists(out + ".ready") else "not started")
+    response.write(("running " if os.path.exists(out + ".ready") else "not started ") + out)
 ''',
     # As many processes as it can get, up to 200, each sleeping with the marker as its name.
     "fork_many.py": '''
@@ -296,10 +298,11 @@ def test_a_thread_ends_with_its_request(server: RunningServer, secret: str) -> N
     assert report["alive"] == [] and secret not in repr(report["recorded"])
 
 
-def test_a_setsid_grandchild_is_killed_with_the_request(server: RunningServer, secret: str, tmp_path: Path) -> None:
+def test_a_setsid_grandchild_is_killed_with_the_request(server: RunningServer, secret: str) -> None:
     marker = f"dynlan-stealer-{uuid.uuid4().hex}"
-    out = tmp_path / "stolen"
-    assert attacker(server, "/setsid_child", marker=marker, out=str(out)).text == "running"
+    state, _, stolen = attacker(server, "/setsid_child", marker=marker, out=f"stolen-{marker}").text.partition(" ")
+    assert state == "running", stolen
+    out = Path(stolen)
     wait_until(lambda: not running(marker), f"no process named {marker}")
     victims_answer(server, secret)
     assert not out.exists() or secret.encode() not in out.read_bytes()
