@@ -12,6 +12,7 @@ import pytest
 
 from dynlan.app import App, discover_sites
 from dynlan.config import SITE_RULES, Config, ConfigError, SiteConfig, load_config, site_config
+from dynlan.http import Headers
 from dynlan.runtimes import Registry, check_site_options, registry
 from dynlan.runtimes.lua._runtime import LuaRuntime
 from dynlan.runtimes.php._runtime import PhpRuntime
@@ -399,3 +400,81 @@ def test_cache_share_names_sites_that_exist(tmp_path: Path, text: str, needle: s
     root = make_sites(tmp_path, {name: {"index.html": name} for name in ("a.test", "b.test")})
     with pytest.raises(ConfigError, match=re.escape(needle)):
         discover_sites(root, server(tmp_path, text), RUNTIME_NAMES)
+
+
+# -- site rules, trusted proxies, symbolic links -------------------------------------------------------------------
+
+
+async def test_a_sites_rules_come_before_the_servers_and_govern_that_site_only(tmp_path: Path) -> None:
+    root = make_sites(tmp_path, {name: {"index.html": name} for name in ("a.test", "b.test")})
+    (root / "a.test" / "dynlan.toml").write_text('[[route]]\npath = "/old/*"\nredirect = "/new/{path}"\n'
+                                                 '[[route]]\npath = "/ping"\nrespond = { body = "a" }\n')
+    cfg = server(tmp_path, '[[route]]\npath = "/ping"\nrespond = { body = "server" }\n'
+                           '[[route]]\npath = "/*"\nheaders = { set = { "x-frame-options" = "DENY" } }\n')
+    assert [r["path"] for r in cfg.routes] == ["/ping", "/*"] and len(cfg.rules) == 2
+    sites, _ = discover_sites(root, cfg, RUNTIME_NAMES)
+    a, b = sites["a.test"].config, sites["b.test"].config
+    assert [r["path"] for r in a.routes] == ["/old/*", "/ping"] and b.routes == []
+    assert len(a.rules) == 4 and len(b.rules) == 2
+    headers = Headers()
+    answer = await a.rules.evaluate("GET", "/ping", "", "a.test", "127.0.0.1", headers)
+    assert (answer.status, answer.body) == (200, b"a")
+    assert answer.edits is not None and answer.edits.apply([]) == [("x-frame-options", "DENY")]
+    answer = await b.rules.evaluate("GET", "/ping", "", "b.test", "127.0.0.1", headers)
+    assert (answer.status, answer.body) == (200, b"server")
+    answer = await b.rules.evaluate("GET", "/old/x", "", "b.test", "127.0.0.1", headers)
+    assert answer.status == 0 and answer.path == "/old/x"
+    assert Config().rules.describe() == [] and not Config().rules
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [('[[route]]\npath = "/x"\nredirect = "/y"\nstatus = 200\n', "route[0].status: a redirect's status is one of"),
+     ('[[route]]\npath = "/x"\n\n[[route]]\npath = "/y"\nrespond = {}\n', "route[0]: the rule does nothing"),
+     ('route = 3\n', "route: expected tables"),
+     ('route = [1]\n', "route: expected tables"),
+     ('[route]\npath = "/x"\n', "route: expected tables"),
+     ('routes = []\n', "unknown key 'routes'"),
+     ('rules = []\n', "unknown key 'rules'")],
+)
+def test_bad_rules_are_refused_with_the_file_and_key(tmp_path: Path, text: str, needle: str) -> None:
+    assert needle in refused(tmp_path, Config(), text)
+    with pytest.raises(ConfigError) as info:
+        server(tmp_path, text)
+    assert str(info.value).startswith(f"{tmp_path / 'server.toml'}: ") and needle in str(info.value)
+
+
+def test_trusted_proxies_are_cidr_blocks_of_the_server_config(tmp_path: Path) -> None:
+    cfg = server(tmp_path, '[server]\ntrusted_proxies = ["10.0.0.0/8", "::1", "192.0.2.7"]\n')
+    assert cfg.server.trusted_proxies == ["10.0.0.0/8", "::1", "192.0.2.7"]
+    assert Config().server.trusted_proxies == []
+    with pytest.raises(ConfigError, match=re.escape("server.toml: server.trusted_proxies[1]: '10.0.0.1/8' is not")):
+        server(tmp_path, '[server]\ntrusted_proxies = ["::1", "10.0.0.1/8"]\n')
+    with pytest.raises(ConfigError, match=re.escape("server.trusted_proxies: expected a list")):
+        server(tmp_path, '[server]\ntrusted_proxies = "10.0.0.0/8"\n')
+    # A site believing X-Forwarded-For from anyone would let any client choose its address.
+    assert "[server] is a server setting" in refused(tmp_path, Config(), '[server]\ntrusted_proxies = ["0.0.0.0/0"]\n')
+
+
+@pytest.mark.parametrize(
+    ("server_value", "site_value", "allowed"),
+    [("inside", "inside", True), ("inside", "owner", False), ("inside", "follow", False),
+     ("owner", "inside", True), ("owner", "owner", True), ("owner", "follow", False),
+     ("follow", "inside", True), ("follow", "owner", True), ("follow", "follow", True)],
+)
+def test_a_site_may_only_tighten_symlinks(tmp_path: Path, server_value: str, site_value: str, allowed: bool) -> None:
+    base = server(tmp_path, f'[static]\nsymlinks = "{server_value}"\n')
+    text = f'[static]\nsymlinks = "{site_value}"\n'
+    if allowed:
+        assert site(tmp_path, base, text).static.symlinks == site_value
+    else:
+        assert refused(tmp_path, base, text).endswith(
+            f"static.symlinks = '{site_value}' is looser than the server's '{server_value}'; "
+            f"a site can only make it stricter")
+
+
+def test_symlinks_is_one_of_three(tmp_path: Path) -> None:
+    assert Config().static.symlinks == "inside"
+    with pytest.raises(ConfigError, match=r"static\.symlinks: must be one of inside, owner, follow, got 'always'"):
+        server(tmp_path, '[static]\nsymlinks = "always"\n')
+    assert "static.symlinks: must be one of" in refused(tmp_path, Config(), '[static]\nsymlinks = "yes"\n')
