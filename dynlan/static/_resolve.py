@@ -2,9 +2,15 @@
 
 Path traversal defences (CWE-22): the path is percent-decoded exactly once,
 then rejected if it holds a NUL, a backslash, an encoded slash, or a `..`
-segment; dotfiles, `_` names and the site's `dynlan.toml` are never served;
-and the final file's realpath must stay inside the site root, so a symlink
-cannot lead out of it.
+segment; dotfiles, `_` names and the site's `dynlan.toml` are never served.
+
+Symbolic links follow the site's `[static] symlinks` policy: `inside` (the
+file's realpath must stay inside the site root, so a link cannot lead out of
+it), `owner` (a link may lead out when it and what it points to have the same
+owner, as Apache's SymLinksIfOwnerMatch: a site owner cannot link to files of
+another user, such as /etc/shadow or another site) or `follow` (links are
+followed wherever they go: Debian packages ship a web application's assets
+as links into /usr/share).
 """
 
 from __future__ import annotations
@@ -26,12 +32,17 @@ class StaticError(Exception):
         super().__init__(f"{status} {message}")
 
 
+SYMLINK_POLICIES = ("inside", "owner", "follow")
+
+
 @dataclass(frozen=True, slots=True)
 class Resolved:
     kind: Literal["file", "listing", "redirect", "missing"]
     fs_path: str
     url_path: str
     redirect_to: str | None = None
+    refused: str = ""
+    """Why a file that exists is answered as missing (a link the site's policy refuses), for the log."""
 
 
 def decode_path(raw_path: str) -> list[str]:
@@ -60,9 +71,34 @@ def _hidden(segments: Sequence[str]) -> bool:
     return any(s.startswith((".", "_")) for s in segments) or segments == ["dynlan.toml"]
 
 
-def _inside(root: str, path: str) -> bool:
+def link_refusal(root: str, path: str, policy: str = "inside") -> str | None:
+    """Why `path` (under the symlink-free `root`) may not be reached through its links, or None.
+
+    Only links that lead out of the site are judged: whatever stays inside is
+    the site's own. With `owner`, every link on the way must belong to the
+    owner of what it points to.
+    """
+    if policy == "follow":
+        return None
     real = os.path.realpath(path)
-    return real == root or real.startswith(root + os.sep)
+    if real == root or real.startswith(root + os.sep):
+        return None
+    if policy != "owner":
+        return f"a link leads out of the site (to {real}); [static] symlinks = \"{policy}\""
+    current = root
+    for part in os.path.relpath(path, root).split(os.sep):
+        current = os.path.join(current, part)
+        try:
+            link = os.lstat(current)
+            if not statmod.S_ISLNK(link.st_mode):
+                continue
+            target = os.stat(current)
+        except (OSError, ValueError):
+            return f"{os.path.relpath(current, root)}: cannot be read"
+        if link.st_uid != target.st_uid:
+            return (f"the link {os.path.relpath(current, root)} (owner uid {link.st_uid}) leads to "
+                    f"{os.path.realpath(current)} of another owner (uid {target.st_uid}); [static] symlinks = \"owner\"")
+    return None
 
 
 def _stat(path: str) -> os.stat_result | None:
@@ -79,6 +115,7 @@ def resolve(
     index_names: Sequence[str] = ("index.html",),
     clean_url_suffixes: Sequence[str] = (".html",),
     listing: bool = False,
+    symlinks: str = "inside",
 ) -> Resolved:
     segments = decode_path(raw_path)
     url_path = "/" + "/".join(segments)
@@ -92,18 +129,25 @@ def resolve(
             for suffix in clean_url_suffixes:
                 candidate = fs_path + suffix
                 cst = _stat(candidate)
-                if cst is not None and statmod.S_ISREG(cst.st_mode) and _inside(root, candidate):
+                if cst is not None and statmod.S_ISREG(cst.st_mode):
+                    refused = link_refusal(root, candidate, symlinks)
+                    if refused is not None:
+                        return Resolved("missing", "", url_path, refused=refused)
                     return Resolved("file", candidate, url_path)
         return missing
-    if not _inside(root, fs_path):
-        return missing
+    refused = link_refusal(root, fs_path, symlinks)
+    if refused is not None:
+        return Resolved("missing", "", url_path, refused=refused)
     if statmod.S_ISDIR(st.st_mode):
         if not raw_path.endswith("/"):
             return Resolved("redirect", fs_path, url_path, raw_path + "/")
         for name in index_names:
             candidate = os.path.join(fs_path, name)
             cst = _stat(candidate)
-            if cst is not None and statmod.S_ISREG(cst.st_mode) and _inside(root, candidate):
+            if cst is not None and statmod.S_ISREG(cst.st_mode):
+                refused = link_refusal(root, candidate, symlinks)
+                if refused is not None:
+                    return Resolved("missing", "", url_path, refused=refused)
                 return Resolved("file", candidate, url_path)
         if listing:
             return Resolved("listing", fs_path, url_path.rstrip("/") + "/")
