@@ -338,13 +338,20 @@ class Outcome:
     body: bytes = b""
     """For `respond`."""
     message: str = ""
-    """For errors (400, 401, 403, 405, 500 for a rewrite loop): what the error page says."""
+    """For errors (400, 401, 403, 405, 500 for a rewrite loop): what the error page says. Set exactly when the
+    answer is such an error (`is_error`): a `respond` rule's answer has none, whatever its status, and its body
+    is the rule's own."""
     edits: HeaderEdits | None = None
     """Response header edits to apply to whatever answers (the rules' answers and error pages included)."""
     query: str = ""
     """The query string to route with: the request's, or the one a rewrite gave."""
     rule: str = ""
     """The rule that answered (`FILE: route[N]`), for logs."""
+
+    @property
+    def is_error(self) -> bool:
+        """An error the site's error page renders (with `headers`: WWW-Authenticate, Allow), not a rule's answer."""
+        return bool(self.message)
 
 
 # -- all rules ---------------------------------------------------------------------------------------------------

@@ -386,6 +386,7 @@ async def test_basic_auth(authorization: str | None, status: int) -> None:
     if status == 401:
         want["headers"] = {"www-authenticate": 'Basic realm="admin area", charset="UTF-8"'}
     check(outcome, want)
+    assert outcome.is_error == (status == 401)
 
 
 async def test_the_address_is_checked_before_credentials_and_credentials_before_the_method() -> None:
@@ -468,6 +469,7 @@ async def test_edits_come_with_the_rules_own_answers() -> None:
               '[[route]]\npath = "/gone"\nrespond = { status = 410, body = "gone", content_type = "text/html" }\n')
     outcome = await ask(r, "/gone")
     check(outcome, {"status": 410, "body": b"gone", "headers": {"content-type": "text/html"}})
+    assert not outcome.is_error  # the rule's own body, not the site's error page
     assert outcome.edits is not None and outcome.edits.apply([]) == [("x-a", "1")]
     assert outcome.rule == "site/dynlan.toml: route[1]"
 
