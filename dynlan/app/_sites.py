@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dynlan.app._errors import ErrorPages
+from dynlan.app._rules import Rules
 from dynlan.config import Config, ConfigError, SiteConfig, site_config
 from dynlan.host._fs import SiteFs
 
@@ -29,26 +31,20 @@ class Site:
     runtime_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     """What each runtime's pages of this site run with (`PageContext.options`): the runtime's
     `site_options()` of the server's table and the site's (set by `App.prepare`)."""
-    error_pages: dict[int, bytes] = field(default_factory=dict)
     fs: SiteFs = field(init=False)
+    errors: ErrorPages = field(init=False)
+    """The site's `errors/` pages, read again when they change."""
+
+    @property
+    def rules(self) -> Rules:
+        """The site's `[[route]]` rules, then the server's (compiled when its config was read)."""
+        return self.config.rules
 
     def __post_init__(self) -> None:
         self.fs = SiteFs(self.root)
+        self.errors = ErrorPages(self.root, self.config.static.symlinks)
         if not self.cache_namespace:
             self.cache_namespace = self.name
-
-    def load_error_pages(self) -> None:
-        folder = os.path.join(self.root, "errors")
-        self.error_pages.clear()
-        try:
-            names = os.listdir(folder)
-        except OSError:
-            return
-        for name in names:
-            stem, _, ext = name.partition(".")
-            if ext == "html" and stem.isdigit() and len(stem) == 3:
-                with open(os.path.join(folder, name), "rb") as f:
-                    self.error_pages[int(stem)] = f.read()
 
 
 def _is_site_content(entry: os.DirEntry[str]) -> bool:
@@ -99,8 +95,6 @@ def discover_sites(path: Path, config: Config, runtime_names: frozenset[str] = f
     for namespace, members in _cache_namespaces(config, sites).items():
         for member in members:
             sites[member].cache_namespace = namespace
-    for site in sites.values():
-        site.load_error_pages()
     wanted = config.server.default_site.lower()
     if wanted:
         if wanted not in sites:

@@ -1,8 +1,7 @@
-"""Running one page: budgets, and turning page failures into responses."""
+"""Running one page: budgets, and page failures turned into the HttpError the app renders."""
 
 from __future__ import annotations
 
-import html
 import logging
 import os
 import time
@@ -44,7 +43,12 @@ def site_excerpt(ctx: PageContext, file: str, line: int) -> tuple[str, str] | No
 
 
 async def run_page(runtime: Runtime, ctx: PageContext) -> None:
-    """Run `ctx.page` on `runtime` within the request's wall-time budget."""
+    """Run `ctx.page` on `runtime` within the request's wall-time budget.
+
+    A page that fails or overruns a budget before its response started raises
+    HttpError (500/503, with the detail for `--dev`), unless a stale cached
+    response stands in; one that fails after raises HttpError(close=True).
+    """
     wall = ctx.limits.wall_time
     inflight = ctx.host.inflight
     request_id = ctx.request.request_id
@@ -91,13 +95,5 @@ async def _fail(ctx: PageContext, status: int, message: str, detail: str | None)
         log.warning("[%s] %s: served the stale cached response instead", ctx.request.request_id, ctx.page_name)
         await responses.send(exchange, ctx.stale, ctx.compression, "STALE")
         return
-    body = (
-        "<!doctype html><html><head><meta charset=utf-8><title>"
-        f"{status} {html.escape(message)}</title></head><body><h1>{status}</h1>"
-        f"<p>{html.escape(message)}</p>"
-        + (f"<pre>{html.escape(detail)}</pre>" if detail else "")
-        + f"<p><small>request id {html.escape(ctx.request.request_id)}</small></p></body></html>\n"
-    ).encode()
-    await exchange.respond(
-        status, [("content-type", "text/html; charset=utf-8"), ("content-length", str(len(body)))], body
-    )
+    # The app renders the error page (the site's errors/NNN.html, or the built-in one with the detail in --dev).
+    raise HttpError(status, message, detail=detail)

@@ -8,10 +8,12 @@ from http import HTTPStatus
 class HttpError(Exception):
     """A request that must be answered with `status` (and, for protocol errors, a closed connection)."""
 
-    def __init__(self, status: int, message: str = "", *, close: bool = False) -> None:
+    def __init__(self, status: int, message: str = "", *, close: bool = False, detail: str | None = None) -> None:
         self.status = status
         self.message = message or HTTPStatus(status).phrase
         self.close = close
+        self.detail = detail
+        """What `--dev` shows on the error page (a page's traceback and source excerpt)."""
         super().__init__(f"{status} {self.message}")
 
 

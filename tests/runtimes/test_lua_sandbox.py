@@ -20,7 +20,7 @@ import trio
 
 from dynlan.config import LimitsConfig
 from dynlan.host import Host, MemoryCache, PageContext, SiteFs, run_page
-from dynlan.http import Headers, HttpRequest
+from dynlan.http import Headers, HttpError, HttpRequest
 from dynlan.runtimes import RuntimeConfig
 from dynlan.runtimes.lua._runtime import LuaRuntime, _run_file
 from tests._server import RunningServer, run_dynlan
@@ -131,7 +131,11 @@ class Pages:
         ctx = PageContext(host=self.host, exchange=ex, page=str(self.root / f"{page}.lua"),  # type: ignore[arg-type]
                           page_name=f"{page}.lua", params={}, fs=SiteFs(str(self.root)), limits=self.limits,
                           dev=True, max_body_size=100)
-        await run_page(self.runtime, ctx)
+        try:
+            await run_page(self.runtime, ctx)
+        except HttpError as exc:
+            # What the error page would show in --dev: the message and the detail.
+            return exc.status, f"{exc.message}\n{exc.detail or ''}"
         return ex.status, ex.body.decode("utf-8", "replace")
 
 

@@ -21,7 +21,7 @@ from dynlan.host import (
     run_page,
     site_excerpt,
 )
-from dynlan.http import Headers, HttpRequest
+from dynlan.http import Headers, HttpError, HttpRequest
 
 
 class Exchange:
@@ -185,8 +185,9 @@ async def test_dev_error_page_does_not_show_files_outside_the_site(sites: tuple[
             raise PageError("boom", "trace", str(b / "_secret.txt"), 1)
 
     ctx = make_ctx(host, a, "a.test")
-    await run_page(Failing(), ctx)  # type: ignore[arg-type]
-    exchange = ctx.exchange
-    assert exchange.status == 500  # type: ignore[attr-defined]
-    assert b"victim secret" not in exchange.body and b"boom" in exchange.body  # type: ignore[attr-defined]
+    with pytest.raises(HttpError) as failed:
+        await run_page(Failing(), ctx)  # type: ignore[arg-type]
+    # What the error page shows in --dev is the error's detail.
+    assert failed.value.status == 500 and failed.value.detail is not None
+    assert "victim secret" not in failed.value.detail and "boom" in failed.value.detail
     assert ctx.closed and host.inflight == {}

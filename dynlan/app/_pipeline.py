@@ -1,0 +1,235 @@
+"""One request through its site: rules, then a page or a static file, with errors rendered in one place.
+
+    site (by Host, chosen by the app)
+      -> the request's checks: target form, declared body size
+      -> site rules: answer now (redirect, respond, 401/403/405) or go on with the (maybe rewritten) path
+      -> page route: an exact page; else the one resolve of the path in the site folder decides:
+           a page's file is run (never sent), any other file or folder is static,
+           nothing there: a page named by its file with path info, then a dynamic page
+      -> static file
+    any HttpError or failure on the way -> the site's error page (`_errors.py`)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import TYPE_CHECKING
+
+import trio
+
+from dynlan import static
+from dynlan.app._errors import format_exception, send_error
+from dynlan.app._exchange import SiteExchange
+from dynlan.app._router import Match, Router
+from dynlan.app._rules import IpNetwork, client_address, parse_networks
+from dynlan.app._sites import Site
+from dynlan.host import PageContext, run_page
+from dynlan.http import Exchange, HttpError
+
+if TYPE_CHECKING:
+    from dynlan.app._app import App
+
+log = logging.getLogger("dynlan")
+
+LINK_CHECK_TTL = 1.0
+
+
+class Pipeline:
+    """How the app answers a request once its site is known."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.static = static.StaticFiles()
+        # page file -> (expiry, why it may not run): a page reached through a link that leaves the site.
+        self._page_links: dict[str, tuple[float, str | None]] = {}
+        self._trusted: tuple[list[str] | None, list[IpNetwork]] = (None, [])
+
+    async def handle(self, exchange: Exchange, site: Site, trusted_proxies: list[str]) -> None:
+        ex = SiteExchange(exchange, site.config.http.max_body_size)
+        client = ex.request.client
+        if trusted_proxies and client is not None:
+            # Pages, rules and the access log see the client a trusted proxy names (X-Forwarded-For, Forwarded).
+            trusted = self._trusted_networks(trusted_proxies)
+            ex.request.client = (client_address(client[0], ex.request.headers, trusted), client[1])
+        try:
+            await self._answer(ex, site)
+        except HttpError as exc:
+            if ex.response_started:
+                raise
+            await send_error(ex, site, exc.status, exc.message, detail=exc.detail, close=exc.close)
+            if exc.close:
+                raise
+        except (trio.Cancelled, trio.BrokenResourceError, trio.ClosedResourceError):
+            raise
+        except Exception as exc:
+            log.error("request %s failed:\n%s", ex.request.request_id, format_exception(exc))
+            if ex.response_started:
+                raise
+            await send_error(ex, site, 500, "internal server error",
+                             detail=format_exception(exc) if self.app.dev else None)
+
+    def _trusted_networks(self, written: list[str]) -> list[IpNetwork]:
+        """`[server] trusted_proxies` as networks, parsed once per configuration (a reload brings a new list)."""
+        if self._trusted[0] is not written:
+            self._trusted = (written, parse_networks(written, "server.trusted_proxies"))
+        return self._trusted[1]
+
+    async def _answer(self, ex: SiteExchange, site: Site) -> None:
+        request = ex.request
+        if request.path == "*":
+            if request.method == "OPTIONS":
+                # RFC 9110 §9.3.7: OPTIONS * asks about the server as a whole.
+                await ex.respond(204, [("allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS")], b"")
+                return
+            raise HttpError(400, "'*' is only valid with OPTIONS")
+        if not request.path.startswith("/"):
+            raise HttpError(400, "request target must start with '/'")
+        ex.check_declared_body()
+        rules = site.rules
+        if rules:
+            client = request.client[0] if request.client is not None else ""
+            outcome = await rules.evaluate(request.method, request.path, request.query_string, request.host,
+                                           client, request.headers)
+            if outcome.edits:
+                ex.edit = outcome.edits.apply
+            if outcome.status >= 400:
+                await send_error(ex, site, outcome.status, outcome.message, headers=outcome.headers)
+                return
+            if outcome.status:
+                await ex.respond(outcome.status, [*outcome.headers, ("content-length", str(len(outcome.body)))],
+                                 outcome.body)
+                return
+            if outcome.path != request.path or outcome.query != request.query_string:
+                # A rewrite: pages and static files see the new path; the request target stays as sent.
+                request.path = outcome.path
+                request.query_string = outcome.query
+                request._query = None
+        await self._route(ex, site, request.path)
+
+    async def _route(self, ex: SiteExchange, site: Site, path: str) -> None:
+        """A page or a static file for `path`, decided by the router and one resolve of the path."""
+        router: Router | None = site.router
+        match = None
+        if router is not None:
+            try:
+                match = router.match(path)
+            except UnicodeDecodeError:
+                raise HttpError(400, "path is not valid UTF-8") from None
+            if match is not None and not match.route.dynamic:
+                await self._page(ex, site, match)
+                return
+            if router.folder_redirect(path):
+                query = ex.request.query_string
+                await ex.respond(301, [("location", path + "/" + ("?" + query if query else "")),
+                                       ("content-length", "0")], b"")
+                return
+        try:
+            resolved = self.static.resolve(site.root, path, site.config.static)
+        except static.StaticError as exc:
+            raise HttpError(exc.status, exc.message) from None
+        if router is None:
+            await self._static(ex, site, resolved)
+            return
+        if resolved.kind == "file" and router.runtime_for(os.path.basename(resolved.fs_path)) is not None:
+            # A page's file is run, never sent as its source (`/hello.php` runs hello.php,
+            # `/info.php/` with path info "/"), whatever its suffix.
+            route = router.by_file.get(resolved.fs_path)
+            if route is None and router.maybe_rescan():
+                route = router.by_file.get(resolved.fs_path)
+            if route is None or route.dynamic:
+                raise HttpError(404, f"{path} not found")
+            await self._page(ex, site, router.split_path_info(path) or Match(route, {}))
+            return
+        if resolved.kind != "missing":
+            await self._static(ex, site, resolved)
+            return
+        # Nothing in the folder: a page named by its file with more path after it (`/info.php/a/b`)
+        # comes before a dynamic route that would also take that path, the file being the more literal.
+        found = router.split_path_info(path) or match
+        if found is None and router.maybe_rescan():
+            found = router.split_path_info(path) or router.match(path)
+        if found is None:
+            if resolved.refused and self.app.dev:
+                log.warning("[%s] 404 for %s: %s", ex.request.request_id, path, resolved.refused)
+            raise HttpError(404, f"{path} not found")
+        await self._page(ex, site, found)
+
+    async def _static(self, ex: SiteExchange, site: Site, resolved: static.Resolved) -> None:
+        method = ex.request.method
+        if resolved.kind == "missing":
+            if resolved.refused and self.app.dev:
+                log.warning("[%s] 404 for %s: %s", ex.request.request_id, ex.request.path, resolved.refused)
+            raise HttpError(404, f"{ex.request.path} not found")
+        if method == "OPTIONS":
+            await ex.respond(204, [("allow", static.ALLOW)], b"")
+            return
+        if method not in ("GET", "HEAD"):
+            await send_error(ex, site, 405, f"{method} not allowed here", headers=[("allow", static.ALLOW)])
+            return
+        await self.static.serve(ex, resolved, site.config.compression)
+
+    def _page_link_refusal(self, site: Site, page: str) -> str | None:
+        """Why a page may not run: it is reached through a link that leaves the site (unless `follow`)."""
+        if site.config.static.symlinks == "follow":
+            return None
+        now = time.monotonic()
+        cached = self._page_links.get(page)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        refusal = static.link_refusal(site.root, page, "inside")
+        if len(self._page_links) >= 10000:
+            self._page_links.clear()
+        self._page_links[page] = (now + LINK_CHECK_TTL, refusal)
+        return refusal
+
+    async def _page(self, ex: SiteExchange, site: Site, match: Match) -> None:
+        route = match.route
+        refusal = self._page_link_refusal(site, route.file)
+        if refusal is not None:
+            if self.app.dev:
+                log.warning("[%s] 404 for %s: page %s not run: %s", ex.request.request_id, ex.request.path,
+                            route.name, refusal)
+            raise HttpError(404, f"{ex.request.path} not found")
+        app = self.app
+        runtime = app.runtimes.get(route.runtime)
+        host = app.host
+        if runtime is None or host is None:
+            raise HttpError(503, f"runtime {route.runtime} is {app.unavailable_reason(route.runtime)}")
+        request = ex.request
+        responses = host.responses
+        stale = None
+        fill = None
+        if responses is not None and responses.eligible(request):
+            entry = responses.lookup(site.name, request)
+            if (entry is None or not responses.is_fresh(entry)) and responses.filling(site.name, request):
+                # Another request is running the page for this path: its answer will do.
+                entry = await responses.wait_filled(site.name, request, site.config.limits.wall_time) or entry
+            if entry is not None and responses.is_fresh(entry):
+                await responses.send(ex, entry, site.config.compression, "HIT")
+                return
+            stale = entry
+            fill = responses.begin_fill(site.name, request)
+        ctx = PageContext(
+            host=host,
+            exchange=ex,
+            page=route.file,
+            page_name=route.name,
+            params=match.params,
+            path_info=match.path_info,
+            fs=site.fs,
+            limits=site.config.limits,
+            dev=app.dev,
+            max_body_size=site.config.http.max_body_size,
+            site_name=site.name,
+            cache_namespace=site.cache_namespace,
+            options=site.runtime_options[route.runtime],
+            compression=site.config.compression,
+        )
+        ctx.stale = stale
+        try:
+            await run_page(runtime, ctx)
+        finally:
+            if responses is not None:
+                responses.end_fill(site.name, request, fill)
