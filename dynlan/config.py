@@ -130,8 +130,8 @@ class StaticConfig:
     listing: bool = False
     """Show an HTML listing for folders without an index."""
     symlinks: str = "inside"
-    """Symbolic links in the site: `inside` (served when they lead to a file inside the site), `owner` (also
-    outside it, to a file of the site folder's owner), `follow` (anywhere). A site may only tighten it."""
+    """Symbolic links in the site: `inside` (only what stays inside the site), `owner` (also links leading out
+    whose owner owns what they point to), `follow` (anywhere). A site may only tighten it."""
 
 
 @dataclass(slots=True)

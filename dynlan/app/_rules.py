@@ -466,8 +466,10 @@ class Rules:
                 return Outcome(path, rule.status, [("location", location)], edits=edits, query=query, rule=rule.where)
             rewrites += 1
             if rewrites > MAX_REWRITES:
-                return Outcome(original_path, 500, message=f"more than {MAX_REWRITES} rewrites (a rewrite loop at "
-                               f"{rule.where})", edits=edits, query=original_query, rule=rule.where)
+                # The message goes to the client's error page: the rule (with the config file's path) goes to
+                # the log only, through `rule`.
+                return Outcome(original_path, 500, message=f"more than {MAX_REWRITES} rewrites (a rewrite loop)",
+                               edits=edits, query=original_query, rule=rule.where)
             target = template.render(rest, query, name, uri)
             path, _, query = target.partition("?")
 
