@@ -4,7 +4,7 @@ Every server starts on a free loopback port before any load runs and stops at
 the end. Each scenario gets BENCH_SECONDS (default 12) of load from wrk (or
 h2load for HTTP/2), split over BENCH_ROUNDS (default 3) interleaved rounds; the
 median of the rounds is reported.
-Usage: bench/run.py [static] [lua] [wren] [python] [php] [h2] [h3] [cache]   (default: every scenario)
+Usage: bench/run.py [static] [rules] [lua] [wren] [python] [php] [h2] [h3] [cache]   (default: every scenario)
 With BENCH_BASELINE=DIR (a checkout of an earlier commit with its own .venv), that dynlan runs beside this one.
 A scenario whose server, tool or page is unavailable prints "n/a (reason)".
 """
@@ -201,6 +201,31 @@ def make_site(root: Path) -> None:
     (root / "cached-64k.lua").write_text('response.cache(3600)\nresponse.write(fs.read("64k.html"))\n')
 
 
+def make_rules_site(root: Path) -> None:
+    """The bench site with 20 `[[route]]` rules, none of which names /4k.txt: what a request that no rule takes
+    costs. Prefixes and exact paths, with checks, header edits and each handler, as a real site's would be."""
+    import bcrypt
+
+    make_site(root)
+    hashed = bcrypt.hashpw(b"bench", bcrypt.gensalt(4)).decode()
+    rules = []
+    for i in range(5):
+        rules.append(f'path = "/old{i}/*"\nredirect = "/new{i}/{{path}}"\nstatus = 308')
+    for i in range(3):
+        rules.append(f'path = "/ping{i}"\nrespond = {{ body = "pong" }}')
+    for i in range(3):
+        rules.append(f'path = "/docs{i}/*"\nrewrite = "/manual/{{path}}"')
+    for i in range(3):
+        rules.append(f'path = "/admin{i}/*"\nallow = ["127.0.0.0/8", "::1"]\nmethods = ["GET", "POST"]\n'
+                     f'basic_auth = {{ realm = "admin", users = {{ alice = "{hashed}" }} }}')
+    for name in ("/api/*", "/static/*", "/assets/img/*"):
+        rules.append(f'path = "{name}"\nheaders = {{ set = {{ "cache-control" = "no-store" }}, remove = ["x-powered-by"] }}')
+    for name in ("/4k.txt.bak", "/4k.txt/old", "/robots.txt"):
+        rules.append(f'path = "{name}"\nrespond = {{ status = 404, body = "no" }}')
+    assert len(rules) == 20
+    (root / "dynlan.toml").write_text("".join(f"[[route]]\n{rule}\n\n" for rule in rules))
+
+
 def dynlan_cmd(site: Path, port: int | str, *extra: str) -> list[str]:
     return [str(VENV_BIN / "dynlan"), "serve", str(site), "--host", "127.0.0.1", "--port", str(port), *extra]
 
@@ -342,7 +367,7 @@ def main(argv: list[str]) -> int:
     """Every server runs at once (idle ones cost nothing); the scenarios are then
     measured in ROUNDS interleaved rounds and each figure is the median, so a
     slow stretch of the machine lands on every server alike."""
-    every = {"static", "lua", "wren", "python", "php", "h2", "h3", "cache"}
+    every = {"static", "rules", "lua", "wren", "python", "php", "h2", "h3", "cache"}
     wanted = set(argv) or every
     if wanted - every:
         print(f"usage: bench/run.py [{'] ['.join(sorted(every))}]; unknown: {' '.join(sorted(wanted - every))}",
@@ -385,7 +410,7 @@ def main(argv: list[str]) -> int:
             langs = [(lang, path) for lang, path in (("lua", "/hello-lua"), ("wren", "/hello-wren"),
                                                       ("python", "/hello-py"), ("php", "/hello.php")) if lang in wanted]
             # The page scenarios are measured against dynlan's own static 4 KiB figure.
-            static_4k = bool(wanted & {"static", "lua", "wren", "python"})
+            static_4k = bool(wanted & {"static", "rules", "lua", "wren", "python"})
             d1_rows = (["dynlan static 4k"] if static_4k else []) + \
                 (["dynlan static 1m"] if "static" in wanted else []) + \
                 [f"dynlan {lang} hello" for lang, _ in langs] + \
@@ -422,6 +447,13 @@ def main(argv: list[str]) -> int:
                         scenarios.append(("before static 4k", "wrk", f"http://127.0.0.1:{db}/4k.txt"))
                     for lang, path in langs:
                         page(f"before {lang} hello", db, path)
+            if wanted & {"static", "rules"}:
+                # The same server and site, with 20 rules that /4k.txt must be checked against.
+                rules_site = tmp / "site-rules"
+                make_rules_site(rules_site)
+                dr = start(["dynlan static 4k, 20 rules"], dynlan_cmd(rules_site, "{port}"))
+                if dr is not None:
+                    page("dynlan static 4k, 20 rules", dr, "/4k.txt")
             if "static" in wanted:
                 d2 = start(["dynlan 2 workers static 4k"], dynlan_cmd(site, "{port}", "--workers", "2"))
                 if d2 is not None:
@@ -521,6 +553,8 @@ def main(argv: list[str]) -> int:
         shutil.rmtree(tmp, ignore_errors=True)
 
     report.ratio("static 4k: dynlan / hypercorn", "dynlan static 4k", "hypercorn static 4k", 2.5)
+    # Rules cost a request they do not take at most 10 %.
+    report.ratio("static 4k: 20 rules / no rules", "dynlan static 4k, 20 rules", "dynlan static 4k", 0.9)
     report.ratio("static 4k: dynlan 2 workers / 1 worker", "dynlan 2 workers static 4k", "dynlan static 4k", 1.7)
     report.ratio("static 4k: dynlan / nginx", "dynlan static 4k", "nginx static 4k", 0.0)
     report.ratio("static 1m: dynlan / hypercorn", "dynlan static 1m", "hypercorn static 1m", 0.0)
