@@ -271,6 +271,9 @@ class H2Protocol:
     def _close(self, code: int, reason: str) -> list[H2Event]:
         if not self.closed:
             self.closed = True
+            if self._conn.state_machine.state is h2.connection.ConnectionState.CLOSED:
+                # h2 sent its GOAWAY already (for the error it raised).
+                return [ConnectionClosed(int(code), reason)]
             try:
                 self._conn.close_connection(error_code=code, last_stream_id=self.last_stream_id)
             except h2.exceptions.ProtocolError:
@@ -289,6 +292,23 @@ class H2Protocol:
         """The app read `length` flow-controlled bytes of a stream: the client may send more."""
         if length and not self.closed:
             self._ack(stream_id, length)
+
+    def discarded(self, stream_id: int, length: int) -> None:
+        """`length` flow-controlled bytes of a stream arrived that nobody will read (its
+        response is complete): the connection's window is credited, the stream's is not,
+        so such a stream draws at most one window from the client (RFC 9113 §6.9)."""
+        if length and not self.closed:
+            try:
+                self._conn.increment_flow_control_window(length)
+            except h2.exceptions.ProtocolError:
+                pass
+
+    def receive_window(self, stream_id: int) -> int | None:
+        """Bytes of body the client may still send on a stream; None once the stream is closed."""
+        stream = self._conn.streams.get(stream_id)
+        if stream is None or stream.closed:
+            return None
+        return int(stream.inbound_flow_control_window)
 
     def send_window(self, stream_id: int) -> int | None:
         """Bytes of body that may be sent on a stream now; None once the stream is closed.

@@ -52,6 +52,15 @@ Flow control alone does not bound this: a client may grant windows of 2 GiB
 and then read slowly, and without this mark every stream would keep queuing
 frames the socket cannot take (memory exhaustion by a slow reader)."""
 
+DRAIN_SECONDS = 2.0
+"""Seconds a stream whose response is complete stays open for the rest of its request.
+
+Its later frames are still checked (a second HEADERS, trailers, the declared
+content-length: RFC 9113 §8.1.1) rather than dropped as they would be on a
+stream already reset. The body is discarded without crediting the stream's
+window, so the client sends at most one window more; then, or after this time,
+RST_STREAM NO_ERROR asks it to stop (RFC 9113 §8.1)."""
+
 
 class H2Connection:
     def __init__(
@@ -81,6 +90,8 @@ class H2Connection:
             max_header_list_size=http.max_header_size,
         )
         self.streams: dict[int, H2Exchange] = {}
+        self._draining: dict[int, trio.Event] = {}
+        """Streams answered in full whose request is still arriving; each event ends its drain."""
         self._initial = initial
         self._upgrade = upgrade
         self._wake = trio.Event()
@@ -161,7 +172,12 @@ class H2Connection:
         while not proto.closed:
             if proto.going_away and not self.streams:
                 return
-            data = await self.stream.receive_some(RECV_SIZE)
+            try:
+                data = await self.stream.receive_some(RECV_SIZE)
+            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                # A client that resets or drops its connection is no server error.
+                log.info("HTTP/2 connection from %s ended: %s", _peer(self.client), exc)
+                return
             if not data:
                 return
             self._dispatch(proto.receive_data(bytes(data), trio.current_time()))
@@ -181,18 +197,23 @@ class H2Connection:
             elif isinstance(event, DataReceived):
                 exchange = streams.get(event.stream_id)
                 flow = event.flow_length if isinstance(event, H2Data) else len(event.data)
-                if exchange is None or exchange.done:
-                    self.proto.consumed(event.stream_id, flow)
-                else:
+                if exchange is not None and not exchange.done:
                     exchange.body_arrived(event.data, flow)
+                else:
+                    self.proto.discarded(event.stream_id, flow)
+                    drained = self._draining.get(event.stream_id)
+                    if drained is not None and not self.proto.receive_window(event.stream_id):
+                        drained.set()  # the client cannot send more: reset it now
             elif isinstance(event, MessageComplete):
                 exchange = streams.get(event.stream_id)
                 if exchange is not None:
                     exchange.body_complete()
+                self._end_drain(event.stream_id)
             elif isinstance(event, StreamReset):
                 exchange = streams.get(event.stream_id)
                 if exchange is not None:
                     exchange.reset_by_peer()
+                self._end_drain(event.stream_id)
             elif isinstance(event, WindowOpened):
                 if event.stream_id == 0:
                     for exchange in streams.values():
@@ -257,12 +278,16 @@ class H2Connection:
 
     def _close_stream(self, exchange: H2Exchange) -> None:
         exchange.done = True
-        if not exchange.complete and self.proto.stream_open(exchange.stream_id):
-            # The response is complete but the client is still sending a body nobody
-            # will read: stop it (RFC 9113 §8.1) and give back the window it holds.
-            self.proto.reset(exchange.stream_id, h2.errors.ErrorCodes.NO_ERROR)
         exchange.release_unread()
-        self.streams.pop(exchange.stream_id, None)
+        stream_id = exchange.stream_id
+        if not exchange.complete and self.proto.stream_open(stream_id):
+            # The client is still sending a request nobody will read.
+            if exchange.finished and self.proto.receive_window(stream_id) and self._nursery is not None:
+                self._draining[stream_id] = drained = trio.Event()
+                self._nursery.start_soon(self._drain, stream_id, drained)
+            else:
+                self.proto.reset(stream_id, h2.errors.ErrorCodes.NO_ERROR)
+        self.streams.pop(stream_id, None)
         self._wake.set()
         if not self.streams:
             if self._idle_event is not None:
@@ -271,6 +296,20 @@ class H2Connection:
                 self._arm_idle()
                 if self.proto.going_away:
                     self.timer.cancel()
+
+    async def _drain(self, stream_id: int, drained: trio.Event) -> None:
+        """Wait (briefly) for the rest of a request whose response is complete; see `DRAIN_SECONDS`."""
+        with trio.move_on_after(DRAIN_SECONDS):
+            await drained.wait()
+        self._draining.pop(stream_id, None)
+        if self.proto.stream_open(stream_id):
+            self.proto.reset(stream_id, h2.errors.ErrorCodes.NO_ERROR)
+            self._wake.set()
+
+    def _end_drain(self, stream_id: int) -> None:
+        drained = self._draining.pop(stream_id, None)
+        if drained is not None:
+            drained.set()
 
     # -- writing ------------------------------------------------------------------------
 
@@ -319,6 +358,10 @@ class H2Connection:
                     return
 
 
+def _peer(client: tuple[str, int] | None) -> str:
+    return f"{client[0]}:{client[1]}" if client else "-"
+
+
 class H2Exchange(StreamExchange):
     """One request/response on an HTTP/2 stream."""
 
@@ -332,8 +375,10 @@ class H2Exchange(StreamExchange):
             self._window.set()
 
     def release_unread(self) -> None:
+        """Give back the connection window that body nobody read holds (not the stream's:
+        see `DRAIN_SECONDS`)."""
         for _, flow in self._body:
-            self.conn.proto.consumed(self.stream_id, flow)
+            self.conn.proto.discarded(self.stream_id, flow)
         self._body.clear()
 
     def _consumed(self, flow: int) -> None:

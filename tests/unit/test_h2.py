@@ -337,3 +337,18 @@ def test_upgrade_makes_the_request_stream_1() -> None:
     server.send_response(1, 200, [("content-length", "0")], end=True)
     events = c.receive_data(server.data_to_send())
     assert any(isinstance(e, h2.events.ResponseReceived) and e.stream_id == 1 for e in events)
+
+
+def test_a_discarded_body_credits_the_connection_but_not_the_stream() -> None:
+    server, c, _ = pair(initial_window_size=1000)
+    c.send_headers(1, [(":method", "POST"), (":path", "/"), (":scheme", "http"), (":authority", "x")])
+    c.send_data(1, b"x" * 600)
+    (data,) = [e for e in feed(server, c) if isinstance(e, H2Data)]
+    connection_window = c.outbound_flow_control_window
+    server.discarded(1, data.flow_length)
+    answer(server, c)
+    assert server.receive_window(1) == 400  # the client may send one window, no more
+    assert c.local_flow_control_window(1) == 400
+    assert c.outbound_flow_control_window == connection_window + 600
+    server.reset(1)
+    assert server.receive_window(1) is None
