@@ -101,11 +101,13 @@ class Pipeline:
                 await ex.respond(outcome.status, [*outcome.headers, ("content-length", str(len(outcome.body)))],
                                  outcome.body)
                 return
-            if outcome.path != request.path or outcome.query != request.query_string:
-                # A rewrite: pages and static files see the new path; the request target stays as sent.
-                request.path = outcome.path
+            if outcome.query != request.query_string:
+                # A rewrite that gives a query: pages read that one. `request.path` stays the path the
+                # client asked for (what logs, caches and redirects name); the rewritten one is routed.
                 request.query_string = outcome.query
                 request._query = None
+            await self._route(ex, site, outcome.path)
+            return
         await self._route(ex, site, request.path)
 
     async def _route(self, ex: SiteExchange, site: Site, path: str) -> None:
@@ -121,8 +123,9 @@ class Pipeline:
                 await self._page(ex, site, match)
                 return
             if router.folder_redirect(path):
+                # To the URL the client asked for with a slash: a rewritten path is never shown.
                 query = ex.request.query_string
-                await ex.respond(301, [("location", path + "/" + ("?" + query if query else "")),
+                await ex.respond(301, [("location", ex.request.path + "/" + ("?" + query if query else "")),
                                        ("content-length", "0")], b"")
                 return
         try:

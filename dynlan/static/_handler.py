@@ -94,7 +94,8 @@ class StaticFiles:
         """Answer a GET or HEAD for a resolved file, folder listing or folder redirect."""
         request = exchange.request
         if resolved.kind == "redirect":
-            location = resolved.redirect_to or "/"
+            # The URL the client asked for, with a slash (not a path a rule rewrote it to).
+            location = request.path + "/"
             if request.query_string:
                 location += "?" + request.query_string
             await exchange.respond(301, [("location", location), ("content-length", "0")], b"")

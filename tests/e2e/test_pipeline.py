@@ -103,11 +103,14 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (root / folder).mkdir()
         (root / folder / "index.html").write_text(f"{folder} here\n")
     (root / "manual" / "intro.txt").write_text("the manual\n")
+    (root / "manual" / "sub").mkdir()
+    (root / "manual" / "sub" / "index.html").write_text("sub folder\n")
     (root / "style.css").write_text("body { color: black }\n")
     (root / "page.lua").write_text(
         'response.headers["x-powered-by"] = "lua"\nresponse.headers["x-page"] = "yes"\n'
         'print("page at " .. request.path .. " from " .. request.client)\n'
     )
+    (root / "manual" / "page.lua").write_text((root / "page.lua").read_text())
     (root / "boom.lua").write_text('error("boom")\n')
     (root / "errors").mkdir()
     return root
@@ -131,6 +134,12 @@ def test_rewrite_is_internal(server: RunningServer) -> None:
     assert r.status == 200 and r.body == "the manual\n" and "location" not in r.headers
     # The rewritten path's own rules apply too: /manual/* sets cache-control.
     assert r.headers["cache-control"] == "no-store"
+    # A folder without its slash is redirected to the URL asked for, not to the rewritten one.
+    r = curl_i(f"{server.url}/docs/sub?a=b")
+    assert r.status == 301 and r.headers["location"] == "/docs/sub/?a=b"
+    assert curl_i(f"{server.url}/docs/sub/").body == "sub folder\n"
+    # The page sees the path the client asked for.
+    assert curl_i(f"{server.url}/docs/page").body.strip() == "page at /docs/page from 127.0.0.1"
 
 
 def test_a_rewrite_loop_ends_in_an_error_page(server: RunningServer) -> None:
