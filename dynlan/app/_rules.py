@@ -360,7 +360,7 @@ class Outcome:
 class Rules:
     """The compiled rules of one site (its own, then the server's)."""
 
-    __slots__ = ("_rules", "_exact", "_prefix", "_all", "_limiter")
+    __slots__ = ("_rules", "_exact", "_prefix", "_all")
 
     def __init__(self, rules: Iterable[_Rule] = ()) -> None:
         self._rules = tuple(rules)
@@ -375,7 +375,6 @@ class Rules:
         self._exact = {k: tuple(v) for k, v in exact.items()}
         self._prefix = {k: tuple(v) for k, v in prefix.items()}
         self._all = self._prefix.get("", ())
-        self._limiter: trio.CapacityLimiter | None = None
 
     def __bool__(self) -> bool:
         return bool(self._rules)
@@ -483,12 +482,9 @@ class Rules:
                     return Outcome(path, 403, message="access from this address is not allowed", edits=edits,
                                    query=query, rule=rule.where)
         for rule in matched:
-            if rule.auth is not None:
-                if self._limiter is None:
-                    self._limiter = trio.CapacityLimiter(BCRYPT_THREADS)
-                if not await rule.auth.check(headers.get("authorization"), self._limiter):
-                    return Outcome(path, 401, [("www-authenticate", rule.auth.challenge)],
-                                   message="authentication required", edits=edits, query=query, rule=rule.where)
+            if rule.auth is not None and not await rule.auth.check(headers.get("authorization"), _bcrypt_limiter()):
+                return Outcome(path, 401, [("www-authenticate", rule.auth.challenge)],
+                               message="authentication required", edits=edits, query=query, rule=rule.where)
         allowed: frozenset[str] | None = None
         for rule in matched:
             if rule.methods is not None:
@@ -501,6 +497,16 @@ class Rules:
             return Outcome(path, 405, [("allow", allow)], message=f"{method} is not allowed here", edits=edits,
                            query=query, rule=next(r.where for r in matched if r.methods is not None and method not in r.methods))
         return None
+
+
+_limiter: list[trio.CapacityLimiter] = []
+
+
+def _bcrypt_limiter() -> trio.CapacityLimiter:
+    """One for the worker process, whatever the number of sites and rules (and reloads)."""
+    if not _limiter:
+        _limiter.append(trio.CapacityLimiter(BCRYPT_THREADS))
+    return _limiter[0]
 
 
 def _host_name(host: str) -> str:
@@ -744,16 +750,19 @@ def _template(value: Any, where: str, *, absolute: bool) -> _Template:
     if lowered.startswith(("http://", "https://")):
         if not absolute:
             raise ConfigError(f"{where}: {text!r}: a rewrite target is a path of this site (\"/x\"); redirect to leave it")
-        authority = re.split(r"[/?]", text.split("://", 1)[1], maxsplit=1)[0]
+        authority = re.split(r"[/?#]", text.split("://", 1)[1], maxsplit=1)[0]
         # Only the host the client asked for may fill in the authority: `https://{path}` would let any link
         # send visitors to a host of the attacker's choosing (open redirect).
         if not authority or any(name != "host" for name in _TEMPLATE_PART.findall(authority)):
             raise ConfigError(f"{where}: {text!r}: the host of a redirect is written out or {{host}}")
-    elif not text.startswith("/") or text.startswith("//"):
+    if "#" in text and not absolute:
+        raise ConfigError(f"{where}: {text!r}: a rewrite target has no fragment ('#')")
+    if not lowered.startswith(("http://", "https://")) and (not text.startswith("/") or text.startswith("//")):
         kind = "a path (\"/x\") or an http(s) URL" if absolute else "a path (\"/x\")"
         raise ConfigError(f"{where}: {text!r}: a target is {kind}")
     names = {name for placeholder, name in parts if placeholder}
-    keeps_query = "?" not in text and not names & {"query", "uri"}
+    # A target with a fragment keeps it last: the request's query is not appended after it.
+    keeps_query = "?" not in text and "#" not in text and not names & {"query", "uri"}
     return _Template(tuple(p for p in parts if p[0] or p[1]), keeps_query, "host" in names, text)
 
 

@@ -4,6 +4,7 @@ client addresses, credentials, header edits, answers, config errors, and the cli
 from __future__ import annotations
 
 import base64
+import contextlib
 import ipaddress
 import time
 import tomllib
@@ -12,7 +13,10 @@ from typing import Any
 import bcrypt
 import pytest
 import trio
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from dynlan.app._router import Router
 from dynlan.app._rules import (
     MAX_REWRITES,
     HeaderEdits,
@@ -25,6 +29,7 @@ from dynlan.app._rules import (
 )
 from dynlan.config import ConfigError
 from dynlan.http import Headers
+from dynlan.static import StaticError, decode_path
 
 PASSWORD = "s3cret: with colon"
 HASH = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode()
@@ -208,6 +213,9 @@ redirect = "/{path}"
 [[route]]
 path = "/elsewhere"
 redirect = "https://example.org/landing"
+[[route]]
+path = "/anchored/*"
+redirect = "/new/{path}#top"
 """
 
 
@@ -239,6 +247,7 @@ redirect = "https://example.org/landing"
         ("/r/%2F%2Fevil.example", "", "a.test", {"status": 307, "headers": {"location": "/evil.example"}}),
         ("/bounce", "a\r\nb", "a.test", {"status": 307, "headers": {"location": "/a%0D%0Ab"}}),
         ("/elsewhere", "", "a.test", {"status": 307, "headers": {"location": "https://example.org/landing"}}),
+        ("/anchored/a", "x=1", "a.test", {"status": 307, "headers": {"location": "/new/a#top"}}),  # the fragment last
     ],
 )
 async def test_redirects(path: str, query: str, host: str, want: dict[str, Any]) -> None:
@@ -521,6 +530,8 @@ async def test_respond_defaults() -> None:
         ('path = "/x"\nrewrite = "/z"\nrespond = {}', "route[0]: rewrite and respond in one rule"),
         ('path = "/x"\nrewrite = "https://example.org/"', "route[0].rewrite"),
         ('path = "/x"\nrewrite = "z"', "route[0].rewrite"),
+        ('path = "/x"\nrewrite = "/z#top"', "route[0].rewrite"),
+        ('path = "/x"\nredirect = "https://#x"', "route[0].redirect"),
         ('path = "/x"\nmethods = ["get"]', "route[0].methods[0]"),
         ('path = "/x"\nmethods = ["GET", "BAD METHOD"]', "route[0].methods[1]"),
         ('path = "/x"\nmethods = []', "route[0].methods"),
@@ -633,3 +644,41 @@ def test_client_address(peer: str, headers: list[tuple[str, str]], client: str) 
 
 def test_no_trusted_proxy_means_the_peer() -> None:
     assert client_address("10.0.0.2", Headers([("x-forwarded-for", "198.51.100.7")]), []) == "10.0.0.2"
+
+
+# -- no way around a rule ------------------------------------------------------------------------------------------
+
+SEGMENTS = ["admin", "Admin", "x", "", ".", "..", "%2e", "%2E%2E", "%2F", "%2fadmin", "%61dmin", "adm%69n", "a%00",
+            "%ff", "_lib", ".git", "[id]", "%5C", "admin%2F..", "%20"]
+
+
+@pytest.fixture(scope="module")
+def site_with_admin(tmp_path_factory: pytest.TempPathFactory) -> Router:
+    root = tmp_path_factory.mktemp("site")
+    (root / "admin").mkdir()
+    (root / "admin" / "[id].lua").write_text("print('x')\n")
+    (root / "admin" / "index.lua").write_text("print('x')\n")
+    (root / "admin.lua").write_text("print('x')\n")
+    return Router(str(root.resolve()), {".lua": "lua"})
+
+
+@settings(max_examples=600, deadline=None)
+@given(parts=st.lists(st.sampled_from(SEGMENTS), min_size=1, max_size=6), trailing=st.booleans())
+def test_every_path_that_reaches_a_folders_files_meets_its_rules(site_with_admin: Router, parts: list[str],
+                                                                trailing: bool) -> None:
+    # Whatever spelling reaches admin/ through the page router or the static files (encoded letters, encoded
+    # slashes, `//`, `.`, `..`) meets the rules of "/admin/*": rules see the path file routing resolves.
+    raw = "/" + "/".join(parts) + ("/" if trailing else "")
+    r = rules('[[route]]\npath = "/admin/*"\ndeny = ["0.0.0.0/0", "::/0"]\n')
+    reached = False
+    try:
+        match = site_with_admin.match(raw)
+    except UnicodeDecodeError:
+        match = None
+    if match is not None:  # admin.lua answers /admin, the others /admin/...
+        reached = match.route.name.startswith("admin/") or match.route.name == "admin.lua"
+    with contextlib.suppress(StaticError):
+        reached = reached or decode_path(raw)[:1] == ["admin"]
+    if reached:
+        canonical = canonical_path(raw)
+        assert canonical is not None and r.match(canonical), raw
