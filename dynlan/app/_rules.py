@@ -71,7 +71,8 @@ _FIELD_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
 _URL_TEXT = re.compile(r"[!-~]*")
 """Printable ASCII without space: what the literal parts of a redirect or rewrite target may hold."""
 _TEMPLATE_PART = re.compile(r"\{([^{}]*)\}")
-_BCRYPT_HASH = re.compile(r"\$2[abxy]?\$(\d\d)\$[./A-Za-z0-9]{53}")
+_BCRYPT_HASH = re.compile(r"\$2[abxy]\$(\d\d)\$[./A-Za-z0-9]{53}")
+"""`$2b$` (bcrypt), `$2y$` (htpasswd -B, PHP), `$2a$`; the cost, then 22 characters of salt and 31 of hash."""
 _HOST = re.compile(r"[a-z0-9._-]+|\[[0-9a-f:.]+\]")
 _HOST_PATTERN = re.compile(r"(\*\.)?[a-z0-9_-]+(\.[a-z0-9_-]+)*")
 
@@ -199,6 +200,7 @@ class _BasicAuth:
             return False
         if not colon:
             return False
+        # A lookup by an HMAC under a secret key: how long it takes tells nothing about the pairs it holds.
         key = hmac.new(self._key, raw, hashlib.sha256).digest()
         now = time.monotonic()
         expiry = self._passed.get(key)

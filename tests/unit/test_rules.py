@@ -398,6 +398,13 @@ async def test_basic_auth(authorization: str | None, status: int) -> None:
     assert outcome.is_error == (status == 401)
 
 
+async def test_htpasswd_hashes_work() -> None:
+    # `htpasswd -B` and PHP's password_hash write `$2y$`: the same algorithm under another name.
+    r = rules(f'[[route]]\npath = "/*"\nbasic_auth = {{ users = {{ alice = "$2y${HASH[4:]}" }} }}\n')
+    check(await ask(r, headers={"authorization": basic("alice", PASSWORD)}), {"status": 0})
+    check(await ask(r, headers={"authorization": basic("alice", "nope")}), {"status": 401})
+
+
 async def test_the_address_is_checked_before_credentials_and_credentials_before_the_method() -> None:
     r = rules(AUTH)
     good = {"authorization": basic("alice", PASSWORD)}
@@ -543,6 +550,7 @@ async def test_respond_defaults() -> None:
         ('path = "/x"\nbasic_auth = { users = { alice = "plain text" } }', "route[0].basic_auth.users.alice"),
         ('path = "/x"\nbasic_auth = { users = { alice = "$1$abc$0123456789012345678901" } }',
          "route[0].basic_auth.users.alice"),
+        (f'path = "/x"\nbasic_auth = {{ users = {{ alice = "$2${HASH[4:]}" }} }}', "route[0].basic_auth.users.alice"),
         ('path = "/x"\nbasic_auth = { users = {} }', "route[0].basic_auth.users"),
         ('path = "/x"\nbasic_auth = { realm = "a" }', "route[0].basic_auth.users"),
         (f'path = "/x"\nbasic_auth = {{ realm = "a\\"b", users = {{ u = "{HASH}" }} }}', "route[0].basic_auth.realm"),
