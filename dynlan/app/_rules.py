@@ -210,7 +210,7 @@ class _BasicAuth:
         # bcrypt reads at most 72 bytes of a password (what htpasswd and older libraries did silently;
         # bcrypt>=5 refuses longer ones instead).
         secret = password.encode("utf-8")[:72]
-        good = await trio.to_thread.run_sync(bcrypt.checkpw, secret, hashed or self._decoy, limiter=limiter)
+        good = await trio.to_thread.run_sync(_checkpw, secret, hashed or self._decoy, limiter=limiter)
         if not (good and hashed is not None):
             return False
         if len(self._passed) >= AUTH_CACHE_ENTRIES:
@@ -219,6 +219,13 @@ class _BasicAuth:
                 self._passed.clear()
         self._passed[key] = now + AUTH_CACHE_SECONDS
         return True
+
+
+def _checkpw(password: bytes, hashed: bytes) -> bool:
+    try:
+        return bcrypt.checkpw(password, hashed)
+    except ValueError:
+        return False  # a hash of the right shape the library still refuses (a salt it cannot decode): no match
 
 
 # -- one rule ----------------------------------------------------------------------------------------------------

@@ -405,6 +405,13 @@ async def test_htpasswd_hashes_work() -> None:
     check(await ask(r, headers={"authorization": basic("alice", "nope")}), {"status": 401})
 
 
+async def test_a_hash_the_library_cannot_read_matches_no_password() -> None:
+    # The shape is right (it passes the config check), the salt does not decode: 401, not a failing request.
+    odd = HASH[:7] + "z" * 22 + HASH[29:]
+    r = rules(f'[[route]]\npath = "/*"\nbasic_auth = {{ users = {{ alice = "{odd}" }} }}\n')
+    check(await ask(r, headers={"authorization": basic("alice", PASSWORD)}), {"status": 401})
+
+
 async def test_the_address_is_checked_before_credentials_and_credentials_before_the_method() -> None:
     r = rules(AUTH)
     good = {"authorization": basic("alice", PASSWORD)}
