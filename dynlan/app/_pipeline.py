@@ -94,12 +94,13 @@ class Pipeline:
                                            client, request.headers)
             if outcome.edits:
                 ex.edit = outcome.edits.apply
-            if outcome.status >= 400:
+            if outcome.is_error:
                 await send_error(ex, site, outcome.status, outcome.message, headers=outcome.headers)
                 return
             if outcome.status:
-                await ex.respond(outcome.status, [*outcome.headers, ("content-length", str(len(outcome.body)))],
-                                 outcome.body)
+                # A `respond` rule's own body, whatever its status; no Content-Length on a 204 (RFC 9110 §8.6).
+                length = [] if outcome.status in (204, 304) else [("content-length", str(len(outcome.body)))]
+                await ex.respond(outcome.status, [*outcome.headers, *length], outcome.body)
                 return
             if outcome.query != request.query_string:
                 # A rewrite that gives a query: pages read that one. `request.path` stays the path the

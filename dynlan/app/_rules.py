@@ -283,7 +283,7 @@ class _Rule:
     status: int = 0
     rewrite: _Template | None = None
     respond: tuple[int, str, bytes] | None = None
-    """(status, content type, body)."""
+    """(status, content type or "" for none, body)."""
 
     @property
     def handler(self) -> bool:
@@ -456,8 +456,8 @@ class Rules:
             rest = rule.rest(canonical)
             if rule.respond is not None:
                 status, content_type, body = rule.respond
-                return Outcome(path, status, [("content-type", content_type)], body, edits=edits, query=query,
-                               rule=rule.where)
+                head = [("content-type", content_type)] if content_type else []
+                return Outcome(path, status, head, body, edits=edits, query=query, rule=rule.where)
             uri = _quote(original_path, _QUERY_SAFE) + ("?" + _quote(original_query, _QUERY_SAFE) if original_query else "")
             template = rule.redirect or rule.rewrite
             assert template is not None
@@ -791,6 +791,8 @@ def _respond(value: Any, where: str) -> tuple[int, str, bytes]:
     content_type = _string(value.get("content_type", "text/plain; charset=utf-8"), f"{where}.content_type")
     if not content_type or not _FIELD_VALUE.fullmatch(content_type) or "\t" in content_type:
         raise ConfigError(f"{where}.content_type: {content_type!r} is not a header value")
+    if status in (204, 205, 304) and "content_type" not in value:
+        content_type = ""  # no content, so no type of it
     return status, content_type, body.encode("utf-8")
 
 
