@@ -321,7 +321,7 @@ class _Rule:
         if self.methods is not None:
             parts.append("methods " + ",".join(sorted(self.methods)))
         if self.edits:
-            parts.append("headers")
+            parts.append("headers " + ",".join(sorted(self.edits.remove | {n for n, _ in self.edits.append})))
         if self.redirect is not None:
             parts.append(f"-> redirect {self.status} {self.redirect.text}")
         elif self.rewrite is not None:

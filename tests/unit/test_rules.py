@@ -610,6 +610,7 @@ headers = {{ remove = ["server"] }}
     assert [line.split("  ")[0] for line in lines] == ["/a/b/c", "/admin/*", "/caf\u00e9/*", "/a/b/*", "/a/b/*", "/a/*", "/*"]
     admin = lines[1]
     assert "allow 127.0.0.0/8" in admin and "basic_auth 'admin' (1 users)" in admin and "methods GET,HEAD" in admin
+    assert "headers server" in admin
     assert admin.endswith("(site/dynlan.toml: route[6])")
     assert "-> respond 200" in lines[0]
     assert not rules("") and len(rules(PRECEDENCE)) == 6
