@@ -214,6 +214,11 @@ class H11Protocol:
         return self._conn.their_state in (h11.DONE, h11.MUST_CLOSE, h11.CLOSED)
 
     @property
+    def head_started(self) -> bool:
+        """Bytes of a request head have arrived, but not the whole head."""
+        return self._conn.their_state is h11.IDLE and bool(self._conn.trailing_data[0])
+
+    @property
     def awaiting_request(self) -> bool:
         return self._conn.their_state is h11.IDLE and self._conn.our_state is h11.IDLE
 

@@ -491,6 +491,11 @@ class FastH1Protocol:
         return bool(self._complete and self._complete[0])
 
     @property
+    def head_started(self) -> bool:
+        """Bytes of a request head have arrived, but not the whole head."""
+        return bool(self._line) or self._in_head
+
+    @property
     def keep_alive(self) -> bool:
         return self._ended and not self._close_after and self.their_request_complete
 

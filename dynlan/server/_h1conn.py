@@ -165,16 +165,19 @@ class H1Connection:
     async def _next_request(self) -> RequestReceived | None:
         """Wait for the next request head; None when the connection should close quietly."""
         proto = self.proto
+        self.responded = False  # the previous request (if any) is answered in full
         event = proto.next_event()
         if isinstance(event, RequestReceived):
             self.phase = "app"  # already here (pipelined, or read while telling HTTP/1.1 from HTTP/2)
             return event
         if isinstance(event, ConnectionEnded) or self.state.shutting_down:
             return None
-        # Idle: nothing of the next request has arrived. Shutdown may cut this short.
-        self._arm("idle", self.http.keepalive_timeout)
-        await self._receive()
-        # The first bytes are in: the whole head must follow within header_timeout
+        if not proto.head_started:
+            # Idle: nothing of the next request has arrived. Shutdown may cut this short.
+            self._arm("idle", self.http.keepalive_timeout)
+            await self._receive()
+        # The first bytes are in (maybe read with the previous request, or while telling
+        # HTTP/1.1 from HTTP/2): the whole head must follow within header_timeout
         # (slowloris: a client trickling header bytes cannot hold the connection).
         self._arm("head", self.http.header_timeout)
         while True:

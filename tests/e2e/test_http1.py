@@ -241,12 +241,40 @@ def test_slowloris_gets_408(server: RunningServer) -> None:
     assert httpx.get(server.url + "/robots.txt").status_code == 200
 
 
+SHORT_HEAD_CONFIG = """
+[http]
+h1_parser = "{parser}"
+header_timeout = 1.0
+keepalive_timeout = 60.0
+"""
+
+
+@pytest.mark.parametrize("parser", ["llhttp", "h11"])
+@pytest.mark.parametrize("sent", [
+    b"GET /rob",                                                          # in the request line
+    b"GET /robots.txt HTTP/1.1\r\nHost: x\r\nAccept: te",                 # in a header field
+    b"GET /about HTTP/1.1\r\nHost: x\r\n\r\nGET /robots.txt HTTP/1.1\r\nHo",  # the second of two requests
+], ids=["request-line", "header-field", "pipelined"])
+def test_a_head_that_stops_halfway_gets_408_after_header_timeout(site: Path, parser: str, sent: bytes) -> None:
+    # RFC 9110 §15.5.9: the head was begun and not finished within header_timeout;
+    # keepalive_timeout (for a connection with nothing begun) is far longer.
+    with run_dynlan(site, config=SHORT_HEAD_CONFIG.format(parser=parser)) as srv:
+        started = time.monotonic()
+        out = raw(srv, sent, read_timeout=30)
+        elapsed = time.monotonic() - started
+    assert status_lines(out)[-1] == 408, out
+    assert b"<h1>about</h1>" in out or not sent.startswith(b"GET /about")
+    assert 0.9 < elapsed < 30
+
+
 def test_access_log_line(server: RunningServer) -> None:
     httpx.get(server.url + "/robots.txt?access-log-probe=1")
-    deadline = time.monotonic() + 5
-    while "/robots.txt" not in server.log() and time.monotonic() < deadline:
+    deadline = time.monotonic() + 30
+    while "access-log-probe" not in server.log() and time.monotonic() < deadline:
         time.sleep(0.05)
-    line = next(entry for entry in server.log().splitlines() if '"GET /robots.txt HTTP/1.1" 200' in entry)
+    # The query string is part of what was asked for: it stays in the line.
+    line = next(entry for entry in server.log().splitlines()
+                if '"GET /robots.txt?access-log-probe=1 HTTP/1.1" 200' in entry)
     fields = line.split()
     assert fields[1] == "127.0.0.1"
     assert fields[5] == "200" and fields[6] == "14" and fields[7].endswith("ms") and len(fields[8]) >= 8

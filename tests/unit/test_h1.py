@@ -409,3 +409,22 @@ def test_trailers_end_the_message_and_stay_out_of_the_head(H1Protocol: type) -> 
     request = events[0]
     assert isinstance(request, RequestReceived) and request.headers == [("host", "a"), ("transfer-encoding", "chunked")]
     assert events[-1] == MessageComplete(1, (("x-t", "1"), ("host", "evil")))
+
+
+def test_head_started_byte_by_byte(H1Protocol: type) -> None:
+    # The server bounds a begun head by header_timeout, an idle connection by keepalive_timeout.
+    request = b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi"
+    proto = H1Protocol()
+    assert not proto.head_started
+    head_end = request.index(b"\r\n\r\n") + 4
+    for i in range(len(request)):
+        proto.receive_data(request[i : i + 1])
+        events_of(proto)
+        assert proto.head_started == (i + 1 < head_end), i
+    assert proto.their_request_complete
+    # The next request's first bytes, read with this one (pipelining), begin a head.
+    proto.receive_data(b"GET / HT")
+    proto.send_response(200, [("content-length", "0")])
+    proto.send_end()
+    assert proto.start_next_cycle()
+    assert events_of(proto) == [] and proto.head_started
