@@ -41,7 +41,9 @@ class AccessLog:
         if second != self._stamp_second:
             self._stamp_second = second
             self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(second))
-        line = (f'{self._stamp} {client} "{request.method} {request.path} HTTP/{request.http_version}" '
+        # The query string stays: it is part of what was asked for (as in the common log format).
+        target = f"{request.path}?{request.query_string}" if request.query_string else request.path
+        line = (f'{self._stamp} {client} "{request.method} {target} HTTP/{request.http_version}" '
                 f"{status} {sent} {duration_ms:.2f}ms {request.request_id}\n")
         self._lines.append(line)
         self._size += len(line)
