@@ -136,7 +136,7 @@ class Pipeline:
         if router is None:
             await self._static(ex, site, resolved)
             return
-        if resolved.kind == "file" and router.runtime_for(os.path.basename(resolved.fs_path)) is not None:
+        if resolved.kind == "file" and router.runtime_for(resolved.fs_path.rpartition(os.sep)[2]) is not None:
             # A page's file is run, never sent as its source (`/hello.php` runs hello.php,
             # `/info.php/` with path info "/"), whatever its suffix.
             route = router.by_file.get(resolved.fs_path)

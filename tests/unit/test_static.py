@@ -184,3 +184,36 @@ def test_listing_escapes_names(tmp_path: Path) -> None:
     html = static.render_listing("/x/", str(tmp_path)).decode()
     assert "&lt;b&gt;.txt" in html and "<b>.txt" not in html and ".hidden" not in html
     assert html.index("sub/") < html.index("&lt;b&gt;.txt")
+
+
+@pytest.mark.parametrize(
+    ("policy", "kind"), [("inside", "missing"), ("owner", "file"), ("follow", "file")],
+)
+def test_a_link_out_of_the_site_follows_the_policy(root: str, policy: str, kind: str) -> None:
+    r = static.resolve(root, "/link-out.txt", symlinks=policy)
+    assert r.kind == kind
+    assert ("leads out of the site" in r.refused) == (kind == "missing")
+    # Links that stay inside are the site's own under every policy.
+    assert static.resolve(root, "/link-in.html", symlinks=policy).kind == "file"
+    assert static.link_refusal(root, os.path.join(root, "about.html"), policy) is None
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="making a file of another owner needs root")
+def test_owner_refuses_a_link_to_another_users_file(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    theirs = tmp_path / "theirs.txt"
+    theirs.write_text("not yours")
+    os.chown(theirs, 65534, 65534)
+    (site / "theirs.txt").symlink_to(theirs)
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "folder" / "mine.txt").write_text("yours")
+    (site / "folder").symlink_to(tmp_path / "folder")
+    root = os.path.realpath(site)
+    refused = static.link_refusal(root, os.path.join(root, "theirs.txt"), "owner")
+    assert refused is not None and "uid 65534" in refused and "theirs.txt" in refused
+    assert static.link_refusal(root, os.path.join(root, "folder", "mine.txt"), "owner") is None
+    # A link in the way (a linked folder) is judged too: one of another owner is refused.
+    os.lchown(site / "folder", 65534, 65534)
+    assert static.link_refusal(root, os.path.join(root, "folder", "mine.txt"), "owner") is not None
+    assert static.link_refusal(root, os.path.join(root, "theirs.txt"), "follow") is None
