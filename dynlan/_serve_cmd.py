@@ -196,8 +196,9 @@ def _serve_worker(
     def inflight() -> Inflight:
         return app.host.inflight if app.host is not None else {}
 
+    heartbeat = Heartbeat.attach(args.heartbeat_fd)
     watchdog = Watchdog(blocked_limit(config, [site.config.limits for site in sites.values()]), inflight,
-                        shared=Heartbeat.attach(args.heartbeat_fd), parent=os.getppid(),
+                        shared=heartbeat, parent=heartbeat.supervisor or os.getppid(),
                         name=f"worker {args.worker_index}")
     watchdog.set_limits(watchdog.limit, config.server.grace_period)
 

@@ -191,13 +191,14 @@ class Reloader:
     def prepare(self, old: Config, running: frozenset[str]) -> Prepared:
         """Read and check everything (blocking file I/O: run it in a thread). Raises ConfigError."""
         config = self._load_config()
-        restart_needed = keep_restart_settings(old, config, running)
         registry = self._registry()
-        for name in running:
+        for name in sorted(running):
+            # A running runtime's changed table is checked as start-up would, then kept at its running value
+            # (a runtime is configured once): a bad one is refused now rather than when a worker starts.
             runtime = registry.get(name)
             if runtime is not None and old.runtimes.get(name, {}) != config.runtimes.get(name, {}):
                 runtime.configure(RuntimeConfig(dict(config.runtimes.get(name, {})), config.limits, config.dev))
-        # Checked as start-up would, then kept at the running value (a runtime is configured once).
+        restart_needed = keep_restart_settings(old, config, running)
         sites, default = self._discover(config)
         used = prepare_sites(config, sites, registry)
         prepared = Prepared(config, sites, default, restart_needed=restart_needed)

@@ -53,16 +53,17 @@ def blocked_limit(config: Config, site_limits: Iterable[LimitsConfig]) -> float:
 
 class Heartbeat:
     """Memory shared by a worker and its supervisor: the last beat and when serving began (monotonic times),
-    and the worker's current blocked-loop limit and shutdown grace period (seconds; they follow reloads).
+    the worker's current blocked-loop limit and shutdown grace period (seconds; they follow reloads), and the
+    supervisor's pid.
 
     The memory is a memfd the supervisor makes once per worker slot and hands to each worker it starts there.
     """
 
-    SIZE = 32
+    SIZE = 40
 
     def __init__(self, fd: int) -> None:
         self._map = mmap.mmap(fd, self.SIZE)
-        self._values = (ctypes.c_double * 4).from_buffer(self._map)
+        self._values = (ctypes.c_double * 5).from_buffer(self._map)
         # Aligned 8-byte stores and loads: a reader never sees half of a write.
 
     @classmethod
@@ -70,7 +71,9 @@ class Heartbeat:
         """A new heartbeat and its file descriptor (to pass to a worker; the supervisor keeps it open)."""
         fd = os.memfd_create(name, os.MFD_CLOEXEC)
         os.ftruncate(fd, cls.SIZE)
-        return cls(fd), fd
+        heartbeat = cls(fd)
+        heartbeat._values[4] = os.getpid()
+        return heartbeat, fd
 
     @classmethod
     def attach(cls, fd: int) -> Heartbeat:
@@ -83,6 +86,15 @@ class Heartbeat:
     def reset(self) -> None:
         for i in range(4):
             self._values[i] = 0.0
+
+    @property
+    def supervisor(self) -> int:
+        """The supervisor's pid (0: unknown). A worker's parent: once it has another, the supervisor is gone.
+
+        Read from here rather than from getppid() at start: a supervisor killed while the worker was still
+        starting would leave getppid() naming init, and the worker would never notice.
+        """
+        return int(self._values[4])
 
     def publish(self, limit: float, grace_period: float) -> None:
         """The worker's limits, for the supervisor (which reads the config only once, at start)."""
@@ -153,6 +165,7 @@ class Watchdog:
         self._parent = parent
         self._name = name
         self._last = time.monotonic()
+        self._serving = False
         self._stopped = threading.Event()
         # The thread wakes ten times per limit (at most once a second): it acts within a tenth of the limit
         # late, and takes the interpreter lock from the loop rarely.
@@ -166,6 +179,7 @@ class Watchdog:
 
     def mark_serving(self) -> None:
         """Tell the supervisor this worker accepts connections now."""
+        self._serving = True
         self.beat()
         if self._shared is not None:
             self._shared.mark_serving(time.monotonic())
@@ -196,8 +210,10 @@ class Watchdog:
 
     def _watch(self) -> None:
         while not self._stopped.wait(self._check_every):
-            if self._parent is not None and os.getppid() != self._parent:
+            if self._parent is not None and self._serving and os.getppid() != self._parent:
                 # The supervisor died (SIGKILL, OOM): nobody would ever stop this worker. Shut down gracefully.
+                # (Once serving: the server handles SIGTERM from then on; before, it would end the process at
+                # once, and a runtime's child processes with it left behind.)
                 log.warning("%s: the supervisor (pid %d) is gone; shutting down", self._name, self._parent)
                 self._parent = None
                 os.kill(os.getpid(), signal.SIGTERM)
