@@ -247,6 +247,7 @@ class Reloader:
             # The swap: no checkpoint from here on, so no request sees half of it.
             app.runtimes = {**app.runtimes, **started}
             app.config, app.sites, app.default = prepared.config, prepared.sites, prepared.default
+            app.pipeline.static.forget()  # cached resolutions followed the old sites' [static] settings
             for commit in prepared.commits:
                 commit()
             for listener in self.swapped:
