@@ -19,8 +19,14 @@ TIMEOUT = 60.0
 
 
 def _details(reply: dict[str, Any]) -> str:
-    extra = {k: v for k, v in reply.items() if k not in ("ok", "pid", "error")}
-    return "".join(f" {k}={v}" for k, v in extra.items())
+    """What else a process said, as `; sites: a.test, b.test; default: a.test` (empty lists left out)."""
+    parts = []
+    for key, value in reply.items():
+        if key in ("ok", "pid", "error") or value in ([], None, ""):
+            continue
+        shown = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+        parts.append(f"; {key.replace('_', ' ')}: {shown}")
+    return "".join(parts)
 
 
 def reload_command(args: argparse.Namespace) -> int:
