@@ -80,7 +80,11 @@ def describe_site(loaded: Loaded, site: Site) -> list[str]:
     lines = [f"site {site.name}{default}: {site.root}"]
     rules = _rules(site)
     lines.append(f"  rules, in evaluation order ({len(rules)}):" if rules else "  rules: none")
-    lines += [f"    {rule}" for rule in rules]
+    if rules:
+        # `Rules.describe()` starts each line with the rule's path: a column of its own, numbered in order.
+        rows = [(f"{n}.", *rule.split("  ", 1)) if "  " in rule else (f"{n}.", rule, "") for n, rule in
+                enumerate(rules, 1)]
+        lines += _table(rows, "    ")
     routes = _routes(site)
     if routes:
         lines.append(f"  pages ({len(routes)}):")
@@ -111,6 +115,7 @@ def check_command(args: argparse.Namespace) -> int:
     loaded = load(args.path, args.config)
     sites = loaded.sites.values()
     pages = sum(len(_routes(site)) for site in sites)
-    rules = sum(len(_rules(site)) for site in sites)
+    # A server rule applies to every site but counts once (its line names the file it comes from).
+    rules = len({rule for site in sites for rule in _rules(site)})
     print(f"ok: {_plural(len(sites), 'site')}, {_plural(pages, 'page')}, {_plural(rules, 'rule')}", flush=True)
     return 0

@@ -70,6 +70,43 @@ site b.test: {b}
 """
 
 
+SITE_RULES = """\
+[[route]]
+path = "/old/*"
+redirect = "/new/{path}"
+status = 308
+
+[[route]]
+path = "/ping"
+respond = { status = 200, body = "pong" }
+"""
+SERVER_RULES = '[[route]]\npath = "/health"\nrespond = { status = 200, body = "ok" }\n'
+
+
+def test_routes_lists_each_sites_rules_first_in_evaluation_order(tmp_path: Path) -> None:
+    sites = make_tree(tmp_path)
+    (sites / "a.test" / "dynlan.toml").write_text(SITE_RULES)
+    config = tmp_path / "server.toml"
+    config.write_text(SERVER_RULES)
+    p = dynlan("routes", str(sites), "--config", str(config))
+    assert p.returncode == 0, p.stderr
+    blocks = p.stdout.split("\n\n")
+    a_rules = blocks[0].splitlines()[1:5]
+    assert a_rules[0] == "  rules, in evaluation order (3):"
+    # Exact paths before prefixes; each rule says where it was written.
+    assert [line.split()[:2] for line in a_rules[1:]] == [["1.", "/health"], ["2.", "/ping"], ["3.", "/old/*"]]
+    assert str(config) in a_rules[1] and str(sites / "a.test" / "dynlan.toml") in a_rules[2]
+    assert "redirect 308 /new/{path}" in a_rules[3]
+    assert len({line.index("->") for line in a_rules[1:]}) == 1, a_rules  # the paths are one aligned column
+    assert blocks[0].splitlines()[5] == "  pages (5):"
+    b_rules = blocks[1].splitlines()[1:3]
+    assert b_rules[0] == "  rules, in evaluation order (1):" and b_rules[1].split()[:2] == ["1.", "/health"]
+
+    p = dynlan("check", str(sites), "--config", str(config))
+    # The server's rule applies to both sites and counts once.
+    assert (p.returncode, p.stdout) == (0, "ok: 2 sites, 5 pages, 3 rules\n"), p.stderr
+
+
 def test_check_a_good_tree(tmp_path: Path) -> None:
     p = dynlan("check", str(make_tree(tmp_path)))
     assert (p.returncode, p.stdout) == (0, "ok: 2 sites, 5 pages, 0 rules\n"), p.stderr
@@ -87,6 +124,7 @@ def refused_by_serve(sites: Path, *args: str) -> str:
         ("[static]\nlisting = 1\n", "static.listing: expected bool, got 1"),
         ("[statics]\nlisting = true\n", "unknown key 'statics'"),
         ("[static\n", "invalid TOML: "),
+        ('[[route]]\npath = "/x"\nredirect = "/y"\nstatus = 200\n', "route[0].status: "),
     ],
 )
 def test_check_refuses_a_bad_site_file_as_serve_does(tmp_path: Path, site_toml: str, message: str) -> None:
