@@ -76,7 +76,12 @@ class Router:
 
     RESCAN_INTERVAL = 1.0
 
-    def __init__(self, root: str, suffixes: dict[str, str], path_info: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self, root: str, suffixes: dict[str, str], path_info: frozenset[str] = frozenset(),
+        previous: Router | None = None,
+    ) -> None:
+        """Scan the site at `root`: strictly at start-up; given the `previous` router of a serving site
+        (a reload), as a rescan is (a conflict keeps the page the URL had, and is logged once)."""
         self.root = root
         self.suffixes = suffixes
         """Page suffix -> runtime name."""
@@ -89,7 +94,12 @@ class Router:
         self._conflicts: set[tuple[str, ...]] = set()
         """The conflicts the last rescan logged (the names of the pages on each URL), so each is logged once."""
         self._scanned_at = 0.0
-        self.scan()
+        if previous is not None and previous.root == root:
+            self.by_file = dict(previous.by_file)
+            self._conflicts = set(previous._conflicts)
+            self.rescan()
+        else:
+            self.scan()
 
     def page_suffix(self, filename: str) -> str | None:
         """The longest page suffix `filename` ends with (`.txt.tmpl` before `.tmpl`), or None.

@@ -214,3 +214,21 @@ def test_routes_are_listed_fixed_then_dynamic_in_the_order_tried(router: Router)
         ("/info", "info.php", "php"),
         ("/users/[id]", "users/[id].php", "php"),
     ]
+
+
+def test_a_router_made_for_a_reload_keeps_what_the_serving_one_chose(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    (tmp_path / "hello.php").write_text("x")
+    serving = Router(str(tmp_path), SUFFIXES)
+    (tmp_path / "hello.lua").write_text("x")
+    (tmp_path / "other.lua").write_text("x")
+    with caplog.at_level(logging.WARNING, logger="dynlan"):
+        serving.rescan()
+        reloaded = Router(str(tmp_path), SUFFIXES, previous=serving)
+    for router in (serving, reloaded):
+        hello, other = router.match("/hello"), router.match("/other")
+        assert hello is not None and hello.route.name == "hello.php" and other is not None
+    assert len(caplog.records) == 1  # the reload does not log the conflict again
+    with pytest.raises(ConfigError):
+        Router(str(tmp_path), SUFFIXES)  # a fresh start refuses it
