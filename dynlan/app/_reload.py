@@ -122,12 +122,18 @@ def page_suffixes(registry: Registry) -> tuple[dict[str, str], frozenset[str]]:
     return suffixes, frozenset(path_info)
 
 
-def prepare_sites(config: Config, sites: dict[str, Site], registry: Registry) -> set[str]:
-    """Give each site its page routes and its runtimes' options (what start-up does); the runtimes pages use."""
+def prepare_sites(
+    config: Config, sites: dict[str, Site], registry: Registry, serving: dict[str, Site] | None = None,
+) -> set[str]:
+    """Give each site its page routes and its runtimes' options (what start-up does); the runtimes pages use.
+
+    A site that is `serving` keeps the page it chose for a URL two pages answer (a conflict that appeared
+    while serving is logged, not a reason to refuse the reload)."""
     suffixes, path_info = page_suffixes(registry)
     used: set[str] = set()
     for site in sites.values():
-        site.router = Router(site.root, suffixes, path_info)
+        old = (serving or {}).get(site.name)
+        site.router = Router(site.root, suffixes, path_info, previous=old.router if old is not None else None)
         used |= site.router.runtimes_used
     for site in sites.values():
         for runtime in registry:
@@ -200,7 +206,7 @@ class Reloader:
                 runtime.configure(RuntimeConfig(dict(config.runtimes.get(name, {})), config.limits, config.dev))
         restart_needed = keep_restart_settings(old, config, running)
         sites, default = self._discover(config)
-        used = prepare_sites(config, sites, registry)
+        used = prepare_sites(config, sites, registry, self.app.sites)
         prepared = Prepared(config, sites, default, restart_needed=restart_needed)
         for name in sorted(used - running):
             runtime = registry.get(name)

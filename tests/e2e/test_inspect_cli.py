@@ -220,3 +220,21 @@ def test_a_conflict_while_serving_is_logged_and_other_new_pages_are_served(tmp_p
         assert client.get("/hello.py").status_code == 404  # the other page is neither run nor sent as source
         warnings = [line for line in server.log().splitlines() if "both answer /hello" in line]
         assert len(warnings) == 1 and "pages hello.lua and hello.py" in warnings[0], server.log()
+
+
+def test_a_reload_keeps_the_page_a_conflicting_url_had(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "hello.py").write_text("def handle(request, response):\n    response.write('hello from python')\n")
+    with run_dynlan(site) as server, httpx.Client(base_url=server.url, timeout=30) as client:
+        assert client.get("/hello").text == "hello from python"
+        # hello.lua sorts before hello.py: a fresh start would be refused, a reload keeps what serves.
+        (site / "hello.lua").write_text("print('hello from lua')\n")
+        (site / "other.lua").write_text("print('other')\n")
+        p = dynlan("reload", "--port", str(server.port))
+        assert p.returncode == 0, p.stderr
+        assert client.get("/other").text == "other\n"
+        assert client.get("/hello").text == "hello from python"
+        warnings = [line for line in server.log().splitlines() if "both answer /hello" in line]
+        assert len(warnings) == 1 and "hello.py keeps answering it" in warnings[0], server.log()
+        assert dynlan("check", str(site)).returncode == 2
