@@ -29,10 +29,12 @@ SERVER_PREFERENCE = ("br", "zstd", "gzip")
 SIBLING_SUFFIX = {"br": ".br", "zstd": ".zst", "gzip": ".gz"}
 
 _COMPRESSIBLE_PREFIXES = ("text/",)
+# Structured syntax suffixes (RFC 6839): every `+json` and `+xml` type is text (SVG, Atom, JSON-LD, ...).
+_COMPRESSIBLE_SUFFIXES = ("+json", "+xml")
 _COMPRESSIBLE_TYPES = frozenset({
-    "application/javascript", "application/json", "application/xml", "application/xhtml+xml",
-    "application/rss+xml", "application/atom+xml", "application/manifest+json", "application/wasm",
-    "image/svg+xml", "application/ld+json", "font/ttf", "font/otf", "application/vnd.ms-fontobject",
+    "application/javascript", "application/x-javascript", "application/ecmascript", "application/json",
+    "application/xml", "application/wasm", "application/vnd.ms-fontobject", "application/x-font-ttf",
+    "font/ttf", "font/otf", "image/x-icon", "image/vnd.microsoft.icon", "image/bmp",
 })
 
 
@@ -43,7 +45,8 @@ def available_codings() -> tuple[str, ...]:
 
 def compressible(content_type: str) -> bool:
     media = content_type.split(";", 1)[0].strip().lower()
-    return media.startswith(_COMPRESSIBLE_PREFIXES) or media in _COMPRESSIBLE_TYPES
+    return (media.startswith(_COMPRESSIBLE_PREFIXES) or media in _COMPRESSIBLE_TYPES
+            or media.endswith(_COMPRESSIBLE_SUFFIXES))
 
 
 def parse_accept_encoding(value: str) -> dict[str, float]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import subprocess
+import urllib.parse
 from collections.abc import Iterator
 
 import httpx
@@ -26,6 +27,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     (root / "app.js").write_bytes(b"console.log('original');\n" * 200)
     (root / "app.js.gz").write_bytes(gzip.compress(b"// from the precompressed sibling\n" * 10))
     (root / "report.lua").write_text('response.headers["content-type"] = "text/plain"\nfor i = 1, 400 do print("line " .. i) end\n')
+    (root / "typed.lua").write_text('response.headers["content-type"] = request.query.type\n'
+                                    'for i = 1, 400 do print("<line n=\\"" .. i .. "\\"/>") end\n')
+    for name in ("data.json", "feed.xml", "logo.svg", "old.js"):
+        (root / name).write_bytes(b"<x>repeated text compresses</x>\n" * 200)
     with run_dynlan(root) as s:
         yield s
 
@@ -96,6 +101,25 @@ def test_pages_are_compressed(server: RunningServer) -> None:
         assert int(r.headers["content-length"]) < len(expected)
     plain = raw_get(server, "/report", None)
     assert "content-encoding" not in plain.headers and plain.content == expected
+
+
+@pytest.mark.parametrize("media", [
+    "application/javascript", "application/x-javascript", "application/json", "application/problem+json",
+    "application/xml", "application/atom+xml", "image/svg+xml",
+])
+def test_pages_of_script_json_xml_and_svg_types_are_compressed(server: RunningServer, media: str) -> None:
+    expected = "".join(f'<line n="{i}"/>\n' for i in range(1, 401)).encode()
+    r = raw_get(server, f"/typed?type={urllib.parse.quote(media, safe='/')}", "gzip")
+    assert r.headers["content-type"] == media
+    assert r.headers["content-encoding"] == "gzip" and r.content == expected
+    assert "accept-encoding" in r.headers["vary"].lower()
+
+
+@pytest.mark.parametrize("name", ["data.json", "feed.xml", "logo.svg", "old.js"])
+def test_static_json_xml_svg_and_scripts_are_compressed(server: RunningServer, name: str) -> None:
+    r = raw_get(server, f"/{name}", "gzip")
+    assert r.headers["content-encoding"] == "gzip"
+    assert r.content == b"<x>repeated text compresses</x>\n" * 200
 
 
 def test_decompress_helper_matches() -> None:

@@ -55,6 +55,21 @@ def test_compressible_types() -> None:
     assert not compression.compressible("application/octet-stream")
 
 
+@pytest.mark.parametrize("media", [
+    "application/javascript", "application/x-javascript", "text/javascript; charset=utf-8", "application/json",
+    "application/problem+json", "application/ld+json", "application/xml", "application/atom+xml",
+    "Application/RSS+XML", "image/svg+xml", "application/vnd.api+json",
+])
+def test_script_json_xml_and_svg_types_are_compressible(media: str) -> None:
+    assert compression.compressible(media)
+
+
+@pytest.mark.parametrize("media", ["image/jpeg", "video/mp4", "application/zip", "application/gzip",
+                                   "font/woff2", "application/jsonx", "application/xml-dtd-ish"])
+def test_compressed_or_unknown_types_are_not(media: str) -> None:
+    assert not compression.compressible(media)
+
+
 def test_vary_is_merged() -> None:
     headers = [("vary", "Cookie")]
     compression.add_vary(headers)
