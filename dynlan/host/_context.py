@@ -35,6 +35,9 @@ _BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 # goes out and the body streams with chunked framing.
 OUTPUT_BUFFER = 1024 * 1024
 
+DEFAULT_CONTENT_TYPE = "text/html; charset=utf-8"
+"""What a page's response is until the page says otherwise."""
+
 
 class BudgetExceeded(Exception):
     """A page ran past one of its per-request budgets."""
@@ -110,7 +113,7 @@ class PageResponse:
 
     ctx: PageContext
     status: int = 200
-    headers: Headers = field(default_factory=lambda: Headers([("content-type", "text/html; charset=utf-8")]))
+    headers: Headers = field(default_factory=lambda: Headers([("content-type", DEFAULT_CONTENT_TYPE)]))
     _chunks: list[bytes] = field(default_factory=list)
     _buffered: int = 0
     written: int = 0
@@ -218,8 +221,12 @@ class PageResponse:
         cfg = self.ctx.compression
         if cfg is None or not cfg.enabled:
             return body
-        ctype = next((v for k, v in headers if k == "content-type"), "")
-        if not compression.compressible(ctype) or any(k == "content-encoding" for k, _ in headers):
+        ctype = next((v for k, v in headers if k == "content-type"), None)
+        if ctype is None and self.status == 304:
+            # RFC 9110 §15.4.5: a 304 carries the Vary the 200 would. It has no type of its own (php-cgi
+            # sends none); the 200's is the one a page gets by default.
+            ctype = DEFAULT_CONTENT_TYPE
+        if not compression.compressible(ctype or "") or any(k == "content-encoding" for k, _ in headers):
             return body
         compression.add_vary(headers)
         if len(body) < cfg.min_size or self.status < 200 or self.status in (204, 206, 304):
@@ -352,12 +359,15 @@ class PageContext:
         return self._body
 
     async def receive_body(self) -> bytes:
-        """The next chunk of the request body (b"" at its end).
-
-        The exchange counts it against the site's body limit (413 beyond): the app's one check of it.
-        """
+        """The next chunk of the request body (b"" at its end), counted against the body limit (413 beyond)."""
+        if self._body_received == 0:
+            declared = self.body_length
+            if declared is not None and declared > self.max_body_size:
+                raise HttpError(413, "request body too large", close=True)
         chunk = await self.exchange.receive()
         self._body_received += len(chunk)
+        if self._body_received > self.max_body_size:
+            raise HttpError(413, "request body too large", close=True)
         return chunk
 
     async def read_body(self) -> bytes:

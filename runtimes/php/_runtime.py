@@ -58,6 +58,7 @@ import trio
 from dynlan import SERVER_NAME
 from dynlan.config import ConfigError
 from dynlan.host import BudgetExceeded, Host, HostCallError, PageContext, PageError, call
+from dynlan.http import HttpError
 from dynlan.runtimes._interface import Availability, RuntimeConfig
 from dynlan.runtimes.php._fastcgi import (
     CgiHeadParser,
@@ -561,7 +562,8 @@ class PhpRuntime:
             body = ctx.body_nowait() or b""
             await self._run(ctx, site, body, len(body))
         elif length is not None:
-            # A declared length over the site's limit was refused (413) before the page was chosen.
+            if length > ctx.max_body_size:
+                raise HttpError(413, "request body too large", close=True)
             await self._run(ctx, site, ctx.receive_body, length)  # streamed: an upload is never held whole
         else:
             # PHP reads no more of a body than CONTENT_LENGTH says, so a body whose length only its end
@@ -597,9 +599,8 @@ class PhpRuntime:
                     pool.kill(worker)
                     self.stats["killed"] += 1
                     self.stats["budget.time"] += 1
-                    exc = BudgetExceeded("time", f"PHP page ran past its time budget of {ctx.limits.wall_time:g} s")
-                    exc.status = 504
-                    raise exc
+                    # The same status as every runtime's spent time budget (BudgetExceeded.STATUS: 503).
+                    raise BudgetExceeded("time", f"PHP page ran past its time budget of {ctx.limits.wall_time:g} s")
         except PoolError as exc:
             self.stats["errors"] += 1
             raise PageError(f"php-cgi failed: {exc}") from None

@@ -228,7 +228,7 @@ def test_no_state_leaks_between_requests(client: httpx.Client, attempt: int) -> 
 def test_time_budget(client: httpx.Client, attempt: int) -> None:
     started = time.monotonic()
     r = client.get("/spin")
-    assert r.status_code in (503, 504)  # 504 where the page runs behind a gateway (php-cgi)
+    assert r.status_code == 503  # the same in every language (php-cgi killed at its wall time too)
     assert "budget" in r.text
     assert time.monotonic() - started < 5.5  # wall_time is 3 s
     assert client.get("/users/1").status_code == 200  # the VM goes on
