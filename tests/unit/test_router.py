@@ -10,8 +10,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from dynlan.app import App, discover_sites
 from dynlan.app._router import Router
-from dynlan.config import ConfigError
+from dynlan.config import Config, ConfigError
+from dynlan.runtimes import Registry
+from dynlan.runtimes import registry as runtime_registry
+from dynlan_template import TemplateRuntime
 
 SUFFIXES = {".php": "php", ".lua": "lua"}
 FILES = (
@@ -232,3 +236,23 @@ def test_a_router_made_for_a_reload_keeps_what_the_serving_one_chose(
     assert len(caplog.records) == 1  # the reload does not log the conflict again
     with pytest.raises(ConfigError):
         Router(str(tmp_path), SUFFIXES)  # a fresh start refuses it
+
+
+def test_the_app_routes_a_two_dot_suffix_to_its_runtime(tmp_path: Path) -> None:
+    for name in ("notes.txt.tmpl", "page.tmpl", "hello.lua"):
+        (tmp_path / name).write_text("x")
+    reg = Registry()
+    reg.add(TemplateRuntime())
+    text = TemplateRuntime()  # the example adapter again, claiming a two-dot suffix
+    text.name, text.suffixes = "text", (".txt.tmpl",)
+    reg.add(text)
+    reg.add(next(r for r in runtime_registry() if r.name == "lua"))
+    config = Config()
+    sites, default = discover_sites(tmp_path, config)
+    app = App(config, sites, default)
+    app.prepare(reg)
+    router: Router = default.router
+    assert {p: m.route.runtime for p in ("/notes", "/page", "/hello") if (m := router.match(p))} == {
+        "/notes": "text", "/page": "template", "/hello": "lua"}
+    assert router.runtime_for("notes.txt.tmpl") == "text" and router.runtime_for("notes.txt") is None
+    assert set(app.runtimes) == {"text", "template", "lua"}
