@@ -58,7 +58,6 @@ import trio
 from dynlan import SERVER_NAME
 from dynlan.config import ConfigError
 from dynlan.host import BudgetExceeded, Host, HostCallError, PageContext, PageError, call
-from dynlan.http import HttpError
 from dynlan.runtimes._interface import Availability, RuntimeConfig
 from dynlan.runtimes.php._fastcgi import (
     CgiHeadParser,
@@ -562,8 +561,7 @@ class PhpRuntime:
             body = ctx.body_nowait() or b""
             await self._run(ctx, site, body, len(body))
         elif length is not None:
-            if length > ctx.max_body_size:
-                raise HttpError(413, "request body too large", close=True)
+            # A declared length over the site's limit was refused (413) before the page was chosen.
             await self._run(ctx, site, ctx.receive_body, length)  # streamed: an upload is never held whole
         else:
             # PHP reads no more of a body than CONTENT_LENGTH says, so a body whose length only its end
