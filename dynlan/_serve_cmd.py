@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
 import signal
@@ -201,6 +202,8 @@ def _serve_worker(
                         shared=heartbeat, parent=heartbeat.supervisor or os.getppid(),
                         name=f"worker {args.worker_index}")
     watchdog.set_limits(watchdog.limit, config.server.grace_period)
+    supervisor = heartbeat.supervisor or os.getppid()
+    server.replaced_when_stopped = lambda: not heartbeat.stopping and os.getppid() == supervisor
 
     def swapped(new: Config) -> None:
         watchdog.set_limits(blocked_limit(new, [site.config.limits for site in app.sites.values()]),
@@ -214,12 +217,26 @@ def _serve_worker(
         watchdog.mark_serving()
 
     for sock in [main, *redirects]:
-        # The first worker of a slot makes its socket listen; a replacement's call changes nothing (the backlog
-        # and the connections waiting in it stay).
-        sock.listen(config.server.backlog)
+        _listen(sock, config.server.backlog)
     _tune_gc()
     trio.run(_run, server, app, reloader, main, watchdog, ready, redirects, udp)
     return 0
+
+
+def _listen(sock: socket.socket, backlog: int) -> None:
+    """Make a slot's socket listen: the first worker of the slot does; a replacement's call changes nothing (the
+    backlog and the connections waiting in it stay), unless a worker before it stopped gracefully, which takes
+    the socket out of listening: then it is bound to its address again first."""
+    if not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+        address = sock.getsockname()
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            # EINVAL: still bound (never listened yet). Anything else: the address went to someone else, and
+            # listen() would pick a port at random.
+            if exc.errno != errno.EINVAL:
+                raise CliError(f"cannot listen on {address[0]}:{address[1]} again: {exc.strerror}") from None
+    sock.listen(backlog)
 
 
 def _tune_gc() -> None:

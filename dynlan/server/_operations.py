@@ -4,7 +4,7 @@ One message, one operation, one JSON reply; a refusal is `{"ok": false, "error":
 
 - `purge`: drop cached page responses by `path` (a trailing `*` matches a prefix), `tag` or `all`,
   optionally of one `site` only; replies with how many this process dropped.
-- `stats`: this process's response-cache statistics and host counters.
+- `stats`: this process's response-cache statistics, host counters and the pages running now.
 - `reload`: re-read the server config and every site's `dynlan.toml`, and swap them in (see
   `dynlan/app/_reload.py`); a bad config is refused and the running one kept.
 
@@ -49,7 +49,8 @@ class Operations:
         responses = host.responses if host is not None else None
         return {"ok": True, "pid": os.getpid(),
                 "responses": responses.statistics() if responses is not None else None,
-                "counters": dict(host.counters) if host is not None else {}}
+                "counters": dict(host.counters) if host is not None else {},
+                "pages_running": len(host.inflight) if host is not None else 0}
 
     def purge(self, message: dict[str, Any]) -> dict[str, Any]:
         """Drop cached responses: by path, tag or all, optionally of one site."""

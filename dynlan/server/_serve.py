@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import signal
@@ -12,7 +13,7 @@ from collections.abc import Callable
 import trio
 
 from dynlan.config import Config, ConfigError
-from dynlan.http import Exchange, RequestReceived
+from dynlan.http import Exchange, HttpError, RequestReceived
 from dynlan.http._h2proto import PREFACE
 from dynlan.http._h3proto import QuicRouter
 from dynlan.server._access import AccessLog
@@ -74,6 +75,29 @@ class RedirectToHttps:
         await exchange.respond(308, [("location", location), ("content-length", "0")], b"")
 
 
+LAST_ANSWERS = 1.0
+"""Seconds requests cut short at the end of the grace period get to send their 503 before connections close."""
+
+
+class _Answering:
+    """The app as connections call it: each request is tracked, so a shutdown's end can cut it short.
+
+    A request still running when the grace period ends gets 503 if its response has not started (RFC 9110
+    §15.6.4); one that has started is broken off (the connection closes, or the stream is reset), never
+    finished as if it were complete.
+    """
+
+    def __init__(self, app: App, state: ServerState) -> None:
+        self.app = app
+        self.state = state
+
+    async def handle(self, exchange: Exchange) -> None:
+        with self.state.answering() as scope:
+            await self.app.handle(exchange)
+        if scope.cancelled_caught:
+            raise HttpError(503, "the server is shutting down", close=True)
+
+
 class Server:
     """Accepts connections and serves them until told to stop."""
 
@@ -86,6 +110,14 @@ class Server:
         self.operations = operations
         """What the control socket answers (`dynlan cache purge`, `dynlan reload`); None: no control socket."""
         self.state = ServerState()
+        self._answering = _Answering(app, self.state)
+        """What connections call: the app, with each request tracked for the end of a shutdown."""
+        self._listening: list[socket.socket] = []
+        self._redirect_listening: list[socket.socket] = []
+        self.replaced_when_stopped: Callable[[], bool] = lambda: False
+        """Whether another process takes over the listening sockets once this one stops (a worker whose
+        supervisor goes on): then they keep listening through a shutdown, and what connects meanwhile waits
+        in the backlog for that process."""
         self.access = access or AccessLog(enabled=config.server.access_log)
         self.limiter = trio.CapacityLimiter(config.server.max_connections)
         self._accept_scopes: list[trio.CancelScope] = []
@@ -152,11 +184,11 @@ class Server:
                 if http.http2 and stream.selected_alpn_protocol() == "h2":
                     await self._h2(stream, client, "https", self._https_headers)
                     return
-                await H1Connection(stream, self.app, http, self.state, self.access, client, "https",
+                await H1Connection(stream, self._answering, http, self.state, self.access, client, "https",
                                    self._https_headers).serve()
                 return
             if not http.http2:
-                await H1Connection(stream, self.app, http, self.state, self.access, client, scheme).serve()
+                await H1Connection(stream, self._answering, http, self.state, self.access, client, scheme).serve()
                 return
             initial = await self._peek(stream)
             if initial is None:
@@ -168,7 +200,7 @@ class Server:
             async def upgrade(request: RequestReceived, settings: bytes) -> None:
                 await self._h2(stream, client, scheme, [], upgrade=(request, settings))
 
-            await H1Connection(stream, self.app, http, self.state, self.access, client, scheme,
+            await H1Connection(stream, self._answering, http, self.state, self.access, client, scheme,
                                initial=initial, upgrade_h2=upgrade).serve()
         finally:
             self.state.connection_closed()
@@ -177,7 +209,7 @@ class Server:
         self, stream: trio.abc.Stream, client: tuple[str, int] | None, scheme: str, extra: list[tuple[str, str]],
         *, initial: bytes = b"", upgrade: tuple[RequestReceived, bytes] | None = None,
     ) -> None:
-        conn = H2Connection(stream, self.app, self.config.http, self.state, self.access, client, scheme, extra,
+        conn = H2Connection(stream, self._answering, self.config.http, self.state, self.access, client, scheme, extra,
                             initial=initial, upgrade=upgrade)
         await conn.serve()
 
@@ -246,13 +278,46 @@ class Server:
                 nursery.start_soon(self._serve_one, stream, redirect)
 
     async def shutdown(self, nursery: trio.Nursery) -> None:
-        """Stop accepting, close idle connections, give busy ones the grace period."""
+        """Stop listening, close idle connections, give busy ones the grace period, then cut short what is left."""
         for scope in self._accept_scopes:
             scope.cancel()
         self.state.begin_shutdown()
+        if not self.replaced_when_stopped():
+            self._stop_listening(nursery)
         with trio.move_on_after(self.config.server.grace_period):
             await self.state.all_closed.wait()
+        if not self.state.all_closed.is_set():
+            cut = self.state.end_grace()
+            if cut:
+                log.info("grace period over: %d request%s still running end with 503 (or are broken off if their "
+                         "response had started)", cut, "" if cut == 1 else "s")
+            with trio.move_on_after(LAST_ANSWERS):
+                await self.state.all_closed.wait()
         nursery.cancel_scope.cancel()
+
+    def _stop_listening(self, nursery: trio.Nursery) -> None:
+        """New connections are refused from now on, instead of waiting in the backlog for nobody.
+
+        Connections already in the backlog are taken and served (with `Connection: close`); then
+        shutdown(SHUT_RD) takes each listening socket out of the listening state (Linux), for every process
+        that holds it: the supervisor's copy too, and with SO_REUSEPORT the kernel gives new connections to
+        the other sockets of the port, if any still listen. A worker started later in the slot listens again.
+        """
+        for sock, redirect in [*((s, False) for s in self._listening), *((s, True) for s in self._redirect_listening)]:
+            while True:
+                try:
+                    conn, _ = sock.accept()
+                except OSError:
+                    break  # empty (BlockingIOError), or not listening
+                stream = trio.SocketStream(trio.socket.from_stdlib_socket(conn))
+                try:
+                    self.limiter.acquire_on_behalf_of_nowait(stream)
+                except trio.WouldBlock:
+                    conn.close()
+                    continue
+                nursery.start_soon(self._serve_one, stream, redirect)
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RD)
 
     async def serve(
         self,
@@ -264,6 +329,10 @@ class Server:
         redirect_sockets: list[socket.socket] | None = None,
         udp_socket: socket.socket | None = None,
     ) -> None:
+        # The standard sockets are kept: trio's wrap them (non-blocking), and a shutdown takes what waits in
+        # their backlog without blocking.
+        self._listening = list(sockets)
+        self._redirect_listening = list(redirect_sockets or [])
         listeners = [trio.SocketListener(trio.socket.from_stdlib_socket(s)) for s in sockets]
         redirects = [trio.SocketListener(trio.socket.from_stdlib_socket(s)) for s in redirect_sockets or []]
         async with trio.open_nursery() as nursery:
@@ -276,7 +345,7 @@ class Server:
             for listener in redirects:
                 nursery.start_soon(self.accept_loop, listener, nursery, True)
             if udp_socket is not None and self.quic is not None:
-                endpoint = H3Endpoint(udp_socket, self.quic, self.app,
+                endpoint = H3Endpoint(udp_socket, self.quic, self._answering,
                                       self.config.http, self.state, self.access, self._https_headers)
                 await nursery.start(endpoint.serve)
                 # Browsers learn of HTTP/3 from responses over TCP (RFC 9114 §3.1.1).

@@ -14,12 +14,15 @@ import trio
 
 
 class ServerState:
-    """Shutdown coordination: idle connections close at once, busy ones after their request."""
+    """Shutdown coordination: idle connections close at once, busy ones after their request, and requests
+    still running when the grace period ends are cut short."""
 
     def __init__(self) -> None:
         self.shutting_down = False
         self.connections: set[Any] = set()
         """Open connections; each has `cancel_if_idle()`."""
+        self.running: set[trio.CancelScope] = set()
+        """The scope of each request the app is answering (`answering()`)."""
         self.active_connections = 0
         self.all_closed = trio.Event()
         self.all_closed.set()
@@ -28,6 +31,24 @@ class ServerState:
         self.shutting_down = True
         for conn in list(self.connections):
             conn.cancel_if_idle()
+
+    @contextlib.contextmanager
+    def answering(self) -> Iterator[trio.CancelScope]:
+        """Scope the app's work on one request: `end_grace()` cancels it (see `cancelled_caught`)."""
+        scope = trio.CancelScope()
+        self.running.add(scope)
+        try:
+            with scope:
+                yield scope
+        finally:
+            self.running.discard(scope)
+
+    def end_grace(self) -> int:
+        """The grace period is over: stop every request still running; how many there were."""
+        scopes = list(self.running)
+        for scope in scopes:
+            scope.cancel()
+        return len(scopes)
 
     @contextlib.contextmanager
     def opening(self) -> Iterator[None]:

@@ -53,17 +53,17 @@ def blocked_limit(config: Config, site_limits: Iterable[LimitsConfig]) -> float:
 
 class Heartbeat:
     """Memory shared by a worker and its supervisor: the last beat and when serving began (monotonic times),
-    the worker's current blocked-loop limit and shutdown grace period (seconds; they follow reloads), and the
-    supervisor's pid.
+    the worker's current blocked-loop limit and shutdown grace period (seconds; they follow reloads), the
+    supervisor's pid, and whether the supervisor is stopping.
 
     The memory is a memfd the supervisor makes once per worker slot and hands to each worker it starts there.
     """
 
-    SIZE = 40
+    SIZE = 48
 
     def __init__(self, fd: int) -> None:
         self._map = mmap.mmap(fd, self.SIZE)
-        self._values = (ctypes.c_double * 5).from_buffer(self._map)
+        self._values = (ctypes.c_double * 6).from_buffer(self._map)
         # Aligned 8-byte stores and loads: a reader never sees half of a write.
 
     @classmethod
@@ -84,8 +84,16 @@ class Heartbeat:
             os.close(fd)
 
     def reset(self) -> None:
-        for i in range(4):
+        for i in (0, 1, 2, 3, 5):
             self._values[i] = 0.0
+
+    def mark_stopping(self) -> None:
+        """The supervisor stops: no worker will take over this slot's sockets."""
+        self._values[5] = 1.0
+
+    @property
+    def stopping(self) -> bool:
+        return bool(self._values[5])
 
     @property
     def supervisor(self) -> int:

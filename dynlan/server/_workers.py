@@ -256,13 +256,17 @@ class Supervisor:
         if self.stopping:
             return
         self.stopping = True
+        for slot in self.slots:
+            # Read by a stopping worker: nobody takes over its sockets, so it stops listening at once.
+            slot.heartbeat.mark_stopping()
         self._signal_all(signal.SIGTERM)
         nursery.start_soon(self._wait_or_kill, nursery)
 
     async def _wait_or_kill(self, nursery: trio.Nursery) -> None:
         # A worker's grace period follows its reloads: wait for the longest one.
         grace = max([self.grace_period, *(slot.heartbeat.grace_period for slot in self.slots)])
-        with trio.move_on_after(grace + 2):
+        # Past it, a worker cuts short what still runs (a second), then closes its runtimes.
+        with trio.move_on_after(grace + 5):
             for proc in list(self.procs.values()):
                 await proc.wait()
         self._signal_all(signal.SIGKILL)

@@ -15,7 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests._server import free_port, run_dynlan, wait_port
+from dynlan.server._control import send_to_server
+from tests._server import RunningServer, free_port, run_dynlan, wait_port
 
 pytestmark = pytest.mark.e2e
 
@@ -165,6 +166,86 @@ def test_second_signal_exits_at_once(site: Path) -> None:
         server.proc.send_signal(signal.SIGINT)
         server.proc.wait(10)
         assert time.monotonic() - started < 5
+
+
+def _wait_pages_running(server: RunningServer, count: int = 1, timeout: float = 30) -> None:
+    """Until the server's workers run `count` pages (their control sockets say so)."""
+    deadline = time.monotonic() + timeout
+    while sum(r.get("pages_running", 0) for r in send_to_server(server.port, {"op": "stats"})) < count:
+        assert time.monotonic() < deadline, f"no page running:\n{server.log()}"
+        time.sleep(0.02)
+
+
+def test_new_connections_are_refused_at_once_during_the_grace_period(site: Path) -> None:
+    with run_dynlan(site, "--no-access-log", config="[server]\ngrace_period = 10.0\n") as server:
+        result: dict[str, object] = {}
+
+        def slow_request() -> None:
+            try:
+                r = httpx.get(server.url + "/slow?s=3", timeout=30)
+                result["status"], result["body"] = r.status_code, r.text
+            except Exception as exc:  # recorded and asserted below
+                result["error"] = exc
+
+        t = threading.Thread(target=slow_request)
+        t.start()
+        _wait_pages_running(server)
+        server.proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while True:
+            # Until the shutdown has begun: a connection made before is still taken and served.
+            started = time.monotonic()
+            try:
+                socket.create_connection(("127.0.0.1", server.port), timeout=20).close()
+            except ConnectionRefusedError:
+                refused_in = time.monotonic() - started
+                break
+            assert time.monotonic() < deadline, "connections were never refused"
+        assert t.is_alive(), "refused only once the request in flight was over"
+        # At once: not after the client's own timeout (20 s here), as when nobody accepts from the backlog.
+        assert refused_in < 5.0
+        t.join(30)
+        assert result.get("status") == 200 and result["body"] == "finished\n", result
+        assert server.proc.wait(20) == 0
+
+
+@pytest.mark.parametrize("http2", [False, True], ids=["http1", "h2c"])
+def test_a_request_running_past_the_grace_period_gets_503(site: Path, http2: bool) -> None:
+    with run_dynlan(site, "--no-access-log", config="[server]\ngrace_period = 1.0\n") as server:
+        result: dict[str, object] = {}
+
+        def doomed_request() -> None:
+            # curl: httpx (httpcore) fails a stream in flight when a graceful GOAWAY comes, which RFC 9113
+            # §6.8 lets the server finish.
+            out = subprocess.run(["curl", "-sS", "--max-time", "30", "-o", "/dev/null", "-w", "%{http_code} %{http_version}",
+                                  "--http2-prior-knowledge" if http2 else "--http1.1", server.url + "/slow?s=8"],
+                                 capture_output=True, text=True, check=False)
+            result["out"], result["err"] = out.stdout, out.stderr
+
+        t = threading.Thread(target=doomed_request)
+        t.start()
+        _wait_pages_running(server)
+        stopped = time.monotonic()
+        server.proc.send_signal(signal.SIGTERM)
+        t.join(30)
+        assert result.get("out") == ("503 2" if http2 else "503 1.1"), result
+        assert server.proc.wait(20) == 0
+        # The page would have run 8 s: it was cut short at the end of the 1 s grace period.
+        assert time.monotonic() - stopped < 7
+        assert "grace period over: 1 request still running" in server.log()
+
+
+def test_a_worker_stopped_alone_is_replaced_and_connections_wait_for_it(site: Path) -> None:
+    # Stopped on its own, a worker is replaced by the supervisor in its slot: it keeps its sockets listening
+    # through its shutdown, so what connects meanwhile waits in the backlog for the replacement.
+    with run_dynlan(site, "--no-access-log", config="[server]\ngrace_period = 10.0\n") as server:
+        worker = server.worker_pid()
+        assert httpx.get(server.url + "/robots.txt", timeout=30).status_code == 200
+        os.kill(worker, signal.SIGTERM)
+        for _ in range(5):
+            assert httpx.get(server.url + "/robots.txt", timeout=30).status_code == 200
+        assert server.worker_pid() != worker
+        assert server.proc.poll() is None
 
 
 def _worker_pids(supervisor_pid: int) -> list[int]:
