@@ -33,20 +33,11 @@ import hyperframe.frame
 
 from dynlan.http._events import DataReceived, MessageComplete, RequestReceived, split_pseudo_headers
 from dynlan.http._headers import check_status, response_fields
-
-# Connection-specific fields must not appear in HTTP/2 (RFC 9113 §8.2.2).
-CONNECTION_HEADERS = frozenset({"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"})
-CONNECTION_FIELDS = frozenset(name.encode() for name in CONNECTION_HEADERS)
-
-PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-
-
-@dataclass(frozen=True, slots=True)
-class StreamReset:
-    """The client cancelled a stream (RST_STREAM); its work should stop."""
-
-    stream_id: int
-    error_code: int
+from dynlan.http._streams import CONNECTION_FIELDS as CONNECTION_FIELDS
+from dynlan.http._streams import PREFACE as PREFACE
+from dynlan.http._streams import ConnectionClosed as ConnectionClosed
+from dynlan.http._streams import StreamClosed as StreamClosed
+from dynlan.http._streams import StreamReset as StreamReset
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,21 +58,9 @@ class WindowOpened:
     stream_id: int
 
 
-@dataclass(frozen=True, slots=True)
-class ConnectionClosed:
-    """The connection is over: the peer sent GOAWAY, or this side gave up on it."""
-
-    error_code: int
-    reason: str = ""
-
-
 H2Event = (
     RequestReceived | RequestRejected | DataReceived | MessageComplete | StreamReset | WindowOpened | ConnectionClosed
 )
-
-
-class StreamClosed(Exception):
-    """A frame could not be sent: the stream or the whole connection is closed."""
 
 
 class _Budget:

@@ -37,8 +37,8 @@ from aioquic.quic.packet import (
 from aioquic.quic.retry import QuicRetryTokenHandler
 
 from dynlan.http._events import DataReceived, MessageComplete, RequestReceived, split_pseudo_headers
-from dynlan.http._h2proto import CONNECTION_FIELDS, ConnectionClosed, StreamClosed, StreamReset
 from dynlan.http._headers import check_status, response_fields
+from dynlan.http._streams import CONNECTION_FIELDS, ConnectionClosed, StreamClosed, StreamReset
 
 SMALLEST_INITIAL = 1200
 Address = Any

@@ -24,8 +24,8 @@ from dynlan.http import (
     RequestReceived,
     split_target,
 )
-from dynlan.http._h2proto import ConnectionClosed, StreamReset
 from dynlan.http._h3proto import H3Event, H3Protocol, QuicRouter
+from dynlan.http._streams import ConnectionClosed, StreamReset
 from dynlan.server._access import AccessLog
 from dynlan.server._h1conn import App
 from dynlan.server._state import ServerState, new_request_id

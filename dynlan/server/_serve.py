@@ -9,20 +9,21 @@ import signal
 import socket
 import ssl
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import trio
 
 from dynlan.config import Config, ConfigError
 from dynlan.http import Exchange, HttpError, RequestReceived
-from dynlan.http._h2proto import PREFACE
-from dynlan.http._h3proto import QuicRouter
+from dynlan.http._streams import PREFACE
 from dynlan.server._access import AccessLog
 from dynlan.server._control import ControlServer
 from dynlan.server._h1conn import RECV_SIZE, App, H1Connection
-from dynlan.server._h2connection import H2Connection
-from dynlan.server._h3server import H3Endpoint
 from dynlan.server._operations import Operations
 from dynlan.server._state import ServerState
+
+if TYPE_CHECKING:
+    from dynlan.http._h3proto import QuicRouter
 
 log = logging.getLogger("dynlan")
 
@@ -209,6 +210,9 @@ class Server:
         self, stream: trio.abc.Stream, client: tuple[str, int] | None, scheme: str, extra: list[tuple[str, str]],
         *, initial: bytes = b"", upgrade: tuple[RequestReceived, bytes] | None = None,
     ) -> None:
+        # The http2 extra (h2), imported where it is used: `import dynlan.server` needs none.
+        from dynlan.server._h2connection import H2Connection
+
         conn = H2Connection(stream, self._answering, self.config.http, self.state, self.access, client, scheme, extra,
                             initial=initial, upgrade=upgrade)
         await conn.serve()
@@ -345,6 +349,9 @@ class Server:
             for listener in redirects:
                 nursery.start_soon(self.accept_loop, listener, nursery, True)
             if udp_socket is not None and self.quic is not None:
+                # The http3 extra (aioquic), imported where it is used.
+                from dynlan.server._h3server import H3Endpoint
+
                 endpoint = H3Endpoint(udp_socket, self.quic, self._answering,
                                       self.config.http, self.state, self.access, self._https_headers)
                 await nursery.start(endpoint.serve)

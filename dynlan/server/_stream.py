@@ -23,8 +23,8 @@ import trio
 from dynlan import SERVER_NAME
 from dynlan.config import HttpConfig
 from dynlan.http import HttpError, HttpRequest
-from dynlan.http._h2proto import StreamClosed
 from dynlan.http._headers import InvalidResponseHead
+from dynlan.http._streams import StreamClosed
 from dynlan.server._access import AccessLog
 from dynlan.server._h1conn import App
 from dynlan.server._state import DATE
