@@ -84,7 +84,7 @@ def get(server: RunningServer, path: str, host: str = "a.test", **headers: str) 
 
 @pytest.mark.parametrize("workers", [1, 2])
 @pytest.mark.parametrize("how", ["sighup", "op"])
-def test_reload_picks_up_site_config_sites_languages_and_error_pages(sites: Path, how: str, workers: int) -> None:
+def test_reload_picks_up_site_config_rules_sites_languages_and_error_pages(sites: Path, how: str, workers: int) -> None:
     with run_dynlan(sites, "--workers", str(workers), "--no-access-log") as server:
         wait_serving(server, workers)
         for _ in range(2 * workers):
@@ -92,8 +92,10 @@ def test_reload_picks_up_site_config_sites_languages_and_error_pages(sites: Path
             assert get(server, "/", host="b.test").text == "site a\n"  # no such site yet: the default answers
             assert get(server, "/w").status_code != 200
             assert "custom" not in get(server, "/missing").text
+            assert get(server, "/ping").status_code == 404
         a = sites / "a.test"
-        (a / "dynlan.toml").write_text("[compression]\nenabled = false\n")
+        (a / "dynlan.toml").write_text('[compression]\nenabled = false\n\n'
+                                       '[[route]]\npath = "/ping"\nrespond = { status = 200, body = "pong" }\n')
         (sites / "b.test").mkdir()
         (sites / "b.test" / "index.html").write_text("site b\n")
         (a / "w.wren").write_text('System.print("hello from wren")\n')
@@ -110,6 +112,8 @@ def test_reload_picks_up_site_config_sites_languages_and_error_pages(sites: Path
             r = get(server, "/missing")
             assert r.status_code == 404 and r.text == "<h1>custom not found</h1>\n"
             assert get(server, "/hello").text == "hello from lua\n"
+            r = get(server, "/ping")
+            assert (r.status_code, r.text) == (200, "pong")
         assert server.proc.poll() is None
 
 
