@@ -237,3 +237,36 @@ def test_five_reloads_under_load_fail_no_request(sites: Path) -> None:
         assert counts["2xx"] == counts["done"] > 100, out
         assert "Traceback" not in server.log()
         assert get(server, "/new4").text == "new 4\n"
+
+
+def test_certificates_renewed_in_place_are_served_after_a_reload(sites: Path, tmp_path: Path) -> None:
+    import ssl
+
+    from dynlan.server._tls import development_certificate
+
+    first = development_certificate(tmp_path / "first")
+    second = development_certificate(tmp_path / "second")
+    cert, key = tmp_path / "server.crt", tmp_path / "server.key"
+    cert.write_bytes(Path(first[0]).read_bytes())
+    key.write_bytes(Path(first[1]).read_bytes())
+
+    def served() -> str:
+        return ssl.DER_cert_to_PEM_cert(ssl.PEM_cert_to_DER_cert(
+            ssl.get_server_certificate(("127.0.0.1", server.port), timeout=30)))
+
+    def pem(path: str) -> str:
+        return ssl.DER_cert_to_PEM_cert(ssl.PEM_cert_to_DER_cert(Path(path).read_text()))
+
+    with run_dynlan(sites, "--no-access-log", "--tls-cert", str(cert), "--tls-key", str(key)) as server:
+        wait_serving(server, 1)
+        assert served() == pem(first[0])
+        # Renewed under the same names, as certbot does.
+        cert.write_bytes(Path(second[0]).read_bytes())
+        key.write_bytes(Path(second[1]).read_bytes())
+        reload_by(server, "sighup", 1, 0)
+        assert served() == pem(second[0])
+        # A certificate that does not go with its key is refused; the renewed one stays.
+        cert.write_bytes(Path(first[0]).read_bytes())
+        reply, = send_to_server(server.port, {"op": "reload"}, timeout=60)
+        assert reply["ok"] is False and "server.crt" in reply["error"], reply
+        assert served() == pem(second[0])
