@@ -235,6 +235,29 @@ def test_a_request_running_past_the_grace_period_gets_503(site: Path, http2: boo
         assert "grace period over: 1 request still running" in server.log()
 
 
+@pytest.mark.parametrize("http2", [False, True], ids=["http1", "h2c"])
+def test_a_response_started_before_the_grace_period_ended_is_broken_off(tmp_path: Path, http2: bool) -> None:
+    # Never ended as if it were complete: the client must see that it is not.
+    (tmp_path / "stream.lua").write_text("response.write('part\\n')\nresponse.flush()\nsleep(8)\nprint('end')\n")
+    with run_dynlan(tmp_path, "--no-access-log", config="[server]\ngrace_period = 1.0\n") as server:
+        result: dict[str, object] = {}
+
+        def doomed_request() -> None:
+            out = subprocess.run(["curl", "-sS", "--max-time", "30", "--http2-prior-knowledge" if http2 else "--http1.1",
+                                  server.url + "/stream"], capture_output=True, text=True, check=False)
+            result["code"], result["out"], result["err"] = out.returncode, out.stdout, out.stderr
+
+        t = threading.Thread(target=doomed_request)
+        t.start()
+        _wait_pages_running(server)
+        server.proc.send_signal(signal.SIGTERM)
+        t.join(30)
+        assert result.get("out") == "part\n", result
+        # curl 18: a partial transfer (HTTP/1.1: the chunked body never ended; HTTP/2: the stream was reset).
+        assert result["code"] in (18, 92), result
+        assert server.proc.wait(20) == 0
+
+
 def test_a_worker_stopped_alone_is_replaced_and_connections_wait_for_it(site: Path) -> None:
     # Stopped on its own, a worker is replaced by the supervisor in its slot: it keeps its sockets listening
     # through its shutdown, so what connects meanwhile waits in the backlog for the replacement.

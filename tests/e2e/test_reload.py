@@ -212,29 +212,35 @@ def test_five_reloads_under_load_fail_no_request(sites: Path) -> None:
     configs = ["[compression]\nmin_size = 2048\n", "[compression]\nmin_size = 3072\n"]
     with run_dynlan(sites, "--workers", "2", "--no-access-log") as server:
         wait_serving(server, 2)
-        # A page and a static file, over HTTP/1.1 keep-alive connections, for a fixed time: the five reloads
-        # below happen while it runs (checked at the end).
-        load = subprocess.Popen(
-            ["h2load", "--h1", "-D", "10", "-c", "8", "-H", "accept-encoding: gzip",
-             f"{server.url}/hello", f"{server.url}/style.css"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        # A page and a static file for a fixed time, over HTTP/1.1 keep-alive connections and over HTTP/2
+        # (h2c) at once: the five reloads below happen while both run (checked at the end).
+        urls = [f"{server.url}/hello", f"{server.url}/style.css"]
+        common = ["-D", "10", "-H", "accept-encoding: gzip"]
+        loads = {
+            "http/1.1": subprocess.Popen(["h2load", "--h1", "-c", "8", *common, *urls],
+                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True),
+            "h2c": subprocess.Popen(["h2load", "-c", "2", "-m", "8", *common, *urls],
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True),
+        }
         try:
             for i in range(5):
                 (a / "dynlan.toml").write_text(configs[i % 2])
                 (a / f"new{i}.lua").write_text(f"print('new {i}')\n")
                 reload_by(server, "sighup", 2, 2 * i)
-            reloads_done_while_loading = load.poll() is None
-            out, _ = load.communicate(timeout=120)
+            reloads_done_while_loading = all(load.poll() is None for load in loads.values())
+            outs = {name: load.communicate(timeout=120)[0] for name, load in loads.items()}
         finally:
-            if load.poll() is None:
-                load.kill()
-                load.wait()
+            for load in loads.values():
+                if load.poll() is None:
+                    load.kill()
+                    load.wait()
         assert reloads_done_while_loading, "the five reloads took longer than the load; nothing was measured"
-        counts = _h2load_counts(out)
-        print(f"h2load under five reloads: {counts}")
-        assert counts["failed"] == 0 and counts["errored"] == 0 and counts["timeout"] == 0, out
-        assert counts["3xx"] == counts["4xx"] == counts["5xx"] == 0, out
-        assert counts["2xx"] == counts["done"] > 100, out
+        for name, out in outs.items():
+            counts = _h2load_counts(out)
+            print(f"{name} under five reloads: {counts}")
+            assert counts["failed"] == 0 and counts["errored"] == 0 and counts["timeout"] == 0, out
+            assert counts["3xx"] == counts["4xx"] == counts["5xx"] == 0, out
+            assert counts["2xx"] == counts["done"] > 100, out
         assert "Traceback" not in server.log()
         assert get(server, "/new4").text == "new 4\n"
 
