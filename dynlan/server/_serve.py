@@ -1,4 +1,4 @@
-"""The trio server: listeners, connection limit, graceful shutdown on signals."""
+"""The trio server: listeners, connection limit, graceful shutdown on SIGTERM/SIGINT, reload on SIGHUP (docs/operations.md)."""
 
 from __future__ import annotations
 
