@@ -258,6 +258,8 @@ class Reloader:
                 commit()
             for listener in self.swapped:
                 listener(prepared.config)
+            # A cached response was made under the old rules, headers and pages: none may outlive them.
+            purged = host.responses.purge() if host is not None and host.responses is not None else 0
             self.reloads += 1
             for key in prepared.restart_needed:
                 log.warning("reload: %s changed; it needs a restart and keeps its running value until then", key)
@@ -266,4 +268,4 @@ class Reloader:
             log.info("reloaded the configuration (pid %d): sites %s (default %s)%s", os.getpid(), names,
                      prepared.default.name, extra)
             return {"ok": True, "pid": os.getpid(), "sites": list(prepared.sites), "default": prepared.default.name,
-                    "started": list(started), "restart_needed": prepared.restart_needed}
+                    "started": list(started), "restart_needed": prepared.restart_needed, "purged": purged}

@@ -196,6 +196,21 @@ def test_a_replaced_worker_starts_with_the_reloaded_files(sites: Path) -> None:
         assert server.worker_pid() != worker
 
 
+def test_no_cached_response_outlives_a_reload(sites: Path) -> None:
+    a = sites / "a.test"
+    (a / "counted.lua").write_text('response.cache(600)\nresponse.write("run " .. cache.incr("runs", 1))\n')
+    with run_dynlan(sites, "--no-access-log") as server:
+        wait_serving(server, 1)
+        assert get(server, "/counted").text == "run 1"
+        assert get(server, "/counted").text == "run 1"  # from the response cache
+        # The site now sets a header on every response: a cached one made before would lack it.
+        (a / "dynlan.toml").write_text('[[route]]\npath = "/*"\nheaders = { set = { "x-reloaded" = "yes" } }\n')
+        reply, = send_to_server(server.port, {"op": "reload"}, timeout=60)
+        assert reply["ok"] is True and reply["purged"] == 1, reply
+        r = get(server, "/counted")
+        assert (r.text, r.headers.get("x-reloaded")) == ("run 2", "yes")
+
+
 def _h2load_counts(out: str) -> dict[str, int]:
     requests = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, "
                          r"(\d+) errored, (\d+) timeout", out)
