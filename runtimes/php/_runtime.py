@@ -198,16 +198,18 @@ class _SitePool:
     """The token of each of this site's requests in flight (valid on this site's socket only)."""
     connections: dict[PageContext, int] = field(default_factory=dict)
     """Host connections open for each request."""
-    workers: dict[int, tuple[trio.Process, trio.SocketStream]] = field(default_factory=dict)
-    """Each php-cgi process by pid, with dynlan's connection to it (the only one it will ever accept)."""
+    workers: dict[trio.Process, trio.SocketStream] = field(default_factory=dict)
+    """Each php-cgi process, with dynlan's connection to it (the only one it will ever accept). Keyed by the
+    process itself, not its pid: a pid is reused once its process is reaped (pid_max may be 32768), and a
+    replacement started while a recycled process is reaped must never find or drop its predecessor's entry."""
     users: int = 0
     """Requests running now: the site is not closed under them."""
 
     def forget_ended(self) -> None:
         """Close the connections of php-cgi processes that have ended."""
-        for pid, (proc, stream) in list(self.workers.items()):
+        for proc, stream in list(self.workers.items()):
             if proc.returncode is not None:
-                del self.workers[pid]
+                self.workers.pop(proc, None)
                 stream.socket.close()
 
 
@@ -453,7 +455,7 @@ class PhpRuntime:
                 raise
             finally:
                 listener.close()
-            site.workers[proc.pid] = (proc, trio.SocketStream(trio.socket.from_stdlib_socket(client)))
+            site.workers[proc] = trio.SocketStream(trio.socket.from_stdlib_socket(client))
             return proc
 
         site.pool = ProcessPool(start, size=self.processes, max_requests=self.max_requests,
@@ -472,7 +474,7 @@ class PhpRuntime:
             os.unlink(site.socket_path)
         await site.pool.aclose()
         site.forget_ended()
-        for _, stream in site.workers.values():
+        for stream in site.workers.values():
             stream.socket.close()
         site.workers.clear()
 
@@ -575,7 +577,11 @@ class PhpRuntime:
                     await file.write(chunk)
                     size += len(chunk)
                 await file.seek(0)
-                source = await file.read() if size <= SPOOL_MEMORY else functools.partial(file.read, BODY_CHUNK)
+
+                async def spooled() -> bytes:
+                    return await trio.to_thread.run_sync(spool.read, BODY_CHUNK)
+
+                source: bytes | BodySource = spooled if size > SPOOL_MEMORY else spool.read()
                 await self._run(ctx, site, source, size)
 
     async def _run(self, ctx: PageContext, site: _SitePool, body: bytes | BodySource, length: int) -> None:
@@ -622,10 +628,9 @@ class PhpRuntime:
         """One request on php-cgi's connection: the response head and what PHP wrote to stderr."""
         # One FastCGI connection per php-cgi process, kept open between requests (FCGI_KEEP_CONN): the
         # only one the process accepts (see `_site`).
-        entry = site.workers.get(worker.pid)
-        if entry is None:
+        stream = site.workers.get(worker.proc)
+        if stream is None:
             raise PoolError("php-cgi has no connection")
-        stream = entry[1]
         try:
             fcgi = FastCGIConnection()
             head = fcgi.begin_request(REQUEST_ID, keep_conn=True) + fcgi.params_data(REQUEST_ID, params)
@@ -652,7 +657,7 @@ class PhpRuntime:
             # A connection left mid-response is never reused; being the process's only one, the process
             # goes with it (the lease replaces a broken worker).
             worker.broken = True
-            site.workers.pop(worker.pid, None)
+            site.workers.pop(worker.proc, None)
             stream.socket.close()
             raise
 
