@@ -235,6 +235,10 @@ class Reloader:
             except OSError as exc:
                 log.error("reload refused, the running configuration stays: %s", exc)
                 return {"ok": False, "pid": os.getpid(), "error": str(exc)}
+            except Exception as exc:
+                # A bug in a check must not take the serving process down with it.
+                log.exception("reload refused, the running configuration stays: checking it failed")
+                return {"ok": False, "pid": os.getpid(), "error": f"checking the configuration failed: {exc!r}"}
             host = app.host
             if prepared.runtimes and host is None:
                 return {"ok": False, "pid": os.getpid(), "error": "the app is not running"}

@@ -101,6 +101,10 @@ class ControlServer:
                 reply = await self.handler(_decode(buffer.partition(b"\n")[0]))
             except (ValueError, TypeError, KeyError) as exc:
                 reply = {"ok": False, "error": str(exc)}
+            except Exception as exc:
+                # A failing operation must not take the control socket (and the server) down.
+                log.exception("control operation failed")
+                reply = {"ok": False, "error": f"the operation failed: {exc!r}"}
             with trio.move_on_after(TIMEOUT), \
                     contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
                 await stream.send_all(_encode(reply))

@@ -378,6 +378,14 @@ class Server:
         if set_broadcast is not None:
             set_broadcast(control.broadcast_nowait)
 
+    @staticmethod
+    async def _reload(operations: Operations) -> None:
+        """SIGHUP's reload: the outcome is logged where it is decided; nothing it raises stops the server."""
+        try:
+            await operations.handle({"op": "reload"})
+        except Exception:
+            log.exception("reload failed")
+
     async def _watch_signals(self, nursery: trio.Nursery, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
             task_status.started()
@@ -387,7 +395,7 @@ class Server:
                     if self.operations is None or self.state.shutting_down:
                         log.info("SIGHUP: nothing to reload")
                     else:
-                        nursery.start_soon(self.operations.handle, {"op": "reload"})
+                        nursery.start_soon(self._reload, self.operations)
                     continue
                 if self.state.shutting_down:
                     # A second signal: stop now.
