@@ -50,8 +50,10 @@ class App(Protocol):
     async def handle(self, exchange: Exchange) -> None: ...
 
 
-class _Closed(Exception):
-    """The peer went away or broke the protocol; stop serving this connection."""
+class _Closed(trio.BrokenResourceError):
+    """The peer went away or broke the protocol; stop serving this connection.
+
+    A `BrokenResourceError`: to the app, the same as any client that went away (no error logged)."""
 
 
 def raw_error_response(status: int, message: str) -> bytes:
@@ -137,7 +139,9 @@ class H1Connection:
                 raise _Closed("client closed mid-body")
             raise ProtocolError(400, "unexpected event in body")  # pragma: no cover
 
-    async def sendfile(self, sock: trio.socket.SocketType, fd: int, offset: int, length: int) -> None:
+    async def sendfile(self, sock: trio.socket.SocketType, fd: int, offset: int, length: int,
+                       exchange: H1Exchange) -> None:
+        """Send `length` bytes of `fd` from `offset`, counting them in `exchange.bytes_sent` as they go."""
         phase, deadline = self.phase, self.timer.deadline
         out = sock.fileno()
         while length > 0:
@@ -153,6 +157,7 @@ class H1Connection:
                 raise _Closed("file shrank while being sent")
             offset += sent
             length -= sent
+            exchange.bytes_sent += sent
             if length > 0:
                 await trio.lowlevel.checkpoint()
         self.phase, self.timer.deadline = phase, deadline
@@ -281,6 +286,10 @@ class H1Connection:
                     exchange.status = exc.status
                 self.access.log(request, exchange.status, exchange.bytes_sent, started)
                 return
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                # The client went away: the line still says what it asked for and got (499: no response).
+                self.access.log(request, exchange.status or 499, exchange.bytes_sent, started)
+                raise
             self.access.log(request, exchange.status, exchange.bytes_sent, started)
             if self.state.shutting_down:
                 return
@@ -401,8 +410,7 @@ class H1Exchange:
             await self.conn.send(self._pending)
             self._pending = b""
         proto.account_raw(length)  # type: ignore[attr-defined]
-        self.bytes_sent += length
-        await self.conn.sendfile(sock, fd, offset, length)
+        await self.conn.sendfile(sock, fd, offset, length, self)
 
     async def finish(self) -> None:
         if self.finished:

@@ -280,6 +280,31 @@ def test_access_log_line(server: RunningServer) -> None:
     assert fields[5] == "200" and fields[6] == "14" and fields[7].endswith("ms") and len(fields[8]) >= 8
 
 
+@pytest.mark.parametrize("how", ["reset", "close"])
+def test_a_client_gone_mid_download_is_an_access_line_not_an_error(tmp_path_factory: pytest.TempPathFactory,
+                                                                    how: str) -> None:
+    root = tmp_path_factory.mktemp("gone")
+    size = 64 * 1024 * 1024
+    with open(root / "big.bin", "wb") as f:
+        f.truncate(size)
+    with run_dynlan(root) as srv:
+        sock = socket.create_connection(("127.0.0.1", srv.port))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.sendall(b"GET /big.bin?gone=" + how.encode() + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert sock.recv(4096).startswith(b"HTTP/1.1 200 ")
+        if how == "reset":
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        sock.close()
+        deadline = time.monotonic() + 30
+        while f"/big.bin?gone={how} HTTP/1.1" not in srv.log():
+            assert time.monotonic() < deadline, srv.log()
+            time.sleep(0.05)
+        log = srv.log()
+    assert "Traceback" not in log and " ERROR " not in log, log
+    line = next(entry for entry in log.splitlines() if "/big.bin?gone=" in entry)
+    assert line.split()[5] == "200" and int(line.split()[6]) < size  # what was sent, not the file's size
+
+
 def _rss_kib(pid: int) -> int:
     with open(f"/proc/{pid}/status") as f:
         for line in f:
