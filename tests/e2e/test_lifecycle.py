@@ -236,6 +236,36 @@ def test_a_request_running_past_the_grace_period_gets_503(site: Path, http2: boo
         assert "grace period over: 1 request still running" in server.log()
 
 
+def test_a_request_running_past_the_grace_period_gets_503_over_http3(tmp_path: Path) -> None:
+    import asyncio
+
+    from aioquic.asyncio.client import connect
+
+    from dynlan.server._tls import development_certificate
+    from tests._h3client import H3Client, client_configuration
+
+    cert = development_certificate(tmp_path / "tls")
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "slow.lua").write_text("sleep(8)\nprint('finished')\n")
+    with run_dynlan(tmp_path / "site", "--no-access-log", "--tls-cert", cert[0], "--tls-key", cert[1], "--http3",
+                    config="[server]\ngrace_period = 1.0\n") as server:
+
+        async def scenario() -> tuple[int, float]:
+            async with connect("127.0.0.1", server.port, configuration=client_configuration(cert[0]),
+                               create_protocol=H3Client) as client:
+                assert isinstance(client, H3Client)
+                slow = asyncio.ensure_future(client.request("GET", "localhost", "/slow"))
+                await asyncio.to_thread(_wait_pages_running, server)
+                stopped = time.monotonic()
+                server.proc.terminate()
+                r = await slow
+                return r.status, time.monotonic() - stopped
+
+        status, answered_in = asyncio.run(asyncio.wait_for(scenario(), 30))
+        assert status == 503 and answered_in < 7
+        assert server.proc.wait(20) == 0
+
+
 @pytest.mark.parametrize("http2", [False, True], ids=["http1", "h2c"])
 def test_a_response_started_before_the_grace_period_ended_is_broken_off(tmp_path: Path, http2: bool) -> None:
     # Never ended as if it were complete: the client must see that it is not.
