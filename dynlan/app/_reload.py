@@ -229,10 +229,8 @@ class Reloader:
             running = frozenset(app.runtimes)
             try:
                 prepared = await trio.to_thread.run_sync(self.prepare, old, running)
-            except ConfigError as exc:
-                log.error("reload refused, the running configuration stays: %s", exc)
-                return {"ok": False, "pid": os.getpid(), "error": str(exc)}
-            except OSError as exc:
+            except (ConfigError, OSError) as exc:
+                # One line, naming the file and the key (ConfigError) or the file that could not be read.
                 log.error("reload refused, the running configuration stays: %s", exc)
                 return {"ok": False, "pid": os.getpid(), "error": str(exc)}
             except Exception as exc:
@@ -241,6 +239,7 @@ class Reloader:
                 return {"ok": False, "pid": os.getpid(), "error": f"checking the configuration failed: {exc!r}"}
             host = app.host
             if prepared.runtimes and host is None:
+                log.error("reload refused, the running configuration stays: the app is not running")
                 return {"ok": False, "pid": os.getpid(), "error": "the app is not running"}
             started: dict[str, Runtime] = {}
             for name, runtime in prepared.runtimes.items():
