@@ -49,6 +49,10 @@ def build_config(args: argparse.Namespace) -> Config:
         config.server.workers = args.workers
     if config.server.watchdog_grace <= 0:
         raise CliError(f"server.watchdog_grace: must be more than 0, got {config.server.watchdog_grace:g}")
+    if config.server.grace_period < 0:
+        raise CliError(f"server.grace_period: must be 0 or more, got {config.server.grace_period:g}")
+    if config.server.max_connections < 1:
+        raise CliError(f"server.max_connections: must be at least 1, got {config.server.max_connections}")
     if args.dev:
         config.dev = True
     if args.no_access_log:

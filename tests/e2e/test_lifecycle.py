@@ -48,6 +48,8 @@ def test_port_in_use_is_one_line_and_exit_2(site: Path) -> None:
         ("[http]\nheader_timeout = 'soon'\n", "http.header_timeout"),
         ("[lua]\nthreds = 2\n", "lua.threds"),
         ("not toml at all [", "invalid TOML"),
+        ("[server]\nmax_connections = 0\n", "server.max_connections: must be at least 1"),
+        ("[server]\ngrace_period = -1.0\n", "server.grace_period: must be 0 or more"),
     ],
 )
 def test_bad_config_is_one_line_and_exit_2(site: Path, tmp_path: Path, text: str, needle: str) -> None:

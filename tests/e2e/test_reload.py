@@ -165,6 +165,10 @@ def test_settings_that_need_a_restart_keep_their_value_and_say_so(sites: Path, t
         for key in ("[lua]", "cache.backend", "server.backlog"):
             assert f"reload: {key} changed; it needs a restart" in text
         assert get(server, "/hello").text == "hello from lua\n"
+        # A value the server would refuse at start is refused by a reload too.
+        config_file.write_text("[server]\nmax_connections = 0\n")
+        reply, = send_to_server(server.port, {"op": "reload"}, timeout=60)
+        assert reply["ok"] is False and "server.max_connections" in reply["error"]
         # A bad value in the table of a running runtime is refused, not only kept.
         config_file.write_text("[lua]\nthreads = 0\n")
         reply, = send_to_server(server.port, {"op": "reload"}, timeout=60)
