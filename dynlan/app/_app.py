@@ -10,9 +10,8 @@ from typing import Any
 import trio
 
 from dynlan.app._pipeline import Pipeline
-from dynlan.app._router import Router
-from dynlan.app._sites import Site
-from dynlan.config import CacheConfig, Config, ConfigError
+from dynlan.app._sites import Site, prepare_sites
+from dynlan.config import CacheConfig, Config
 from dynlan.host import CacheBackend, Host, MemoryCache, ResponseCache
 from dynlan.http import Exchange
 from dynlan.runtimes import Registry, Runtime, RuntimeConfig
@@ -45,20 +44,7 @@ class App:
     def prepare(self, registry: Registry | None = None) -> None:
         """Configure the runtimes and build each site's page routes (errors are ConfigErrors)."""
         reg = registry if registry is not None else runtime_registry()
-        suffixes: dict[str, str] = {}
-        path_info: set[str] = set()
-        for runtime in reg:
-            for suffix in runtime.suffixes:
-                if suffix in suffixes:
-                    raise ConfigError(f"suffix {suffix} claimed by runtimes '{suffixes[suffix]}' and '{runtime.name}'")
-                suffixes[suffix] = runtime.name
-            if getattr(runtime, "path_info", False):
-                path_info.update(runtime.suffixes)
-        used: set[str] = set()
-        for site in self.sites.values():
-            site.router = Router(site.root, suffixes, frozenset(path_info))
-            used |= site.router.runtimes_used
-        for name in sorted(used):
+        for name in sorted(prepare_sites(self.config, self.sites, reg)):
             runtime = reg.get(name)
             assert runtime is not None
             availability = runtime.available()
@@ -67,16 +53,6 @@ class App:
                 continue
             runtime.configure(RuntimeConfig(dict(self.config.runtimes.get(name, {})), self.config.limits, self.dev))
             self.runtimes[name] = runtime
-        for site in self.sites.values():
-            # Every site's table is checked against the server's, whether or not the site has pages of the
-            # runtime now: a site's `dynlan.toml` may only tighten the server's policy, and never goes unread.
-            for runtime in reg:
-                site.runtime_options[runtime.name] = runtime.site_options(
-                    dict(self.config.runtimes.get(runtime.name, {})), dict(site.config.runtimes.get(runtime.name, {})),
-                    site.config_file, site.name,
-                )
-            for name in sorted(site.config.runtimes.keys() - site.runtime_options.keys()):
-                log.warning("%s: [%s] is not applied: runtime %s failed to load", site.config_file, name, name)
         self._registry = reg
 
     @contextlib.asynccontextmanager

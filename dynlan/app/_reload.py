@@ -28,8 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from dynlan.app._router import Router
-from dynlan.app._sites import Site
+from dynlan.app._sites import Site, prepare_sites
 from dynlan.config import Config, ConfigError
 from dynlan.runtimes import Registry, Runtime, RuntimeConfig
 
@@ -106,42 +105,6 @@ def keep_restart_settings(old: Config, new: Config, running: frozenset[str]) -> 
             changed.append(f"[{name}]")
             new.runtimes[name] = old.runtimes.get(name, {})
     return changed
-
-
-def page_suffixes(registry: Registry) -> tuple[dict[str, str], frozenset[str]]:
-    """Page suffix -> runtime name, and the suffixes whose pages take path info (as `App.prepare` builds them)."""
-    suffixes: dict[str, str] = {}
-    path_info: set[str] = set()
-    for runtime in registry:
-        for suffix in runtime.suffixes:
-            if suffix in suffixes:
-                raise ConfigError(f"suffix {suffix} claimed by runtimes '{suffixes[suffix]}' and '{runtime.name}'")
-            suffixes[suffix] = runtime.name
-        if getattr(runtime, "path_info", False):
-            path_info.update(runtime.suffixes)
-    return suffixes, frozenset(path_info)
-
-
-def prepare_sites(
-    config: Config, sites: dict[str, Site], registry: Registry, serving: dict[str, Site] | None = None,
-) -> set[str]:
-    """Give each site its page routes and its runtimes' options (what start-up does); the runtimes pages use.
-
-    A site that is `serving` keeps the page it chose for a URL two pages answer (a conflict that appeared
-    while serving is logged, not a reason to refuse the reload)."""
-    suffixes, path_info = page_suffixes(registry)
-    used: set[str] = set()
-    for site in sites.values():
-        old = (serving or {}).get(site.name)
-        site.router = Router(site.root, suffixes, path_info, previous=old.router if old is not None else None)
-        used |= site.router.runtimes_used
-    for site in sites.values():
-        for runtime in registry:
-            site.runtime_options[runtime.name] = runtime.site_options(
-                dict(config.runtimes.get(runtime.name, {})), dict(site.config.runtimes.get(runtime.name, {})),
-                site.config_file, site.name,
-            )
-    return used
 
 
 def fresh_registry() -> Registry:

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from dynlan.app._errors import ErrorPages
+from dynlan.app._router import Router
 from dynlan.app._rules import Rules
 from dynlan.config import Config, ConfigError, SiteConfig, site_config
 from dynlan.host._fs import SiteFs
+from dynlan.runtimes import Registry
+
+log = logging.getLogger("dynlan")
 
 SITE_CONFIG_NAME = "dynlan.toml"
 
@@ -103,3 +108,41 @@ def discover_sites(path: Path, config: Config, runtime_names: frozenset[str] = f
     else:
         default = next(iter(sites.values()))
     return sites, default
+
+
+def page_suffixes(registry: Registry) -> tuple[dict[str, str], frozenset[str]]:
+    """Page suffix -> runtime name, and the suffixes whose pages take path info (as `App.prepare` builds them)."""
+    suffixes: dict[str, str] = {}
+    path_info: set[str] = set()
+    for runtime in registry:
+        for suffix in runtime.suffixes:
+            if suffix in suffixes:
+                raise ConfigError(f"suffix {suffix} claimed by runtimes '{suffixes[suffix]}' and '{runtime.name}'")
+            suffixes[suffix] = runtime.name
+        if getattr(runtime, "path_info", False):
+            path_info.update(runtime.suffixes)
+    return suffixes, frozenset(path_info)
+
+
+def prepare_sites(
+    config: Config, sites: dict[str, Site], registry: Registry, serving: dict[str, Site] | None = None,
+) -> set[str]:
+    """Give each site its page routes and its runtimes' options (what start-up does); the runtimes pages use.
+
+    A site that is `serving` keeps the page it chose for a URL two pages answer (a conflict that appeared
+    while serving is logged, not a reason to refuse the reload)."""
+    suffixes, path_info = page_suffixes(registry)
+    used: set[str] = set()
+    for site in sites.values():
+        old = (serving or {}).get(site.name)
+        site.router = Router(site.root, suffixes, path_info, previous=old.router if old is not None else None)
+        used |= site.router.runtimes_used
+    for site in sites.values():
+        for runtime in registry:
+            site.runtime_options[runtime.name] = runtime.site_options(
+                dict(config.runtimes.get(runtime.name, {})), dict(site.config.runtimes.get(runtime.name, {})),
+                site.config_file, site.name,
+            )
+        for name in sorted(site.config.runtimes.keys() - site.runtime_options.keys()):
+            log.warning("%s: [%s] is not applied: runtime %s failed to load", site.config_file, name, name)
+    return used
