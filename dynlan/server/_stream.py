@@ -216,6 +216,15 @@ class StreamExchange(abc.ABC):
 async def serve_stream(exchange: StreamExchange, app: App, access: AccessLog, protocol: str) -> None:
     """Run the app for one stream in the stream's cancel scope, answer what it gave up on, log it."""
     started = time.perf_counter()
+    try:
+        await _serve_stream(exchange, app, protocol)
+    finally:
+        # Also when the whole connection is being cancelled (its client went away): the line says
+        # what was asked for and sent (499: no response).
+        access.log(exchange.request, exchange.status or 499, exchange.bytes_sent, started)
+
+
+async def _serve_stream(exchange: StreamExchange, app: App, protocol: str) -> None:
     request = exchange.request
     with exchange.scope:
         try:
@@ -241,4 +250,3 @@ async def serve_stream(exchange: StreamExchange, app: App, access: AccessLog, pr
             exchange.abort(error=True)
     if exchange.scope.cancelled_caught and not exchange.finished:
         exchange.abort(error=False)
-    access.log(request, exchange.status or 499, exchange.bytes_sent, started)
