@@ -29,6 +29,7 @@ import h2.errors
 import h2.events
 import h2.exceptions
 import h2.settings
+import h2.stream
 import hyperframe.frame
 
 from dynlan.http._events import DataReceived, MessageComplete, RequestReceived, split_pseudo_headers
@@ -61,6 +62,58 @@ class WindowOpened:
 H2Event = (
     RequestReceived | RequestRejected | DataReceived | MessageComplete | StreamReset | WindowOpened | ConnectionClosed
 )
+
+
+MAX_WINDOW = 2**31 - 1
+"""The largest flow-control window (RFC 9113 §6.9.1)."""
+RECENTLY_CLOSED = 256
+"""Streams ended in full whose send windows are kept, to answer a WINDOW_UPDATE past the maximum."""
+
+
+class _WindowUpdates:
+    """Frame boundaries in what the client sends, to find its WINDOW_UPDATE frames.
+
+    h2 drops a WINDOW_UPDATE on a closed stream (RFC 9113 §6.9: it may be in flight, no
+    error); but one that takes the window of a stream just ended past 2^31-1 is the
+    client's FLOW_CONTROL_ERROR (§6.9.1) whether or not the response has gone out.
+    """
+
+    __slots__ = ("_preface", "_part", "_skip", "_update")
+
+    def __init__(self) -> None:
+        self._preface = len(PREFACE)
+        self._part = b""
+        self._skip = 0
+        self._update = 0
+        """The stream whose WINDOW_UPDATE payload is being read (0: none)."""
+
+    def feed(self, data: bytes) -> list[tuple[int, int]]:
+        """(stream id, increment) of every WINDOW_UPDATE on a stream completed in `data`."""
+        found: list[tuple[int, int]] = []
+        pos, end = 0, len(data)
+        while pos < end:
+            if self._preface or self._skip:
+                n = min(self._preface or self._skip, end - pos)
+                if self._preface:
+                    self._preface -= n
+                else:
+                    self._skip -= n
+                pos += n
+                continue
+            want = (4 if self._update else 9) - len(self._part)
+            self._part += data[pos : pos + want]
+            pos += min(want, end - pos)
+            if self._update and len(self._part) == 4:
+                found.append((self._update, int.from_bytes(self._part, "big") & MAX_WINDOW))
+                self._update, self._part = 0, b""
+            elif not self._update and len(self._part) == 9:
+                head, self._part = self._part, b""
+                length, stream_id = int.from_bytes(head[:3], "big"), int.from_bytes(head[5:], "big") & MAX_WINDOW
+                if head[3] == 0x8 and length == 4 and stream_id:
+                    self._update = stream_id
+                else:
+                    self._skip = length
+        return found
 
 
 class _Budget:
@@ -127,6 +180,9 @@ class H2Protocol:
         # Budgets per connection; a browser stays far below them.
         self._resets = _Budget(burst=200, rate=50)
         self._control = _Budget(burst=500, rate=100)
+        self._updates = _WindowUpdates()
+        self._ended: dict[int, int] = {}
+        """Send windows of the streams most recently ended in full (see `_WindowUpdates`)."""
 
     # -- set-up --------------------------------------------------------------------
 
@@ -153,6 +209,8 @@ class H2Protocol:
     def receive_data(self, data: bytes, now: float) -> list[H2Event]:
         if self.closed:
             return []
+        updates = self._updates.feed(data)
+        ended = [(sid, inc) for sid, inc in updates if sid in self._ended] if updates else []
         try:
             raw = self._conn.receive_data(data)
         except h2.exceptions.DenialOfServiceError as exc:
@@ -193,6 +251,7 @@ class H2Protocol:
                     self._ack(event.stream_id, event.flow_controlled_length)  # padding only
             elif isinstance(event, h2.events.StreamEnded):
                 out.append(MessageComplete(event.stream_id, trailers.pop(event.stream_id, ())))
+                self._note_ended(event.stream_id)
             elif isinstance(event, h2.events.TrailersReceived):
                 # RFC 9113 §8.1: trailers end the stream; h2 refuses them otherwise.
                 trailers[event.stream_id] = tuple(_decode(event.headers))
@@ -215,7 +274,31 @@ class H2Protocol:
             elif isinstance(event, h2.events.ConnectionTerminated):
                 self.closed = True
                 out.append(ConnectionClosed(int(event.error_code or 0), "the client sent GOAWAY"))
+        for stream_id, increment in ended:
+            window = self._ended.get(stream_id)
+            if window is None:
+                continue
+            if window + increment <= MAX_WINDOW:
+                self._ended[stream_id] = window + increment
+                continue
+            # RFC 9113 §6.9.1: RST_STREAM FLOW_CONTROL_ERROR, as h2 sends while the stream is open.
+            # A reset the client's frames make the server send counts like one it sends itself.
+            del self._ended[stream_id]
+            if not self._resets.spend(now):
+                return out + self._close(h2.errors.ErrorCodes.ENHANCE_YOUR_CALM, "too many stream resets")
+            frame = hyperframe.frame.RstStreamFrame(stream_id)
+            frame.error_code = h2.errors.ErrorCodes.FLOW_CONTROL_ERROR
+            self._extra += frame.serialize()
         return out
+
+    def _note_ended(self, stream_id: int) -> None:
+        """Keep the send window of a stream both sides have ended (see `_WindowUpdates`)."""
+        stream = self._conn.streams.get(stream_id)
+        if stream is None or not stream.closed or stream.closed_by not in _ENDED:
+            return
+        self._ended[stream_id] = stream.outbound_flow_control_window
+        if len(self._ended) > RECENTLY_CLOSED:
+            del self._ended[next(iter(self._ended))]
 
     def _request(self, event: h2.events.RequestReceived) -> RequestReceived | RequestRejected | None:
         """Our event for a request head; None when the stream was reset instead."""
@@ -313,6 +396,8 @@ class H2Protocol:
             self._conn.send_headers(stream_id, block, end_stream=end)
         except (h2.exceptions.ProtocolError, h2.exceptions.StreamClosedError, KeyError) as exc:
             raise StreamClosed(str(exc)) from None
+        if end:
+            self._note_ended(stream_id)
 
     def send_data(self, stream_id: int, data: bytes, end: bool) -> None:
         """Queue body bytes; the caller keeps within `send_window` (larger bodies go out in pieces)."""
@@ -321,19 +406,22 @@ class H2Protocol:
         try:
             if len(data) <= frame:
                 self._conn.send_data(stream_id, data, end_stream=end)
-                return
-            view = memoryview(data)
-            for start in range(0, len(data), frame):
-                piece = view[start : start + frame]
-                self._conn.send_data(stream_id, piece.tobytes(), end_stream=end and start + frame >= len(data))
+            else:
+                view = memoryview(data)
+                for start in range(0, len(data), frame):
+                    piece = view[start : start + frame]
+                    self._conn.send_data(stream_id, piece.tobytes(), end_stream=end and start + frame >= len(data))
         except (h2.exceptions.ProtocolError, h2.exceptions.StreamClosedError, KeyError) as exc:
             raise StreamClosed(str(exc)) from None
+        if end:
+            self._note_ended(stream_id)
 
     def end_stream(self, stream_id: int) -> None:
         try:
             self._conn.end_stream(stream_id)
         except (h2.exceptions.ProtocolError, h2.exceptions.StreamClosedError, KeyError) as exc:
             raise StreamClosed(str(exc)) from None
+        self._note_ended(stream_id)
 
     def reset(self, stream_id: int, code: int = h2.errors.ErrorCodes.CANCEL) -> None:
         try:
@@ -374,6 +462,8 @@ class _H2Data(DataReceived):
 
 
 H2Data = _H2Data
+
+_ENDED = (h2.stream.StreamClosedBy.SEND_END_STREAM, h2.stream.StreamClosedBy.RECV_END_STREAM)
 
 
 def _decode(headers: Iterable[tuple[bytes | str, bytes | str]]) -> list[tuple[str, str]]:

@@ -190,7 +190,7 @@ def test_a_request_that_ends_after_its_response_is_fine(server: tuple[RunningSer
     client.close()
 
 
-@pytest.mark.parametrize("when", ["with-the-request", "after-the-response"])
+@pytest.mark.parametrize("when", ["with-the-request", "after-the-response", "after-the-stream-ended"])
 def test_window_update_past_the_maximum_resets_the_stream(server: tuple[RunningServer, ssl.SSLContext | None],
                                                           when: str) -> None:
     # RFC 9113 §6.9.1: a stream window past 2^31-1 is a FLOW_CONTROL_ERROR stream error.
@@ -198,10 +198,15 @@ def test_window_update_past_the_maximum_resets_the_stream(server: tuple[RunningS
     overflow = [window_update(1, 2**31 - 1), window_update(1, 2**31 - 1)]
     if when == "with-the-request":
         client.send(client.request(1, "/slow", "GET"), *overflow)
-    else:
-        client.send(client.request(1, "/index.html", "GET"))
+    elif when == "after-the-response":
+        client.send(client.request(1, "/index.html", "GET"))  # the request goes on after the response
         client.response(1)
         client.send(*overflow)
+    else:
+        client.send(client.request(1, "/index.html", "GET", "END_STREAM"))  # both sides end the stream
+        client.response(1)
+        for frame in overflow:  # each in a write (a TLS record) of its own
+            client.send(frame)
     frame = client.wait_for(RstStreamFrame, 1)
     assert frame.error_code == h2.errors.ErrorCodes.FLOW_CONTROL_ERROR
     client.close()

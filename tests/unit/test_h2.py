@@ -20,7 +20,9 @@ from hyperframe.frame import (
     HeadersFrame,
     PingFrame,
     PriorityFrame,
+    RstStreamFrame,
     SettingsFrame,
+    WindowUpdateFrame,
 )
 
 from dynlan.http import DataReceived, MessageComplete, RequestReceived
@@ -352,3 +354,32 @@ def test_a_discarded_body_credits_the_connection_but_not_the_stream() -> None:
     assert c.outbound_flow_control_window == connection_window + 600
     server.reset(1)
     assert server.receive_window(1) is None
+
+
+@pytest.mark.parametrize("how", ["whole", "bytewise"])
+def test_window_update_past_the_maximum_on_an_ended_stream_is_reset(how: str) -> None:
+    # RFC 9113 §6.9.1: the stream's window would pass 2^31-1; h2 drops WINDOW_UPDATE once a stream is
+    # closed, so the server answers it itself.
+    server, c, _ = pair()
+    c.send_headers(1, GET, end_stream=True)
+    c.send_headers(3, GET, end_stream=True)
+    feed(server, c)
+    for stream_id in (1, 3):
+        server.send_response(stream_id, 200, [], end=False)
+        server.send_data(stream_id, b"done", end=True)
+    answer(server, c)
+    # Stream 1's window stays below the maximum (no error); stream 3's passes it.
+    data = window_update(1, 1000) + window_update(3, 2**31 - 1) + window_update(3, 2**31 - 1)
+    if how == "whole":
+        events = server.receive_data(data, 0.0)
+    else:
+        events = [e for i in range(len(data)) for e in server.receive_data(data[i : i + 1], 0.0)]
+    assert not any(isinstance(e, ConnectionClosed) for e in events)
+    resets = [f for f in frames(server.data_to_send()) if isinstance(f, RstStreamFrame)]
+    assert [(f.stream_id, f.error_code) for f in resets] == [(3, h2.errors.ErrorCodes.FLOW_CONTROL_ERROR)]
+
+
+def window_update(stream_id: int, increment: int) -> bytes:
+    frame = WindowUpdateFrame(stream_id)
+    frame.window_increment = increment
+    return bytes(frame.serialize())
