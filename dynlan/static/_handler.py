@@ -3,7 +3,9 @@
 `StaticFiles` holds the caches every site's static files share in one worker:
 resolutions (a second's reuse keeps realpath's lstat per segment off the hot
 path), file contents (small files, checked against the file's identity on
-each request), and compressed variants (built once per file version).
+each request), compressed variants (built once per file version), and the
+head of a plain 200 answer per file version: a request without preconditions
+or a range (most of them) costs one `stat` and a dictionary lookup, not a plan.
 
 What can block for long runs in a worker thread: reading a file larger than
 `READ_IN_THREAD`, compressing more than `COMPRESS_IN_THREAD` bytes, and
@@ -17,7 +19,7 @@ from __future__ import annotations
 import os
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import trio
 
@@ -40,12 +42,23 @@ COMPRESS_IN_THREAD = 32 * 1024
 VARIANT_BUDGET = 64 * 1024 * 1024
 RESOLVE_TTL = 1.0
 RESOLVE_ENTRIES = 10000
+HEAD_ENTRIES = 10000
+"""Prepared heads kept (one per file, coding and Vary); past this the table starts again."""
+NEGOTIATED_ENTRIES = 1024
+
+_PLAN_FIELDS = frozenset({"if-match", "if-none-match", "if-modified-since", "if-unmodified-since", "range", "if-range"})
+"""Request fields that can make the answer other than the file's plain 200 (RFC 9110 §13.1, §14.2)."""
 
 ALLOW = "GET, HEAD, OPTIONS"
 
 
 def _join(data: bytes, body: list[bytes | FileSlice]) -> bytes:
     return b"".join(data[p.offset : p.offset + p.length] if isinstance(p, FileSlice) else p for p in body)
+
+
+def _plain(headers: Iterable[tuple[str, str]]) -> bool:
+    """Whether the request asks for the whole representation, unconditionally (its answer is the plain 200)."""
+    return not any(name in _PLAN_FIELDS for name, _ in headers)
 
 
 class StaticFiles:
@@ -61,6 +74,10 @@ class StaticFiles:
         self._variants: OrderedDict[tuple[str, str], tuple[tuple[int, int, int], bytes]] = OrderedDict()
         self._variant_bytes = 0
         self._building: dict[tuple[str, str], trio.Event] = {}
+        # (path sent, path it represents, coding, vary) -> (file signature, headers of the plain 200).
+        self._heads: dict[tuple[str, str, str | None, bool], tuple[tuple[int, int, int], list[tuple[str, str]]]] = {}
+        # (Accept-Encoding, codings offered) -> the coding chosen: browsers send a handful of distinct values.
+        self._negotiated: dict[tuple[str, tuple[str, ...]], str | None] = {}
 
     # -- resolving -------------------------------------------------------------------
 
@@ -124,6 +141,10 @@ class StaticFiles:
                 coding, sibling = self._choose_coding(compress, accept, fs_path, st)
                 if coding is not None and sibling is None:
                     data = await self._variant(fs_path, st, coding)
+                    if _plain(request.headers):
+                        head = self._plain_head(fs_path, fs_path, st, coding, True, len(data))
+                        await exchange.respond(200, head, data if request.method == "GET" else b"")
+                        return
                     p = plan(request.method, request.headers.as_dict(), fs_path, st, coding=coding, size=len(data))
                     headers = list(p.headers)
                     compression.add_vary(headers)
@@ -149,7 +170,14 @@ class StaticFiles:
         if cfg.min_size <= st.st_size <= cfg.max_size:
             offered += [c for c in compression.available_codings() if c not in siblings]
         offered.sort(key=compression.SERVER_PREFERENCE.index)
-        chosen = compression.negotiate(accept, offered)
+        key = (accept, tuple(offered))
+        if key in self._negotiated:
+            chosen = self._negotiated[key]
+        else:
+            chosen = compression.negotiate(accept, offered)
+            if len(self._negotiated) >= NEGOTIATED_ENTRIES:
+                self._negotiated.clear()
+            self._negotiated[key] = chosen
         return chosen, siblings.get(chosen) if chosen else None
 
     def _sibling_files(self, fs_path: str) -> dict[str, str]:
@@ -204,8 +232,12 @@ class StaticFiles:
     ) -> None:
         """Send a file from the file cache or from disk; `content_path` names what it represents."""
         request = exchange.request
-        make_plan = _planner(request.method, request.headers.as_dict(), content_path or fs_path, coding, vary)
         cached = self.file_cache.get(fs_path, st)
+        if cached is not None and _plain(request.headers):
+            head = self._plain_head(fs_path, content_path or fs_path, st, coding, vary, st.st_size)
+            await exchange.respond(200, head, cached if request.method == "GET" else b"")
+            return
+        make_plan = _planner(request.method, request.headers.as_dict(), content_path or fs_path, coding, vary)
         if cached is not None:
             p = make_plan(st)
             await exchange.respond(p.status, p.headers, _join(cached, p.body))
@@ -250,6 +282,27 @@ class StaticFiles:
             await exchange.finish()
         finally:
             os.close(fd)
+
+    def _plain_head(
+        self, fs_path: str, shown: str, st: os.stat_result, coding: str | None, vary: bool, size: int,
+    ) -> list[tuple[str, str]]:
+        """The head of the plain 200 for this version of the file (planned once per version, then copied).
+
+        `size` is the length of what is sent (the variant's for a coding made here); the file's
+        signature says the version, and the variant is rebuilt whenever the signature changes.
+        """
+        key = (fs_path, shown, coding, vary)
+        signature = FileCache.signature(st)
+        cached = self._heads.get(key)
+        if cached is not None and cached[0] == signature:
+            return list(cached[1])
+        headers = plan("GET", {}, shown, st, coding=coding, size=size).headers
+        if vary:
+            compression.add_vary(headers)
+        if len(self._heads) >= HEAD_ENTRIES:
+            self._heads.clear()
+        self._heads[key] = (signature, headers)
+        return list(headers)
 
     def statistics(self) -> dict[str, int]:
         return {**self.file_cache.statistics(), "variants": len(self._variants), "variant_bytes": self._variant_bytes}
