@@ -8,6 +8,7 @@ import itertools
 import os
 import time
 from collections.abc import Iterator
+from types import TracebackType
 from typing import Any
 
 import trio
@@ -32,16 +33,12 @@ class ServerState:
         for conn in list(self.connections):
             conn.cancel_if_idle()
 
-    @contextlib.contextmanager
-    def answering(self) -> Iterator[trio.CancelScope]:
-        """Scope the app's work on one request: `end_grace()` cancels it (see `cancelled_caught`)."""
-        scope = trio.CancelScope()
-        self.running.add(scope)
-        try:
-            with scope:
-                yield scope
-        finally:
-            self.running.discard(scope)
+    def answering(self) -> _Answering:
+        """Scope the app's work on one request: `end_grace()` cancels it (see `cancelled_caught`).
+
+        A class, not a generator context manager: it runs once per request on every protocol.
+        """
+        return _Answering(self.running)
 
     def end_grace(self) -> int:
         """The grace period is over: stop every request still running; how many there were."""
@@ -76,6 +73,27 @@ class ServerState:
         self.active_connections -= 1
         if self.active_connections == 0:
             self.all_closed.set()
+
+
+class _Answering:
+    """`with state.answering() as scope:` the request's cancel scope, in `running` while it is entered."""
+
+    __slots__ = ("_running", "_scope")
+
+    def __init__(self, running: set[trio.CancelScope]) -> None:
+        self._running = running
+        self._scope = trio.CancelScope()
+
+    def __enter__(self) -> trio.CancelScope:
+        scope = self._scope.__enter__()
+        self._running.add(scope)
+        return scope
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None,
+    ) -> bool:
+        self._running.discard(self._scope)
+        return self._scope.__exit__(exc_type, exc, tb)
 
 
 class _Opening:
