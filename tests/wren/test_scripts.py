@@ -334,6 +334,6 @@ def test_scripts_found() -> None:
 
 @pytest.mark.parametrize("script", ALL_SCRIPTS, ids=[p.removeprefix("tests/wren/scripts/") for p in ALL_SCRIPTS])
 def test_script(script: str, script_outcomes: Callable[[str], Outcome]) -> None:
-    expected = parse_expectation((ROOT / script).read_text(encoding="utf-8"))
+    expected = parse_expectation((ROOT / script).read_text(encoding="utf-8", errors="replace"))
     problems = check(script, expected, script_outcomes(script))
     assert not problems, f"{script}:\n" + "\n".join(problems)

@@ -12,7 +12,6 @@
 #include "wren_internal.h"
 
 #define MAX_NESTING 200
-#define MAX_ERRORS 32
 
 typedef enum {
   TOKEN_LEFT_PAREN, TOKEN_RIGHT_PAREN, TOKEN_LEFT_BRACKET, TOKEN_RIGHT_BRACKET,
@@ -70,8 +69,6 @@ typedef struct {
   int numParens;
   bool printErrors;
   bool hasError;
-  bool panic;
-  int errorCount;
   int depth;
   ByteBuffer strBuf;
   ForwardRef* forwards;
@@ -191,7 +188,6 @@ static const int stackEffects[] = {
 static void print_error(Parser* p, int line, const char* label, const char* format, va_list args) {
   p->hasError = true;
   if (!p->printErrors) return;
-  if (p->errorCount++ >= MAX_ERRORS) return;
   if (p->vm->config.errorFn == NULL) return;
   char message[256 + MAX_METHOD_SIGNATURE];
   int n = snprintf(message, sizeof message, "%s: ", label);
@@ -209,11 +205,6 @@ static void lex_error(Parser* p, const char* format, ...) {
 
 static void error(Compiler* c, const char* format, ...) {
   Parser* p = c->parser;
-  if (p->panic) {
-    p->hasError = true;
-    return;
-  }
-  p->panic = true;
   Token* t = &p->previous;
   if (t->type == TOKEN_ERROR) return;
   char label[10 + MAX_VARIABLE_NAME + 4 + 6];
@@ -596,7 +587,10 @@ static void lex_next(Parser* p) {
           } else {
             lex_error(p, "Invalid byte 0x%x.", (uint8_t)c);
           }
-          break;
+          /* The parser sees an error token (and reports nothing more for it),
+             which ends the statement it appears in, as in the reference. */
+          make_token(p, TOKEN_ERROR);
+          p->next.length = 0;
         }
         return;
     }
@@ -1109,7 +1103,6 @@ static void call_signature(Compiler* c, int instruction, Signature* s) {
   }
 }
 
-static void finish_body(Compiler* c);
 static void finish_body_after_brace(Compiler* c);
 
 static void block_argument(Compiler* c, Signature* called) {
@@ -1369,14 +1362,10 @@ static void super_(Compiler* c, bool canAssign) {
 
 static void subscript(Compiler* c, bool canAssign) {
   Signature s = {"", 0, SIG_SUBSCRIPT, 0};
-  ignore_newlines(c);
-  if (peek(c) == TOKEN_RIGHT_BRACKET) {
-    advance(c);
-    error(c, "Expected expression.");
-  } else {
-    finish_argument_list(c, &s);
-    consume(c, TOKEN_RIGHT_BRACKET, "Expect ']' after arguments.");
-  }
+  /* An empty `x[]` fails on its missing argument; the newlines the argument list
+     allows before `]` are skipped before `]` is looked for, as the reference does. */
+  finish_argument_list(c, &s);
+  consume(c, TOKEN_RIGHT_BRACKET, "Expect ']' after arguments.");
   if (canAssign && match(c, TOKEN_EQ)) {
     ignore_newlines(c);
     s.type = SIG_SUBSCRIPT_SETTER;
@@ -1465,7 +1454,7 @@ static const GrammarRule rules[] = {
     [TOKEN_AMPAMP] = INFIX(PREC_LOGICAL_AND, and_),
     [TOKEN_BANG] = PREFIX_OP("!"),
     [TOKEN_TILDE] = PREFIX_OP("~"),
-    [TOKEN_QUESTION] = INFIX(PREC_CONDITIONAL, conditional),
+    [TOKEN_QUESTION] = INFIX(PREC_ASSIGNMENT, conditional),
     [TOKEN_EQ] = UNUSED,
     [TOKEN_LT] = INFIX_OP(PREC_COMPARISON, "<"),
     [TOKEN_GT] = INFIX_OP(PREC_COMPARISON, ">"),
@@ -1543,7 +1532,6 @@ static void expression(Compiler* c) { parse_precedence(c, PREC_LOWEST); }
 
 /* ---- statements ------------------------------------------------------- */
 
-static void synchronize(Compiler* c);
 
 static void finish_block(Compiler* c, bool* returnsValue) {
   /* '{' consumed. Returns true in *returnsValue if it was an expression body. */
@@ -1558,14 +1546,7 @@ static void finish_block(Compiler* c, bool* returnsValue) {
   if (match(c, TOKEN_RIGHT_BRACE)) return;
   do {
     definition(c);
-    if (peek(c) == TOKEN_EOF) {
-      consume(c, TOKEN_RIGHT_BRACE, "Expect '}' at end of block.");
-      return;
-    }
-    if (c->parser->panic) synchronize(c);
-    c->parser->panic = false;
-    if (peek(c) != TOKEN_RIGHT_BRACE) consume_line(c, "Expect newline after statement.");
-    c->parser->panic = false;
+    consume_line(c, "Expect newline after statement.");
   } while (peek(c) != TOKEN_RIGHT_BRACE && peek(c) != TOKEN_EOF);
   consume(c, TOKEN_RIGHT_BRACE, "Expect '}' at end of block.");
 }
@@ -1580,17 +1561,6 @@ static void finish_body_after_brace(Compiler* c) {
     emit_op(c, OP_NULL);
   }
   emit_op(c, OP_RETURN);
-}
-
-static void finish_body(Compiler* c) {
-  if (!match(c, TOKEN_LEFT_BRACE)) {
-    advance(c);
-    error(c, "Expect '{' to begin body.");
-    emit_op(c, OP_NULL);
-    emit_op(c, OP_RETURN);
-    return;
-  }
-  finish_body_after_brace(c);
 }
 
 static void block(Compiler* c) {
@@ -1918,70 +1888,80 @@ static Value build_class_attributes(Compiler* c, ClassInfo* ci) {
 
 /* ---- classes ---------------------------------------------------------- */
 
-static bool method_signature(Compiler* c, Signature* s, bool isConstruct) {
-  Parser* p = c->parser;
-  TokenType t = peek(c);
-  if (isConstruct) {
-    if (!match(c, TOKEN_NAME)) {
-      advance(c);
-      error(c, "Expect constructor name after 'construct'.");
-      return false;
-    }
-    *s = signature_from_token(c, SIG_INITIALIZER);
-    if (!match(c, TOKEN_LEFT_PAREN)) {
-      error(c, "A constructor cannot be a getter.");
-      return true;
-    }
-    ignore_newlines(c);
-    if (!match(c, TOKEN_RIGHT_PAREN)) {
-      finish_parameter_list(c, s);
-      ignore_newlines(c);
-      consume(c, TOKEN_RIGHT_PAREN, "Expect ')' after parameters.");
-    }
-    return true;
+/* Method signatures follow the reference grammar token by token, so that after an
+   error the same tokens are consumed and the same later errors (and no others)
+   are reported. */
+
+/* `=(value)` after a name or a subscript: a setter. */
+static bool maybe_setter(Compiler* c, Signature* s) {
+  if (!match(c, TOKEN_EQ)) return false;
+  s->type = s->type == SIG_SUBSCRIPT ? SIG_SUBSCRIPT_SETTER : SIG_SETTER;
+  consume(c, TOKEN_LEFT_PAREN, "Expect '(' after '='.");
+  declare_named_variable(c);
+  consume(c, TOKEN_RIGHT_PAREN, "Expect ')' after parameter name.");
+  s->arity++;
+  validate_num_parameters(c, s->arity);
+  return true;
+}
+
+static void parameter_list(Compiler* c, Signature* s) {
+  if (!match(c, TOKEN_LEFT_PAREN)) return;
+  s->type = SIG_METHOD;
+  ignore_newlines(c);
+  if (match(c, TOKEN_RIGHT_PAREN)) return;
+  finish_parameter_list(c, s);
+  ignore_newlines(c);
+  consume(c, TOKEN_RIGHT_PAREN, "Expect ')' after parameters.");
+}
+
+static void constructor_signature(Compiler* c, Signature* s) {
+  consume(c, TOKEN_NAME, "Expect constructor name after 'construct'.");
+  *s = signature_from_token(c, SIG_INITIALIZER);
+  if (match(c, TOKEN_EQ)) error(c, "A constructor cannot be a setter.");
+  if (!match(c, TOKEN_LEFT_PAREN)) {
+    error(c, "A constructor cannot be a getter.");
+    return;
   }
+  ignore_newlines(c);
+  if (match(c, TOKEN_RIGHT_PAREN)) return;
+  finish_parameter_list(c, s);
+  ignore_newlines(c);
+  consume(c, TOKEN_RIGHT_PAREN, "Expect ')' after parameters.");
+}
+
+/* The signature that starts with the token just consumed (`t`); false when no
+   method can start with it. */
+static bool method_signature(Compiler* c, Signature* s, TokenType t) {
   switch (t) {
+    case TOKEN_CONSTRUCT:
+      constructor_signature(c, s);
+      return true;
     case TOKEN_NAME:
-      advance(c);
       *s = signature_from_token(c, SIG_GETTER);
-      if (match(c, TOKEN_EQ)) {
-        s->type = SIG_SETTER;
-        s->arity = 1;
-        consume(c, TOKEN_LEFT_PAREN, "Expect '(' after '='.");
-        declare_named_variable(c);
-        consume(c, TOKEN_RIGHT_PAREN, "Expect ')' after parameter name.");
-      } else if (match(c, TOKEN_LEFT_PAREN)) {
-        s->type = SIG_METHOD;
-        ignore_newlines(c);
-        if (!match(c, TOKEN_RIGHT_PAREN)) {
-          finish_parameter_list(c, s);
-          ignore_newlines(c);
-          consume(c, TOKEN_RIGHT_PAREN, "Expect ')' after parameters.");
-        }
-      }
+      if (!maybe_setter(c, s)) parameter_list(c, s);
       return true;
     case TOKEN_LEFT_BRACKET:
-      advance(c);
       s->name = "";
       s->length = 0;
       s->type = SIG_SUBSCRIPT;
       s->arity = 0;
       finish_parameter_list(c, s);
       consume(c, TOKEN_RIGHT_BRACKET, "Expect ']' after parameters.");
-      if (match(c, TOKEN_EQ)) {
-        s->type = SIG_SUBSCRIPT_SETTER;
-        consume(c, TOKEN_LEFT_PAREN, "Expect '(' after '='.");
-        validate_num_parameters(c, ++s->arity);
+      maybe_setter(c, s);
+      return true;
+    case TOKEN_BANG:
+    case TOKEN_TILDE:
+      *s = signature_from_token(c, SIG_GETTER);
+      return true;
+    case TOKEN_MINUS:
+      *s = signature_from_token(c, SIG_GETTER);
+      if (match(c, TOKEN_LEFT_PAREN)) {
+        s->type = SIG_METHOD;
+        s->arity = 1;
         declare_named_variable(c);
         consume(c, TOKEN_RIGHT_PAREN, "Expect ')' after parameter name.");
       }
       return true;
-    case TOKEN_BANG:
-    case TOKEN_TILDE:
-      advance(c);
-      *s = signature_from_token(c, SIG_GETTER);
-      return true;
-    case TOKEN_MINUS:
     case TOKEN_STAR:
     case TOKEN_SLASH:
     case TOKEN_PERCENT:
@@ -2000,21 +1980,14 @@ static bool method_signature(Compiler* c, Signature* s, bool isConstruct) {
     case TOKEN_DOTDOT:
     case TOKEN_DOTDOTDOT:
     case TOKEN_IS:
-      advance(c);
       *s = signature_from_token(c, SIG_GETTER);
-      if (match(c, TOKEN_LEFT_PAREN)) {
-        s->type = SIG_METHOD;
-        s->arity = 1;
-        declare_named_variable(c);
-        consume(c, TOKEN_RIGHT_PAREN, "Expect ')' after parameter name.");
-      } else if (t != TOKEN_MINUS) {
-        error(c, "Expect '(' after operator.");
-      }
+      s->type = SIG_METHOD;
+      s->arity = 1;
+      consume(c, TOKEN_LEFT_PAREN, "Expect '(' after operator name.");
+      declare_named_variable(c);
+      consume(c, TOKEN_RIGHT_PAREN, "Expect ')' after parameter name.");
       return true;
     default:
-      advance(c);
-      error(c, "Expect method definition.");
-      (void)p;
       return false;
   }
 }
@@ -2050,7 +2023,9 @@ static void create_constructor(Compiler* c, Variable classVar, Signature* s, int
   define_method(c, classVar, true, symbol);
 }
 
-static void class_member(Compiler* c, Variable classVar, ClassInfo* ci) {
+/* One member of a class body; false when no method starts here, which ends the
+   class body (as in the reference compiler). */
+static bool class_member(Compiler* c, Variable classVar, ClassInfo* ci) {
   WrenVM* vm = c->parser->vm;
   parse_attributes(c);
   ObjList* attrs = c->pendingAttrs;
@@ -2059,30 +2034,23 @@ static void class_member(Compiler* c, Variable classVar, ClassInfo* ci) {
 
   bool isForeign = match(c, TOKEN_FOREIGN);
   bool isStatic = match(c, TOKEN_STATIC);
-  if (isStatic && peek(c) == TOKEN_FOREIGN) {
-    advance(c);
-    error(c, "Expect method definition.");
-    isForeign = true;
-  }
-  bool isConstruct = false;
-  if (match(c, TOKEN_CONSTRUCT)) {
-    isConstruct = true;
-    if (isStatic) error(c, "A constructor cannot be static.");
-  }
   ci->inStatic = isStatic;
+  TokenType start = peek(c);
+  advance(c);
 
   Compiler* mc = new_compiler(c->parser, c, true);
   mc->enclosingClass = ci;
-  mc->isInitializer = isConstruct;
   Signature s;
-  if (!method_signature(mc, &s, isConstruct)) {
+  if (!method_signature(mc, &s, start)) {
+    error(c, "Expect method definition.");
     vm->compiler = c;
     free_compiler(mc);
     if (attrs != NULL) wren_pop_root(vm);
-    /* Skip to the end of the line to resynchronise. */
-    while (peek(c) != TOKEN_LINE && peek(c) != TOKEN_RIGHT_BRACE && peek(c) != TOKEN_EOF) advance(c);
-    return;
+    return false;
   }
+  bool isConstruct = s.type == SIG_INITIALIZER;
+  mc->isInitializer = isConstruct;
+  if (isStatic && isConstruct) error(c, "A constructor cannot be static.");
   ci->signature = &s;
   mc->fn->arity = s.arity;
   mc->numSlots = mc->numLocals;
@@ -2125,13 +2093,15 @@ static void class_member(Compiler* c, Variable classVar, ClassInfo* ci) {
     free_compiler(mc);
     emit_constant(c, wren_new_string_length(vm, fullName, (size_t)fullLength));
   } else {
-    finish_body(mc);
+    consume(c, TOKEN_LEFT_BRACE, "Expect '{' to begin method body.");
+    finish_body_after_brace(mc);
     end_compiler(mc, fullName, fullLength);
     free_compiler(mc);
   }
   define_method(c, classVar, isStatic, symbol);
   if (isConstruct) create_constructor(c, classVar, &s, symbol, ci->isForeign);
   ci->signature = NULL;
+  return true;
 }
 
 static void class_definition(Compiler* c, bool isForeign) {
@@ -2185,16 +2155,10 @@ static void class_definition(Compiler* c, bool isForeign) {
   consume(c, TOKEN_LEFT_BRACE, "Expect '{' after class declaration.");
   match_line(c);
   while (!match(c, TOKEN_RIGHT_BRACE)) {
-    if (peek(c) == TOKEN_EOF) {
-      consume(c, TOKEN_RIGHT_BRACE, "Expect '}' at end of class body.");
-      break;
-    }
-    class_member(c, classVar, &ci);
-    if (c->parser->panic) synchronize(c);
-    c->parser->panic = false;
+    if (!class_member(c, classVar, &ci)) break;
+    /* No newline is needed after the last member. */
     if (match(c, TOKEN_RIGHT_BRACE)) break;
     consume_line(c, "Expect newline after definition in class.");
-    c->parser->panic = false;
   }
 
   if (ci.classAttrs != NULL || ci.methodAttrs != NULL) {
@@ -2260,14 +2224,10 @@ static void variable_definition(Compiler* c) {
 }
 
 static void definition(Compiler* c) {
+  bool hadAttributes = false;
   if (peek(c) == TOKEN_HASH) {
     parse_attributes(c);
-    if (peek(c) != TOKEN_CLASS && peek(c) != TOKEN_FOREIGN) {
-      advance(c);
-      error(c, "Attributes can only specified before a class or a method");
-      c->pendingAttrs = NULL;
-      return;
-    }
+    hadAttributes = true;
   }
   if (match(c, TOKEN_CLASS)) {
     class_definition(c, false);
@@ -2279,25 +2239,15 @@ static void definition(Compiler* c) {
     return;
   }
   c->pendingAttrs = NULL;
+  /* Reported at the newline that ends the attributes; the statement after them
+     is compiled as usual. */
+  if (hadAttributes) error(c, "Attributes can only specified before a class or a method");
   if (match(c, TOKEN_IMPORT)) {
     import_statement(c);
   } else if (match(c, TOKEN_VAR)) {
     variable_definition(c);
   } else {
     statement(c);
-  }
-}
-
-/* Skips tokens up to the end of the current statement after an error. */
-static void synchronize(Compiler* c) {
-  int depth = 0;
-  while (peek(c) != TOKEN_EOF) {
-    TokenType t = peek(c);
-    if (depth == 0 && (t == TOKEN_LINE || t == TOKEN_RIGHT_BRACE)) return;
-    if (t == TOKEN_LEFT_BRACE) depth++;
-    if (t == TOKEN_RIGHT_BRACE) depth--;
-    if (depth < 0) depth = 0;
-    advance(c);
   }
 }
 
@@ -2352,17 +2302,11 @@ ObjFn* wren_compile(WrenVM* vm, ObjModule* module, const char* source, bool isEx
     match_line(c);
     while (!match(c, TOKEN_EOF)) {
       definition(c);
-      if (parser.panic) synchronize(c);
-      parser.panic = false;
+      /* Without a newline, the statement must end the file; after this error the
+         reference compiler stops, so no later error is reported. */
       if (!match_line(c)) {
-        if (peek(c) == TOKEN_EOF) {
-          advance(c);
-          break;
-        }
         consume(c, TOKEN_EOF, "Expect end of file.");
-        synchronize(c);
-        parser.panic = false;
-        match_line(c);
+        break;
       }
     }
     emit_op(c, OP_END_MODULE);
@@ -2376,7 +2320,6 @@ ObjFn* wren_compile(WrenVM* vm, ObjModule* module, const char* source, bool isEx
     parser.previous.start = n->value;
     parser.previous.length = (int)n->length;
     parser.previous.line = parser.forwards[i].line;
-    parser.panic = false;
     error(c, "Variable is used but not defined.");
   }
 

@@ -1,0 +1,7 @@
+class Foo {
+  #!keep
+  method() {
+    #key = "value" // expect error
+    return 1
+  }
+}

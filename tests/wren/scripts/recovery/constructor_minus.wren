@@ -1,0 +1,5 @@
+class Foo {
+  construct -(value) {} // expect error
+  construct -() {} // expect error
+  bar { 1 }
+}

@@ -1,0 +1,4 @@
+class Foo {
+  construct foo=(value) {} // expect error
+  bar { 1 }
+}

@@ -1,0 +1,6 @@
+class Foo {
+  static construct new() { // expect error
+    System.print("body")
+  }
+  static bar { 1 }
+}

@@ -1,0 +1,4 @@
+class Foo {
+  construct [value] {} // expect error
+  bar { 1 }
+}

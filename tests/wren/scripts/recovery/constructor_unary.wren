@@ -1,0 +1,5 @@
+class Foo {
+  construct !() {} // expect error
+  construct ~ {} // expect error
+  bar { 1 }
+}

@@ -1,0 +1,3 @@
+class Foo {
+  foreign bar { 1 } // expect error
+}

@@ -1,0 +1,5 @@
+class Foo {
+  static // expect error
+  foo() {} // expect error
+  bar() {}
+}

@@ -1,0 +1,3 @@
+var list = [1, 2]
+list[] // expect error
+System.print("never") // expect error

@@ -1,0 +1,4 @@
+class Foo {
+  [] { "x" } // expect error
+  bar { 1 }
+}
