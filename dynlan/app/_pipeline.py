@@ -27,6 +27,7 @@ from dynlan.app._rules import IpNetwork, client_address, parse_networks
 from dynlan.app._sites import Site
 from dynlan.host import PageContext, run_page
 from dynlan.http import Exchange, HttpError
+from dynlan.proxy import ProxyService, peer_trusted
 
 if TYPE_CHECKING:
     from dynlan.app._app import App
@@ -45,16 +46,19 @@ class Pipeline:
         # page file -> (expiry, why it may not run): a page reached through a link that leaves the site.
         self._page_links: dict[str, tuple[float, str | None]] = {}
         self._trusted: tuple[list[str] | None, list[IpNetwork]] = (None, [])
+        self.proxies = ProxyService(app)
+        """The upstream groups of `proxy` rules (docs/proxy.md)."""
 
     async def handle(self, exchange: Exchange, site: Site, trusted_proxies: list[str]) -> None:
         ex = SiteExchange(exchange, site.config.http.max_body_size)
         client = ex.request.client
+        peer = client[0] if client is not None else ""
         if trusted_proxies and client is not None:
             # Pages, rules and the access log see the client a trusted proxy names (X-Forwarded-For, Forwarded).
             trusted = self._trusted_networks(trusted_proxies)
             ex.request.client = (client_address(client[0], ex.request.headers, trusted), client[1])
         try:
-            await self._answer(ex, site)
+            await self._answer(ex, site, peer)
         except HttpError as exc:
             if ex.response_started:
                 raise
@@ -76,7 +80,7 @@ class Pipeline:
             self._trusted = (written, parse_networks(written, "server.trusted_proxies"))
         return self._trusted[1]
 
-    async def _answer(self, ex: SiteExchange, site: Site) -> None:
+    async def _answer(self, ex: SiteExchange, site: Site, peer: str = "") -> None:
         request = ex.request
         if request.path == "*":
             if request.method == "OPTIONS":
@@ -101,6 +105,13 @@ class Pipeline:
                 # A `respond` rule's own body, whatever its status; no Content-Length on a 204 (RFC 9110 §8.6).
                 length = [] if outcome.status in (204, 304) else [("content-length", str(len(outcome.body)))]
                 await ex.respond(outcome.status, [*outcome.headers, *length], outcome.body)
+                return
+            if outcome.proxy is not None:
+                # To an upstream (docs/proxy.md); the connection's peer, not the client a trusted proxy names,
+                # is this hop's `X-Forwarded-For`.
+                written = self.app.config.server.trusted_proxies
+                trusted = bool(written) and peer_trusted(peer, self._trusted_networks(written))
+                await self.proxies.forward(ex, outcome.proxy, outcome.target, peer, trusted)
                 return
             if outcome.query != request.query_string:
                 # A rewrite that gives a query: pages read that one. `request.path` stays the path the

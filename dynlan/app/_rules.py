@@ -2,7 +2,7 @@
 
 A rule names a path (`/x` exactly, or `/x/*` for `/x` and everything below it) and says what happens there:
 access checks (`deny`/`allow` by client address, `basic_auth`, `methods`), response header edits (`headers`),
-and at most one handler (`redirect`, `rewrite` or `respond`). docs/rules.md is the user's guide; in short:
+and at most one handler (`redirect`, `rewrite`, `respond` or `proxy`). docs/rules.md is the user's guide; in short:
 
 - Rules are matched on the decoded, normalised path (percent-escapes decoded once, `//` and `.` segments
   collapsed, `..` applied), the same path file routing resolves, so `/adm%69n/x` or `//admin/x` cannot slip past
@@ -39,6 +39,7 @@ import trio
 
 from dynlan.config import ConfigError
 from dynlan.http import Headers
+from dynlan.proxy import ProxySpec, parse_proxy, upstream_target
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -59,8 +60,9 @@ BCRYPT_THREADS = 2
 """bcrypt checks running at once per worker. One costs ~50-250 ms of CPU (cost 10-12): a flood of wrong passwords
 keeps at most this many threads busy, and the event loop keeps serving everything else."""
 
-_KEYS = ("path", "host", "methods", "allow", "deny", "basic_auth", "headers", "redirect", "status", "rewrite", "respond")
-_HANDLERS = ("redirect", "rewrite", "respond")
+_KEYS = ("path", "host", "methods", "allow", "deny", "basic_auth", "headers", "redirect", "status", "rewrite", "respond",
+         "proxy")
+_HANDLERS = ("redirect", "rewrite", "respond", "proxy")
 _PLACEHOLDERS = ("path", "query", "host", "uri")
 
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
@@ -284,10 +286,13 @@ class _Rule:
     rewrite: _Template | None = None
     respond: tuple[int, str, bytes] | None = None
     """(status, content type or "" for none, body)."""
+    proxy: ProxySpec | None = None
+    """Forward to upstreams (docs/proxy.md)."""
 
     @property
     def handler(self) -> bool:
-        return self.redirect is not None or self.rewrite is not None or self.respond is not None
+        return self.redirect is not None or self.rewrite is not None or self.respond is not None \
+            or self.proxy is not None
 
     def admits(self, client: IpAddress | None) -> bool:
         if client is None:
@@ -328,6 +333,8 @@ class _Rule:
             parts.append(f"-> rewrite {self.rewrite.text}")
         elif self.respond is not None:
             parts.append(f"-> respond {self.respond[0]}")
+        elif self.proxy is not None:
+            parts.append(self.proxy.describe())
         return "  ".join(parts) + f"  ({self.where})"
 
 
@@ -356,6 +363,10 @@ class Outcome:
     """The query string to route with: the request's, or the one a rewrite gave."""
     rule: str = ""
     """The rule that answered (`FILE: route[N]`), for logs."""
+    proxy: ProxySpec | None = None
+    """Forward the request to these upstreams (with `target` as its request target)."""
+    target: str = ""
+    """For `proxy`: the path and query sent upstream (`strip_prefix` applied)."""
 
     @property
     def is_error(self) -> bool:
@@ -398,6 +409,10 @@ class Rules:
         if not self:
             return other
         return Rules((*self._rules, *other._rules))
+
+    def proxies(self) -> list[ProxySpec]:
+        """The `proxy` tables of these rules (the upstream groups a configuration runs)."""
+        return [rule.proxy for rule in self._rules if rule.proxy is not None]
 
     def describe(self) -> list[str]:
         """One line per rule, in evaluation order: exact paths, then prefixes longest first (ties: written order)."""
@@ -458,6 +473,9 @@ class Rules:
                 status, content_type, body = rule.respond
                 head = [("content-type", content_type)] if content_type else []
                 return Outcome(path, status, head, body, edits=edits, query=query, rule=rule.where)
+            if rule.proxy is not None:
+                target = upstream_target(path, canonical, rule.prefix, rule.proxy.strip_prefix, query)
+                return Outcome(path, edits=edits, query=query, rule=rule.where, proxy=rule.proxy, target=target)
             uri = _quote(original_path, _QUERY_SAFE) + ("?" + _quote(original_query, _QUERY_SAFE) if original_query else "")
             template = rule.redirect or rule.rewrite
             assert template is not None
@@ -586,6 +604,8 @@ def _compile_rule(entry: Any, where: str) -> _Rule:
         kwargs["rewrite"] = _template(entry["rewrite"], f"{where}.rewrite", absolute=False)
     if "respond" in entry:
         kwargs["respond"] = _respond(entry["respond"], f"{where}.respond")
+    if "proxy" in entry:
+        kwargs["proxy"] = parse_proxy(entry["proxy"], f"{where}.proxy")
     return _Rule(where, written, prefix, exact, **kwargs)
 
 

@@ -1,0 +1,140 @@
+"""One HTTP/1.1 connection to an upstream: h11 as the protocol engine, a trio stream for the bytes.
+
+h11 is already what the server stack is built on, it frames messages (Content-Length, chunked, trailers) and
+keeps the keep-alive state machine, and it does no I/O: the connection reads and writes, with the timeouts of
+the proxy's config at each wait. httpx would bring a second pool and its own timeouts between us and the socket.
+"""
+
+from __future__ import annotations
+
+import select
+from collections.abc import Sequence
+
+import h11
+import trio
+
+from dynlan.proxy._config import Timeouts, Upstream
+
+READ_SIZE = 65536
+
+
+class UpstreamTimeout(Exception):
+    """The upstream did not answer (or accept bytes) within the configured time."""
+
+
+class UpstreamBroken(Exception):
+    """The connection failed or the upstream broke the protocol."""
+
+
+class ConnectFailed(Exception):
+    """No connection could be opened (refused, unreachable, timed out): nothing was sent."""
+
+    def __init__(self, message: str, *, timed_out: bool) -> None:
+        super().__init__(message)
+        self.timed_out = timed_out
+
+
+async def open_connection(upstream: Upstream, timeouts: Timeouts) -> UpstreamConnection:
+    """A new connection to `upstream`; ConnectFailed when there is none within `timeouts.connect`."""
+    stream: trio.abc.Stream
+    try:
+        with trio.fail_after(timeouts.connect):
+            if upstream.unix_path:
+                stream = await trio.open_unix_socket(upstream.unix_path)
+            else:
+                stream = await trio.open_tcp_stream(upstream.host, upstream.port)
+    except trio.TooSlowError:
+        raise ConnectFailed(f"{upstream.url}: no connection within {timeouts.connect}s", timed_out=True) from None
+    except OSError as exc:
+        raise ConnectFailed(f"{upstream.url}: {exc.strerror or exc}", timed_out=False) from None
+    return UpstreamConnection(stream, timeouts)
+
+
+class UpstreamConnection:
+    """A client connection; `reusable()` once a response has been read to its end on a keep-alive connection."""
+
+    __slots__ = ("stream", "h11", "timeouts", "idle_since", "_fd")
+
+    def __init__(self, stream: trio.abc.Stream, timeouts: Timeouts) -> None:
+        self.stream = stream
+        self.h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=64 * 1024)
+        self.timeouts = timeouts
+        self.idle_since = 0.0
+        sock = getattr(stream, "socket", None)
+        self._fd = sock.fileno() if sock is not None else -1
+
+    async def send(self, event: h11.Event) -> None:
+        try:
+            data = self.h11.send(event)
+        except h11.LocalProtocolError as exc:
+            raise UpstreamBroken(f"request refused by the protocol: {exc}") from None
+        if data:
+            await self.send_raw(data)
+
+    async def send_raw(self, data: bytes) -> None:
+        # A CancelScope with a deadline rather than fail_after: this is on every request's path, and the
+        # context-manager generator of fail_after costs more than the scope itself.
+        with trio.CancelScope(deadline=trio.current_time() + self.timeouts.write) as scope:
+            try:
+                await self.stream.send_all(data)
+            except (trio.BrokenResourceError, OSError) as exc:
+                raise UpstreamBroken(f"sending to the upstream failed: {exc}") from None
+        if scope.cancelled_caught:
+            raise UpstreamTimeout(f"the upstream took no bytes for {self.timeouts.write}s")
+
+    async def next_event(self) -> h11.Event:
+        """The next response event; UpstreamTimeout past `timeouts.read` without a byte."""
+        conn = self.h11
+        while True:
+            try:
+                event = conn.next_event()
+            except h11.RemoteProtocolError as exc:
+                raise UpstreamBroken(f"bad response from the upstream: {exc}") from None
+            if event is not h11.NEED_DATA:
+                if event is h11.PAUSED:
+                    raise UpstreamBroken("the upstream sent more than one response")
+                assert isinstance(event, h11.Event)
+                return event
+            data: bytes | bytearray = b""
+            with trio.CancelScope(deadline=trio.current_time() + self.timeouts.read) as scope:
+                try:
+                    data = await self.stream.receive_some(READ_SIZE)
+                except (trio.BrokenResourceError, OSError) as exc:
+                    raise UpstreamBroken(f"reading from the upstream failed: {exc}") from None
+            if scope.cancelled_caught:
+                raise UpstreamTimeout(f"no bytes from the upstream for {self.timeouts.read}s")
+            if not data and conn.their_state is h11.SEND_RESPONSE and conn.our_state is not h11.DONE:
+                # Closed before any response while the request was still going out.
+                raise UpstreamBroken("the upstream closed the connection")
+            conn.receive_data(bytes(data))
+
+    def reusable(self) -> bool:
+        """Both messages complete and the connection kept alive: ready for the next request."""
+        conn = self.h11
+        if conn.our_state is h11.DONE and conn.their_state is h11.DONE:
+            conn.start_next_cycle()
+            return True
+        return False
+
+    def looks_alive(self) -> bool:
+        """An idle connection the upstream has not closed: nothing readable on it (a readable idle socket has
+        its EOF, or bytes no request asked for, and cannot carry the next request)."""
+        if self._fd < 0:
+            return True
+        poller = select.poll()
+        poller.register(self._fd, select.POLLIN | select.POLLERR | select.POLLHUP)
+        return not poller.poll(0)
+
+    def close(self) -> None:
+        """Drop the connection now (no graceful close: it is idle or broken)."""
+        sock = getattr(self.stream, "socket", None)
+        if sock is not None:
+            sock.close()
+
+    async def aclose(self) -> None:
+        with trio.CancelScope(shield=True):
+            await trio.aclose_forcefully(self.stream)
+
+
+def request_event(method: str, target: str, headers: Sequence[tuple[str, str]]) -> h11.Request:
+    return h11.Request(method=method, target=target, headers=list(headers))

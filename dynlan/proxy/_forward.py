@@ -1,0 +1,190 @@
+"""One request forwarded to an upstream, its response streamed back.
+
+    choose an upstream (policy; ejected and unhealthy ones left out)
+      -> a pooled keep-alive connection, or a new one (a refused or timed-out connect: the next upstream)
+      -> request head (hop-by-hop fields dropped, Forwarded / X-Forwarded-* / Via added), then the body
+         chunk by chunk as the client sends it, while the response is awaited
+      -> response head (hop-by-hop dropped, Via added), then the body chunk by chunk as the upstream sends it
+      -> the connection back to the pool when both messages ended on a keep-alive connection
+
+Nothing is buffered beyond one chunk each way, so a 100 MiB upload or download costs what two chunks cost. The
+client's exchange sets the pace: a slow client slows the reads from the upstream (trio's send waits), and the
+upstream's slowness is bounded by `timeouts.read` and `timeouts.write`.
+
+Failures before the response head are HttpErrors the pipeline renders with the site's error pages: 502 when no
+upstream could be reached or one broke the exchange, 504 when one timed out. After the head, the response cannot
+change: the error propagates and the server breaks the response off (the client sees a truncated body or a reset
+stream, never a complete-looking one).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import h11
+import trio
+
+from dynlan.http import HttpError
+from dynlan.proxy._client import ConnectFailed, UpstreamBroken, UpstreamConnection, UpstreamTimeout
+from dynlan.proxy._group import Group, UpstreamState
+from dynlan.proxy._headers import request_headers, response_headers, sticky_cookie
+
+if TYPE_CHECKING:
+    from dynlan.app._exchange import SiteExchange
+
+log = logging.getLogger("dynlan")
+
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
+"""RFC 9110 §9.2.2: methods a client may repeat. A request of one of them that broke on a reused keep-alive
+connection before any response byte (the upstream closed it as we sent) is sent again on a new connection."""
+
+
+async def forward(group: Group, ex: SiteExchange, target: str, peer: str, trusted_peer: bool) -> None:
+    """Forward the request on `ex` to an upstream of `group`, with `target` as its request target."""
+    spec = group.spec
+    request = ex.request
+    client = request.client[0] if request.client is not None else ""
+    sticky = request_cookie(request.headers.get_all("cookie"), spec.cookie) if spec.policy == "cookie" else None
+    headers, body_kind = request_headers(request, spec, peer, trusted_peer)
+    first = b""
+    if body_kind == "probe":
+        # No declared length (HTTP/2 and HTTP/3 need none): the first read tells whether there is a body at all.
+        first = await ex.receive()
+        if first:
+            headers.append(("transfer-encoding", "chunked"))
+        body_kind = "body" if first else "none"
+    elif body_kind == "chunked":
+        headers.append(("transfer-encoding", "chunked"))
+    tried: list[UpstreamState] = []
+    timed_out = False
+    while True:
+        state = group.choose(client, sticky, tried)
+        if state is None:
+            if timed_out:
+                raise HttpError(504, "the upstream server did not answer in time")
+            raise HttpError(502, "the upstream server could not be reached")
+        tried.append(state)
+        try:
+            conn, reused = await group.connection(state)
+        except ConnectFailed as exc:
+            # Nothing was sent: trying the next upstream is safe whatever the method.
+            log.warning("[%s] proxy: %s", request.request_id, exc)
+            group.failed(state, str(exc))
+            timed_out = timed_out or exc.timed_out
+            continue
+        state.in_flight += 1
+        try:
+            retry = await _exchange(group, state, conn, reused, ex, target, headers, body_kind, first, sticky)
+        finally:
+            state.in_flight -= 1
+        if not retry:
+            return
+        tried.pop()  # the upstream is not at fault: its keep-alive connection was closing
+
+
+async def _exchange(group: Group, state: UpstreamState, conn: UpstreamConnection, reused: bool, ex: SiteExchange,
+                    target: str, headers: list[tuple[str, str]], body_kind: str, first: bytes,
+                    sticky: str | None) -> bool:
+    """One request and its response on `conn`; True when it should be sent again on a new connection."""
+    request = ex.request
+    released = False
+    # Each task keeps its error here rather than raising it through the nursery (one error, not a group).
+    failed: list[Exception] = []
+    body_failed: list[Exception] = []
+    relayed = False
+    try:
+        await conn.send(h11.Request(method=request.method, target=target, headers=headers))
+        if body_kind == "none":
+            await conn.send(h11.EndOfMessage())
+            await _relay_response(group, state, conn, ex, sticky)
+        else:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_send_body, conn, ex, first, body_failed, nursery.cancel_scope)
+                try:
+                    await _relay_response(group, state, conn, ex, sticky)
+                    relayed = True
+                except Exception as exc:
+                    failed.append(exc)
+                # The upstream answered before the request body was all sent (an early 413 or redirect), or
+                # failed: the connection is spent either way, and the rest of the body is not sent.
+                nursery.cancel_scope.cancel()
+            client_side = [e for e in body_failed if not isinstance(e, UpstreamBroken | UpstreamTimeout)]
+            if client_side and not relayed:
+                raise client_side[0]  # the client's body failed (413, a broken connection): that is the story
+            if failed:
+                raise failed[0]
+        await ex.finish()
+        group.release(state, conn)
+        released = True
+        return False
+    except UpstreamTimeout as exc:
+        log.warning("[%s] proxy: %s: %s", request.request_id, state.upstream.url, exc)
+        group.failed(state, str(exc))
+        if ex.response_started:
+            raise
+        raise HttpError(504, "the upstream server did not answer in time") from None
+    except UpstreamBroken as exc:
+        if reused and not ex.response_started and body_kind == "none" and request.method in IDEMPOTENT:
+            return True
+        log.warning("[%s] proxy: %s: %s", request.request_id, state.upstream.url, exc)
+        group.failed(state, str(exc))
+        if ex.response_started:
+            raise
+        raise HttpError(502, "the upstream server failed to answer") from None
+    finally:
+        if not released:
+            conn.close()
+
+
+async def _relay_response(group: Group, state: UpstreamState, conn: UpstreamConnection, ex: SiteExchange,
+                          sticky: str | None) -> None:
+    spec = group.spec
+    event = await conn.next_event()
+    while isinstance(event, h11.InformationalResponse):
+        event = await conn.next_event()  # 100 Continue and the like: the server sends the client its own
+    if not isinstance(event, h11.Response):
+        raise UpstreamBroken("the upstream closed the connection before its response")
+    group.succeeded(state)
+    out = response_headers(event.headers)
+    if spec.policy == "cookie" and sticky != state.sticky:
+        out.append(("set-cookie", sticky_cookie(spec.cookie, state.sticky)))
+    await ex.send_head(event.status_code, out)
+    while True:
+        event = await conn.next_event()
+        if isinstance(event, h11.Data):
+            await ex.send_body(bytes(event.data))
+        elif isinstance(event, h11.EndOfMessage):
+            return
+        else:
+            raise UpstreamBroken("the upstream closed the connection before the end of its response")
+
+
+async def _send_body(conn: UpstreamConnection, ex: SiteExchange, first: bytes, errors: list[Exception],
+                     cancel: trio.CancelScope) -> None:
+    """The request body, as the client sends it, to the upstream (h11 frames it: length or chunked)."""
+    try:
+        data = first or await ex.receive()
+        while data:
+            await conn.send(h11.Data(data=data))
+            data = await ex.receive()
+        await conn.send(h11.EndOfMessage())
+    except (UpstreamBroken, UpstreamTimeout) as exc:
+        # The upstream stopped reading: its response (an early answer, or the connection's end) tells the rest.
+        errors.append(exc)
+    except Exception as exc:
+        # The client's side failed (413, a broken connection): the exchange is over.
+        errors.append(exc)
+        cancel.cancel()
+
+
+def request_cookie(lines: Sequence[str], name: str) -> str | None:
+    """The value of cookie `name` in the request's Cookie fields (RFC 6265 §5.4), or None."""
+    for line in lines:
+        for pair in line.split(";"):
+            key, eq, value = pair.strip().partition("=")
+            if eq and key == name:
+                return value.strip().strip('"')
+    return None
+

@@ -1,0 +1,222 @@
+"""An upstream group at run time: each upstream's pool and health, and the balancing policy choosing among them.
+
+State per upstream: requests in flight (least_conn, random_two), failures in a row and an ejection deadline
+(passive health: `eject.fails` failures take it out for `eject.seconds`), the active checks' verdict (`health`),
+and the idle keep-alive connections (LIFO: the most recently used is the least likely to have been closed by the
+upstream's own idle timeout).
+
+A group lives as long as its `ProxySpec` is in the running configuration: `keep()` runs in the app's host nursery
+for that time (health checks, dropping idle connections), and closes the pool when it ends (on shutdown, and
+when a reload drops or changes the proxy table).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+import zlib
+from collections.abc import Callable, Sequence
+
+import h11
+import trio
+
+from dynlan.proxy._client import ConnectFailed, UpstreamConnection, open_connection
+from dynlan.proxy._config import ProxySpec, Upstream
+
+log = logging.getLogger("dynlan")
+
+IDLE_SECONDS = 30.0
+"""An idle pooled connection older than this is closed (most servers close theirs after 60-75 s; closing ours
+first avoids sending a request on a connection the upstream is closing at that moment)."""
+KEEP_WAKE = 5.0
+"""How often a group without health checks wakes to drop old idle connections and see if it is still wanted."""
+
+
+class UpstreamState:
+    __slots__ = ("upstream", "in_flight", "fails", "ejected_until", "healthy", "check_fails", "idle", "sticky")
+
+    def __init__(self, upstream: Upstream, sticky: str) -> None:
+        self.upstream = upstream
+        self.in_flight = 0
+        self.fails = 0
+        self.ejected_until = 0.0
+        self.healthy = True
+        self.check_fails = 0
+        self.idle: list[UpstreamConnection] = []
+        self.sticky = sticky
+
+    def available(self, now: float) -> bool:
+        return self.healthy and self.ejected_until <= now
+
+
+class Group:
+    """The run-time side of one `ProxySpec`."""
+
+    def __init__(self, spec: ProxySpec) -> None:
+        self.spec = spec
+        self.states = [UpstreamState(u, spec.sticky_id(u)) for u in spec.upstreams]
+        self.by_sticky = {s.sticky: s for s in self.states}
+        self._next = 0
+        self._random = random.Random()
+        self.closed = False
+        self.started = False
+        self.cancel_scope = trio.CancelScope()
+
+    # -- choosing ------------------------------------------------------------------------------------------
+
+    def choose(self, client: str, sticky: str | None, exclude: Sequence[UpstreamState] = ()) -> UpstreamState | None:
+        """The upstream for a request by the policy, among those available and not in `exclude` (when none is
+        available, among all not excluded: an upstream maybe back is better than a sure 502)."""
+        now = time.monotonic()
+        candidates = [s for s in self.states if s not in exclude and s.available(now)]
+        if not candidates:
+            candidates = [s for s in self.states if s not in exclude]
+            if not candidates:
+                return None
+        policy = self.spec.policy
+        if policy == "cookie" and sticky is not None:
+            named = self.by_sticky.get(sticky)
+            if named is not None and named in candidates:
+                return named
+        if policy == "ip_hash":
+            # A stable hash (not Python's per-process one), so every worker sends a client to the same upstream;
+            # over the whole list first, so a client moves only when its own upstream is out.
+            key = zlib.crc32(client.encode())
+            preferred = self.states[key % len(self.states)]
+            if preferred in candidates:
+                return preferred
+            return candidates[key % len(candidates)]
+        if policy == "least_conn":
+            low = min(s.in_flight for s in candidates)
+            tied = [s for s in candidates if s.in_flight == low]
+            self._next += 1
+            return tied[self._next % len(tied)]
+        if policy == "random_two" and len(candidates) > 1:
+            # Power of two choices: two at random, the one with fewer requests in flight.
+            a, b = self._random.sample(candidates, 2)
+            return a if a.in_flight <= b.in_flight else b
+        self._next += 1
+        return candidates[self._next % len(candidates)]
+
+    # -- outcomes ------------------------------------------------------------------------------------------
+
+    def failed(self, state: UpstreamState, why: str) -> None:
+        """A connect failure, timeout or broken connection: counts towards passive ejection."""
+        state.fails += 1
+        if state.fails >= self.spec.eject_fails:
+            if state.ejected_until <= time.monotonic():
+                log.warning("proxy: upstream %s ejected for %.1fs after %d failures (%s)", state.upstream.url,
+                            self.spec.eject_seconds, state.fails, why)
+            state.ejected_until = time.monotonic() + self.spec.eject_seconds
+
+    def succeeded(self, state: UpstreamState) -> None:
+        state.fails = 0
+
+    # -- connections ---------------------------------------------------------------------------------------
+
+    async def connection(self, state: UpstreamState) -> tuple[UpstreamConnection, bool]:
+        """An idle pooled connection that still looks open, or a new one; (connection, reused)."""
+        idle = state.idle
+        while idle:
+            conn = idle.pop()
+            if conn.looks_alive():
+                return conn, True
+            conn.close()
+        return await open_connection(state.upstream, self.spec.timeouts), False
+
+    def release(self, state: UpstreamState, conn: UpstreamConnection) -> None:
+        """Back to the pool when it can carry another request; closed otherwise."""
+        if not self.closed and len(state.idle) < self.spec.keepalive and conn.reusable():
+            conn.idle_since = time.monotonic()
+            state.idle.append(conn)
+        else:
+            conn.close()
+
+    def _drop_idle(self, older_than: float) -> None:
+        for state in self.states:
+            keep = []
+            for conn in state.idle:
+                if conn.idle_since < older_than:
+                    conn.close()
+                else:
+                    keep.append(conn)
+            state.idle = keep
+
+    # -- the group's own task ------------------------------------------------------------------------------
+
+    async def keep(self, wanted: Callable[[], bool]) -> None:
+        """Health checks and idle-connection pruning while `wanted()`; the pool is closed when it ends."""
+        try:
+            with self.cancel_scope:
+                health = self.spec.health
+                if health is None:
+                    while wanted():
+                        await trio.sleep(KEEP_WAKE)
+                        self._drop_idle(time.monotonic() - IDLE_SECONDS)
+                    return
+                while wanted():
+                    async with trio.open_nursery() as nursery:
+                        for state in self.states:
+                            nursery.start_soon(self._check, state)
+                    self._drop_idle(time.monotonic() - IDLE_SECONDS)
+                    await trio.sleep(health.interval)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self.closed = True
+        self.cancel_scope.cancel()
+        for state in self.states:
+            for conn in state.idle:
+                conn.close()
+            state.idle = []
+
+    async def _check(self, state: UpstreamState) -> None:
+        health = self.spec.health
+        assert health is not None
+        ok = False
+        why = ""
+        try:
+            with trio.fail_after(health.timeout):
+                ok, why = await self._probe(state, health.path)
+        except trio.TooSlowError:
+            why = f"no answer within {health.timeout}s"
+        url = state.upstream.url
+        if ok:
+            state.check_fails = 0
+            if not state.healthy:
+                log.warning("proxy: upstream %s is healthy again", url)
+            state.healthy = True
+            # A passing check also ends a passive ejection: the upstream answers again.
+            state.ejected_until = 0.0
+            state.fails = 0
+            return
+        state.check_fails += 1
+        if state.healthy and state.check_fails >= health.fails:
+            state.healthy = False
+            log.warning("proxy: upstream %s is unhealthy after %d failed checks (%s)", url, state.check_fails, why)
+
+    async def _probe(self, state: UpstreamState, path: str) -> tuple[bool, str]:
+        try:
+            conn = await open_connection(state.upstream, self.spec.timeouts)
+        except ConnectFailed as exc:
+            return False, str(exc)
+        try:
+            host = self.spec.host or state.upstream.default_host
+            await conn.send(h11.Request(method="GET", target=path,
+                                        headers=[("host", host), ("user-agent", "dynlan-health"),
+                                                 ("connection", "close")]))
+            await conn.send(h11.EndOfMessage())
+            status = 0
+            while True:
+                event = await conn.next_event()
+                if isinstance(event, h11.Response):
+                    status = event.status_code
+                elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
+                    break
+            return 200 <= status < 400, f"status {status}"
+        except Exception as exc:  # UpstreamBroken, UpstreamTimeout: a failed check, whatever broke
+            return False, str(exc)
+        finally:
+            await conn.aclose()

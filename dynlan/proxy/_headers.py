@@ -1,0 +1,141 @@
+"""The fields a proxied request and response carry: hop-by-hop ones dropped, forwarding ones added.
+
+RFC 9110 §7.6.1: `Connection` and every field it names belong to one connection, as do `Keep-Alive`, `TE`,
+`Transfer-Encoding`, `Upgrade` and `Proxy-Connection`; `Trailer` announces trailers of the message as framed on
+this hop. None of them is passed on: h11 frames the upstream message itself, and the server frames the client's.
+`Proxy-*` fields are for this proxy (`Proxy-Authorization` must never reach an upstream).
+
+Forwarding fields (RFC 7239 `Forwarded`, the de facto `X-Forwarded-For`/`-Proto`/`-Host`, RFC 9110 §7.6.3 `Via`):
+when the peer is in `[server] trusted_proxies`, what it sent is kept and this hop appended; from any other peer
+they are dropped and written anew, so a client cannot make an upstream believe it is someone else.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Sequence
+
+from dynlan.http import HttpRequest
+from dynlan.proxy._config import ProxySpec
+
+HOP_BY_HOP = frozenset({
+    "connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade", "proxy-connection",
+})
+_FORWARDING = frozenset({"forwarded", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"})
+VIA_NAME = "dynlan"
+
+
+def _connection_names(headers: Iterable[tuple[str, str]]) -> set[str]:
+    names: set[str] = set()
+    for name, value in headers:
+        if name == "connection":
+            names.update(token.strip().lower() for token in value.split(",") if token.strip())
+    return names
+
+
+def _dropped(name: str, listed: set[str]) -> bool:
+    return name in HOP_BY_HOP or name.startswith("proxy-") or name in listed
+
+
+def _via_version(http_version: str) -> str:
+    """RFC 9110 §7.6.3: the received protocol, without "HTTP/" (`1.1`, `2`, `3`)."""
+    return http_version[5:] if http_version.upper().startswith("HTTP/") else http_version
+
+
+def _forwarded_node(address: str) -> str:
+    """An address as a `Forwarded` node (RFC 7239 §6): IPv6 in brackets and quotes."""
+    if ":" in address:
+        return f'"[{address}]"'
+    return address or "unknown"
+
+
+def request_headers(request: HttpRequest, spec: ProxySpec, peer: str, trusted_peer: bool,
+                    ) -> tuple[list[tuple[str, str]], str]:
+    """The fields to send upstream, and how the body is framed: "none", "body" (Content-Length kept),
+    "chunked" (the client sent it chunked: chunked again) or "probe" (HTTP/2 and /3 without a length)."""
+    received = request.headers.items()
+    listed = _connection_names(received)
+    out: list[tuple[str, str]] = []
+    chunked = False
+    has_length = False
+    for name, value in received:
+        if name == "transfer-encoding":
+            chunked = True
+        if _dropped(name, listed) or name == "host" or name == "expect":
+            # Expect: 100-continue is answered to the client by the server when the body is first read; the
+            # upstream gets the body without waiting.
+            continue
+        if name in _FORWARDING and not trusted_peer:
+            continue
+        if name == "content-length":
+            if has_length:
+                continue
+            has_length = True
+        out.append((name, value))
+    out.insert(0, ("host", spec.host or request.host or spec.upstreams[0].default_host))
+    proto = request.scheme
+    host = request.host
+    version = _via_version(request.http_version)
+    node = f"for={_forwarded_node(peer)};proto={proto}"
+    if host:
+        node += f';host="{host}"'  # quoted: a port's ':' is not a token character (RFC 7239 §4)
+    _append(out, "forwarded", node)
+    _append(out, "x-forwarded-for", peer)
+    if not trusted_peer or not request.headers.get("x-forwarded-proto"):
+        _replace(out, "x-forwarded-proto", proto)
+    if host and (not trusted_peer or not request.headers.get("x-forwarded-host")):
+        _replace(out, "x-forwarded-host", host)
+    _append(out, "via", f"{version} {VIA_NAME}")
+    if chunked:
+        kind = "chunked"
+    elif has_length:
+        kind = "none" if (request.headers.get("content-length") or "").strip() == "0" else "body"
+    elif version.startswith("1"):
+        kind = "none"  # RFC 9112 §6.3: neither Content-Length nor Transfer-Encoding: no body
+    else:
+        kind = "probe"
+    return out, kind
+
+
+def _append(fields: list[tuple[str, str]], name: str, value: str) -> None:
+    """Add `value` to the last field called `name` as one more list element, or a new field."""
+    for i in range(len(fields) - 1, -1, -1):
+        if fields[i][0] == name:
+            fields[i] = (name, f"{fields[i][1]}, {value}")
+            return
+    fields.append((name, value))
+
+
+def _replace(fields: list[tuple[str, str]], name: str, value: str) -> None:
+    fields[:] = [f for f in fields if f[0] != name]
+    fields.append((name, value))
+
+
+def response_headers(raw: Iterable[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
+    """The upstream response's fields for the client: hop-by-hop ones dropped, `Via` added."""
+    decoded = [(name.decode("latin-1").lower(), value.decode("latin-1")) for name, value in raw]
+    listed = _connection_names(decoded)
+    # Date and Server are the server's own (it adds them to every response, RFC 9110 §6.6.1: the origin of
+    # the response to this client is this server); two of each would be a contradiction.
+    out = [(name, value) for name, value in decoded
+           if not _dropped(name, listed) and name != "date" and name != "server"]
+    _append(out, "via", f"1.1 {VIA_NAME}")
+    return out
+
+
+def sticky_cookie(name: str, value: str) -> str:
+    """The Set-Cookie naming the upstream a client stays with (an HMAC id, never the address)."""
+    return f"{name}={value}; Path=/; HttpOnly; SameSite=Lax"
+
+
+def peer_trusted(peer: str, trusted: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
+    """Whether the connection's peer is one of `[server] trusted_proxies` (its forwarding fields are kept)."""
+    if not trusted:
+        return False
+    try:
+        address = ipaddress.ip_address(peer)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address in net for net in trusted)

@@ -1,0 +1,72 @@
+"""The proxy groups of the running configuration, each with its task in the app's host nursery.
+
+A group is made the first time a request reaches its `proxy` rule, and its `keep()` task (health checks, idle
+connections) starts then in the host nursery, which the app's `running()` owns: shutdown cancels it. A reload
+brings new rules: a `ProxySpec` equal to a running one keeps its group (pools, health and ejections carry over);
+the others' tasks see they are no longer wanted when they next wake (or at the next proxied request) and end,
+closing their pools. Requests in flight on a retired group finish; their connections are then closed.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from dynlan.http import HttpError
+from dynlan.proxy._config import ProxySpec
+from dynlan.proxy._forward import forward
+from dynlan.proxy._group import Group
+
+if TYPE_CHECKING:
+    from dynlan.app._app import App
+    from dynlan.app._exchange import SiteExchange
+
+
+class ProxyService:
+    """The app's upstream groups (one per distinct `proxy` table of the running configuration)."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.groups: dict[ProxySpec, Group] = {}
+        self._config: Any = None
+        self._live: frozenset[ProxySpec] = frozenset()
+
+    def live(self) -> frozenset[ProxySpec]:
+        """The proxy tables of the running configuration (found again after a reload swapped it)."""
+        config = self.app.config
+        if config is not self._config:
+            self._config = config
+            sites = self.app.sites
+            self._live = frozenset(spec for site in sites.values() for spec in site.rules.proxies())
+            for spec, group in list(self.groups.items()):
+                if spec not in self._live:
+                    del self.groups[spec]
+                    group.close()
+        return self._live
+
+    def group(self, spec: ProxySpec) -> Group:
+        """The running group of `spec`, made and started on first use."""
+        group = self.groups.get(spec)
+        if group is None or group.closed:
+            self.live()
+            group = self.groups[spec] = Group(spec)
+        if not group.started:
+            host = self.app.host
+            if host is not None and host.nursery is not None:
+                group.started = True
+                host.nursery.start_soon(group.keep, lambda: spec in self.live() and not group.closed)
+        return group
+
+    async def forward(self, ex: SiteExchange, spec: ProxySpec, target: str, peer: str, trusted_peer: bool) -> None:
+        """Forward the request on `ex` by `spec` (HttpError 502/504 before a response starts)."""
+        if self.app.host is None:
+            raise HttpError(503, "the server is not running")
+        await forward(self.group(spec), ex, target, peer, trusted_peer)
+
+    def statistics(self) -> dict[str, Any]:
+        return {
+            ",".join(u.url for u in spec.upstreams): [
+                {"url": s.upstream.url, "in_flight": s.in_flight, "healthy": s.healthy, "fails": s.fails,
+                 "idle": len(s.idle)} for s in group.states
+            ]
+            for spec, group in self.groups.items()
+        }
