@@ -629,9 +629,33 @@ Value wren_string_code_point_at(WrenVM* vm, ObjString* s, uint32_t index) {
   return wren_new_string_length(vm, (const char*)b, (size_t)wren_utf8_encode_num_bytes(cp));
 }
 
+/* The range counts bytes, but the result is made of whole code points, as in the
+   reference: a byte inside a multi-byte character (a continuation byte) adds
+   nothing, a byte that starts one adds the whole character (even past the
+   range's end), and a byte that starts no valid character adds nothing. */
 Value wren_string_from_range(WrenVM* vm, ObjString* s, int start, uint32_t count, int step) {
-  ObjString* r = wren_alloc_obj_string(vm, count);
-  for (uint32_t i = 0; i < count; i++) r->value[i] = s->value[start + (int)i * step];
+  const uint8_t* from = (const uint8_t*)s->value;
+  size_t length = 0;
+  for (uint32_t i = 0; i < count; i++) {
+    uint32_t index = (uint32_t)(start + (int)i * step);
+    if (from[index] <= 0x7f) {
+      length++;
+      continue;
+    }
+    int cp = wren_utf8_decode(from + index, s->length - index);
+    if (cp != -1) length += (size_t)wren_utf8_encode_num_bytes(cp);
+  }
+  ObjString* r = wren_alloc_obj_string(vm, length);
+  uint8_t* to = (uint8_t*)r->value;
+  for (uint32_t i = 0; i < count; i++) {
+    uint32_t index = (uint32_t)(start + (int)i * step);
+    if (from[index] <= 0x7f) {
+      *to++ = from[index];
+      continue;
+    }
+    int cp = wren_utf8_decode(from + index, s->length - index);
+    if (cp != -1) to += wren_utf8_encode(cp, to);
+  }
   wren_hash_string(r);
   return OBJ_VAL(r);
 }
