@@ -93,6 +93,10 @@ class H1Connection:
         self.scheme = scheme
         self.extra_headers = extra_headers or []
         self.linger = False
+        self._socket = stream.socket if isinstance(stream, trio.SocketStream) else None
+        """A plain TCP stream's socket, written directly while it has room (`send`)."""
+        self._yielded = False
+        """Whether this task let the others run since its last direct write (`send`)."""
         self.timer = trio.CancelScope()
         self.phase = "idle"
         self.responded = False
@@ -116,10 +120,36 @@ class H1Connection:
 
     async def _receive(self) -> None:
         self.proto.receive_data(bytes(await self.stream.receive_some(RECV_SIZE)))
+        self._yielded = True  # receive_some is a full checkpoint
 
     async def send(self, data: bytes) -> None:
         if not data:
             return
+        sock = self._socket
+        if sock is not None:
+            # Most answers fit in the socket's send buffer: written at once, there is no wait for the send
+            # timeout to bound, and none of send_all's machinery (its checkpoint is a trip through the
+            # scheduler). The first write after a receive keeps the cancellation point only (receive_some
+            # has just let the other tasks run); any later one is a full checkpoint, so a page streaming
+            # to a fast reader still lets the others run and its budget end it.
+            if self._yielded:
+                self._yielded = False
+                await trio.lowlevel.checkpoint_if_cancelled()
+            else:
+                await trio.lowlevel.checkpoint()
+            fd = sock.fileno()
+            if fd == -1:
+                raise trio.ClosedResourceError("socket was already closed")
+            try:
+                sent = os.write(fd, data)
+            except BlockingIOError:
+                sent = 0
+            except OSError as exc:
+                raise _Closed(f"send failed: {exc}") from None
+            if sent == len(data):
+                return
+            data = data[sent:]
+        # The socket is full (a slow reader): wait for room, within send_timeout.
         phase, deadline = self.phase, self.timer.deadline
         self._arm("send", self.http.send_timeout)
         await self.stream.send_all(data)
@@ -181,6 +211,14 @@ class H1Connection:
             # Idle: nothing of the next request has arrived. Shutdown may cut this short.
             self._arm("idle", self.http.keepalive_timeout)
             await self._receive()
+            self.phase = "head"  # no longer idle: a shutdown lets this request be answered
+            event = proto.next_event()
+            if isinstance(event, RequestReceived):
+                # The whole head came in one read (as it nearly always does): no head timeout to set.
+                self._disarm()
+                return event
+            if isinstance(event, ConnectionEnded | Paused):
+                return None
         # The first bytes are in (maybe read with the previous request, or while telling
         # HTTP/1.1 from HTTP/2): the whole head must follow within header_timeout
         # (slowloris: a client trickling header bytes cannot hold the connection).
