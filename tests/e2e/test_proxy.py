@@ -1,0 +1,378 @@
+"""The `proxy` rule end to end: a real `dynlan serve` in front of real upstreams (Hypercorn apps the suite starts,
+`tests/e2e/_proxy_upstream.py`), with real clients (httpx over HTTP/1.1 and HTTP/2, curl, h2load)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from dynlan.server._control import send_to_server
+from tests._server import RunningServer, free_port, run_dynlan, wait_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@contextlib.contextmanager
+def upstream(name: str, bind: str | None = None) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """A Hypercorn upstream named `name` on `bind` (a free port by default); yields (process, bind)."""
+    bind = bind or f"127.0.0.1:{free_port()}"
+    proc = _start_upstream(name, bind)
+    try:
+        yield proc, bind
+    finally:
+        _stop(proc)
+
+
+def _start_upstream(name: str, bind: str) -> subprocess.Popen[bytes]:
+    log = open(Path(tempfile.gettempdir()) / f"dynlan-upstream-{os.getpid()}-{name}.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hypercorn", "-k", "trio", "--workers", "0", "--bind", bind, "tests.e2e._proxy_upstream:app"],
+        cwd=ROOT, env={**os.environ, "UPSTREAM_NAME": name}, stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    log.close()
+    if bind.startswith("unix:"):
+        deadline = time.monotonic() + 30
+        while not os.path.exists(bind[5:]):
+            assert proc.poll() is None and time.monotonic() < deadline, "the upstream did not start"
+            time.sleep(0.05)
+    else:
+        wait_port(int(bind.rpartition(":")[2]), proc)
+    return proc
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait(10)
+
+
+def site_config(a: str, b: str, sock: str, dead: str) -> str:
+    return f"""
+[[route]]
+path = "/api/*"
+proxy = {{ upstreams = ["http://{a}", "http://{b}"], strip_prefix = true, health = {{ path = "/health", interval = 0.5, fails = 1, timeout = 2.0 }}, eject = {{ fails = 1, seconds = 60.0 }} }}
+
+[[route]]
+path = "/keep/*"
+proxy = {{ upstreams = ["http://{a}"] }}
+
+[[route]]
+path = "/named/*"
+proxy = {{ upstreams = ["http://{a}"], host = "backend.internal", strip_prefix = true }}
+headers = {{ set = {{ "x-rule" = "named" }} }}
+
+[[route]]
+path = "/dead/*"
+proxy = {{ upstreams = ["http://{dead}"], timeouts = {{ connect = 5.0 }} }}
+
+[[route]]
+path = "/slow/*"
+proxy = {{ upstreams = ["http://{a}"], strip_prefix = true, timeouts = {{ read = 0.5 }} }}
+
+[[route]]
+path = "/sticky/*"
+proxy = {{ upstreams = ["http://{a}", "http://{b}"], policy = "cookie", strip_prefix = true }}
+
+[[route]]
+path = "/hash/*"
+proxy = {{ upstreams = ["http://{a}", "http://{b}"], policy = "ip_hash", strip_prefix = true }}
+
+[[route]]
+path = "/least/*"
+proxy = {{ upstreams = ["http://{a}", "http://{b}"], policy = "least_conn", strip_prefix = true }}
+
+[[route]]
+path = "/two/*"
+proxy = {{ upstreams = ["http://{a}", "http://{b}"], policy = "random_two", strip_prefix = true }}
+
+[[route]]
+path = "/sock/*"
+proxy = {{ upstreams = ["unix:{sock}"], strip_prefix = true }}
+"""
+
+
+SERVER_CONFIG = """
+[http]
+max_body_size = 209715200
+body_timeout = 60.0
+
+[server]
+grace_period = 5.0
+trusted_proxies = ["10.9.9.9/32"]
+"""
+
+
+class Upstreams:
+    def __init__(self, root: Path, server: RunningServer, procs: dict[str, subprocess.Popen[bytes]],
+                 binds: dict[str, str]) -> None:
+        self.root = root
+        self.server = server
+        self.procs = procs
+        self.binds = binds
+
+
+@pytest.fixture(scope="module")
+def proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upstreams]:
+    base = tmp_path_factory.mktemp("proxy")
+    root = base / "site"
+    (root / "errors").mkdir(parents=True)
+    (root / "index.html").write_text("home\n")
+    (root / "errors" / "502.html").write_text("<h1>our own bad gateway page</h1>\n")
+    sock = str(base / "up.sock")
+    dead = f"127.0.0.1:{free_port()}"  # nothing listens there
+    with upstream("a") as (a, a_bind), upstream("b") as (b, b_bind), upstream("s", f"unix:{sock}") as (s, _):
+        (root / "dynlan.toml").write_text(site_config(a_bind, b_bind, sock, dead))
+        with run_dynlan(root, config=SERVER_CONFIG) as server:
+            ups = Upstreams(root, server, {"a": a, "b": b, "s": s}, {"a": a_bind, "b": b_bind})
+            try:
+                yield ups
+            finally:
+                for proc in ups.procs.values():
+                    _stop(proc)  # those a test started again too
+
+
+def seen(r: httpx.Response) -> dict[str, Any]:
+    """What the upstream saw of the request (its JSON echo)."""
+    assert r.status_code == 200, r.text
+    info: dict[str, Any] = json.loads(r.content)
+    return info
+
+
+def fields(info: dict[str, Any], name: str) -> list[str]:
+    return [v for k, v in info["headers"] if k == name]
+
+
+def test_round_robin_strips_the_prefix_and_keeps_the_query(proxied: Upstreams) -> None:
+    with httpx.Client(base_url=proxied.server.url, timeout=30) as c:
+        infos = [seen(c.get("/api/items/7?x=1&y=%2F")) for _ in range(6)]
+    assert {i["name"] for i in infos} == {"a", "b"}
+    names = [i["name"] for i in infos]
+    assert all(names[i] != names[i + 1] for i in range(5)), names
+    assert {(i["method"], i["path"], i["query"]) for i in infos} == {("GET", "/items/7", "x=1&y=%2F")}
+
+
+def test_the_prefix_stays_without_strip_prefix_and_escapes_pass_as_written(proxied: Upstreams) -> None:
+    with httpx.Client(base_url=proxied.server.url, timeout=30) as c:
+        assert seen(c.get("/keep/a%2Fb/c"))["path"] == "/keep/a%2Fb/c"
+        assert seen(c.get("/api"))["path"] == "/"
+    # A path with dot segments goes upstream as the rules saw it, never as written.
+    out = subprocess.run(["curl", "-sS", "--path-as-is", proxied.server.url + "/keep/x/./y//z"], capture_output=True,
+                         text=True, timeout=30, check=True).stdout
+    assert json.loads(out)["path"] == "/keep/x/y/z"
+
+
+def test_forwarding_fields_are_set_and_a_clients_own_are_not_believed(proxied: Upstreams) -> None:
+    with httpx.Client(base_url=proxied.server.url, timeout=30) as c:
+        info = seen(c.get("/api/who", headers={"x-forwarded-for": "1.2.3.4", "forwarded": "for=1.2.3.4",
+                                               "x-forwarded-host": "evil.example", "via": "1.0 client-side"}))
+    assert fields(info, "x-forwarded-for") == ["127.0.0.1"]
+    assert fields(info, "x-forwarded-proto") == ["http"]
+    assert fields(info, "x-forwarded-host") == [f"127.0.0.1:{proxied.server.port}"]
+    assert fields(info, "forwarded") == [f'for=127.0.0.1;proto=http;host="127.0.0.1:{proxied.server.port}"']
+    assert fields(info, "via") == ["1.0 client-side, 1.1 dynlan"]
+    assert fields(info, "host") == [f"127.0.0.1:{proxied.server.port}"]  # preserved by default
+
+
+def test_host_set_by_config_and_rule_headers_apply(proxied: Upstreams) -> None:
+    r = httpx.get(proxied.server.url + "/named/x", timeout=30)
+    assert fields(seen(r), "host") == ["backend.internal"]
+    assert r.headers["x-rule"] == "named"
+
+
+def test_hop_by_hop_fields_are_dropped_both_ways(proxied: Upstreams) -> None:
+    r = httpx.get(proxied.server.url + "/api/hop", timeout=30,
+                  headers={"connection": "keep-alive, x-private", "x-private": "1", "proxy-authorization": "Basic eA==",
+                           "te": "trailers", "keep-alive": "timeout=5", "x-end-to-end": "yes"})
+    names = {k for k, _ in seen(r)["headers"]}
+    assert names.isdisjoint({"x-private", "proxy-authorization", "te", "keep-alive"})
+    assert "x-end-to-end" in names
+    # The upstream's response named x-hop in its Connection field and sent Keep-Alive: neither reaches us.
+    assert "x-hop" not in r.headers and "keep-alive" not in r.headers
+    assert r.headers["via"] == "1.1 dynlan"
+    assert len(r.headers.get_list("date")) == 1 and r.headers["server"].startswith("dynlan")
+
+
+def test_chunked_response_and_a_unix_socket_upstream(proxied: Upstreams) -> None:
+    r = httpx.get(proxied.server.url + "/api/chunks?n=50", timeout=30)
+    assert r.text == "".join(f"chunk {i}\n" for i in range(50))
+    assert seen(httpx.get(proxied.server.url + "/sock/u", timeout=30))["name"] == "s"
+
+
+def test_http2_client_to_http1_upstream(proxied: Upstreams) -> None:
+    with httpx.Client(base_url=proxied.server.url, http1=False, http2=True, timeout=30) as c:
+        r = c.post("/api/upload", content=b"z" * 300_000)
+        assert r.http_version == "HTTP/2"
+        info = seen(r)
+        assert info["body_bytes"] == 300_000 and info["method"] == "POST"
+        assert fields(info, "via") == ["2 dynlan"]
+        # A body of unknown length (a generator: DATA frames without content-length) goes upstream chunked.
+        r = c.post("/api/upload", content=iter([b"a" * 1000, b"b" * 5000]))
+        assert seen(r)["body_bytes"] == 6000
+        assert seen(c.get("/api/get"))["body_bytes"] == 0
+        r = c.get("/api/big?n=1000000")
+        assert len(r.content) == 1_000_000
+
+
+def test_unreachable_upstream_is_502_with_the_sites_error_page(proxied: Upstreams) -> None:
+    r = httpx.get(proxied.server.url + "/dead/x", timeout=30)
+    assert r.status_code == 502
+    assert "our own bad gateway page" in r.text
+
+
+def test_upstream_timeout_is_504(proxied: Upstreams) -> None:
+    started = time.monotonic()
+    r = httpx.get(proxied.server.url + "/slow/slow?s=5", timeout=30)
+    assert r.status_code == 504
+    assert time.monotonic() - started < 4.5  # the read timeout (0.5 s), not the upstream's 5 s
+    assert httpx.get(proxied.server.url + "/slow/slow?s=0.01", timeout=30).text == "slow done"
+
+
+def test_sticky_cookie_keeps_a_client_on_one_upstream(proxied: Upstreams) -> None:
+    with httpx.Client(base_url=proxied.server.url, timeout=30) as c:
+        first = c.get("/sticky/x")
+        cookie = first.headers["set-cookie"]
+        assert cookie.startswith("dynlan_upstream=") and "HttpOnly" in cookie
+        value = cookie.split(";")[0].partition("=")[2]
+        assert "127.0.0.1" not in value and proxied.binds["a"].split(":")[1] not in value
+        name = seen(first)["name"]
+        for _ in range(5):
+            r = c.get("/sticky/x")  # the client sends the cookie back
+            assert seen(r)["name"] == name and "set-cookie" not in r.headers
+    # A forged id is not an upstream: a new one is chosen and named in a new cookie.
+    r = httpx.get(proxied.server.url + "/sticky/x", cookies={"dynlan_upstream": "0" * 20}, timeout=30)
+    assert "set-cookie" in r.headers
+
+
+def test_ip_hash_least_conn_and_random_two_answer(proxied: Upstreams) -> None:
+    with httpx.Client(base_url=proxied.server.url, timeout=30) as c:
+        assert len({seen(c.get("/hash/x"))["name"] for _ in range(6)}) == 1
+        assert {seen(c.get("/least/x"))["name"] for _ in range(6)} <= {"a", "b"}
+        assert {seen(c.get("/two/x"))["name"] for _ in range(6)} <= {"a", "b"}
+    # One client on new connections too.
+    assert len({seen(httpx.get(proxied.server.url + "/hash/x", timeout=30))["name"] for _ in range(3)}) == 1
+
+
+def rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        return int(re.search(r"VmRSS:\s+(\d+) kB", f.read()).group(1))  # type: ignore[union-attr]
+
+
+def test_100_mib_up_and_down_stay_memory_bounded(proxied: Upstreams) -> None:
+    pid = proxied.server.worker_pid()
+    size = 100 * 1024 * 1024
+    with httpx.Client(base_url=proxied.server.url, timeout=120) as c:
+        seen(c.post("/api/upload", content=b"w" * 1000))  # warm up the path and its pools
+        before = rss_kib(pid)
+        got = 0
+        with c.stream("GET", f"/api/big?n={size}") as r:
+            assert r.status_code == 200 and r.headers["content-length"] == str(size)
+            for chunk in r.iter_raw():
+                got += len(chunk)
+        assert got == size
+
+        def body() -> Iterator[bytes]:
+            block = b"u" * (256 * 1024)
+            for _ in range(size // len(block)):
+                yield block
+
+        info = seen(c.post("/api/upload", content=body()))
+        assert info["body_bytes"] == size
+        assert fields(info, "transfer-encoding") == ["chunked"]
+        grown = rss_kib(pid) - before
+    # Buffering either body would cost 100 MiB; streaming costs a few chunks.
+    assert grown < 40 * 1024, f"the worker grew by {grown} KiB"
+
+
+def test_config_errors_name_the_key(tmp_path: Path) -> None:
+    (tmp_path / "index.html").write_text("x")
+    for table, key, words in [
+        ('{ upstreams = ["http://127.0.0.1:1"], policy = "fastest" }', "route[1].proxy.policy", "fastest"),
+        ('{ upstreams = ["ftp://127.0.0.1:1"] }', "route[1].proxy.upstreams[0]", "ftp"),
+        ('{ upstreams = ["http://127.0.0.1:1"], timeouts = { read = -1 } }', "route[1].proxy.timeouts.read", "-1"),
+    ]:
+        (tmp_path / "dynlan.toml").write_text(f'[[route]]\npath = "/x"\nrespond = {{ body = "x" }}\n\n'
+                                               f'[[route]]\npath = "/api/*"\nproxy = {table}\n')
+        done = subprocess.run([sys.executable, "-m", "dynlan", "check", str(tmp_path)], capture_output=True,
+                              text=True, timeout=60)
+        assert done.returncode != 0
+        assert key in done.stderr and words in done.stderr, done.stderr
+
+
+def _api_names(server: RunningServer, n: int) -> list[str]:
+    with httpx.Client(base_url=server.url, timeout=30) as c:
+        return [seen(c.get("/api/x"))["name"] for _ in range(n)]
+
+
+def test_a_reload_with_a_bad_proxy_is_refused_and_a_good_one_applies(tmp_path: Path) -> None:
+    (tmp_path / "index.html").write_text("x")
+    config = tmp_path / "dynlan.toml"
+    with upstream("a") as (_, a), upstream("b") as (_, b):
+        config.write_text(f'[[route]]\npath = "/api/*"\nproxy = {{ upstreams = ["http://{a}"] }}\n')
+        with run_dynlan(tmp_path, "--no-access-log") as server:
+            assert set(_api_names(server, 4)) == {"a"}
+            config.write_text(f'[[route]]\npath = "/api/*"\nproxy = {{ upstreams = ["http://{b}"], policy = "x" }}\n')
+            replies = send_to_server(server.port, {"op": "reload"}, timeout=60)
+            assert replies and not replies[0]["ok"] and "route[0].proxy.policy" in replies[0]["error"]
+            assert set(_api_names(server, 4)) == {"a"}
+            config.write_text(f'[[route]]\npath = "/api/*"\nproxy = {{ upstreams = ["http://{b}"] }}\n')
+            replies = send_to_server(server.port, {"op": "reload"}, timeout=60)
+            assert replies and replies[0]["ok"], replies
+            assert set(_api_names(server, 4)) == {"b"}
+
+
+def _count(server: RunningServer, needle: str) -> int:
+    return server.log().count(needle)
+
+
+def test_an_upstream_killed_under_load_costs_only_its_requests_in_flight(proxied: Upstreams) -> None:
+    server = proxied.server
+    total = 4000
+    load = subprocess.Popen(["h2load", "--h1", "-n", str(total), "-c", "8", server.url + "/api/health"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        start = _count(server, '"GET /api/health HTTP/1.1"')
+        deadline = time.monotonic() + 60
+        # Kill b once a quarter of the load has been answered.
+        while _count(server, '"GET /api/health HTTP/1.1"') - start < total // 4:
+            assert load.poll() is None and time.monotonic() < deadline, "the load ended before b was killed"
+            time.sleep(0.02)
+        proxied.procs["b"].send_signal(signal.SIGKILL)
+        proxied.procs["b"].wait(10)
+        out, _ = load.communicate(timeout=180)
+    finally:
+        if load.poll() is None:
+            load.kill()
+            load.wait()
+    found = re.search(r"requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed", out)
+    assert found, out
+    print(found.group(0))
+    done, succeeded = int(found.group(2)), int(found.group(3))
+    assert done == total, out
+    # At most one request per client connection was in flight to b when it died (h2load -c 8).
+    assert total - succeeded <= 8, out
+    # Health checks see b gone; restarted, it is brought back and gets requests again.
+    deadline = time.monotonic() + 30
+    while "upstream http://" + proxied.binds["b"] + " is unhealthy" not in server.log():
+        assert time.monotonic() < deadline, [line for line in server.log().splitlines() if "proxy" in line][-20:]
+        time.sleep(0.05)
+    assert set(_api_names(server, 6)) == {"a"}
+    proxied.procs["b"] = _start_upstream("b", proxied.binds["b"])
+    deadline = time.monotonic() + 30
+    while "b" not in _api_names(server, 4):
+        assert time.monotonic() < deadline, "b was not brought back by the health checks"
+        time.sleep(0.1)
+    assert set(_api_names(server, 6)) == {"a", "b"}
