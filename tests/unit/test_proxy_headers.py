@@ -1,0 +1,81 @@
+"""Fields of a proxied request and response: hop-by-hop dropped, forwarding fields set or appended."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from dynlan.http import Headers, HttpRequest
+from dynlan.proxy import parse_proxy, peer_trusted
+from dynlan.proxy._headers import request_headers, response_headers
+
+SPEC = parse_proxy({"upstreams": ["http://127.0.0.1:9001"]}, "p")
+
+
+def request(headers: list[tuple[str, str]], version: str = "1.1", host: str = "site.test",
+            scheme: str = "https") -> HttpRequest:
+    return HttpRequest("GET", "/x", "/x", "", Headers(headers), version, scheme, host, ("10.0.0.5", 4000), "id")
+
+
+def get(fields: list[tuple[str, str]], name: str) -> list[str]:
+    return [v for k, v in fields if k == name]
+
+
+def test_hop_by_hop_and_proxy_fields_are_not_passed_on() -> None:
+    out, kind = request_headers(request([
+        ("connection", "keep-alive, X-Private"), ("x-private", "1"), ("keep-alive", "300"), ("te", "trailers"),
+        ("upgrade", "h2c"), ("proxy-authorization", "Basic eA=="), ("proxy-connection", "keep-alive"),
+        ("expect", "100-continue"), ("accept", "*/*"), ("host", "site.test"),
+    ]), SPEC, "10.0.0.5", False)
+    assert [k for k, _ in out] == ["host", "accept", "forwarded", "x-forwarded-for", "x-forwarded-proto",
+                                   "x-forwarded-host", "via"]
+    assert kind == "none"
+
+
+def test_an_untrusted_peers_forwarding_fields_are_replaced() -> None:
+    out, _ = request_headers(request([
+        ("x-forwarded-for", "127.0.0.1"), ("forwarded", "for=127.0.0.1"), ("x-forwarded-proto", "http"),
+        ("x-forwarded-host", "evil.test"), ("via", "1.1 other"),
+    ]), SPEC, "10.0.0.5", False)
+    assert get(out, "x-forwarded-for") == ["10.0.0.5"]
+    assert get(out, "forwarded") == ['for=10.0.0.5;proto=https;host="site.test"']
+    assert get(out, "x-forwarded-proto") == ["https"]
+    assert get(out, "x-forwarded-host") == ["site.test"]
+    assert get(out, "via") == ["1.1 other, 1.1 dynlan"]  # Via is a record of hops, not a claim of identity
+
+
+def test_a_trusted_peers_forwarding_fields_are_appended_to() -> None:
+    out, _ = request_headers(request([
+        ("x-forwarded-for", "203.0.113.7"), ("forwarded", 'for=203.0.113.7;proto=https'),
+        ("x-forwarded-proto", "https"), ("x-forwarded-host", "public.test"),
+    ], version="2", scheme="http"), SPEC, "::1", True)
+    assert get(out, "x-forwarded-for") == ["203.0.113.7, ::1"]
+    assert get(out, "forwarded") == ['for=203.0.113.7;proto=https, for="[::1]";proto=http;host="site.test"']
+    assert get(out, "x-forwarded-proto") == ["https"] and get(out, "x-forwarded-host") == ["public.test"]
+    assert get(out, "via") == ["2 dynlan"]
+
+
+def test_host_and_body_framing() -> None:
+    named = parse_proxy({"upstreams": ["http://127.0.0.1:9001"], "host": "backend"}, "p")
+    assert get(request_headers(request([]), named, "1.2.3.4", False)[0], "host") == ["backend"]
+    assert get(request_headers(request([]), SPEC, "1.2.3.4", False)[0], "host") == ["site.test"]
+    assert get(request_headers(request([], host=""), SPEC, "1.2.3.4", False)[0], "host") == ["127.0.0.1:9001"]
+    assert request_headers(request([("content-length", "10")]), SPEC, "p", False)[1] == "body"
+    assert request_headers(request([("content-length", "0")]), SPEC, "p", False)[1] == "none"
+    out, kind = request_headers(request([("transfer-encoding", "chunked")]), SPEC, "p", False)
+    assert kind == "chunked" and not get(out, "transfer-encoding")  # h11 writes the framing itself
+    assert request_headers(request([], version="2"), SPEC, "p", False)[1] == "probe"
+    assert request_headers(request([], version="3"), SPEC, "p", False)[1] == "probe"
+
+
+def test_response_fields() -> None:
+    out = response_headers([(b"Content-Type", b"text/plain"), (b"Connection", b"x-a, close"), (b"X-A", b"1"),
+                            (b"Transfer-Encoding", b"chunked"), (b"Date", b"Mon"), (b"Server", b"up"),
+                            (b"Set-Cookie", b"a=1"), (b"Set-Cookie", b"b=2"), (b"Via", b"1.0 up")])
+    assert out == [("content-type", "text/plain"), ("set-cookie", "a=1"), ("set-cookie", "b=2"),
+                   ("via", "1.0 up, 1.1 dynlan")]
+
+
+def test_peer_trusted() -> None:
+    nets = [ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("::1/128")]
+    assert peer_trusted("10.1.2.3", nets) and peer_trusted("::ffff:10.1.2.3", nets) and peer_trusted("::1", nets)
+    assert not peer_trusted("11.0.0.1", nets) and not peer_trusted("", nets) and not peer_trusted("10.0.0.1", [])
