@@ -4,7 +4,7 @@ Every server starts on a free loopback port before any load runs and stops at
 the end. Each scenario gets BENCH_SECONDS (default 12) of load from wrk (or
 h2load for HTTP/2), split over BENCH_ROUNDS (default 3) interleaved rounds; the
 median of the rounds is reported.
-Usage: bench/run.py [static] [rules] [lua] [wren] [python] [php] [h2] [h3] [cache]   (default: every scenario)
+Usage: bench/run.py [static] [rules] [lua] [wren] [python] [php] [h2] [h3] [cache] [proxy]   (default: every scenario)
 With BENCH_BASELINE=DIR (a checkout of an earlier commit with its own .venv), that dynlan runs beside this one.
 A scenario whose server, tool or page is unavailable prints "n/a (reason)".
 The floor rows (bench/floor_h1.py, bench/floor_h2.py: trio + httptools, trio + h2, 4 KiB from memory) are
@@ -280,6 +280,31 @@ http {{
     return conf
 
 
+def nginx_proxy_conf(tmp: Path, site: Path, back: int, front: int) -> Path:
+    """nginx serving `site` on `back`, and proxying `front` to it with a keep-alive upstream pool."""
+    conf = tmp / "nginx-proxy.conf"
+    conf.write_text(f"""worker_processes 1;
+daemon off;
+pid {tmp}/nginx-proxy.pid;
+error_log {tmp}/error-proxy.log;
+events {{ worker_connections 1024; }}
+http {{
+  include /etc/nginx/mime.types;
+  access_log off;
+  client_body_temp_path {tmp}/pbody; proxy_temp_path {tmp}/pproxy; fastcgi_temp_path {tmp}/pfcgi;
+  uwsgi_temp_path {tmp}/puwsgi; scgi_temp_path {tmp}/pscgi;
+  sendfile on; keepalive_requests 100000;
+  upstream back {{ server 127.0.0.1:{back}; keepalive 32; }}
+  server {{ listen 127.0.0.1:{back}; root {site}; }}
+  server {{
+    listen 127.0.0.1:{front};
+    location / {{ proxy_pass http://back; proxy_http_version 1.1; proxy_set_header Connection ""; }}
+  }}
+}}
+""")
+    return conf
+
+
 def php_fpm_binary() -> str | None:
     for name in ("php-fpm8.2", "php-fpm", "php-fpm8.3"):
         if shutil.which(name):
@@ -369,7 +394,7 @@ def main(argv: list[str]) -> int:
     """Every server runs at once (idle ones cost nothing); the scenarios are then
     measured in ROUNDS interleaved rounds and each figure is the median, so a
     slow stretch of the machine lands on every server alike."""
-    every = {"static", "rules", "lua", "wren", "python", "php", "h2", "h3", "cache"}
+    every = {"static", "rules", "lua", "wren", "python", "php", "h2", "h3", "cache", "proxy"}
     wanted = set(argv) or every
     if wanted - every:
         print(f"usage: bench/run.py [{'] ['.join(sorted(every))}]; unknown: {' '.join(sorted(wanted - every))}",
@@ -412,7 +437,7 @@ def main(argv: list[str]) -> int:
             langs = [(lang, path) for lang, path in (("lua", "/hello-lua"), ("wren", "/hello-wren"),
                                                       ("python", "/hello-py"), ("php", "/hello.php")) if lang in wanted]
             # The page scenarios are measured against dynlan's own static 4 KiB figure.
-            static_4k = bool(wanted & {"static", "rules", "lua", "wren", "python"})
+            static_4k = bool(wanted & {"static", "rules", "lua", "wren", "python", "proxy"})
             d1_rows = (["dynlan static 4k"] if static_4k else []) + \
                 (["dynlan static 1m"] if "static" in wanted else []) + \
                 [f"dynlan {lang} hello" for lang, _ in langs] + \
@@ -531,6 +556,27 @@ def main(argv: list[str]) -> int:
                                for want, row in (("static", "nginx static 4k"), ("static", "nginx static 1m"),
                                                  ("lua", "nginx+lua hello"),
                                                  ("php", "nginx+php-fpm hello")) if want in wanted)
+            if "proxy" in wanted:
+                # The same 4 KiB file from a local nginx, through dynlan's `proxy` rule and through nginx's own
+                # proxy_pass (keep-alive to the backend both ways).
+                proxy_rows = ["dynlan proxy 4k", "nginx proxy 4k"]
+                if shutil.which("nginx"):
+                    back, front = free_port(), free_port()
+                    conf = nginx_proxy_conf(tmp, site, back, front)
+                    problem = stack.enter_context(running(["nginx", "-c", str(conf), "-p", str(tmp)], front))
+                    if problem is None:
+                        scenarios.append(("nginx proxy 4k", "wrk", f"http://127.0.0.1:{front}/4k.txt"))
+                        proxy_site = tmp / "site-proxy"
+                        proxy_site.mkdir()
+                        (proxy_site / "dynlan.toml").write_text(
+                            f'[[route]]\npath = "/*"\nproxy = {{ upstreams = ["http://127.0.0.1:{back}"] }}\n')
+                        dp = start(["dynlan proxy 4k"], dynlan_cmd(proxy_site, "{port}"))
+                        if dp is not None:
+                            page("dynlan proxy 4k", dp, "/4k.txt")
+                    else:
+                        missing.extend(Result(row, note=f"nginx {problem}") for row in proxy_rows)
+                else:
+                    missing.extend(Result(row, note="nginx not installed") for row in proxy_rows)
 
             runs: dict[str, list[Result]] = {name: [] for name, _, _ in scenarios}
             for round_no in range(1, ROUNDS + 1):
@@ -590,6 +636,8 @@ def main(argv: list[str]) -> int:
     report.ratio("64k cached page / uncached page", "dynlan lua 64k cached br", "dynlan lua 64k page br", 0.0)
     report.ratio("h3 static 4k: dynlan / hypercorn", "dynlan h3 static 4k", "hypercorn h3 static 4k", 1.5)
     report.ratio("h2c lua hello / h2c static 4k", "dynlan h2c lua hello", "dynlan h2c static 4k", 0.0)
+    report.ratio("proxy 4k / dynlan static 4k", "dynlan proxy 4k", "dynlan static 4k", 0.6)
+    report.ratio("proxy 4k: dynlan / nginx proxy_pass", "dynlan proxy 4k", "nginx proxy 4k", 0.0)
     now, before = report.results.get("dynlan static 4k"), report.results.get("before static 4k")
     if now is not None and before is not None and now.p99_ms is not None and before.p99_ms is not None:
         # Issue 17: p99 latency at -c32 no worse than before the change (10 % for the machine's noise).
