@@ -376,3 +376,24 @@ def test_an_upstream_killed_under_load_costs_only_its_requests_in_flight(proxied
         assert time.monotonic() < deadline, "b was not brought back by the health checks"
         time.sleep(0.1)
     assert set(_api_names(server, 6)) == {"a", "b"}
+
+
+def test_http3_client_to_http1_upstream(tmp_path: Path) -> None:
+    from dynlan.server._tls import development_certificate
+    from tests._h3client import fetch
+
+    cert, key = development_certificate(tmp_path / "tls")
+    root = tmp_path / "site"
+    root.mkdir()
+    (root / "index.html").write_text("x")
+    with upstream("a") as (_, a):
+        (root / "dynlan.toml").write_text(f'[[route]]\npath = "/api/*"\nproxy = {{ upstreams = ["http://{a}"], '
+                                          f'strip_prefix = true }}\n')
+        with run_dynlan(root, "--tls-cert", cert, "--tls-key", key, "--http3", "--no-access-log") as server:
+            got, posted, big = fetch(server.port, [("GET", "/api/x?q=1", b""), ("POST", "/api/up", b"p" * 200_000),
+                                                   ("GET", "/api/big?n=300000", b"")], cafile=cert)
+    info = json.loads(got.body)
+    assert got.status == 200 and (info["path"], info["query"]) == ("/x", "q=1")
+    assert fields(info, "via") == ["3 dynlan"] and fields(info, "x-forwarded-proto") == ["https"]
+    assert json.loads(posted.body)["body_bytes"] == 200_000
+    assert big.status == 200 and len(big.body) == 300_000
