@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
-import logging
 import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dynlan import __version__
+
+if TYPE_CHECKING:
+    import argparse
+
+# argparse, logging and pathlib are imported where they are used: `dynlan wren FILE`
+# starts a script without them (its start-up is most of a short script's time).
 
 
 class CliError(Exception):
@@ -15,6 +19,9 @@ class CliError(Exception):
 
 
 def _parser() -> argparse.ArgumentParser:
+    import argparse
+    from pathlib import Path
+
     p = argparse.ArgumentParser(prog="dynlan", description="A scriptable web server: Lua, Wren, Python and PHP pages.")
     p.add_argument("--version", action="version", version=f"dynlan {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -67,6 +74,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args_list = sys.argv[1:] if argv is None else argv
+    if len(args_list) == 2 and args_list[0] == "wren" and not args_list[1].startswith("-"):
+        return _wren(args_list[1])
+    import logging
+
     parser = _parser()
     args = parser.parse_args(args_list)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
@@ -92,11 +103,7 @@ def main(argv: list[str] | None = None) -> int:
 
             return reload_command(args)
         if args.command == "wren":
-            try:
-                from dynlan.runtimes.wren._cli import main as wren_main
-            except ImportError as exc:
-                raise CliError(f"the Wren runtime is not installed: {exc}") from None
-            return int(wren_main([args.file]))
+            return _wren(args.file)
     except CliError as exc:
         print(f"dynlan: error: {exc}", file=sys.stderr)
         return 2
@@ -104,3 +111,16 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     parser.error(f"unknown command {args.command}")  # pragma: no cover
     return 2  # pragma: no cover
+
+
+def _wren(path: str) -> int:
+    """`dynlan wren FILE`: only the Wren VM and its runner are imported."""
+    try:
+        from dynlan.runtimes.wren._cli import main as wren_main
+    except ImportError as exc:
+        print(f"dynlan: error: the Wren runtime is not installed: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return int(wren_main([path]))
+    except KeyboardInterrupt:
+        return 130

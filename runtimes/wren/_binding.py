@@ -13,8 +13,8 @@ import enum
 import itertools
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from dynlan.runtimes.wren._wren_cffi import ffi, lib
 
@@ -58,8 +58,11 @@ class SlotType(enum.IntEnum):
 _BOOL, _NUM, _NULL, _STRING = int(SlotType.BOOL), int(SlotType.NUM), int(SlotType.NULL), int(SlotType.STRING)
 
 
-@dataclass(frozen=True, slots=True)
-class ErrorReport:
+# The value types are NamedTuples rather than dataclasses: `dataclasses` (and the
+# `inspect` it imports) would be most of `dynlan wren FILE`'s start-up.
+
+
+class ErrorReport(NamedTuple):
     """One line of error output: a compile error, a runtime error or a stack frame."""
 
     type: ErrorType
@@ -68,8 +71,7 @@ class ErrorReport:
     message: str
 
 
-@dataclass(frozen=True, slots=True)
-class Statistics:
+class Statistics(NamedTuple):
     heap_bytes: int
     """Bytes currently allocated by the VM."""
     gc_runs: int
@@ -80,8 +82,7 @@ class Statistics:
     """Modules currently loaded (core excluded)."""
 
 
-@dataclass(frozen=True, slots=True)
-class ForeignClass:
+class ForeignClass(NamedTuple):
     """A foreign class implemented in Python.
 
     `allocate(vm)` sees the constructor arguments in slots 1.. and returns the
@@ -93,8 +94,10 @@ class ForeignClass:
     finalize: Callable[[object], None] | None = None
 
 
-@dataclass(slots=True)
-class Config:
+_NO_FOREIGN: Mapping[Any, Any] = MappingProxyType({})
+
+
+class Config(NamedTuple):
     """Configuration of a `VM`. Every field is optional."""
 
     write: Callable[[str], None] | None = None
@@ -105,11 +108,9 @@ class Config:
     """`(importer, name) -> canonical name` or None when the import cannot be resolved."""
     load_module: Callable[[str], str | None] | None = None
     """`name -> source` or None when the module does not exist."""
-    foreign_methods: Mapping[tuple[str, str, bool, str], ForeignMethod] = field(
-        default_factory=dict
-    )
+    foreign_methods: Mapping[tuple[str, str, bool, str], ForeignMethod] = _NO_FOREIGN
     """`(module, class, is_static, signature) -> callable`."""
-    foreign_classes: Mapping[tuple[str, str], ForeignClass] = field(default_factory=dict)
+    foreign_classes: Mapping[tuple[str, str], ForeignClass] = _NO_FOREIGN
     """`(module, class) -> ForeignClass`."""
     bind_foreign_method: Callable[[str, str, bool, str], ForeignMethod | None] | None = None
     """Fallback lookup for foreign methods not in `foreign_methods`."""
