@@ -182,6 +182,17 @@ class LimitsConfig:
 
 
 @dataclass(slots=True)
+class OutboundConfig:
+    allow: list[str] = field(default_factory=list)
+    """Hosts a site's pages may call with `http.request` (docs/host-api.md): `"api.example.com"`,
+    `"*.example.com"`, `"127.0.0.1:9000"`, `"10.0.0.0/8:443"` (without a port: 80 and 443). Empty: none. A site
+    gets only what its own file lists; the server's list, when it has one, bounds every site's, and only the
+    server's can grant the machine's own or private addresses."""
+    max_response_size: int = 8 * 1024 * 1024
+    """Bytes of response body one `http.request` may receive."""
+
+
+@dataclass(slots=True)
 class SiteConfig:
     """A site's settings: the server's, tightened by the site's `dynlan.toml` (see `SITE_RULES`)."""
 
@@ -189,6 +200,7 @@ class SiteConfig:
     static: StaticConfig = field(default_factory=StaticConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     compression: CompressionConfig = field(default_factory=CompressionConfig)
+    outbound: OutboundConfig = field(default_factory=OutboundConfig)
     runtimes: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Runtime tables ([lua], [wren], ...) as written in this file: the server's go to each runtime's
     `configure()`; a site's are checked and merged by the runtime's `site_options()` at start-up."""
@@ -253,6 +265,13 @@ def _rules_module() -> Any:
     from dynlan.app import _rules
 
     return _rules
+
+
+def _outbound_module() -> Any:
+    # Imported when first needed: the host imports this module.
+    from dynlan.host import _http
+
+    return _http
 
 
 _NOT_KEYS = frozenset({"runtimes", "routes", "rules"})
@@ -343,6 +362,7 @@ def _check_values(cfg: SiteConfig, source: str) -> None:
     """Values every config file must keep in range, the server's and a site's alike."""
     if isinstance(cfg, Config):
         _rules_module().parse_networks(cfg.server.trusted_proxies, f"{source}: server.trusted_proxies")
+        _outbound_module().parse_allow(cfg.outbound.allow, f"{source}: outbound.allow")
     for f in dataclasses.fields(LimitsConfig):
         value = getattr(cfg.limits, f.name)
         if value <= 0:
@@ -392,7 +412,7 @@ def load_config(path: Path | None, runtime_names: frozenset[str] = frozenset()) 
     return cfg
 
 
-SiteRule = typing.Literal["site", "lower", "higher", "off", "stricter", "server"]
+SiteRule = typing.Literal["site", "lower", "higher", "off", "stricter", "within", "server"]
 
 SITE_RULES: dict[str, dict[str, SiteRule]] = {
     # Connection settings apply before a request names its site (and HTTP/2 and HTTP/3 carry several
@@ -413,10 +433,15 @@ SITE_RULES: dict[str, dict[str, SiteRule]] = {
     "limits": {"wall_time": "lower", "instructions": "lower", "memory": "lower", "output_size": "lower"},
     # Compression costs the worker's CPU, in its event loop for static files: a site may ask for less of it.
     "compression": {"enabled": "off", "min_size": "higher", "max_size": "lower", "precompressed": "site"},
+    # Pages' HTTP calls: what a site's file lists is all its pages reach (a site without a list reaches nothing,
+    # whatever the server's says); the server's list bounds it, and grants the machine's own and private
+    # addresses (SSRF into the machine or its network).
+    "outbound": {"allow": "within", "max_response_size": "lower"},
 }
 """What a site's `dynlan.toml` may do with each key of each section (docs/config.md has it as a table):
 `site` any value; `lower`/`higher` at most/at least the server's; `off` turn it off, never on; `stricter` a value
-no looser than the server's (`_STRICTNESS`); `server` nothing (a server setting). A key missing here is a server
+no looser than the server's (`_STRICTNESS`); `within` a list each of whose entries the server's list covers
+(`dynlan.host._http.check_site_allow`); `server` nothing (a server setting). A key missing here is a server
 setting. A site's `[[route]]` rules are its own to write: they only govern requests to that site, and the
 server's rules still apply after them (every matching rule's checks must pass, docs/rules.md)."""
 
@@ -453,6 +478,8 @@ def _check_site_rules(base: Config, cfg: SiteConfig, data: dict[str, Any], sourc
             if rule == "stricter" and _STRICTNESS[section, key].index(mine) > _STRICTNESS[section, key].index(server):
                 raise ConfigError(f"{where} = {_show(mine)} is looser than the server's {_show(server)}; "
                                   f"a site can only make it stricter")
+            if rule == "within":
+                _outbound_module().check_site_allow(mine, server, where)
             if rule == "off" and mine and not server:
                 raise ConfigError(f"{where} = {_show(mine)}, but the server's is {_show(server)}; "
                                   f"a site can only turn it off")
@@ -470,6 +497,8 @@ def site_config(base: Config, site_file: Path | None, runtime_names: frozenset[s
         static=dataclasses.replace(base.static, index_names=list(base.static.index_names)),
         limits=dataclasses.replace(base.limits),
         compression=dataclasses.replace(base.compression),
+        # Not the server's list: a site's pages reach only what the site's own file grants them.
+        outbound=OutboundConfig(max_response_size=base.outbound.max_response_size),
     )
     if site_file is not None and site_file.is_file():
         data = read_toml(site_file)
@@ -493,6 +522,7 @@ __all__ = [
     "ConfigError",
     "HttpConfig",
     "LimitsConfig",
+    "OutboundConfig",
     "SITE_RULES",
     "ServerConfig",
     "SiteConfig",

@@ -241,6 +241,7 @@ class Pipeline:
             cache_namespace=site.cache_namespace,
             options=site.runtime_options[route.runtime],
             compression=site.config.compression,
+            outbound=site.config.outbound,
         )
         ctx.stale = stale
         try:

@@ -26,6 +26,7 @@ import trio
 
 from dynlan.host._cache import CacheError
 from dynlan.host._fs import FsError
+from dynlan.host._http import http_request
 from dynlan.host._values import CacheValueError, parse_ttl
 
 if TYPE_CHECKING:
@@ -358,6 +359,8 @@ OPERATIONS: dict[str, Operation] = _table(
     Operation("fs_stat", _fs_stat),
     Operation("log", _log),
     Operation("sleep", None, _asleep),
+    # (body, options): an HTTP request to a host the site's [outbound] allow list names (dynlan.host._http).
+    Operation("http_request", None, http_request, effect=True),
 )
 """Every operation a page can ask of the host, by name."""
 

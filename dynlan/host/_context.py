@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from dynlan import compression
-from dynlan.config import CompressionConfig, LimitsConfig
+from dynlan.config import CompressionConfig, LimitsConfig, OutboundConfig
 from dynlan.host._fs import SiteFs
 from dynlan.host._respcache import CachedResponse, CachePolicy, make_policy, policy_from_headers
 from dynlan.http import Exchange, Headers, HttpError, HttpRequest
@@ -261,6 +261,7 @@ class PageContext:
         options: dict[str, Any] | None = None,
         compression: CompressionConfig | None = None,
         path_info: str = "",
+        outbound: OutboundConfig | None = None,
     ) -> None:
         self.host = host
         self.exchange = exchange
@@ -285,6 +286,8 @@ class PageContext:
         """This site's table for the runtime (e.g. `[python] sandbox = "process"`)."""
         self.compression = compression
         """How the site compresses responses (None: never)."""
+        self.outbound = outbound if outbound is not None else OutboundConfig()
+        """What the site's pages may reach with `http.request` (default: nothing)."""
         self.response = PageResponse(self)
         self.log = PageLog(self.request.request_id, page_name)
         self._body: bytes | None = None

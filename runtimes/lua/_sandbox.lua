@@ -854,6 +854,15 @@ local api = {
     write(st, "\n")
   end,
   sleep = function(s) return call("sleep", s) end,
+  http = share({
+    -- The body goes as its own argument so that its bytes reach the host as they are.
+    request = function(o)
+      if type(o) ~= "table" then error("http.request takes a table of options {method=, url=, headers=, body=}", 2) end
+      local opts = {}
+      for k, v in pairs(o) do if k ~= "body" then opts[k] = v end end
+      return call("http_request", o.body, opts)
+    end,
+  }, "http"),
   -- require: modules from the site only, run in the request's environment.
   require = function(name)
     if type(name) ~= "string" then error("module name must be a string", 2) end

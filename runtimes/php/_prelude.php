@@ -41,5 +41,16 @@ function dynlan_fs_exists(string $path) { return _dynlan_call('fs_exists', [$pat
 function dynlan_fs_list(string $path = '.') { return _dynlan_call('fs_list', [$path]); }
 function dynlan_fs_stat(string $path) { return _dynlan_call('fs_stat', [$path]); }
 function dynlan_log(string $level, $message) { _dynlan_call('log', [$level, (string)$message]); }
+// ['method' =>, 'url' =>, 'headers' => [name => value], 'body' =>, 'timeout' =>, 'redirects' =>]
+// -> ['status' =>, 'headers' => [name => value], 'body' =>, 'url' =>]; bodies cross as base64 (the bridge is JSON).
+function dynlan_http_request(array $options) {
+    $body = $options['body'] ?? null;
+    unset($options['body']);
+    $options['base64'] = true;
+    $options['headers'] = (object)($options['headers'] ?? []);
+    $answer = _dynlan_call('http_request', [$body === null ? null : base64_encode((string)$body), (object)$options]);
+    $answer['body'] = base64_decode($answer['body']);
+    return $answer;
+}
 function dynlan_param(string $name) { return $_SERVER['DYNLAN_PARAM_' . $name] ?? null; }
 function dynlan_request_id() { return $_SERVER['DYNLAN_REQUEST_ID'] ?? ''; }

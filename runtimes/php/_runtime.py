@@ -143,7 +143,7 @@ ALWAYS_DISABLED = ("dl",)
 
 PHP_OPERATIONS = frozenset({
     "cache_get", "cache_set", "cache_delete", "cache_incr", "cache_response", "cache_purge",
-    "fs_read", "fs_exists", "fs_list", "fs_stat", "log",
+    "fs_read", "fs_exists", "fs_list", "fs_stat", "log", "http_request",
 })
 """The host calls the prelude makes. The request and response are PHP's own (over FastCGI): reading the
 body or writing the response through the host socket as well would race the FastCGI exchange."""

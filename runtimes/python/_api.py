@@ -11,6 +11,8 @@ request and keep nothing of any other request.
 
 from __future__ import annotations
 
+import base64
+import json
 import threading
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
@@ -40,6 +42,8 @@ def _cannot_wait(op: str) -> str:
         return f"this cache backend cannot be used synchronously: use `await cache.a{op[6:]}(...)` in an async handle"
     if op in ("body", "form", "json"):
         return "the request body has not been read yet: `await request.body()` first"
+    if op == "http_request":
+        return "http.request waits on the network: call it as `await http.request(...)` in an `async def handle`"
     return f"{op} has to wait here: call it from an `async def handle`"
 
 
@@ -331,6 +335,66 @@ class Fs:
         return info
 
 
+class HttpResponse:
+    """What `http.request` answers: `status`, `headers` (case-insensitive), `body` (bytes), `url` (the last one
+    asked for, after redirects); `text()` and `json()` decode the body."""
+
+    __slots__ = ("status", "headers", "body", "url")
+
+    def __init__(self, answer: dict[str, Any]) -> None:
+        self.status: int = answer["status"]
+        self.headers = CaseInsensitive(answer["headers"])
+        self.body = base64.b64decode(answer["body"])
+        self.url: str = answer["url"]
+
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    def __repr__(self) -> str:
+        return f"<HttpResponse {self.status} {self.url}>"
+
+
+class Http:
+    """`http.request(method, url, headers=None, body=None, timeout=None, redirects=0)`: an HTTP call to a host
+    the site's `[outbound] allow` list names. In an `async def handle` it is awaited (as `request.body()`);
+    `arequest` is the awaitable form anywhere. Bodies cross as base64, so that bytes pass every port as they are
+    (the process sandbox's frames and PHP's bridge carry JSON)."""
+
+    __slots__ = ("_port", "asynchronous")
+
+    def __init__(self, port: Port) -> None:
+        self._port = port
+        self.asynchronous = False
+        """Set by the runtime when the page's handle is `async def`."""
+
+    @staticmethod
+    def _args(method: str, url: str, headers: Mapping[str, Any] | None, body: str | bytes | None,
+              timeout: float | None, redirects: int) -> tuple[Any, ...]:
+        data = body.encode() if isinstance(body, str) else body
+        options = {"method": method, "url": url, "headers": dict(headers or {}), "timeout": timeout,
+                   "redirects": redirects, "base64": True}
+        return (base64.b64encode(data).decode("ascii") if data is not None else None,
+                {k: v for k, v in options.items() if v is not None})
+
+    def request(self, method: str, url: str, headers: Mapping[str, Any] | None = None,
+                body: str | bytes | None = None, timeout: float | None = None, redirects: int = 0) -> Any:
+        args = self._args(method, url, headers, body, timeout, redirects)
+        if self.asynchronous:
+            return self._arequest(args)
+        return HttpResponse(self._port.call("http_request", *args))
+
+    async def arequest(self, method: str, url: str, headers: Mapping[str, Any] | None = None,
+                       body: str | bytes | None = None, timeout: float | None = None,
+                       redirects: int = 0) -> HttpResponse:
+        return await self._arequest(self._args(method, url, headers, body, timeout, redirects))
+
+    async def _arequest(self, args: tuple[Any, ...]) -> HttpResponse:
+        return HttpResponse(await self._port.acall("http_request", *args))
+
+
 class Log:
     """`log.debug/info/warn/error`: a line in the server log tagged with the request id and page."""
 
@@ -354,5 +418,5 @@ class Log:
         self._port.call("log", "error", str(message))
 
 
-__all__ = ["REQUEST_FIELDS", "Cache", "CaseInsensitive", "Fs", "Log", "LoopPort", "Port", "Request", "Response",
+__all__ = ["REQUEST_FIELDS", "Cache", "CaseInsensitive", "Fs", "Http", "HttpResponse", "Log", "LoopPort", "Port", "Request", "Response",
            "TablePort", "cache_options"]

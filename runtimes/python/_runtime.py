@@ -28,10 +28,30 @@ import trio
 from dynlan.config import ConfigError
 from dynlan.host import Host, PageContext, PageError
 from dynlan.runtimes._interface import Availability, RuntimeConfig
-from dynlan.runtimes.python._api import Cache, Fs, Log, LoopPort, Request, Response, TablePort
+from dynlan.runtimes.python._api import Cache, Fs, Http, Log, LoopPort, Request, Response, TablePort
 from dynlan.runtimes.python._site_policy import SITE_KEYS, python_site_options
 
 log = logging.getLogger("dynlan.python")
+
+
+_NAMES_HTTP: dict[int, tuple[types.CodeType, bool]] = {}
+
+
+def names_http(code: types.CodeType) -> bool:
+    """The page's code (or a function in it) names `http`: it may make HTTP calls, which wait. Remembered per
+    code object (by identity: hashing a code object hashes all of it)."""
+    known = _NAMES_HTTP.get(id(code))
+    if known is not None and known[0] is code:
+        return known[1]
+    if len(_NAMES_HTTP) >= 1024:
+        _NAMES_HTTP.clear()
+    found = _names(code)
+    _NAMES_HTTP[id(code)] = (code, found)
+    return found
+
+
+def _names(code: types.CodeType) -> bool:
+    return "http" in code.co_names or any(isinstance(c, types.CodeType) and _names(c) for c in code.co_consts)
 
 _SITE_PACKAGE = "_lib"
 # The current request's site-module table, per trio task (contextvars follow tasks).
@@ -217,8 +237,10 @@ class PythonRuntime:
         # A copy per request: a page that sets or replaces a builtin (`__builtins__["print"] = spy`) changes
         # only its own request's, never another request's or another site's.
         page_builtins = self.builtins.copy()
-        # With a remote cache a synchronous page runs in a thread, so that a cache call can wait (on the loop).
-        port = TablePort(ctx) if ctx.cache.local else LoopPort(ctx)
+        # With a remote cache, or HTTP calls, a synchronous page runs in a thread, so that a call can wait (on
+        # the loop).
+        port = TablePort(ctx) if ctx.cache.local and not names_http(code) else LoopPort(ctx)
+        http = Http(port)
         namespace: dict[str, Any] = {
             "__name__": "__page__",
             "__file__": ctx.page,
@@ -226,6 +248,7 @@ class PythonRuntime:
             "cache": Cache(port),
             "fs": Fs(port),
             "log": Log(port),
+            "http": http,
         }
         token = _modules.set(_ModuleLoader(root, self.codes, page_builtins))
         started = time.monotonic()
@@ -237,6 +260,7 @@ class PythonRuntime:
                     raise PageError(f"{ctx.page_name} defines no handle(request, response)", "", ctx.page, None)
                 response = Response(ctx)
                 if inspect.iscoroutinefunction(handle):
+                    http.asynchronous = True
                     await handle(Request(port, True), response)
                 else:
                     if ctx.has_body:
@@ -244,6 +268,8 @@ class PythonRuntime:
                     if isinstance(port, LoopPort):
                         # (trio copies the context into the thread: the page's `_lib` imports still work.)
                         await trio.to_thread.run_sync(handle, Request(port, False), response)
+                        # The thread cannot be cancelled: a wall time that ran out meanwhile ends the request here.
+                        await trio.lowlevel.checkpoint()
                     else:
                         handle(Request(port, False), response)
                 response.send_batch()

@@ -54,7 +54,7 @@ from typing import Any, NoReturn
 
 from dynlan.host._calls import HostCallError
 from dynlan.host._context import _BAD_VALUE, _TOKEN, _cookie_header
-from dynlan.runtimes.python._api import Cache, Fs, Log, Request, cache_options
+from dynlan.runtimes.python._api import Cache, Fs, Http, Log, Request, cache_options
 from dynlan.runtimes.python._runtime import (
     CodeCache,
     PageError,
@@ -619,8 +619,9 @@ def run(channel: Channel, codes: CodeCache, builtins: dict[str, Any], head: dict
     root, path, name = page["root"], page["page"], page["name"]
     port = ChannelPort(channel, head["request"], body)
     response = Response(channel, port, int(head["output_limit"]))
+    http = Http(port)
     namespace: dict[str, Any] = {"__name__": "__page__", "__file__": path, "__builtins__": builtins,
-                                 "cache": Cache(port), "fs": Fs(port), "log": Log(port)}
+                                 "cache": Cache(port), "fs": Fs(port), "log": Log(port), "http": http}
     codes.compiled.clear()
     _modules.set(_ModuleLoader(root, codes, builtins))
     try:
@@ -629,6 +630,7 @@ def run(channel: Channel, codes: CodeCache, builtins: dict[str, Any], head: dict
         if not callable(handle):
             raise PageError(f"{name} defines no handle(request, response)", "", path, None)
         if inspect.iscoroutinefunction(handle):
+            http.asynchronous = True
             trio.run(handle, Request(port, True), response)
         else:
             handle(Request(port, False), response)

@@ -114,6 +114,19 @@ class Log {
   static error(message) { Host.call("log", "error", message.toString) }
 }
 
+class Http {
+  // options: {"method": , "url": , "headers": {}, "body": , "timeout": , "redirects": }
+  // -> {"status": , "headers": {}, "body": , "url": }; a failure aborts the fiber.
+  static request(options) { Host.call("http_request", null, options) }
+  // The same, with a failure answered as {"error": message}: a call that waits cannot be caught by
+  // Fiber.try (the waiting fiber is resumed by the host, not by the fiber that tried it).
+  static tryRequest(options) {
+    var r = Host.call_("http_request", null, Host.plain_(options), null, Fiber.current)
+    if (r == Host) r = Fiber.suspend()
+    return r[0] ? Host.maps_(r[1]) : {"error": r[1]}
+  }
+}
+
 class Json {
   static encode(value) { Host.call("json_encode", value) }
   static decode(text) { Host.call("json_decode", text) }

@@ -1,0 +1,598 @@
+"""HTTP calls from pages: the `http_request` host call (`http.request{...}` in Lua; docs/host-api.md, "http").
+
+    the URL (http or https, ASCII, no user info)
+      -> its host and port must be in the site's `[outbound] allow` list (deny by default)
+      -> the name is resolved once, and the address checked: a name entry admits public addresses only; the
+         machine's own, private, link-local and other special addresses need an address entry that covers them
+         (so a name that resolves to 127.0.0.1 — DNS rebinding — reaches nothing the list does not name)
+      -> the connection goes to that very address (no second lookup), from a keep-alive pool per
+         (scheme, address, port, name)
+      -> request and response over HTTP/1.1 with the proxy's client connection (dynlan.proxy), the response
+         body capped by `[outbound] max_response_size`
+      -> redirects followed only when the call asks (`redirects = n`), each new URL checked the same way
+
+The call runs inside the page's wall-time budget: the page's cancel scope cuts it (503), and a `timeout` the page
+gives ends it sooner with an error the page can catch.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import ipaddress
+import re
+import ssl
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urljoin, urlsplit
+
+import h11
+import trio
+
+from dynlan.config import ConfigError
+from dynlan.host._context import BudgetExceeded
+from dynlan.proxy._client import UpstreamBroken, UpstreamConnection, UpstreamTimeout
+from dynlan.proxy._config import Timeouts
+
+if TYPE_CHECKING:
+    from dynlan.host._context import PageContext
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+DEFAULT_PORTS = frozenset({80, 443})
+"""The ports an allow entry without `:port` admits."""
+MAX_REDIRECTS = 10
+IDLE_SECONDS = 30.0
+"""An idle pooled connection older than this is closed rather than reused."""
+IDLE_PER_KEY = 8
+IDLE_TOTAL = 256
+"""Idle connections kept per destination, and in all (the oldest go first)."""
+USER_AGENT = "dynlan"
+PAST_BUDGET = 0.5
+"""Seconds past the page's wall time a call made outside the page's cancel scope may last."""
+_NO_WAIT = Timeouts(connect=86400.0, read=86400.0, write=86400.0)
+"""The page's cancel scope (wall time, or the call's timeout) bounds every wait; the connection adds none."""
+
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_URL = re.compile(r"[!-~]+")
+_NAME = re.compile(r"(?:\*\.)?(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+_FORBIDDEN_HEADERS = frozenset({
+    # The framing and the connection are the client's: a page that set them could smuggle a second request
+    # onto a pooled connection (RFC 9112 §6.1, §11.2) or hold it open.
+    "host", "content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "te", "trailer",
+    "proxy-connection", "expect",
+})
+_CREDENTIALS = ("authorization", "cookie", "proxy-authorization")
+"""Dropped when a redirect leads to another origin (they were given for the first one)."""
+_OPTIONS = frozenset({"method", "url", "headers", "body", "timeout", "redirects", "base64"})
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
+
+
+class HttpCallError(RuntimeError):
+    """The call failed in a way the page sees and may catch (refused host, timeout, body over the cap)."""
+
+
+# -- the allow list --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AllowEntry:
+    """One entry of `[outbound] allow`: a host name (`api.example.com`, `*.example.com`) or an address or
+    network (`127.0.0.1`, `10.0.0.0/8`, `[::1]`), with a port (`:9000`) or the default ports 80 and 443."""
+
+    text: str
+    name: str
+    """Lower-case name, `*.` first for a wildcard; empty for an address entry."""
+    network: Network | None
+    ports: frozenset[int]
+
+    def admits_name(self, host: str, port: int) -> bool:
+        if not self.name or port not in self.ports:
+            return False
+        if self.name.startswith("*."):
+            return host.endswith(self.name[1:]) and len(host) > len(self.name) - 1
+        return host == self.name
+
+    def admits_address(self, address: Address, port: int) -> bool:
+        return self.network is not None and port in self.ports and address.version == self.network.version \
+            and address in self.network
+
+    def within(self, outer: AllowEntry) -> bool:
+        """Everything this entry admits, `outer` admits too."""
+        if not self.ports <= outer.ports:
+            return False
+        if self.network is not None:
+            return outer.network is not None and self.network.version == outer.network.version \
+                and self.network.subnet_of(outer.network)  # type: ignore[arg-type]
+        if not outer.name:
+            return False
+        if outer.name.startswith("*."):
+            return self.name.endswith(outer.name[1:]) and len(self.name) > len(outer.name) - 1
+        return self.name == outer.name
+
+    @property
+    def special(self) -> bool:
+        """An address entry reaching the machine itself, a private network or another non-public range."""
+        return self.network is not None and not (self.network.is_global and not self.network.is_multicast)
+
+
+def parse_entry(text: str) -> AllowEntry:
+    """One allow entry; ValueError saying what is wrong."""
+    if not isinstance(text, str) or not text:
+        raise ValueError(f"{text!r} is not a host (\"api.example.com\", \"127.0.0.1:9000\", \"10.0.0.0/8:443\")")
+    host, ports = text.strip().lower(), DEFAULT_PORTS
+    if host.startswith("["):
+        end = host.find("]")
+        if end < 0:
+            raise ValueError(f"{text!r}: no closing ']'")
+        rest, host = host[end + 1:], host[1:end]
+        if rest:
+            if not rest.startswith(":"):
+                raise ValueError(f"{text!r}: expected ':port' after ']'")
+            ports = _port(rest[1:], text)
+    elif host.count(":") == 1:
+        host, _, port = host.partition(":")
+        ports = _port(port, text)
+    try:
+        network = ipaddress.ip_network(host, strict=True)
+    except ValueError as exc:
+        if "/" in host or host.replace(".", "").isdigit() or ":" in host:
+            raise ValueError(f"{text!r} is not an address or network ({exc})") from None
+        if not _NAME.fullmatch(host) or len(host) > 253:
+            raise ValueError(f"{text!r} is not a host name (letters, digits, '-' and '.', or '*.' first)") from None
+        return AllowEntry(text, host, None, ports)
+    return AllowEntry(text, "", network, ports)
+
+
+def _port(value: str, text: str) -> frozenset[int]:
+    if not value.isdigit() or not 1 <= int(value) <= 65535:
+        raise ValueError(f"{text!r}: {value!r} is not a TCP port")
+    return frozenset({int(value)})
+
+
+def parse_allow(values: list[str], where: str) -> tuple[AllowEntry, ...]:
+    """A config's allow list; ConfigError naming the entry."""
+    entries = []
+    for i, value in enumerate(values):
+        try:
+            entries.append(parse_entry(value))
+        except ValueError as exc:
+            raise ConfigError(f"{where}[{i}]: {exc}") from None
+    return tuple(entries)
+
+
+def check_site_allow(site: list[str], server: list[str], where: str) -> None:
+    """A site's list against the server's (ConfigError naming the entry): when the server has a list, every
+    entry of the site's must be within one of it; without one, a site may name public hosts and networks only
+    (the machine's own addresses and private networks are the server's to grant, in its own list)."""
+    granted = parse_allow(server, "outbound.allow")
+    for i, entry in enumerate(parse_allow(site, where)):
+        if granted:
+            if not any(entry.within(outer) for outer in granted):
+                raise ConfigError(f"{where}[{i}] = {entry.text!r} is not within the server's outbound.allow; "
+                                  f"a site can only narrow it")
+        elif entry.special:
+            raise ConfigError(f"{where}[{i}] = {entry.text!r} is a loopback, private or other non-public address; "
+                              f"a site may name one only where the server's outbound.allow does")
+
+
+@functools.lru_cache(maxsize=256)
+def policy(allow: tuple[str, ...]) -> tuple[AllowEntry, ...]:
+    """A checked allow list, compiled once per distinct list."""
+    return tuple(parse_entry(text) for text in allow)
+
+
+def public(address: Address) -> bool:
+    """An address of the public Internet: not this machine, a private or link-local network, nor any range
+    IANA reserves (`is_global`); an IPv4-mapped IPv6 address is judged by its IPv4 address."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_global and not address.is_multicast
+
+
+def _admitted(entries: tuple[AllowEntry, ...], address: Address, port: int, by_name: bool) -> bool:
+    if any(entry.admits_address(address, port) for entry in entries):
+        return True
+    return by_name and public(address)
+
+
+async def _resolve(entries: tuple[AllowEntry, ...], host: str, port: int) -> Address:
+    """The one address the call connects to, checked against the list (HttpCallError when none may be)."""
+    try:
+        literal: Address | None = ipaddress.ip_address(host)
+    except ValueError:
+        literal = None
+    if literal is not None:
+        if _admitted(entries, literal, port, by_name=False):
+            return literal
+        raise HttpCallError(f"{_shown(host)}:{port} is not in this site's [outbound] allow list")
+    if not any(entry.admits_name(host, port) for entry in entries):
+        raise HttpCallError(f"{host}:{port} is not in this site's [outbound] allow list")
+    try:
+        infos = await trio.socket.getaddrinfo(host, port, type=trio.socket.SOCK_STREAM)
+    except OSError as exc:
+        raise HttpCallError(f"{host}: the name does not resolve ({exc})") from None
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+        if _admitted(entries, address, port, by_name=True):
+            return address
+    raise HttpCallError(f"{host} resolves to {', '.join(sorted({str(i[4][0]) for i in infos}))}, a loopback, private "
+                        f"or other non-public address that this site's [outbound] allow list does not name")
+
+
+def _shown(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+# -- the call --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    scheme: str
+    host: str
+    port: int
+    path: str
+    """The request target: path and query."""
+
+    @property
+    def origin(self) -> tuple[str, str, int]:
+        return self.scheme, self.host, self.port
+
+    @property
+    def authority(self) -> str:
+        default = 443 if self.scheme == "https" else 80
+        return _shown(self.host) if self.port == default else f"{_shown(self.host)}:{self.port}"
+
+
+def parse_url(url: str) -> Target:
+    if not _URL.fullmatch(url):
+        raise ValueError(f"invalid URL {url!r}: spaces, control and non-ASCII characters must be percent-encoded")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"invalid URL {url!r}: {exc}") from None
+    if parts.scheme not in ("http", "https"):
+        raise ValueError(f"invalid URL {url!r}: only http and https URLs can be requested")
+    if not parts.hostname:
+        raise ValueError(f"invalid URL {url!r}: no host")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError(f"invalid URL {url!r}: user and password go in an Authorization header, not the URL")
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    return Target(parts.scheme, parts.hostname.rstrip("."), port or (443 if parts.scheme == "https" else 80), path)
+
+
+@dataclass(slots=True)
+class Call:
+    method: str
+    url: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    timeout: float | None
+    redirects: int
+    base64: bool
+
+
+def parse_call(args: tuple[Any, ...]) -> Call:
+    """The host call's arguments: (body, options). The body comes first so that a runtime may pass it as it is
+    (Lua strings are bytes); when it is nil, `options.body` is used."""
+    raw = args[0] if args else None
+    options = args[1] if len(args) > 1 else None
+    if isinstance(options, list) and not options:
+        options = {}
+    if not isinstance(options, dict):
+        raise ValueError("http.request takes a table of options (method, url, headers, body, timeout, redirects)")
+    unknown = set(options) - _OPTIONS
+    if unknown:
+        raise ValueError(f"http.request: unknown option '{sorted(unknown)[0]}'")
+    url = options.get("url")
+    if not isinstance(url, str):
+        raise ValueError("http.request: `url` is required (a string)")
+    method = options.get("method") or "GET"
+    if not isinstance(method, str) or not _TOKEN.fullmatch(method):
+        raise ValueError(f"http.request: invalid method {method!r}")
+    encoded = bool(options.get("base64"))
+    body = raw if raw is not None else options.get("body")
+    if body is None:
+        data = b""
+    elif isinstance(body, bytes):
+        data = body
+    elif isinstance(body, str):
+        data = base64.b64decode(body, validate=True) if encoded else body.encode()
+    else:
+        raise ValueError("http.request: `body` must be a string")
+    timeout = options.get("timeout")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0):
+        raise ValueError(f"http.request: `timeout` must be a number of seconds above 0, got {timeout!r}")
+    redirects = options.get("redirects", 0)
+    if isinstance(redirects, float) and redirects.is_integer():
+        redirects = int(redirects)
+    if isinstance(redirects, bool) or not isinstance(redirects, int) or not 0 <= redirects <= MAX_REDIRECTS:
+        raise ValueError(f"http.request: `redirects` is how many to follow, 0 to {MAX_REDIRECTS}, got {redirects!r}")
+    return Call(method.upper(), url, _headers(options.get("headers")), data,
+                float(timeout) if timeout is not None else None, redirects, encoded)
+
+
+def _headers(value: Any) -> list[tuple[str, str]]:
+    if value is None or (isinstance(value, list) and not value):
+        return []
+    if not isinstance(value, dict):
+        raise ValueError("http.request: `headers` must be a table of name = value")
+    out = []
+    for name, field_value in value.items():
+        text = str(int(field_value)) if isinstance(field_value, float) and field_value.is_integer() else str(field_value)
+        lower = str(name).lower()
+        if not _TOKEN.fullmatch(lower):
+            raise ValueError(f"http.request: invalid header name {name!r}")
+        if _BAD_VALUE.search(text):
+            # A CR or LF would start a header or a request of the page's own on the shared connection.
+            raise ValueError(f"http.request: invalid value for header {name!r}: control characters are not allowed")
+        if lower in _FORBIDDEN_HEADERS:
+            raise ValueError(f"http.request: the {lower} header is set by the server")
+        out.append((lower, text))
+    return out
+
+
+async def http_request(ctx: PageContext, args: tuple[Any, ...]) -> dict[str, Any]:
+    """The `http_request` host call: {status, headers, body, url} of the final response."""
+    call = parse_call(args)
+    outbound = ctx.outbound
+    entries = policy(tuple(outbound.allow))
+    client = Client.of(ctx.host.extra)
+    ctx.host.count("http.calls")
+    # The page's own cancel scope ends the call with the page (503); the page's remaining time bounds it here
+    # too, a little later so that the page's scope comes first where there is one, for the calls a runtime
+    # serves outside that scope (PHP's host socket, a synchronous Python page's thread).
+    remaining = _remaining(ctx) + PAST_BUDGET
+    timeout = call.timeout if call.timeout is not None and call.timeout < remaining else None
+    with trio.move_on_after(timeout if timeout is not None else remaining) as scope:
+        return await _follow(client, entries, call, outbound.max_response_size)
+    assert scope.cancelled_caught
+    if timeout is None:
+        wall = ctx.limits.wall_time
+        raise BudgetExceeded("time", f"page ran past its time budget of {wall:g} s (in http.request {call.url})")
+    raise HttpCallError(f"http.request: no complete answer from {call.url} within {timeout:g} s")
+
+
+def _remaining(ctx: PageContext) -> float:
+    """Seconds left of the page's wall time (run_page notes when the page started)."""
+    running = ctx.host.inflight.get(ctx.request.request_id)
+    if running is None:
+        return ctx.limits.wall_time
+    return max(0.0, running[2] + ctx.limits.wall_time - time.monotonic())
+
+
+async def _follow(client: Client, entries: tuple[AllowEntry, ...], call: Call, cap: int) -> dict[str, Any]:
+    url, method, headers, body = call.url, call.method, call.headers, call.body
+    target = parse_url(url)
+    left = call.redirects
+    while True:
+        address = await _resolve(entries, target.host, target.port)
+        status, fields, data = await client.exchange(target, address, method, headers, body, cap)
+        location = _field(fields, "location")
+        if left == 0 or status not in (301, 302, 303, 307, 308) or location is None:
+            break
+        left -= 1
+        url = urljoin(url, location)
+        following = parse_url(url)
+        # RFC 9110 §15.4: 303 is answered with a GET; so are 301 and 302 to a POST, as every browser does.
+        if status == 303 and method != "HEAD" or status in (301, 302) and method == "POST":
+            method, body = "GET", b""
+            headers = [(k, v) for k, v in headers if not k.startswith("content-")]
+        if following.origin != target.origin:
+            headers = [(k, v) for k, v in headers if k not in _CREDENTIALS]
+        target = following
+    return {"status": status, "headers": _header_table(fields), "url": url,
+            "body": base64.b64encode(data).decode("ascii") if call.base64 else data}
+
+
+def _field(fields: list[tuple[bytes, bytes]], name: bytes | str) -> str | None:
+    key = name.encode() if isinstance(name, str) else name
+    for k, v in fields:
+        if k == key:
+            return v.decode("latin-1")
+    return None
+
+
+def _header_table(fields: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    """Response fields by lower-case name; repeated fields joined by ", " (RFC 9110 §5.3), Set-Cookie by a
+    newline (its values hold commas)."""
+    out: dict[str, str] = {}
+    for k, v in fields:
+        name, value = k.decode("latin-1"), v.decode("latin-1")
+        if name in out:
+            out[name] += ("\n" if name == "set-cookie" else ", ") + value
+        else:
+            out[name] = value
+    return out
+
+
+# -- connections -----------------------------------------------------------------------------------------------
+
+PoolKey = tuple[str, str, int, str]
+"""(scheme, address, port, host name): a TLS connection is only reused for the name it was verified for."""
+
+
+class _Pooled:
+    __slots__ = ("conn", "socket", "key", "idle_since")
+
+    def __init__(self, conn: UpstreamConnection, socket: trio.SocketStream, key: PoolKey) -> None:
+        self.conn = conn
+        self.socket = socket
+        self.key = key
+        self.idle_since = 0.0
+
+    def close(self) -> None:
+        self.socket.socket.close()
+
+
+class Client:
+    """The process's connections for pages' HTTP calls: idle keep-alive connections per destination."""
+
+    def __init__(self) -> None:
+        self.idle: dict[PoolKey, list[_Pooled]] = {}
+        self._tls: ssl.SSLContext | None = None
+
+    @staticmethod
+    def of(extra: dict[str, Any]) -> Client:
+        """The client kept in the host's services (made on first use)."""
+        client = extra.get("http_client")
+        if not isinstance(client, Client):
+            client = extra["http_client"] = Client()
+        return client
+
+    def statistics(self) -> dict[str, int]:
+        return {"idle": sum(len(v) for v in self.idle.values()), "destinations": len(self.idle)}
+
+    async def exchange(self, target: Target, address: Address, method: str, headers: list[tuple[str, str]],
+                       body: bytes, cap: int) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        """One request and its whole response (status, fields, body); HttpCallError when it fails."""
+        key: PoolKey = (target.scheme, str(address), target.port, target.host)
+        fields = [("host", target.authority), *headers]
+        if not any(k == "user-agent" for k, _ in headers):
+            fields.append(("user-agent", USER_AGENT))
+        if body or method in ("POST", "PUT", "PATCH"):
+            fields.append(("content-length", str(len(body))))
+        pooled = self._take(key)
+        reused = pooled is not None
+        if pooled is None:
+            pooled = await self._open(key, target, address)
+        try:
+            try:
+                return await self._roundtrip(pooled, method, target.path, fields, body, cap)
+            except _Stale:
+                # The upstream closed the kept-alive connection as it was reused, before any response: an
+                # idempotent request is sent again on a new one (RFC 9112 §9.3.1).
+                pooled.close()
+                if not reused or method not in _IDEMPOTENT:
+                    raise HttpCallError(f"http.request: {target.authority} closed the connection") from None
+                pooled = await self._open(key, target, address)
+                return await self._roundtrip(pooled, method, target.path, fields, body, cap)
+        except BaseException:
+            pooled.close()
+            raise
+
+    async def _roundtrip(self, pooled: _Pooled, method: str, path: str, fields: list[tuple[str, str]],
+                         body: bytes, cap: int) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        conn = pooled.conn
+        answered = False
+        try:
+            await conn.send(h11.Request(method=method, target=path, headers=fields))
+            if body:
+                await conn.send(h11.Data(data=body))
+            await conn.send(h11.EndOfMessage())
+            status, received, parts, size = 0, [], [], 0
+            while True:
+                event = await conn.next_event()
+                if isinstance(event, h11.InformationalResponse):
+                    continue
+                if isinstance(event, h11.Response):
+                    answered = True
+                    status, received = event.status_code, list(event.headers)
+                elif isinstance(event, h11.Data):
+                    size += len(event.data)
+                    if size > cap:
+                        raise HttpCallError(f"http.request: the response body is larger than the {cap} bytes a "
+                                            f"page may receive ([outbound] max_response_size)")
+                    parts.append(bytes(event.data))
+                elif isinstance(event, h11.EndOfMessage):
+                    break
+                elif isinstance(event, h11.ConnectionClosed):
+                    raise UpstreamBroken("the connection closed before the response ended")
+        except (UpstreamBroken, UpstreamTimeout) as exc:
+            if not answered:
+                raise _Stale() from None
+            raise HttpCallError(f"http.request: {exc}") from None
+        self._release(pooled)
+        return status, received, b"".join(parts)
+
+    async def _open(self, key: PoolKey, target: Target, address: Address) -> _Pooled:
+        try:
+            tcp = await trio.open_tcp_stream(str(address), target.port)
+        except OSError as exc:
+            raise HttpCallError(f"http.request: cannot connect to {target.authority} ({address}): "
+                                f"{exc.strerror or exc}") from None
+        stream: trio.abc.Stream = tcp
+        if target.scheme == "https":
+            tls = trio.SSLStream(tcp, self._tls_context(), server_hostname=target.host, https_compatible=True)
+            try:
+                await tls.do_handshake()
+            except (trio.BrokenResourceError, ssl.SSLError) as exc:
+                tcp.socket.close()
+                cause = exc.__cause__ or exc
+                raise HttpCallError(f"http.request: TLS with {target.authority} failed: {cause}") from None
+            stream = tls
+        return _Pooled(UpstreamConnection(stream, _NO_WAIT), tcp, key)
+
+    def _tls_context(self) -> ssl.SSLContext:
+        if self._tls is None:
+            self._tls = ssl.create_default_context()
+        return self._tls
+
+    def _take(self, key: PoolKey) -> _Pooled | None:
+        idle = self.idle.get(key)
+        oldest = time.monotonic() - IDLE_SECONDS
+        while idle:
+            pooled = idle.pop()
+            if pooled.idle_since >= oldest and _looks_alive(pooled.socket):
+                return pooled
+            pooled.close()
+        return None
+
+    def _release(self, pooled: _Pooled) -> None:
+        if not pooled.conn.reusable():
+            pooled.close()
+            return
+        pooled.idle_since = now = time.monotonic()
+        idle = self.idle.setdefault(pooled.key, [])
+        idle.append(pooled)
+        if len(idle) > IDLE_PER_KEY:
+            idle.pop(0).close()
+        if sum(len(v) for v in self.idle.values()) > IDLE_TOTAL:
+            self._prune(now)
+
+    def _prune(self, now: float) -> None:
+        everyone = sorted((p for v in self.idle.values() for p in v), key=lambda p: p.idle_since)
+        drop = {id(p) for p in everyone[: len(everyone) - IDLE_TOTAL // 2]}
+        drop |= {id(p) for p in everyone if p.idle_since < now - IDLE_SECONDS}
+        for key in list(self.idle):
+            keep = []
+            for pooled in self.idle[key]:
+                if id(pooled) in drop:
+                    pooled.close()
+                else:
+                    keep.append(pooled)
+            if keep:
+                self.idle[key] = keep
+            else:
+                del self.idle[key]
+
+    def close(self) -> None:
+        for idle in self.idle.values():
+            for pooled in idle:
+                pooled.close()
+        self.idle.clear()
+
+
+class _Stale(Exception):
+    """The connection broke before any response came."""
+
+
+def _looks_alive(tcp: trio.SocketStream) -> bool:
+    """Nothing readable on an idle connection (a readable one has its EOF, a TLS alert or bytes nobody asked
+    for, and cannot carry the next request)."""
+    import select
+
+    poller = select.poll()
+    poller.register(tcp.socket.fileno(), select.POLLIN | select.POLLERR | select.POLLHUP)
+    return not poller.poll(0)
+
+
+__all__ = ["AllowEntry", "Client", "HttpCallError", "check_site_allow", "http_request", "parse_allow",
+           "parse_entry", "parse_url", "policy", "public"]
