@@ -32,6 +32,9 @@ from dynlan.server._access import AccessLog
 from dynlan.server._state import DATE, ServerState, new_request_id
 
 RECV_SIZE = 65536
+UNYIELDED = 2
+"""Direct socket reads and writes (that did not wait) between two trips through the scheduler: one
+request's read and its answer's write."""
 SENDFILE_CHUNK = 1024 * 1024
 READ_CHUNK = 256 * 1024
 
@@ -95,8 +98,8 @@ class H1Connection:
         self.linger = False
         self._socket = stream.socket if isinstance(stream, trio.SocketStream) else None
         """A plain TCP stream's socket, written directly while it has room (`send`)."""
-        self._yielded = False
-        """Whether this task let the others run since its last direct write (`send`)."""
+        self._unyielded = 0
+        """Direct reads and writes done since this task last let the others run (`_checkpoint`)."""
         self.timer = trio.CancelScope()
         self.phase = "idle"
         self.responded = False
@@ -119,8 +122,39 @@ class H1Connection:
         self.timer.deadline = math.inf
 
     async def _receive(self) -> None:
-        self.proto.receive_data(bytes(await self.stream.receive_some(RECV_SIZE)))
-        self._yielded = True  # receive_some is a full checkpoint
+        sock = self._socket
+        if sock is None:
+            self.proto.receive_data(bytes(await self.stream.receive_some(RECV_SIZE)))
+            return
+        # A plain TCP socket is read directly: what is already there is taken at once, and otherwise
+        # the task waits until the socket is readable.
+        await self._checkpoint()
+        while True:
+            fd = sock.fileno()
+            if fd == -1:
+                raise trio.ClosedResourceError("socket was already closed")
+            try:
+                data = os.read(fd, RECV_SIZE)
+            except BlockingIOError:
+                await trio.lowlevel.wait_readable(sock)
+                self._unyielded = 0
+                continue
+            except OSError as exc:
+                raise _Closed(f"receive failed: {exc}") from None
+            self._unyielded += 1
+            self.proto.receive_data(data)
+            return
+
+    async def _checkpoint(self) -> None:
+        """Before a direct read or write: a cancellation point, and a trip through the scheduler once
+        every `UNYIELDED` of them that did not wait, so a busy connection (pipelined requests, a page
+        streaming to a fast reader, a fast upload) still lets the others run and a budget end its page.
+        trio's own socket calls yield on every call: twice per request, where one is enough."""
+        if self._unyielded >= UNYIELDED:
+            self._unyielded = 0
+            await trio.lowlevel.checkpoint()
+        else:
+            await trio.lowlevel.checkpoint_if_cancelled()
 
     async def send(self, data: bytes) -> None:
         if not data:
@@ -128,15 +162,8 @@ class H1Connection:
         sock = self._socket
         if sock is not None:
             # Most answers fit in the socket's send buffer: written at once, there is no wait for the send
-            # timeout to bound, and none of send_all's machinery (its checkpoint is a trip through the
-            # scheduler). The first write after a receive keeps the cancellation point only (receive_some
-            # has just let the other tasks run); any later one is a full checkpoint, so a page streaming
-            # to a fast reader still lets the others run and its budget end it.
-            if self._yielded:
-                self._yielded = False
-                await trio.lowlevel.checkpoint_if_cancelled()
-            else:
-                await trio.lowlevel.checkpoint()
+            # timeout to bound, and none of send_all's machinery.
+            await self._checkpoint()
             fd = sock.fileno()
             if fd == -1:
                 raise trio.ClosedResourceError("socket was already closed")
@@ -146,6 +173,7 @@ class H1Connection:
                 sent = 0
             except OSError as exc:
                 raise _Closed(f"send failed: {exc}") from None
+            self._unyielded += 1
             if sent == len(data):
                 return
             data = data[sent:]
@@ -153,6 +181,7 @@ class H1Connection:
         phase, deadline = self.phase, self.timer.deadline
         self._arm("send", self.http.send_timeout)
         await self.stream.send_all(data)
+        self._unyielded = 0
         self.phase, self.timer.deadline = phase, deadline
 
     async def next_body_event(self) -> DataReceived | MessageComplete:
