@@ -11,7 +11,10 @@ from dynlan.sandboxes._process import (
     forget,
     kill_descendants,
     kill_group,
+    kill_orphans,
     kill_strays,
+    private_folder,
+    remove_private_folders,
     spawn,
 )
 
@@ -26,6 +29,9 @@ __all__ = [
     "forget",
     "kill_descendants",
     "kill_group",
+    "kill_orphans",
     "kill_strays",
+    "private_folder",
+    "remove_private_folders",
     "spawn",
 ]

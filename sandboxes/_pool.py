@@ -20,6 +20,7 @@ import trio
 from dynlan.sandboxes._process import (
     become_subreaper,
     forget,
+    groups_pending,
     kill_descendants,
     kill_group,
     kill_strays,
@@ -189,6 +190,10 @@ class ProcessPool:
             for worker in workers:
                 await worker.proc.wait()
                 forget(worker.pid)
+            # The cgroups of the workers' killed descendants go once those are collected (a moment later).
+            while groups_pending():
+                await trio.sleep(0.01)
+                kill_strays()
         self._all.clear()
         self._idle.clear()
 

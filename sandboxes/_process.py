@@ -11,6 +11,13 @@ re-parented to it instead of to init, so it stays in sight. `kill_tree` kills
 a worker with every descendant it can find, and `kill_strays` kills any child
 of the serving process that it did not start itself (an orphan left behind by
 page code).
+
+A serving process killed outright (SIGKILL, the out-of-memory killer) runs no
+clean-up: its php-cgi and sandbox workers, in sessions of their own, would
+live on. The supervisor is a subreaper too, so they become its children once
+the serving process is gone; `kill_orphans` ends them. The runtimes' private
+temporary folders carry the serving process's pid in their names
+(`private_folder`), so `remove_private_folders` finds a dead worker's folders.
 """
 
 from __future__ import annotations
@@ -19,8 +26,10 @@ import ctypes
 import logging
 import os
 import resource
+import shutil
 import signal
 import subprocess
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -102,13 +111,35 @@ def _join_pids_cgroup(max_processes: int) -> bool:
     return False
 
 
+_pending_groups: set[str] = set()
+"""pids cgroups of ended workers that still held processes not yet collected (killed descendants): removed by a
+later `kill_strays` or `kill_orphans`, once they are."""
+
+
 def remove_pids_cgroup(pid: int) -> None:
     """Remove the pids cgroup a finished worker made for itself (a no-op where it made none)."""
     for root in _PIDS_ROOTS:
-        try:
-            os.rmdir(os.path.join(root, f"dynlan-{pid}"))
-        except OSError:
-            pass
+        _remove_group(os.path.join(root, f"dynlan-{pid}"))
+
+
+def _remove_group(group: str) -> None:
+    try:
+        os.rmdir(group)
+    except FileNotFoundError:
+        _pending_groups.discard(group)
+    except OSError:
+        # EBUSY: a killed process in it is not collected yet.
+        if os.path.isdir(group):
+            _pending_groups.add(group)
+    else:
+        _pending_groups.discard(group)
+
+
+def groups_pending() -> bool:
+    """Some ended worker's pids cgroup waits for its last processes to be collected."""
+    for group in list(_pending_groups):
+        _remove_group(group)
+    return bool(_pending_groups)
 
 
 def become_subreaper() -> bool:
@@ -234,6 +265,7 @@ def kill_strays(expected: set[int] | None = None) -> int:
         _reaped(pid)
     if count:
         log.warning("killed %d process(es) left behind by page code", count)
+    groups_pending()
     return count
 
 
@@ -248,6 +280,8 @@ def _reaped(pid: int) -> bool:
 def forget(pid: int) -> None:
     """A worker this process started has been reaped."""
     _started.discard(pid)
+    # Its descendants, killed with it, are collected first: its cgroup can go once they are.
+    kill_strays()
     remove_pids_cgroup(pid)
 
 
@@ -260,3 +294,72 @@ def cpu_seconds(pid: int) -> float:
         return 0.0
     ticks = os.sysconf("SC_CLK_TCK")
     return (int(fields[11]) + int(fields[12])) / ticks
+
+
+PRIVATE_KINDS = ("php", "python")
+"""The runtimes that make a private temporary folder per serving process (`dynlan-<kind>-<pid>-*`)."""
+
+
+def private_folder(kind: str) -> str:
+    """A new private temporary folder for runtime `kind` of this process, named with its pid."""
+    assert kind in PRIVATE_KINDS
+    return tempfile.mkdtemp(prefix=f"dynlan-{kind}-{os.getpid()}-")
+
+
+def remove_private_folders(pid: int) -> int:
+    """Remove the private temporary folders a serving process `pid` (ended) made; returns how many there were."""
+    base = tempfile.gettempdir()
+    removed = 0
+    try:
+        names = os.listdir(base)
+    except OSError:
+        return 0
+    for name in names:
+        if any(name.startswith(f"dynlan-{kind}-{pid}-") for kind in PRIVATE_KINDS):
+            shutil.rmtree(os.path.join(base, name), ignore_errors=True)
+            removed += 1
+    return removed
+
+
+def kill_orphans(keep: set[int]) -> tuple[int, int]:
+    """Kill every child of this process but `keep`, with its descendants, and collect those that ended.
+
+    Meant for a subreaper whose own children are all in `keep` (the supervisor and its workers): any other
+    child is a process a dead worker started (php-cgi, a sandbox worker), re-parented here. Returns
+    (killed, still waiting to be collected); call again while the second is not zero.
+    """
+    killed = waiting = 0
+    for pid in children(os.getpid()):
+        if pid in keep:
+            continue
+        tree = [pid, *descendants(pid)]
+        for each in tree:
+            _pending_groups.update(_pids_groups(each))
+        for each in reversed(tree):
+            _kill_pid(each)
+        if _reaped(pid):
+            killed += 1
+        else:
+            waiting += 1
+    # A cgroup can be removed once every process in it is collected, which may take a later call.
+    if groups_pending():
+        waiting += 1
+    return killed, waiting
+
+
+def _pids_groups(pid: int) -> list[str]:
+    """The `dynlan-*` pids cgroup folders process `pid` is in (none where it joined none)."""
+    try:
+        with open(f"/proc/{pid}/cgroup") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return []
+    found: list[str] = []
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        name = os.path.basename(path)
+        if not name.startswith("dynlan-"):
+            continue
+        root = _PIDS_ROOTS[0] if "pids" in controllers.split(",") else _PIDS_ROOTS[1]
+        found.append(os.path.join(root, path.lstrip("/")))
+    return found

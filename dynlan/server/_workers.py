@@ -9,6 +9,12 @@ costs only the requests it had accepted. With several workers the slots'
 sockets share the port with SO_REUSEPORT and the kernel spreads new
 connections over them. A worker calls listen() once it is ready, so the
 port refuses connections until the first worker can serve them.
+
+A worker that ends without closing its runtimes (SIGKILL, a crash) leaves
+php-cgi and sandbox processes in sessions of their own. The supervisor is a
+subreaper, so they become its children: after a worker ends it kills every
+child that is not a worker, and removes the ended worker's private temporary
+folders. SIGQUIT stops the server as SIGTERM and SIGINT do.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from pathlib import Path
 
 import trio
 
+from dynlan.sandboxes import become_subreaper, kill_orphans, remove_private_folders
 from dynlan.server._watchdog import WATCHDOG_EXIT, Heartbeat, kill_children
 
 log = logging.getLogger("dynlan")
@@ -75,6 +82,10 @@ class Supervisor:
         self.exit_status = 0
         self.ready = trio.Event()
         """Set once some worker serves."""
+        self._spawning = 0
+        """Workers being started: a new worker is a child before its pid is known, so no orphan is killed then."""
+        self._orphans = False
+        """A worker has ended since the last sweep for the processes it left."""
 
     @property
     def procs(self) -> dict[int, trio.Process]:
@@ -98,6 +109,7 @@ class Supervisor:
             slot.killed_blocked = False
             # Its own process group: a Ctrl-C in the terminal reaches the supervisor alone, which then stops the
             # workers once (a worker that also got SIGINT would take SIGTERM as a second signal and not wait).
+            self._spawning += 1
             try:
                 proc = await trio.lowlevel.open_process(cmd, pass_fds=[*fds, slot.heartbeat_fd], process_group=0)
             except OSError as exc:
@@ -107,6 +119,8 @@ class Supervisor:
                 log.error("worker %d could not be started: %s; retrying in %.1fs", slot.index, exc, delay)
                 await trio.sleep(delay)
                 continue
+            finally:
+                self._spawning -= 1
             slot.proc = proc
             slot.starts += 1
             if self.stopping:
@@ -148,15 +162,31 @@ class Supervisor:
             await trio.sleep(delay)
 
     def _forget(self, pid: int) -> None:
-        """Remove the control socket a killed worker could not remove (`dynlan cache purge` would try it)."""
+        """Remove what an ended worker may have left: its control socket (`dynlan cache purge` would try it), the
+        processes its runtimes started and their private temporary folders."""
         if self.control_folder is not None:
             with contextlib.suppress(OSError):
                 (self.control_folder / f"{pid}.sock").unlink()
+        self._orphans = True
+        self._sweep()
+        remove_private_folders(pid)
+
+    def _sweep(self) -> None:
+        """Kill the processes ended workers left (see the module docstring), once no worker is being started."""
+        if not self._orphans or self._spawning:
+            return
+        keep = {proc.pid for proc in self.procs.values()}
+        killed, waiting = kill_orphans(keep)
+        if killed:
+            log.info("killed %d process(es) an ended worker left", killed)
+        # Those still dying, and their own children re-parented here as they die, are taken by the next sweep.
+        self._orphans = waiting > 0 or killed > 0
 
     async def _monitor(self, nursery: trio.Nursery) -> None:
         """Notice workers that start serving, and kill one whose event loop stays blocked."""
         while True:
             await trio.sleep(MONITOR_INTERVAL)
+            self._sweep()
             now = time.monotonic()  # the workers' clock (trio's has an offset)
             for slot in self.slots:
                 proc = slot.proc
@@ -231,12 +261,18 @@ class Supervisor:
         log.info("SIGHUP: reloading the configuration in %d worker%s", told, "" if told == 1 else "s")
 
     async def run(self) -> int:
-        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
+        become_subreaper()
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGQUIT, signal.SIGHUP) as signals:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._watch, signals, nursery)
                 nursery.start_soon(self._monitor, nursery)
                 for slot in self.slots:
                     nursery.start_soon(self._keep_alive, slot, nursery)
+            # Collect what the last workers left that is still dying (its pids cgroups go once it is collected).
+            with trio.move_on_after(5):
+                while self._orphans:
+                    await trio.sleep(MONITOR_INTERVAL)
+                    self._sweep()
         return self.exit_status
 
     async def _watch(self, signals: AsyncIterator[int], nursery: trio.Nursery) -> None:

@@ -69,7 +69,7 @@ from dynlan.runtimes.php._fastcgi import (
     encode_pairs,
 )
 from dynlan.runtimes.php._site_policy import SITE_KEYS, php_site_options
-from dynlan.sandboxes import Limits, PoolError, ProcessPool, Worker, forget, spawn
+from dynlan.sandboxes import Limits, PoolError, ProcessPool, Worker, forget, private_folder, spawn
 
 log = logging.getLogger("dynlan.php")
 
@@ -292,7 +292,7 @@ class PhpRuntime:
 
     async def start(self, host: Host) -> None:
         self.host = host
-        self._tmp = tempfile.mkdtemp(prefix="dynlan-php-")
+        self._tmp = private_folder("php")
         if self.user is not None:
             if os.geteuid() != 0:
                 log.warning("php.user is ignored: only a server running as root can run php-cgi as another user")

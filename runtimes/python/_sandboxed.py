@@ -21,7 +21,6 @@ import os
 import shutil
 import struct
 import sys
-import tempfile
 from typing import Any
 
 import trio
@@ -37,7 +36,15 @@ from dynlan.host import (
 )
 from dynlan.runtimes.python._api import REQUEST_FIELDS
 from dynlan.runtimes.python._worker import payload, unpack
-from dynlan.sandboxes import Limits, PoolError, ProcessPool, Worker, descendants, spawn
+from dynlan.sandboxes import (
+    Limits,
+    PoolError,
+    ProcessPool,
+    Worker,
+    descendants,
+    private_folder,
+    spawn,
+)
 
 WATCH_INTERVAL = 0.05
 MAX_PROCESSES = 32
@@ -68,7 +75,7 @@ class SandboxedPython:
         if pool is None:
             memory = ctx.limits.memory
             cpu_cap = max(60, int(ctx.limits.wall_time * 100))
-            private = tempfile.mkdtemp(prefix="dynlan-python-")
+            private = private_folder("python")
             self.private.append(private)
             env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "DYNLAN_MEMORY_BUDGET": str(memory),
                    "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8", "TMPDIR": private, "HOME": private,
