@@ -279,9 +279,11 @@ def _banner(scheme: str, host: str, port: int, sites: Mapping[str, object], defa
 def runtimes_command() -> int:
     from dynlan.runtimes import registry
 
-    rows = registry().describe()
-    width = max((len(r[0]) for r in rows), default=4)
-    for name, suffixes, version, status in rows:
-        print(f"{name:<{width}}  {' '.join(suffixes):<10}  {version:<14}  {status}")
+    rows = [("RUNTIME", "SUFFIXES", "VERSION", "STATUS")]
+    rows += [(name, " ".join(suffixes), version, status) for name, suffixes, version, status in registry().describe()]
+    # Every column as wide as its widest cell; the last one (a reason, when unavailable) runs on.
+    widths = [max(len(row[column]) for row in rows) for column in range(3)]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True)) + "  " + row[3])
     sys.stdout.flush()
     return 0

@@ -16,10 +16,16 @@ pytestmark = pytest.mark.e2e
 
 def test_runtimes_lists_every_runtime() -> None:
     p = subprocess.run([sys.executable, "-m", "dynlan", "runtimes"], capture_output=True, text=True, check=True)
-    rows = {line.split()[0]: line for line in p.stdout.splitlines()}
+    lines = p.stdout.splitlines()
+    assert lines[0].split() == ["RUNTIME", "SUFFIXES", "VERSION", "STATUS"]
+    rows = {line.split()[0]: line for line in lines[1:]}
     assert ".lua" in rows["lua"] and "available" in rows["lua"] and "lupa" in rows["lua"]
     # The example adapter from examples/dynlan-template, found through its entry point.
     assert ".tmpl" in rows["template"] and "available" in rows["template"]
+    # The columns fit their widest cell: each starts at the same place on every line.
+    for heading in ("SUFFIXES", "VERSION", "STATUS"):
+        start = lines[0].index(heading)
+        assert all(line[start - 2:start] == "  " and line[start] != " " for line in lines), (heading, p.stdout)
 
 
 def test_example_adapter_serves_pages(tmp_path: Path) -> None:
