@@ -10,13 +10,15 @@ TSTAMP := $(VENV)/.installed-test
 SITE   ?= sites/demo
 PORT   ?= 8080
 
-# command:debian-package pairs
-TEST_SYSDEPS  := php-cgi:php-cgi redis-server:redis-server nghttp:nghttp2-client h2load:nghttp2-client curl:curl chromium:chromium openssl:openssl
+# command:debian-package pairs. Serving needs php-cgi alone (for .php pages); the suite adds a Redis server, the
+# HTTP clients it drives the server with, a browser, openssl, and the PHP applications it serves.
+SERVE_SYSDEPS := php-cgi:php-cgi
+TEST_SYSDEPS  := redis-server:redis-server nghttp:nghttp2-client h2load:nghttp2-client curl:curl chromium:chromium openssl:openssl
 TEST_DEBS     := adminer php-sqlite3
 BENCH_SYSDEPS := wrk:wrk nginx:nginx h2load:nghttp2-client php-fpm8.2:php-fpm
 BENCH_DEBS    := libnginx-mod-http-lua
 
-.PHONY: serve test bench lint sysdeps-test sysdeps-bench install clean
+.PHONY: serve test bench lint sysdeps-serve sysdeps-test sysdeps-bench install clean
 
 install: $(STAMP)
 
@@ -47,13 +49,16 @@ define need_sysdeps
 	fi
 endef
 
-sysdeps-test:
+sysdeps-serve:
+	$(call need_sysdeps,$(SERVE_SYSDEPS),)
+
+sysdeps-test: sysdeps-serve
 	$(call need_sysdeps,$(TEST_SYSDEPS),$(TEST_DEBS))
 
 sysdeps-bench:
 	$(call need_sysdeps,$(BENCH_SYSDEPS),$(BENCH_DEBS))
 
-serve: sysdeps-test $(STAMP)
+serve: sysdeps-serve $(STAMP)
 	$(BIN)/dynlan serve $(SITE) --port $(PORT)
 
 test: sysdeps-test $(TSTAMP)
