@@ -7,8 +7,8 @@
          (so a name that resolves to 127.0.0.1 — DNS rebinding — reaches nothing the list does not name)
       -> the connection goes to that very address (no second lookup), from a keep-alive pool per
          (scheme, address, port, name)
-      -> request and response over HTTP/1.1 with the proxy's client connection (dynlan.proxy), the response
-         body capped by `[outbound] max_response_size`
+      -> request and response over HTTP/1.1 (h11 frames them; TLS for https, verified against the system's
+         certificate authorities), the response body capped by `[outbound] max_response_size`
       -> redirects followed only when the call asks (`redirects = n`), each new URL checked the same way
 
 The call runs inside the page's wall-time budget: the page's cancel scope cuts it (503), and a `timeout` the page
@@ -32,8 +32,6 @@ import trio
 
 from dynlan.config import ConfigError
 from dynlan.host._context import BudgetExceeded
-from dynlan.proxy._client import UpstreamBroken, UpstreamConnection, UpstreamTimeout
-from dynlan.proxy._config import Timeouts
 
 if TYPE_CHECKING:
     from dynlan.host._context import PageContext
@@ -52,8 +50,21 @@ IDLE_TOTAL = 256
 USER_AGENT = "dynlan"
 PAST_BUDGET = 0.5
 """Seconds past the page's wall time a call made outside the page's cancel scope may last."""
-_NO_WAIT = Timeouts(connect=86400.0, read=86400.0, write=86400.0)
-"""The page's cancel scope (wall time, or the call's timeout) bounds every wait; the connection adds none."""
+READ_SIZE = 65536
+MAX_HEAD = 64 * 1024
+"""Largest response head (status line and fields) a call takes."""
+
+NOT_PUBLIC: tuple[Network, ...] = tuple(ipaddress.ip_network(n) for n in (
+    # RFC 6890 and the IANA special-purpose registries, with the ranges that embed or translate to an IPv4
+    # address (IPv4-mapped, NAT64, 6to4, Teredo), since these may lead to a private one.
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12", "192.0.0.0/24",
+    "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16", "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24",
+    "224.0.0.0/4", "240.0.0.0/4",
+    "::/128", "::1/128", "::ffff:0:0/96", "64:ff9b::/96", "64:ff9b:1::/48", "100::/64", "2001::/23", "2001:db8::/32",
+    "2002::/16", "fc00::/7", "fe80::/10", "ff00::/8",
+))
+"""Addresses a name entry never reaches and a site's own address entry may not name (the server's list grants
+them)."""
 
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
@@ -116,7 +127,10 @@ class AllowEntry:
     @property
     def special(self) -> bool:
         """An address entry reaching the machine itself, a private network or another non-public range."""
-        return self.network is not None and not (self.network.is_global and not self.network.is_multicast)
+        network = self.network
+        if network is None:
+            return False
+        return any(network.version == n.version and network.overlaps(n) for n in NOT_PUBLIC)
 
 
 def parse_entry(text: str) -> AllowEntry:
@@ -186,11 +200,11 @@ def policy(allow: tuple[str, ...]) -> tuple[AllowEntry, ...]:
 
 
 def public(address: Address) -> bool:
-    """An address of the public Internet: not this machine, a private or link-local network, nor any range
-    IANA reserves (`is_global`); an IPv4-mapped IPv6 address is judged by its IPv4 address."""
+    """An address of the public Internet: not this machine, a private or link-local network (with the cloud
+    metadata address), nor any range IANA reserves; an IPv4-mapped IPv6 address is judged by its IPv4 address."""
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
-    return address.is_global and not address.is_multicast
+    return address.is_global and not any(address.version == n.version and address in n for n in NOT_PUBLIC)
 
 
 def _admitted(entries: tuple[AllowEntry, ...], address: Address, port: int, by_name: bool) -> bool:
@@ -419,24 +433,71 @@ PoolKey = tuple[str, str, int, str]
 """(scheme, address, port, host name): a TLS connection is only reused for the name it was verified for."""
 
 
-class _Pooled:
-    __slots__ = ("conn", "socket", "key", "idle_since")
+class _Broken(Exception):
+    """The connection failed or the server broke the protocol."""
 
-    def __init__(self, conn: UpstreamConnection, socket: trio.SocketStream, key: PoolKey) -> None:
-        self.conn = conn
-        self.socket = socket
+
+class _Connection:
+    """One client connection: h11 frames the messages (Content-Length, chunked, keep-alive), a trio stream (TCP,
+    or TLS over it) carries the bytes. No timeouts of its own: the call's cancel scope bounds every wait."""
+
+    __slots__ = ("stream", "tcp", "h11", "key", "idle_since")
+
+    def __init__(self, stream: trio.abc.Stream, tcp: trio.SocketStream, key: PoolKey) -> None:
+        self.stream = stream
+        self.tcp = tcp
+        self.h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD)
         self.key = key
         self.idle_since = 0.0
 
+    async def send(self, event: h11.Event) -> None:
+        try:
+            data = self.h11.send(event)
+        except h11.LocalProtocolError as exc:
+            raise HttpCallError(f"http.request: the request cannot be sent: {exc}") from None
+        if data:
+            try:
+                await self.stream.send_all(data)
+            except (trio.BrokenResourceError, OSError) as exc:
+                raise _Broken(f"sending failed: {exc}") from None
+
+    async def next_event(self) -> h11.Event:
+        conn = self.h11
+        while True:
+            try:
+                event = conn.next_event()
+            except h11.RemoteProtocolError as exc:
+                raise _Broken(f"bad response: {exc}") from None
+            if event is h11.PAUSED:
+                raise _Broken("more than one response")
+            if event is not h11.NEED_DATA:
+                assert isinstance(event, h11.Event)
+                return event
+            try:
+                data = await self.stream.receive_some(READ_SIZE)
+            except (trio.BrokenResourceError, OSError) as exc:
+                raise _Broken(f"reading failed: {exc}") from None
+            conn.receive_data(bytes(data))
+
+    def reusable(self) -> bool:
+        """Both messages complete on a keep-alive connection: ready for the next request."""
+        conn = self.h11
+        if conn.our_state is h11.DONE and conn.their_state is h11.DONE:
+            conn.start_next_cycle()
+            return True
+        return False
+
     def close(self) -> None:
-        self.socket.socket.close()
+        """Drop the connection now (idle or broken; under TLS too, which has no close of its own to wait for)."""
+        self.tcp.socket.close()
+
 
 
 class Client:
     """The process's connections for pages' HTTP calls: idle keep-alive connections per destination."""
 
     def __init__(self) -> None:
-        self.idle: dict[PoolKey, list[_Pooled]] = {}
+        self.idle: dict[PoolKey, list[_Connection]] = {}
         self._tls: ssl.SSLContext | None = None
 
     @staticmethod
@@ -478,16 +539,17 @@ class Client:
             pooled.close()
             raise
 
-    async def _roundtrip(self, pooled: _Pooled, method: str, path: str, fields: list[tuple[str, str]],
+    async def _roundtrip(self, conn: _Connection, method: str, path: str, fields: list[tuple[str, str]],
                          body: bytes, cap: int) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-        conn = pooled.conn
         answered = False
         try:
             await conn.send(h11.Request(method=method, target=path, headers=fields))
             if body:
                 await conn.send(h11.Data(data=body))
             await conn.send(h11.EndOfMessage())
-            status, received, parts, size = 0, [], [], 0
+            status, size = 0, 0
+            received: list[tuple[bytes, bytes]] = []
+            parts: list[bytes] = []
             while True:
                 event = await conn.next_event()
                 if isinstance(event, h11.InformationalResponse):
@@ -495,24 +557,26 @@ class Client:
                 if isinstance(event, h11.Response):
                     answered = True
                     status, received = event.status_code, list(event.headers)
+                    length = _field(received, b"content-length")
+                    if length is not None and length.isdigit() and int(length) > cap:
+                        raise HttpCallError(_too_large(cap))
                 elif isinstance(event, h11.Data):
                     size += len(event.data)
                     if size > cap:
-                        raise HttpCallError(f"http.request: the response body is larger than the {cap} bytes a "
-                                            f"page may receive ([outbound] max_response_size)")
+                        raise HttpCallError(_too_large(cap))
                     parts.append(bytes(event.data))
                 elif isinstance(event, h11.EndOfMessage):
                     break
                 elif isinstance(event, h11.ConnectionClosed):
-                    raise UpstreamBroken("the connection closed before the response ended")
-        except (UpstreamBroken, UpstreamTimeout) as exc:
+                    raise _Broken("the connection closed before the response ended")
+        except _Broken as exc:
             if not answered:
                 raise _Stale() from None
             raise HttpCallError(f"http.request: {exc}") from None
-        self._release(pooled)
+        self._release(conn)
         return status, received, b"".join(parts)
 
-    async def _open(self, key: PoolKey, target: Target, address: Address) -> _Pooled:
+    async def _open(self, key: PoolKey, target: Target, address: Address) -> _Connection:
         try:
             tcp = await trio.open_tcp_stream(str(address), target.port)
         except OSError as exc:
@@ -528,25 +592,25 @@ class Client:
                 cause = exc.__cause__ or exc
                 raise HttpCallError(f"http.request: TLS with {target.authority} failed: {cause}") from None
             stream = tls
-        return _Pooled(UpstreamConnection(stream, _NO_WAIT), tcp, key)
+        return _Connection(stream, tcp, key)
 
     def _tls_context(self) -> ssl.SSLContext:
         if self._tls is None:
             self._tls = ssl.create_default_context()
         return self._tls
 
-    def _take(self, key: PoolKey) -> _Pooled | None:
+    def _take(self, key: PoolKey) -> _Connection | None:
         idle = self.idle.get(key)
         oldest = time.monotonic() - IDLE_SECONDS
         while idle:
             pooled = idle.pop()
-            if pooled.idle_since >= oldest and _looks_alive(pooled.socket):
+            if pooled.idle_since >= oldest and _looks_alive(pooled.tcp):
                 return pooled
             pooled.close()
         return None
 
-    def _release(self, pooled: _Pooled) -> None:
-        if not pooled.conn.reusable():
+    def _release(self, pooled: _Connection) -> None:
+        if not pooled.reusable():
             pooled.close()
             return
         pooled.idle_since = now = time.monotonic()
@@ -578,6 +642,11 @@ class Client:
             for pooled in idle:
                 pooled.close()
         self.idle.clear()
+
+
+def _too_large(cap: int) -> str:
+    return f"http.request: the response body is larger than the {cap} bytes a page may receive " \
+           f"([outbound] max_response_size)"
 
 
 class _Stale(Exception):

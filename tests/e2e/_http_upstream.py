@@ -1,9 +1,10 @@
 """The service pages call in tests/e2e/test_page_http.py: a small ASGI app served by Hypercorn (trio worker).
 
-    /echo            JSON: method, raw path, query, request fields, the body as text
+    /echo            JSON: method, raw path, query, request fields, the body as text, the client's address
     /bytes           the 256 byte values, as application/octet-stream
     /slow?s=S        answers after S seconds
     /big?n=N         N bytes
+    /big-chunked?n=N N bytes, chunked
     /redirect?to=U   302 to U
     /cookie          sets two cookies
 """
@@ -43,6 +44,12 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await _answer(send, 200, b"slow done")
     elif path == "/big":
         await _answer(send, 200, b"x" * int(query["n"]))
+    elif path == "/big-chunked":
+        # No Content-Length: only counting the body as it comes finds it too large.
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        for _ in range(int(query["n"]) // 1000):
+            await send({"type": "http.response.body", "body": b"x" * 1000, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
     elif path == "/redirect":
         await _answer(send, 302, b"", extra=[(b"location", query["to"].encode())])
     elif path == "/cookie":
@@ -54,6 +61,7 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             "query": scope["query_string"].decode("latin-1"),
             "headers": {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]},
             "body": body.decode("utf-8", "replace"),
+            "client": list(scope["client"]),
         }
         await _answer(send, 200, json.dumps(info).encode(), b"application/json", [(b"x-upstream", b"echo")])
 

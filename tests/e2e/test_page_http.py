@@ -108,7 +108,8 @@ echo $r['status'], "\\n", $r['headers']['x-upstream'] ?? '-', "\\n", $r['body'];
 
 PAGES = {"lua.lua": LUA, "wren.wren": WREN, "py.py": PY_ASYNC, "py_sync.py": PY_SYNC, "php.php": PHP,
          # Not caught: the refusal is the page's error (500, the message in the log).
-         "raw.lua": "local r = http.request{url = request.query.url}\nprint(r.status)\n"}
+         "raw.lua": "local r = http.request{url = request.query.url}\nprint(r.status)\n",
+         "cookie.lua": "print(http.request{url = request.query.url}.headers['set-cookie'])\n"}
 
 HAS_PHP = shutil.which("php-cgi") is not None
 CALLERS = ["lua.lua", "wren.wren", "py.py", "py_sync.py",
@@ -283,9 +284,10 @@ def test_redirects_are_followed_when_asked_and_each_one_checked(setup: Setup, pa
 def test_a_body_over_the_cap_fails_cleanly(setup: Setup, page: str) -> None:
     status, _, body = lines(setup.call("a.test", page, f"{setup.up}/big?n={CAP}"))
     assert status == "200" and body == "x" * CAP
-    r = setup.call("a.test", page, f"{setup.up}/big?n={CAP * 4}")
-    assert r.status_code == 200 and r.text.startswith("error: ")
-    assert f"larger than the {CAP} bytes a page may receive" in r.text, r.text
+    for big in (f"big?n={CAP * 4}", f"big-chunked?n={CAP * 4}"):
+        r = setup.call("a.test", page, f"{setup.up}/{big}")
+        assert r.status_code == 200 and r.text.startswith("error: ")
+        assert f"larger than the {CAP} bytes a page may receive" in r.text, r.text
     # The connection that carried it is not reused half read: the next call is whole.
     assert lines(setup.call("a.test", page, f"{setup.up}/big?n=10"))[2] == "x" * 10
 
@@ -306,3 +308,19 @@ def test_a_slow_service_is_cut_at_the_page_s_wall_time(setup: Setup, page: str) 
     assert r.status_code == 503, r.text
     # Cut by the page's budget, long before the service would have answered.
     assert WALL * 0.9 <= elapsed < 15, elapsed
+
+
+# -- connections ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("page", ["lua.lua", "wren.wren", "py.py"])
+def test_calls_reuse_a_kept_alive_connection(setup: Setup, page: str) -> None:
+    import json
+
+    clients = {tuple(json.loads(lines(setup.call("a.test", page, f"{setup.up}/echo"))[2])["client"]) for _ in range(4)}
+    assert len(clients) == 1, clients  # one connection (the worker's pool) carried the four calls
+
+
+def test_set_cookie_fields_are_kept_apart(setup: Setup) -> None:
+    r = setup.call("a.test", "cookie.lua", f"{setup.up}/cookie")
+    assert r.status_code == 200 and r.text == "a=1; Path=/\nb=2\n", r.text
