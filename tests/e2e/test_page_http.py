@@ -25,6 +25,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from dynlan.server._tls import development_certificate
 from tests._server import RunningServer, free_port, run_dynlan, wait_port
 
 pytestmark = pytest.mark.e2e
@@ -138,8 +139,10 @@ def service() -> Iterator[int]:
 
 
 class Setup:
-    def __init__(self, server: RunningServer, port: int, closed: int) -> None:
+    def __init__(self, server: RunningServer, port: int, closed: int, tls: RunningServer) -> None:
         self.server = server
+        self.tls = tls
+        """Another dynlan, serving HTTPS with a certificate no authority signed."""
         self.port = port
         self.closed = closed
         """A loopback port nothing listens on, and no list names."""
@@ -153,8 +156,11 @@ class Setup:
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     sites = tmp_path_factory.mktemp("page-http")
-    with service() as port:
-        allowed = f'["127.0.0.1:{port}", "localhost:{port}"]'
+    tls_site = tmp_path_factory.mktemp("page-http-tls")
+    (tls_site / "hello.txt").write_text("hello over tls\n")
+    cert, key = development_certificate(tmp_path_factory.mktemp("page-http-cert"))
+    with service() as port, run_dynlan(tls_site, "--tls-cert", cert, "--tls-key", key) as tls:
+        allowed = f'["127.0.0.1:{port}", "localhost:{port}", "127.0.0.1:{tls.port}"]'
         tables = {
             "a.test": f"[outbound]\nallow = {allowed}\nmax_response_size = {CAP}\n",
             "s.test": f'[outbound]\nallow = {allowed}\nmax_response_size = {CAP}\n\n[python]\nsandbox = "process"\n',
@@ -169,7 +175,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
         config = (f"[limits]\nwall_time = {WALL}\n\n[outbound]\nallow = {allowed[:-1]}, \"api.example.com\"]\n\n"
                   f"[python]\nsandbox = \"none\"\n")
         with run_dynlan(sites, config=config) as server:
-            yield Setup(server, port, free_port())
+            yield Setup(server, port, free_port(), tls)
 
 
 def lines(r: httpx.Response) -> list[str]:
@@ -253,7 +259,8 @@ def test_an_uncaught_refusal_is_the_page_s_error(setup: Setup) -> None:
 
 @pytest.mark.parametrize("page", CALLERS)
 def test_an_attacker_site_cannot_use_another_site_s_allowance(setup: Setup, page: str) -> None:
-    for url in (f"{setup.up}/echo", f"http://localhost:{setup.port}/echo", f"http://[::ffff:127.0.0.1]:{setup.port}/"):
+    for url in (f"{setup.up}/echo", f"http://localhost:{setup.port}/echo", f"http://[::ffff:127.0.0.1]:{setup.port}/",
+                f"http://127.0.0.1:{setup.server.port}/lua.lua", "http://169.254.169.254/latest/meta-data/"):
         r = setup.call("b.test", page, url)
         assert r.status_code == 200 and r.text.startswith("error: ") and "allow list" in r.text, (url, r.text)
     assert lines(setup.call("a.test", page, f"{setup.up}/echo"))[0] == "200"  # a.test's own list still holds
@@ -324,3 +331,13 @@ def test_calls_reuse_a_kept_alive_connection(setup: Setup, page: str) -> None:
 def test_set_cookie_fields_are_kept_apart(setup: Setup) -> None:
     r = setup.call("a.test", "cookie.lua", f"{setup.up}/cookie")
     assert r.status_code == 200 and r.text == "a=1; Path=/\nb=2\n", r.text
+
+
+@pytest.mark.parametrize("page", CALLERS)
+def test_https_certificates_are_verified(setup: Setup, page: str) -> None:
+    # The other server's certificate is its own (no authority signed it): the call fails at the handshake and
+    # sends nothing; plain HTTP to the same port is still only what the list allows.
+    r = setup.call("a.test", page, f"https://127.0.0.1:{setup.tls.port}/hello.txt")
+    assert r.status_code == 200 and r.text.startswith("error: ") and "TLS with 127.0.0.1" in r.text, r.text
+    assert "certificate verify failed" in r.text, r.text
+    assert "hello over tls" not in r.text
