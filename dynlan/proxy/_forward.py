@@ -23,11 +23,11 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-import h11
 import trio
 
 from dynlan.http import HttpError
-from dynlan.proxy._client import ConnectFailed, UpstreamBroken, UpstreamConnection, UpstreamTimeout
+from dynlan.proxy._client import ConnectFailed, Http1Connection, UpstreamBroken, UpstreamTimeout
+from dynlan.proxy._codec import BodyChunk, ResponseHead
 from dynlan.proxy._group import Group, UpstreamState
 from dynlan.proxy._headers import request_headers, response_headers, sticky_cookie
 
@@ -52,10 +52,8 @@ async def forward(group: Group, ex: SiteExchange, target: str, peer: str, truste
     if body_kind == "probe":
         # No declared length (HTTP/2 and HTTP/3 need none): the first read tells whether there is a body at all.
         first = await ex.receive()
-        if first:
-            headers.append(("transfer-encoding", "chunked"))
-        body_kind = "body" if first else "none"
-    elif body_kind == "chunked":
+        body_kind = "chunked" if first else "none"
+    if body_kind == "chunked":
         headers.append(("transfer-encoding", "chunked"))
     tried: list[UpstreamState] = []
     timed_out = False
@@ -84,7 +82,7 @@ async def forward(group: Group, ex: SiteExchange, target: str, peer: str, truste
         tried.pop()  # the upstream is not at fault: its keep-alive connection was closing
 
 
-async def _exchange(group: Group, state: UpstreamState, conn: UpstreamConnection, reused: bool, ex: SiteExchange,
+async def _exchange(group: Group, state: UpstreamState, conn: Http1Connection, reused: bool, ex: SiteExchange,
                     target: str, headers: list[tuple[str, str]], body_kind: str, first: bytes,
                     sticky: str | None) -> bool:
     """One request and its response on `conn`; True when it should be sent again on a new connection."""
@@ -95,9 +93,9 @@ async def _exchange(group: Group, state: UpstreamState, conn: UpstreamConnection
     body_failed: list[Exception] = []
     relayed = False
     try:
-        await conn.send(h11.Request(method=request.method, target=target, headers=headers))
+        await conn.send_request(request.method, target, headers, chunked=body_kind == "chunked",
+                                body=body_kind != "none")
         if body_kind == "none":
-            await conn.send(h11.EndOfMessage())
             await _relay_response(group, state, conn, ex, sticky)
         else:
             async with trio.open_nursery() as nursery:
@@ -138,38 +136,33 @@ async def _exchange(group: Group, state: UpstreamState, conn: UpstreamConnection
             conn.close()
 
 
-async def _relay_response(group: Group, state: UpstreamState, conn: UpstreamConnection, ex: SiteExchange,
+async def _relay_response(group: Group, state: UpstreamState, conn: Http1Connection, ex: SiteExchange,
                           sticky: str | None) -> None:
     spec = group.spec
     event = await conn.next_event()
-    while isinstance(event, h11.InformationalResponse):
-        event = await conn.next_event()  # 100 Continue and the like: the server sends the client its own
-    if not isinstance(event, h11.Response):
+    if not isinstance(event, ResponseHead):
         raise UpstreamBroken("the upstream closed the connection before its response")
     group.succeeded(state)
     out = response_headers(event.headers)
     if spec.policy == "cookie" and sticky != state.sticky:
         out.append(("set-cookie", sticky_cookie(spec.cookie, state.sticky)))
-    await ex.send_head(event.status_code, out)
+    await ex.send_head(event.status, out)
     while True:
-        event = await conn.next_event()
-        if isinstance(event, h11.Data):
-            await ex.send_body(bytes(event.data))
-        elif isinstance(event, h11.EndOfMessage):
-            return
-        else:
-            raise UpstreamBroken("the upstream closed the connection before the end of its response")
+        body = await conn.next_event()
+        if not isinstance(body, BodyChunk):
+            return  # ResponseEnd: a response cut short is an UpstreamBroken from next_event
+        await ex.send_body(body.data)
 
 
-async def _send_body(conn: UpstreamConnection, ex: SiteExchange, first: bytes, errors: list[Exception],
+async def _send_body(conn: Http1Connection, ex: SiteExchange, first: bytes, errors: list[Exception],
                      cancel: trio.CancelScope) -> None:
-    """The request body, as the client sends it, to the upstream (h11 frames it: length or chunked)."""
+    """The request body, as the client sends it, to the upstream (with its length, or chunked)."""
     try:
         data = first or await ex.receive()
         while data:
-            await conn.send(h11.Data(data=data))
+            await conn.send_body(data)
             data = await ex.receive()
-        await conn.send(h11.EndOfMessage())
+        await conn.end_body()
     except (UpstreamBroken, UpstreamTimeout) as exc:
         # The upstream stopped reading: its response (an early answer, or the connection's end) tells the rest.
         errors.append(exc)

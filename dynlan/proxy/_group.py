@@ -18,10 +18,10 @@ import time
 import zlib
 from collections.abc import Callable, Sequence
 
-import h11
 import trio
 
-from dynlan.proxy._client import ConnectFailed, UpstreamConnection, open_connection
+from dynlan.proxy._client import ConnectFailed, Http1Connection, open_connection
+from dynlan.proxy._codec import ResponseEnd, ResponseHead
 from dynlan.proxy._config import ProxySpec, Upstream
 
 log = logging.getLogger("dynlan")
@@ -43,7 +43,7 @@ class UpstreamState:
         self.ejected_until = 0.0
         self.healthy = True
         self.check_fails = 0
-        self.idle: list[UpstreamConnection] = []
+        self.idle: list[Http1Connection] = []
         self.sticky = sticky
 
     def available(self, now: float) -> bool:
@@ -115,7 +115,7 @@ class Group:
 
     # -- connections ---------------------------------------------------------------------------------------
 
-    async def connection(self, state: UpstreamState) -> tuple[UpstreamConnection, bool]:
+    async def connection(self, state: UpstreamState) -> tuple[Http1Connection, bool]:
         """An idle pooled connection that still looks open, or a new one; (connection, reused)."""
         idle = state.idle
         while idle:
@@ -125,9 +125,9 @@ class Group:
             conn.close()
         return await open_connection(state.upstream, self.spec.timeouts), False
 
-    def release(self, state: UpstreamState, conn: UpstreamConnection) -> None:
+    def release(self, state: UpstreamState, conn: Http1Connection) -> None:
         """Back to the pool when it can carry another request; closed otherwise."""
-        if not self.closed and len(state.idle) < self.spec.keepalive and conn.reusable():
+        if not self.closed and len(state.idle) < self.spec.keepalive and conn.reusable:
             conn.idle_since = time.monotonic()
             state.idle.append(conn)
         else:
@@ -204,16 +204,14 @@ class Group:
             return False, str(exc)
         try:
             host = self.spec.host or state.upstream.default_host
-            await conn.send(h11.Request(method="GET", target=path,
-                                        headers=[("host", host), ("user-agent", "dynlan-health"),
-                                                 ("connection", "close")]))
-            await conn.send(h11.EndOfMessage())
+            await conn.send_request("GET", path, [("host", host), ("user-agent", "dynlan-health"),
+                                                  ("connection", "close")], chunked=False, body=False)
             status = 0
             while True:
                 event = await conn.next_event()
-                if isinstance(event, h11.Response):
-                    status = event.status_code
-                elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
+                if isinstance(event, ResponseHead):
+                    status = event.status
+                elif isinstance(event, ResponseEnd):
                     break
             return 200 <= status < 400, f"status {status}"
         except Exception as exc:  # UpstreamBroken, UpstreamTimeout: a failed check, whatever broke

@@ -2,7 +2,7 @@
 
 RFC 9110 §7.6.1: `Connection` and every field it names belong to one connection, as do `Keep-Alive`, `TE`,
 `Transfer-Encoding`, `Upgrade` and `Proxy-Connection`; `Trailer` announces trailers of the message as framed on
-this hop. None of them is passed on: h11 frames the upstream message itself, and the server frames the client's.
+this hop. None of them is passed on: the proxy frames the upstream message itself, and the server the client's.
 `Proxy-*` fields are for this proxy (`Proxy-Authorization` must never reach an upstream).
 
 Forwarding fields (RFC 7239 `Forwarded`, the de facto `X-Forwarded-For`/`-Proto`/`-Host`, RFC 9110 §7.6.3 `Via`):

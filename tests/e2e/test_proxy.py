@@ -206,9 +206,14 @@ def test_hop_by_hop_fields_are_dropped_both_ways(proxied: Upstreams) -> None:
     assert len(r.headers.get_list("date")) == 1 and r.headers["server"].startswith("dynlan")
 
 
-def test_chunked_response_and_a_unix_socket_upstream(proxied: Upstreams) -> None:
+def test_chunked_response_head_and_a_unix_socket_upstream(proxied: Upstreams) -> None:
     r = httpx.get(proxied.server.url + "/api/chunks?n=50", timeout=30)
     assert r.text == "".join(f"chunk {i}\n" for i in range(50))
+    with httpx.Client(base_url=proxied.server.url, timeout=30) as c:
+        for _ in range(3):  # HEAD leaves the kept-alive upstream connection ready for the next request
+            r = c.head("/api/big?n=1000")
+            assert r.status_code == 200 and r.headers["content-length"] == "1000" and r.content == b""
+            assert len(c.get("/api/big?n=1000").content) == 1000
     assert seen(httpx.get(proxied.server.url + "/sock/u", timeout=30))["name"] == "s"
 
 

@@ -1,0 +1,173 @@
+"""HTTP/1.1 client side, sans-I/O: request heads and bodies to bytes, response bytes to events (llhttp).
+
+The server already parses requests with llhttp through httptools (`dynlan/http/_h1fast.py`); the proxy parses
+responses with the same library's response parser, and writes requests itself (a request head is a few lines
+whose every part is checked here). No I/O and no clock: `_client.py` moves the bytes.
+
+Framing of responses (RFC 9112 §6.3) is llhttp's: Content-Length, chunked (trailers read and dropped: the server's
+exchanges cannot send them on), or until the connection closes; no body for a HEAD request, a 1xx, 204 or 304.
+1xx interim responses are skipped. One parser per response, so a response that breaks off can never leave a
+half-read one behind for the next request on the connection.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import httptools
+
+MAX_HEAD = 64 * 1024
+"""A response head larger than this (fields and values together) is refused."""
+
+
+class CodecError(Exception):
+    """The upstream broke HTTP/1.1 (or a request could not be written safely)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseHead:
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    """Names lower-case, as received otherwise."""
+
+
+@dataclass(frozen=True, slots=True)
+class BodyChunk:
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseEnd:
+    keep_alive: bool
+    """The connection can carry another request (HTTP/1.1 keep-alive, and no bytes after the response)."""
+
+
+ResponseEvent = ResponseHead | BodyChunk | ResponseEnd
+
+
+class _Stop(Exception):
+    """Raised from a parser callback: stop reading this feed here."""
+
+
+def request_head(method: str, target: str, headers: list[tuple[str, str]]) -> bytes:
+    """The request line and fields (RFC 9112 §3, §5). CodecError when a part holds CR, LF or NUL: a field could
+    otherwise end early and smuggle a second request to the upstream."""
+    lines = [method, " ", target, " HTTP/1.1\r\n"]
+    for name, value in headers:
+        lines += (name, ": ", value, "\r\n")
+    lines.append("\r\n")
+    text = "".join(lines)
+    breaks = len(headers) + 2
+    if text.count("\n") != breaks or text.count("\r") != breaks or "\x00" in text or " " in target \
+            or " " in method:
+        raise CodecError("a request field holds CR, LF or NUL")
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        raise CodecError("a request field is not ISO-8859-1") from None
+
+
+def chunk(data: bytes) -> bytes:
+    """One chunk of a chunked body (RFC 9112 §7.1)."""
+    return b"%x\r\n%b\r\n" % (len(data), data)
+
+
+LAST_CHUNK = b"0\r\n\r\n"
+
+
+class ResponseParser:
+    """The response to one request: `feed()` bytes (b"" at the connection's end), take `events`."""
+
+    __slots__ = ("_parser", "_head_only", "_headers", "_size", "_status", "events", "_head_done", "_done",
+                 "_until_close", "_framed")
+
+    def __init__(self, head_only: bool) -> None:
+        self._parser = httptools.HttpResponseParser(self)
+        self._head_only = head_only
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._size = 0
+        self._status = 0
+        self._head_done = False
+        self._done = False
+        self._framed = False
+        self._until_close = False
+        self.events: deque[ResponseEvent] = deque()
+
+    @property
+    def done(self) -> bool:
+        return self._done
+
+    def feed(self, data: bytes) -> None:
+        """Parse `data`; CodecError on a malformed or truncated response."""
+        if self._done:
+            return
+        if not data:
+            if self._head_done and self._until_close:
+                # RFC 9112 §6.3 (8): a body with neither length nor chunking ends with the connection.
+                self._finish(False)
+                return
+            raise CodecError("the upstream closed the connection before the end of its response")
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserCallbackError as exc:
+            # httptools wraps what a callback raised; the callback's own exception is the context.
+            if isinstance(exc.__context__, _Stop):
+                return
+            if isinstance(exc.__context__, CodecError):
+                raise exc.__context__ from None
+            raise CodecError(f"bad response: {exc}") from None
+        except httptools.HttpParserUpgrade:
+            raise CodecError("the upstream switched protocols") from None
+        except httptools.HttpParserError as exc:
+            raise CodecError(f"bad response: {exc}") from None
+
+    def _finish(self, keep_alive: bool) -> None:
+        self._done = True
+        self.events.append(ResponseEnd(keep_alive))
+
+    # -- llhttp callbacks ----------------------------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        if self._done:
+            # Bytes after the response no request asked for: this connection is not reused.
+            self.events[-1] = ResponseEnd(False)
+            raise _Stop
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self._head_done:
+            return  # a trailer field: not passed on
+        self._size += len(name) + len(value)
+        if self._size > MAX_HEAD:
+            raise CodecError(f"the response head is over {MAX_HEAD} bytes")
+        lower = name.lower()
+        if lower == b"content-length" or lower == b"transfer-encoding":
+            self._framed = True
+        self._headers.append((lower, value))
+
+    def on_headers_complete(self) -> None:
+        status = self._parser.get_status_code()
+        if 100 <= status < 200:
+            # An interim response (100 Continue, 103 Early Hints): the final one follows.
+            self._headers = []
+            self._size = 0
+            self._framed = False
+            return
+        self._status = status
+        self._head_done = True
+        self.events.append(ResponseHead(status, self._headers))
+        no_body = self._head_only or status in (204, 304)
+        if no_body:
+            # RFC 9110 §9.3.2, §15.3.5, §15.4.5: whatever Content-Length says, no body follows.
+            self._finish(self._parser.should_keep_alive())
+            raise _Stop
+        self._until_close = not self._framed
+
+    def on_body(self, body: bytes) -> None:
+        if self._head_done:
+            self.events.append(BodyChunk(body))
+
+    def on_message_complete(self) -> None:
+        if not self._head_done:
+            return  # the end of an interim response
+        self._finish(self._parser.should_keep_alive() and not self._until_close)
