@@ -294,6 +294,12 @@ struct WrenHandle {
 
 typedef struct Compiler Compiler;
 
+enum {
+  FAST_NONE, FAST_PLUS, FAST_MINUS, FAST_MULTIPLY, FAST_DIVIDE, FAST_LT, FAST_GT, FAST_LTE,
+  FAST_GTE, FAST_EQ, FAST_NEQ
+};
+#define FAST_INFIX_SYMBOLS 256
+
 struct WrenVM {
   ObjClass* boolClass;
   ObjClass* classClass;
@@ -340,6 +346,9 @@ struct WrenVM {
 
   /* Symbols used by the interpreter and core. */
   int symIterate, symIteratorValue, symToString, symCall1;
+  /* Infix operators the interpreter runs inline on two Nums (and `==`/`!=` on a
+     String): FAST_* code by method symbol, 0 for every other symbol. */
+  uint8_t fastInfix[FAST_INFIX_SYMBOLS];
   double startClock;
 };
 

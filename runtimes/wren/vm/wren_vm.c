@@ -64,6 +64,17 @@ WrenVM* wren_new_vm(const WrenConfiguration* config) {
   vm->symIterate = wren_method_symbol(vm, "iterate(_)");
   vm->symIteratorValue = wren_method_symbol(vm, "iteratorValue(_)");
   vm->symToString = wren_method_symbol(vm, "toString");
+  static const struct {
+    const char* signature;
+    uint8_t code;
+  } fastInfix[] = {{"+(_)", FAST_PLUS}, {"-(_)", FAST_MINUS}, {"*(_)", FAST_MULTIPLY},
+                   {"/(_)", FAST_DIVIDE}, {"<(_)", FAST_LT}, {">(_)", FAST_GT},
+                   {"<=(_)", FAST_LTE}, {">=(_)", FAST_GTE}, {"==(_)", FAST_EQ},
+                   {"!=(_)", FAST_NEQ}};
+  for (size_t i = 0; i < sizeof fastInfix / sizeof fastInfix[0]; i++) {
+    int symbol = wren_method_symbol(vm, fastInfix[i].signature);
+    if (symbol < FAST_INFIX_SYMBOLS) vm->fastInfix[symbol] = fastInfix[i].code;
+  }
   return vm;
 }
 
@@ -580,6 +591,42 @@ static WrenInterpretResult run_interpreter(WrenVM* vm, ObjFiber* fiber) {
     CASE(CALL) : numArgs = instruction - OP_CALL_0 + 1;
     symbol = READ_SHORT();
     args = sp - numArgs;
+    /* Arithmetic and comparison of two Nums, and String equality, run inline:
+       the built-in classes' methods cannot be replaced, so the result is the
+       primitive's. The call is charged to the budget as a call would be. */
+    if (numArgs == 2 && symbol < FAST_INFIX_SYMBOLS && vm->fastInfix[symbol] != FAST_NONE &&
+        remaining >= 4) {
+      Value a = args[0];
+      Value b = args[1];
+      if (IS_NUM(a) && IS_NUM(b)) {
+        double x = AS_NUM(a);
+        double y = AS_NUM(b);
+        Value r;
+        switch (vm->fastInfix[symbol]) {
+          case FAST_PLUS: r = NUM_VAL(x + y); break;
+          case FAST_MINUS: r = NUM_VAL(x - y); break;
+          case FAST_MULTIPLY: r = NUM_VAL(x * y); break;
+          case FAST_DIVIDE: r = NUM_VAL(x / y); break;
+          case FAST_LT: r = BOOL_VAL(x < y); break;
+          case FAST_GT: r = BOOL_VAL(x > y); break;
+          case FAST_LTE: r = BOOL_VAL(x <= y); break;
+          case FAST_GTE: r = BOOL_VAL(x >= y); break;
+          case FAST_EQ: r = BOOL_VAL(x == y); break;
+          default: r = BOOL_VAL(x != y); break;
+        }
+        remaining -= 4;
+        args[0] = r;
+        sp = args + 1;
+        DISPATCH();
+      }
+      if (IS_STRING(a) && vm->fastInfix[symbol] >= FAST_EQ) {
+        bool equal = IS_STRING(b) && wren_strings_equal(AS_STRING(a), AS_STRING(b));
+        remaining -= 4;
+        args[0] = BOOL_VAL(vm->fastInfix[symbol] == FAST_EQ ? equal : !equal);
+        sp = args + 1;
+        DISPATCH();
+      }
+    }
     classObj = wren_get_class_inline(vm, args[0]);
     goto complete_call;
 
