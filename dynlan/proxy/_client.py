@@ -17,6 +17,7 @@ import trio
 
 from dynlan.proxy._codec import (
     LAST_CHUNK,
+    BodyChunk,
     CodecError,
     ResponseEnd,
     ResponseEvent,
@@ -166,6 +167,21 @@ class Http1Connection(_Connection):
         if isinstance(event, ResponseEnd):
             self.reusable = event.keep_alive and self._sent_all
         return event
+
+    def buffered_body(self) -> bytes | None:
+        """After the head: the whole body when the rest of the response has already been read (a small one
+        usually comes in the same read as its head), so it can be answered in one go; else None."""
+        parser = self._parser
+        assert parser is not None
+        events = parser.events
+        if not events or not isinstance(events[-1], ResponseEnd):
+            return None
+        end = events.pop()
+        assert isinstance(end, ResponseEnd)
+        body = b"".join(event.data for event in events if isinstance(event, BodyChunk))
+        events.clear()
+        self.reusable = end.keep_alive and self._sent_all
+        return body
 
 
 class UpstreamConnection(_Connection):

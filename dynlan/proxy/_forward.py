@@ -146,6 +146,11 @@ async def _relay_response(group: Group, state: UpstreamState, conn: Http1Connect
     out = response_headers(event.headers)
     if spec.policy == "cookie" and sticky != state.sticky:
         out.append(("set-cookie", sticky_cookie(spec.cookie, state.sticky)))
+    if ex.request.method != "HEAD":
+        whole = conn.buffered_body()
+        if whole is not None:
+            await ex.respond(event.status, out, whole)
+            return
     await ex.send_head(event.status, out)
     while True:
         body = await conn.next_event()

@@ -29,6 +29,7 @@ class ProxyService:
         self.groups: dict[ProxySpec, Group] = {}
         self._config: Any = None
         self._live: frozenset[ProxySpec] = frozenset()
+        self._by_id: dict[int, tuple[ProxySpec, Group]] = {}
 
     def live(self) -> frozenset[ProxySpec]:
         """The proxy tables of the running configuration (found again after a reload swapped it)."""
@@ -45,6 +46,10 @@ class ProxyService:
 
     def group(self, spec: ProxySpec) -> Group:
         """The running group of `spec`, made and started on first use."""
+        # By the rule's own table first: hashing a ProxySpec walks all its fields, on every request.
+        known = self._by_id.get(id(spec))
+        if known is not None and known[0] is spec and not known[1].closed and known[1].started:
+            return known[1]
         group = self.groups.get(spec)
         if group is None or group.closed:
             self.live()
@@ -54,6 +59,9 @@ class ProxyService:
             if host is not None and host.nursery is not None:
                 group.started = True
                 host.nursery.start_soon(group.keep, lambda: spec in self.live() and not group.closed)
+        if len(self._by_id) > 1000:
+            self._by_id.clear()  # tables of configurations long reloaded away
+        self._by_id[id(spec)] = (spec, group)
         return group
 
     async def forward(self, ex: SiteExchange, spec: ProxySpec, target: str, peer: str, trusted_peer: bool) -> None:
