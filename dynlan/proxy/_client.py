@@ -10,6 +10,7 @@ framing that llhttp does in C. `UpstreamConnection` keeps the h11 engine for pag
 
 from __future__ import annotations
 
+import os
 import select
 
 import h11
@@ -75,8 +76,21 @@ class _Connection:
         self._fd = sock.fileno() if sock is not None else -1
 
     async def send_raw(self, data: bytes) -> None:
-        # A CancelScope with a deadline rather than fail_after: this is on every request's path, and the
-        # context-manager generator of fail_after costs more than the scope itself.
+        fd = self._fd
+        if fd >= 0:
+            # A request head or body chunk nearly always fits in the socket's buffer: written at once, with a
+            # cancellation point, and none of send_all's machinery (as the server's own connections do).
+            await trio.lowlevel.checkpoint_if_cancelled()
+            try:
+                sent = os.write(fd, data)
+            except BlockingIOError:
+                sent = 0
+            except OSError as exc:
+                raise UpstreamBroken(f"sending to the upstream failed: {exc}") from None
+            if sent == len(data):
+                return
+            data = data[sent:]
+        # The upstream is not reading as fast (or a stream without a socket, as TLS): wait, within the timeout.
         with trio.CancelScope(deadline=trio.current_time() + self.timeouts.write) as scope:
             try:
                 await self.stream.send_all(data)
@@ -87,6 +101,21 @@ class _Connection:
 
     async def _receive(self) -> bytes:
         """The next bytes from the upstream (b"" at its end); UpstreamTimeout past `timeouts.read`."""
+        fd = self._fd
+        if fd >= 0:
+            await trio.lowlevel.checkpoint_if_cancelled()
+            deadline = trio.current_time() + self.timeouts.read
+            while True:
+                try:
+                    return os.read(fd, READ_SIZE)
+                except BlockingIOError:
+                    pass
+                except OSError as exc:
+                    raise UpstreamBroken(f"reading from the upstream failed: {exc}") from None
+                with trio.CancelScope(deadline=deadline) as scope:
+                    await trio.lowlevel.wait_readable(fd)
+                if scope.cancelled_caught:
+                    raise UpstreamTimeout(f"no bytes from the upstream for {self.timeouts.read}s")
         data: bytes | bytearray = b""
         with trio.CancelScope(deadline=trio.current_time() + self.timeouts.read) as scope:
             try:
