@@ -120,17 +120,14 @@ async def _exchange(group: Group, state: UpstreamState, conn: Http1Connection, r
     except UpstreamTimeout as exc:
         log.warning("[%s] proxy: %s: %s", request.request_id, state.upstream.url, exc)
         group.failed(state, str(exc))
-        if ex.response_started:
-            raise
-        raise HttpError(504, "the upstream server did not answer in time") from None
+        # After the head, close=True: the server breaks the response off (a cut connection or a reset stream).
+        raise HttpError(504, "the upstream server did not answer in time", close=ex.response_started) from None
     except UpstreamBroken as exc:
         if reused and not ex.response_started and body_kind == "none" and request.method in IDEMPOTENT:
             return True
         log.warning("[%s] proxy: %s: %s", request.request_id, state.upstream.url, exc)
         group.failed(state, str(exc))
-        if ex.response_started:
-            raise
-        raise HttpError(502, "the upstream server failed to answer") from None
+        raise HttpError(502, "the upstream server failed to answer", close=ex.response_started) from None
     finally:
         if not released:
             conn.close()

@@ -4,6 +4,7 @@
     /big?n=N       N bytes, streamed in 64 KiB chunks (Content-Length set)
     /chunks?n=K    K chunks of "chunk i\\n", no Content-Length (chunked)
     /slow?s=S      answers after S seconds
+    /cut           declares 100000 bytes, sends 1000, then fails (the connection is dropped)
     anything else  JSON: the upstream's name, the method, raw path and query, the fields and the body's size
                    (the body is read chunk by chunk and counted, never held)
 """
@@ -51,6 +52,10 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             await send({"type": "http.response.body", "body": f"chunk {i}\n".encode(), "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         return
+    if path == "/cut":
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"100000")]})
+        await send({"type": "http.response.body", "body": b"c" * 1000, "more_body": True})
+        raise RuntimeError("the upstream breaks off its response")
     if path == "/slow":
         await trio.sleep(float(query["s"][0]))
         await _answer(send, 200, b"slow done")

@@ -246,6 +246,15 @@ def test_upstream_timeout_is_504(proxied: Upstreams) -> None:
     assert httpx.get(proxied.server.url + "/slow/slow?s=0.01", timeout=30).text == "slow done"
 
 
+def test_a_response_the_upstream_breaks_off_is_broken_off(proxied: Upstreams) -> None:
+    for http2 in (False, True):
+        with httpx.Client(base_url=proxied.server.url, http1=not http2, http2=http2, timeout=30) as c:
+            with pytest.raises(httpx.RemoteProtocolError):
+                c.get("/api/cut")  # never a complete-looking response
+            assert seen(c.get("/api/x"))["name"] in ("a", "b")  # HTTP/2: the connection's other streams go on
+    assert "Traceback" not in proxied.server.log()
+
+
 def test_sticky_cookie_keeps_a_client_on_one_upstream(proxied: Upstreams) -> None:
     with httpx.Client(base_url=proxied.server.url, timeout=30) as c:
         first = c.get("/sticky/x")
