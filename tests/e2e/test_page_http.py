@@ -110,7 +110,9 @@ echo $r['status'], "\\n", $r['headers']['x-upstream'] ?? '-', "\\n", $r['body'];
 PAGES = {"lua.lua": LUA, "wren.wren": WREN, "py.py": PY_ASYNC, "py_sync.py": PY_SYNC, "php.php": PHP,
          # Not caught: the refusal is the page's error (500, the message in the log).
          "raw.lua": "local r = http.request{url = request.query.url}\nprint(r.status)\n",
-         "cookie.lua": "print(http.request{url = request.query.url}.headers['set-cookie'])\n"}
+         "cookie.lua": "print(http.request{url = request.query.url}.headers['set-cookie'])\n",
+         # Computes past its slice first: it goes on on a Lua VM of its own thread, whose calls the host loop makes.
+         "heavy.lua": "local x = 0\nfor i = 1, 20000000 do x = x + i end\n" + LUA}
 
 HAS_PHP = shutil.which("php-cgi") is not None
 CALLERS = ["lua.lua", "wren.wren", "py.py", "py_sync.py",
@@ -230,6 +232,13 @@ def test_python_in_the_process_sandbox_calls_too(setup: Setup, page: str) -> Non
     assert status == "200" and seen["method"] == "PUT" and seen["query"] == "from=sandbox"
     assert seen["body"] == "\x00\ufffd raw"  # the service decodes it as UTF-8: the bytes arrived as sent
     assert setup.call("s.test", page, f"{setup.up}/bytes").content == b"200\n-\n" + bytes(range(256))
+
+
+def test_a_heavy_lua_page_calls_from_a_thread_vm(setup: Setup) -> None:
+    import json
+
+    status, _, body = lines(setup.call("a.test", "heavy.lua", f"{setup.up}/echo", body=b"\x00heavy", method="POST"))
+    assert status == "200" and json.loads(body)["body"] == "\x00heavy"
 
 
 def test_a_name_entry_with_an_address_entry_reaches_the_service(setup: Setup) -> None:
