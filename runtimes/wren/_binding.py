@@ -128,6 +128,8 @@ class Config(NamedTuple):
     """Instructions the VM may execute before "Instruction budget exhausted." (None: no limit)."""
     enable_optional_modules: bool = True
     """Provide the built-in `meta` and `random` modules."""
+    meta_own_module_only: bool = False
+    """`Meta.getModuleVariables` answers only for the calling module itself (for untrusted code)."""
     user_data: Any = None
 
 
@@ -201,6 +203,7 @@ class VM:
             c.heap_growth_percent,
             c.max_heap_size,
             c.enable_optional_modules,
+            c.meta_own_module_only,
             self._self_handle,
         )
         if self._vm == ffi.NULL:

@@ -37,7 +37,8 @@ typedef struct {
 
 int wren_get_version_number(void);
 WrenVM* dl_new_vm(size_t initialHeapSize, size_t minHeapSize, int heapGrowthPercent,
-                  size_t maxHeapSize, bool enableOptionalModules, void* userData);
+                  size_t maxHeapSize, bool enableOptionalModules, bool metaOwnModuleOnly,
+                  void* userData);
 int wren_free_vm(WrenVM* vm);
 void wren_collect_garbage(WrenVM* vm);
 WrenInterpretResult wren_interpret(WrenVM* vm, const char* module, const char* source);
@@ -139,7 +140,8 @@ static WrenForeignClassMethods dl_bind_class(WrenVM* vm, const char* module,
 }
 
 static WrenVM* dl_new_vm(size_t initialHeapSize, size_t minHeapSize, int heapGrowthPercent,
-                         size_t maxHeapSize, bool enableOptionalModules, void* userData) {
+                         size_t maxHeapSize, bool enableOptionalModules,
+                         bool metaOwnModuleOnly, void* userData) {
   WrenConfiguration config;
   wren_init_configuration(&config);
   config.writeFn = _dl_write;
@@ -153,6 +155,7 @@ static WrenVM* dl_new_vm(size_t initialHeapSize, size_t minHeapSize, int heapGro
   if (heapGrowthPercent > 0) config.heapGrowthPercent = heapGrowthPercent;
   config.maxHeapSize = maxHeapSize;
   config.enableOptionalModules = enableOptionalModules;
+  config.metaOwnModuleOnly = metaOwnModuleOnly;
   config.userData = userData;
   return wren_new_vm(&config);
 }

@@ -181,6 +181,9 @@ class WrenRuntime:
             foreign_methods={("dynlan", "Host", True, CALL_SIGNATURE): self._call},
             # The heap is the worker's: the cap leaves room for the shared part besides one page's budget.
             max_heap_size=memory + 32 * 1024 * 1024, enable_optional_modules=True,
+            # A page lists the variables of its own module only: not the prelude's, core's or another
+            # module's (another request's page, another site's module).
+            meta_own_module_only=True,
         ))
         with open(PRELUDE, encoding="utf-8") as f:
             self._prelude = f.read()

@@ -397,3 +397,27 @@ def test_closed_vm_and_garbage() -> None:
         vm.interpret("main", "1")
     del vm
     gc.collect()
+
+
+def test_meta_lists_only_the_callers_own_module_when_asked() -> None:
+    probe = (
+        'import "meta" for Meta\n'
+        'var Mine = 2\n'
+        'System.print(Meta.getModuleVariables("main").contains("Mine"))\n'
+        'for (name in ["other", "meta", "random"]) {\n'
+        '  var found = Fiber.new { Meta.getModuleVariables(name) }.try()\n'
+        '  System.print(found is List ? "listed" : found)\n'
+        '}\n'
+    )
+    expected = {
+        False: ["true", "listed", "listed", "listed"],
+        True: ["true", "Could not find a module named 'other'.", "Could not find a module named 'meta'.",
+               "Could not find a module named 'random'."],
+    }
+    for own_only, lines in expected.items():
+        vm = VM(Config(meta_own_module_only=own_only))
+        assert vm.interpret("other", "var Secret = 1\n") is InterpretResult.SUCCESS
+        assert vm.interpret("loader", 'import "random"\n') is InterpretResult.SUCCESS
+        assert vm.interpret("main", probe) is InterpretResult.SUCCESS
+        assert "".join(vm.output).splitlines() == lines
+        vm.close()

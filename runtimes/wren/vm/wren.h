@@ -79,6 +79,10 @@ typedef struct {
   size_t maxHeapSize;
   /* Enables the built-in "meta" and "random" modules. */
   bool enableOptionalModules;
+  /* Meta.getModuleVariables answers only for the calling module itself (an
+     embedder running untrusted code in shared modules sets it); otherwise any
+     module the caller can name, as in the reference. */
+  bool metaOwnModuleOnly;
   void* userData;
 } WrenConfiguration;
 

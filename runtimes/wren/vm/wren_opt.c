@@ -164,6 +164,7 @@ static ObjModule* meta_visible_module(WrenVM* vm, Value name) {
   if (caller == NULL) return NULL;
   const char* text = AS_CSTRING(name);
   if (caller->name != NULL && strcmp(caller->name->value, text) == 0) return caller;
+  if (vm->config.metaOwnModuleOnly) return NULL;
   bool builtin = vm->config.enableOptionalModules && wren_optional_module_source(text) != NULL;
   if (builtin || vm->config.resolveModuleFn == NULL) return wren_get_module(vm, name);
   const char* importer = caller->name != NULL ? caller->name->value : "core";
