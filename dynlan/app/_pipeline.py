@@ -25,6 +25,7 @@ from dynlan.app._exchange import SiteExchange
 from dynlan.app._router import Match, Router
 from dynlan.app._rules import IpNetwork, client_address, parse_networks
 from dynlan.app._sites import Site
+from dynlan.config import StaticConfig
 from dynlan.host import PageContext, run_page
 from dynlan.http import Exchange, HttpError
 from dynlan.proxy import ProxyService, peer_trusted
@@ -46,6 +47,11 @@ class Pipeline:
         # page file -> (expiry, why it may not run): a page reached through a link that leaves the site.
         self._page_links: dict[str, tuple[float, str | None]] = {}
         self._trusted: tuple[list[str] | None, list[IpNetwork]] = (None, [])
+        # (site folder, path) -> (expiry, router, [static] settings, static.generation, resolution): a path
+        # decided static.
+        self._static_routes: dict[
+            tuple[str, str], tuple[float, Router | None, StaticConfig, int, static.Resolved]
+        ] = {}
         self.proxies = ProxyService(app)
         """The upstream groups of `proxy` rules (docs/proxy.md)."""
 
@@ -125,6 +131,15 @@ class Pipeline:
     async def _route(self, ex: SiteExchange, site: Site, path: str) -> None:
         """A page or a static file for `path`, decided by the router and one resolve of the path."""
         router: Router | None = site.router
+        cfg = site.config.static
+        key = (site.root, path)
+        now = time.monotonic()
+        known = self._static_routes.get(key)
+        if (known is not None and known[0] > now and known[1] is router and known[2] is cfg
+                and known[3] == self.static.generation):
+            # The same path of the same site's routes and settings, decided static a moment ago.
+            await self._static(ex, site, known[4])
+            return
         match = None
         if router is not None:
             try:
@@ -145,6 +160,7 @@ class Pipeline:
         except static.StaticError as exc:
             raise HttpError(exc.status, exc.message) from None
         if router is None:
+            self._remember_static(key, now, router, cfg, resolved)
             await self._static(ex, site, resolved)
             return
         if resolved.kind == "file" and router.runtime_for(resolved.fs_path.rpartition(os.sep)[2]) is not None:
@@ -158,6 +174,7 @@ class Pipeline:
             await self._page(ex, site, router.split_path_info(path) or Match(route, {}))
             return
         if resolved.kind != "missing":
+            self._remember_static(key, now, router, cfg, resolved)
             await self._static(ex, site, resolved)
             return
         # Nothing in the folder: a page named by its file with more path after it (`/info.php/a/b`)
@@ -170,6 +187,16 @@ class Pipeline:
                 log.warning("[%s] 404 for %s: %s", ex.request.request_id, path, resolved.refused)
             raise HttpError(404, f"{path} not found")
         await self._page(ex, site, found)
+
+    def _remember_static(
+        self, key: tuple[str, str], now: float, router: Router | None, cfg: StaticConfig, resolved: static.Resolved,
+    ) -> None:
+        """Keep a path's static decision for as long as its resolution is kept (`StaticFiles.resolve`: a
+        second), for these routes and settings only (a reload brings others); a file gone from under it
+        (`StaticFiles.forget`) ends it at once, and a page added for the same URL takes it within the second."""
+        if len(self._static_routes) >= static.RESOLVE_ENTRIES:
+            self._static_routes.clear()
+        self._static_routes[key] = (now + static.RESOLVE_TTL, router, cfg, self.static.generation, resolved)
 
     async def _static(self, ex: SiteExchange, site: Site, resolved: static.Resolved) -> None:
         method = ex.request.method

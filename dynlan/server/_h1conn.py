@@ -111,7 +111,8 @@ class H1Connection:
 
     # One cancel scope per connection carries every timeout; `phase` says which
     # wait it is bounding, so that when it fires we know what to answer.
-    # (One scope whose deadline moves is much cheaper than a scope per wait.)
+    # (One scope whose deadline moves is much cheaper than a scope per wait; and the
+    # keep-alive and body waits move it only when there is something to wait for.)
 
     def _arm(self, phase: str, timeout: float) -> None:
         self.phase = phase
@@ -121,14 +122,26 @@ class H1Connection:
         self.phase = "app"
         self.timer.deadline = math.inf
 
-    async def _receive(self) -> None:
+    async def _receive(self, timeout: float | None = None) -> None:
+        """Read what the client sent next into the protocol.
+
+        With `timeout`, a wait for it is bounded by that (the phase is the caller's); the deadline
+        is set only when there is something to wait for, so a connection whose next bytes are
+        already there (a busy one) moves no deadline. Without, the deadline already set bounds it.
+        """
         sock = self._socket
         if sock is None:
-            self.proto.receive_data(bytes(await self.stream.receive_some(RECV_SIZE)))
+            if timeout is not None:
+                self.timer.deadline = trio.current_time() + timeout
+            data = await self.stream.receive_some(RECV_SIZE)
+            if timeout is not None:
+                self.timer.deadline = math.inf
+            self.proto.receive_data(bytes(data))
             return
         # A plain TCP socket is read directly: what is already there is taken at once, and otherwise
         # the task waits until the socket is readable.
         await self._checkpoint()
+        armed = False
         while True:
             fd = sock.fileno()
             if fd == -1:
@@ -136,12 +149,18 @@ class H1Connection:
             try:
                 data = os.read(fd, RECV_SIZE)
             except BlockingIOError:
+                if timeout is not None and not armed:
+                    self.timer.deadline = trio.current_time() + timeout
+                    armed = True
                 await trio.lowlevel.wait_readable(sock)
                 self._unyielded = 0
                 continue
             except OSError as exc:
                 raise _Closed(f"receive failed: {exc}") from None
-            self._unyielded += 1
+            if armed:
+                self.timer.deadline = math.inf
+            else:
+                self._unyielded += 1
             self.proto.receive_data(data)
             return
 
@@ -190,9 +209,9 @@ class H1Connection:
             if isinstance(event, DataReceived | MessageComplete):
                 return event
             if isinstance(event, NeedData):
-                self._arm("body", self.http.body_timeout)
-                await self._receive()
-                self._disarm()
+                self.phase = "body"
+                await self._receive(self.http.body_timeout)
+                self.phase = "app"
                 continue
             if isinstance(event, ConnectionEnded):
                 raise _Closed("client closed mid-body")
@@ -238,13 +257,13 @@ class H1Connection:
             return None
         if not proto.head_started:
             # Idle: nothing of the next request has arrived. Shutdown may cut this short.
-            self._arm("idle", self.http.keepalive_timeout)
-            await self._receive()
+            self.phase = "idle"
+            await self._receive(self.http.keepalive_timeout)
             self.phase = "head"  # no longer idle: a shutdown lets this request be answered
             event = proto.next_event()
             if isinstance(event, RequestReceived):
                 # The whole head came in one read (as it nearly always does): no head timeout to set.
-                self._disarm()
+                self.phase = "app"
                 return event
             if isinstance(event, ConnectionEnded | Paused):
                 return None
@@ -373,6 +392,8 @@ class H1Connection:
         Only a request without a body is upgraded (as curl and nghttp send it);
         otherwise the upgrade is ignored and the request is answered on HTTP/1.1.
         """
+        if not any(name == "upgrade" for name, _ in event.headers):
+            return False  # nearly every request: no dict of its fields to build
         fields = dict(event.headers)
         if "h2c" not in fields.get("upgrade", "").lower() or "http2-settings" not in fields:
             return False

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dynlan.static._filecache import FileCache
-from dynlan.static._handler import ALLOW, StaticFiles
+from dynlan.static._handler import ALLOW, RESOLVE_ENTRIES, RESOLVE_TTL, StaticFiles
 from dynlan.static._http import http_date, make_etag, mime_type, parse_http_date
 from dynlan.static._listing import render_listing
 from dynlan.static._plan import FileSlice, Plan, etag_none_match, plan
@@ -20,6 +20,8 @@ from dynlan.static._resolve import (
 __all__ = [
     "ALLOW",
     "MAX_RANGES",
+    "RESOLVE_ENTRIES",
+    "RESOLVE_TTL",
     "SYMLINK_POLICIES",
     "FileCache",
     "FileSlice",

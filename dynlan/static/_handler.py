@@ -66,6 +66,8 @@ class StaticFiles:
 
     def __init__(self) -> None:
         self.file_cache = FileCache()
+        self.generation = 0
+        """Counts `forget()` calls: what was decided from a resolution holds while this stays the same."""
         # (root, raw path, symlinks policy) -> (expiry, resolution).
         self._resolved: dict[tuple[str, str, str], tuple[float, Resolved]] = {}
         # fs path -> (expiry, {coding: sibling path}): the precompressed siblings beside a file.
@@ -76,6 +78,7 @@ class StaticFiles:
         self._building: dict[tuple[str, str], trio.Event] = {}
         # (path sent, path it represents, coding, vary) -> (file signature, headers of the plain 200).
         self._heads: dict[tuple[str, str, str | None, bool], tuple[tuple[int, int, int], list[tuple[str, str]]]] = {}
+        self._compressible_paths: dict[str, bool] = {}
         # (Accept-Encoding, codings offered) -> the coding chosen: browsers send a handful of distinct values.
         self._negotiated: dict[tuple[str, tuple[str, ...]], str | None] = {}
 
@@ -104,6 +107,7 @@ class StaticFiles:
         """Drop cached resolutions (a file went away under one)."""
         self._resolved.clear()
         self._siblings.clear()
+        self.generation += 1
 
     # -- answering -------------------------------------------------------------------
 
@@ -134,7 +138,7 @@ class StaticFiles:
             self.forget()
             raise HttpError(404, f"{request.path} not found") from None
         vary = False
-        if compress is not None and compress.enabled and compression.compressible(mime_type(fs_path)):
+        if compress is not None and compress.enabled and self._compressible(fs_path):
             vary = True
             accept = request.headers.get("accept-encoding")
             if accept:
@@ -160,6 +164,16 @@ class StaticFiles:
                                               coding=coding, vary=True)
                         return
         await self._send_path(exchange, fs_path, st, vary=vary)
+
+    def _compressible(self, fs_path: str) -> bool:
+        """Whether the file's type is worth compressing (by its name, so remembered per path)."""
+        known = self._compressible_paths.get(fs_path)
+        if known is None:
+            known = compression.compressible(mime_type(fs_path))
+            if len(self._compressible_paths) >= HEAD_ENTRIES:
+                self._compressible_paths.clear()
+            self._compressible_paths[fs_path] = known
+        return known
 
     def _choose_coding(
         self, cfg: CompressionConfig, accept: str, fs_path: str, st: os.stat_result,
