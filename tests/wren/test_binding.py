@@ -421,3 +421,12 @@ def test_meta_lists_only_the_callers_own_module_when_asked() -> None:
         assert vm.interpret("main", probe) is InterpretResult.SUCCESS
         assert "".join(vm.output).splitlines() == lines
         vm.close()
+
+
+def test_compile_errors_stop_at_a_thousand() -> None:
+    # One error per line of invalid bytes: the error callback is not called without end.
+    errors: list[Any] = []
+    vm = VM(Config(error=errors.append))
+    assert vm.interpret("main", "\x01\n" * 5000) is InterpretResult.COMPILE_ERROR
+    assert len(errors) == 1000 and errors[-1].line == 1000
+    vm.close()

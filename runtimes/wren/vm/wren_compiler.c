@@ -12,6 +12,7 @@
 #include "wren_internal.h"
 
 #define MAX_NESTING 200
+#define MAX_ERRORS 1000
 
 typedef enum {
   TOKEN_LEFT_PAREN, TOKEN_RIGHT_PAREN, TOKEN_LEFT_BRACKET, TOKEN_RIGHT_BRACKET,
@@ -69,6 +70,7 @@ typedef struct {
   int numParens;
   bool printErrors;
   bool hasError;
+  int errorCount;
   int depth;
   ByteBuffer strBuf;
   ForwardRef* forwards;
@@ -188,6 +190,10 @@ static const int stackEffects[] = {
 static void print_error(Parser* p, int line, const char* label, const char* format, va_list args) {
   p->hasError = true;
   if (!p->printErrors) return;
+  /* Every error is reported, as the reference does, up to a bound no real
+     script reaches: a source of a million invalid bytes would otherwise make a
+     million calls into the embedder's error callback on each compile. */
+  if (p->errorCount++ >= MAX_ERRORS) return;
   if (p->vm->config.errorFn == NULL) return;
   char message[256 + MAX_METHOD_SIGNATURE];
   int n = snprintf(message, sizeof message, "%s: ", label);
