@@ -191,7 +191,10 @@ class PythonRuntime:
                 if value not in ("none", "process"):
                     raise ConfigError(f"python.sandbox: must be 'none' or 'process', got {value!r}")
                 self.sandbox_default = value
-            elif key in ("workers", "cpu_seconds", "address_space", "max_processes"):
+            elif key == "cpu_seconds":
+                if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+                    raise ConfigError(f"python.cpu_seconds: expected a positive number of seconds, got {value!r}")
+            elif key in ("workers", "address_space", "max_processes"):
                 if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                     raise ConfigError(f"python.{key}: expected a positive integer, got {value!r}")
                 if key == "max_processes" and value < 3:

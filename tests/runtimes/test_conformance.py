@@ -39,7 +39,7 @@ RUNTIMES = {
     "lua": ("lua", ""),
     "wren": ("wren", ""),
     "python": ("python", ""),
-    "python-sandbox": ("python", '[python]\nsandbox = "process"\ncpu_seconds = 1\n'),
+    "python-sandbox": ("python", '[python]\nsandbox = "process"\ncpu_seconds = 0.25\n'),
     # max_execution_time (CPU seconds on Linux) is PHP's instruction budget; 1 s here.
     "php": ("php", '[php]\nini = { max_execution_time = "1" }\n'),
 }
