@@ -56,7 +56,7 @@ async def run_page(runtime: Runtime, ctx: PageContext) -> None:
     try:
         await _run(runtime, ctx, wall)
     finally:
-        ctx.closed = True
+        ctx.close()
         inflight.pop(request_id, None)
 
 
