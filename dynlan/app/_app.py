@@ -70,6 +70,7 @@ class App:
                 for runtime in self.runtimes.values():
                     await runtime.start(self.host)
                     started.append(runtime)
+                self.pipeline.proxies.start_all()  # upstream groups and their health checks (docs/proxy.md)
                 yield
             finally:
                 with trio.CancelScope(shield=True):

@@ -220,6 +220,7 @@ class Reloader:
             app.runtimes = {**app.runtimes, **started}
             app.config, app.sites, app.default = prepared.config, prepared.sites, prepared.default
             app.pipeline.static.forget()  # cached resolutions followed the old sites' [static] settings
+            app.pipeline.proxies.start_all()  # the new proxy tables' groups; the dropped ones' end
             for commit in prepared.commits:
                 commit()
             for listener in self.swapped:

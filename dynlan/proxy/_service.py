@@ -1,10 +1,10 @@
 """The proxy groups of the running configuration, each with its task in the app's host nursery.
 
-A group is made the first time a request reaches its `proxy` rule, and its `keep()` task (health checks, idle
-connections) starts then in the host nursery, which the app's `running()` owns: shutdown cancels it. A reload
-brings new rules: a `ProxySpec` equal to a running one keeps its group (pools, health and ejections carry over);
-the others' tasks see they are no longer wanted when they next wake (or at the next proxied request) and end,
-closing their pools. Requests in flight on a retired group finish; their connections are then closed.
+The app's `running()` makes a group for every `proxy` table (`start_all`) and starts its `keep()` task (health
+checks, idle connections) in the host nursery, which `running()` owns: shutdown cancels it. A reload does the
+same with the new rules: a `ProxySpec` equal to a running one keeps its group (pools, health and ejections carry
+over); the others are closed, and their tasks end. Requests in flight on a retired group finish; their
+connections are then closed. (A group is also made at the first request that needs it, should it be missing.)
 """
 
 from __future__ import annotations
@@ -63,6 +63,13 @@ class ProxyService:
             self._by_id.clear()  # tables of configurations long reloaded away
         self._by_id[id(spec)] = (spec, group)
         return group
+
+    def start_all(self) -> None:
+        """Make and start the group of every proxy table of the running configuration (at start and after a
+        reload: health checks run before the first request); the others' tasks end."""
+        self._config = None  # the configuration may just have been swapped
+        for spec in self.live():
+            self.group(spec)
 
     async def forward(self, ex: SiteExchange, spec: ProxySpec, target: str, peer: str, trusted_peer: bool) -> None:
         """Forward the request on `ex` by `spec` (HttpError 502/504 before a response starts)."""

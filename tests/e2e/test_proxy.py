@@ -427,3 +427,17 @@ def test_http3_client_to_http1_upstream(tmp_path: Path) -> None:
     assert fields(info, "via") == ["3 dynlan"] and fields(info, "x-forwarded-proto") == ["https"]
     assert json.loads(posted.body)["body_bytes"] == 200_000
     assert big.status == 200 and len(big.body) == 300_000
+
+
+def test_health_checks_run_from_the_start(tmp_path: Path) -> None:
+    (tmp_path / "index.html").write_text("x")
+    dead = f"127.0.0.1:{free_port()}"
+    (tmp_path / "dynlan.toml").write_text(
+        f'[[route]]\npath = "/api/*"\n'
+        f'proxy = {{ upstreams = ["http://{dead}"], health = {{ path = "/health", interval = 0.2, fails = 1 }} }}\n')
+    with run_dynlan(tmp_path, "--no-access-log") as server:
+        deadline = time.monotonic() + 30
+        # No request reaches the rule: the checks of a group start with the server.
+        while f"upstream http://{dead} is unhealthy" not in server.log():
+            assert time.monotonic() < deadline, server.log()[-2000:]
+            time.sleep(0.05)
