@@ -15,10 +15,11 @@ PORT   ?= 8080
 SERVE_SYSDEPS := php-cgi:php-cgi
 TEST_SYSDEPS  := redis-server:redis-server nghttp:nghttp2-client h2load:nghttp2-client curl:curl chromium:chromium openssl:openssl
 TEST_DEBS     := adminer php-sqlite3
+SOAK_SECONDS  ?= 600
 BENCH_SYSDEPS := wrk:wrk nginx:nginx h2load:nghttp2-client php-fpm8.2:php-fpm
 BENCH_DEBS    := libnginx-mod-http-lua
 
-.PHONY: serve test bench lint sysdeps-serve sysdeps-test sysdeps-bench install clean
+.PHONY: serve test soak bench lint sysdeps-serve sysdeps-test sysdeps-bench install clean
 
 install: $(STAMP)
 
@@ -63,6 +64,10 @@ serve: sysdeps-serve $(STAMP)
 
 test: sysdeps-test $(TSTAMP)
 	$(BIN)/python -m pytest -q
+
+# Mixed traffic at a fixed rate for SOAK_SECONDS, with faults mid-run (bench/soak.py says what passes).
+soak: sysdeps-test $(TSTAMP)
+	SOAK_SECONDS=$(SOAK_SECONDS) $(BIN)/python bench/soak.py
 
 # `make bench BASELINE=<rev>` also runs that commit's dynlan (a worktree in .bench-baseline with its own venv)
 # in the same rounds, and reports this checkout's rows against it.
