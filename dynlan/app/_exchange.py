@@ -9,7 +9,7 @@ limit is counted.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from dynlan.http import Exchange, HttpError, HttpRequest
 
@@ -55,13 +55,18 @@ class SiteExchange:
         # handler falls back to reading for an exchange without it.
         await self._inner.send_file(fd, offset, length)  # type: ignore[attr-defined]
 
-    async def finish(self) -> None:
+    async def finish(self, trailers: Sequence[tuple[str, str]] = ()) -> None:
         if not self._inner.response_started and self.edit is not None:
             await self._inner.send_head(204, self.edit([]))
-        await self._inner.finish()
+        # Trailers pass as they are: the rules' edits are of the head, which is what caches and clients act on.
+        await self._inner.finish(trailers)
 
     async def respond(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
         await self._inner.respond(status, headers if self.edit is None else self.edit(headers), body)
+
+    @property
+    def request_trailers(self) -> list[tuple[str, str]]:
+        return self._inner.request_trailers
 
     @property
     def response_started(self) -> bool:

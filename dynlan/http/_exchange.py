@@ -7,6 +7,7 @@ and the runtimes cannot tell HTTP/1.1 from HTTP/2 or HTTP/3 unless they ask.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import parse_qsl
@@ -79,12 +80,22 @@ class Exchange(Protocol):
         """
         ...
 
+    @property
+    def request_trailers(self) -> list[tuple[str, str]]:
+        """The request's trailer fields (lower-case names), once `receive` has returned b"": those after a
+        chunked HTTP/1.1 body, or in the HEADERS that ended an HTTP/2 or HTTP/3 request. Never merged into
+        the request's headers, which the page has already acted on."""
+        ...
+
     async def send_head(self, status: int, headers: list[tuple[str, str]]) -> None: ...
 
     async def send_body(self, data: bytes) -> None: ...
 
-    async def finish(self) -> None:
-        """End the response (and its body)."""
+    async def finish(self, trailers: Sequence[tuple[str, str]] = ()) -> None:
+        """End the response (and its body), with `trailers` as its trailer section where the protocol frames one:
+        HTTP/2 and HTTP/3 always (a last HEADERS frame), HTTP/1.1 when the body goes chunked; a body sent with a
+        Content-Length has no trailer section (RFC 9112 §7.1.2), and they are dropped. Fields that must not be
+        trailers (`trailer_fields`) are dropped too."""
         ...
 
     async def respond(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:

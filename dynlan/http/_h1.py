@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from http import HTTPStatus
 
 import h11
+from h11._writers import ChunkedWriter
 
 from dynlan.http._errors import ProtocolError
 from dynlan.http._events import (
@@ -24,7 +25,7 @@ from dynlan.http._events import (
     Paused,
     RequestReceived,
 )
-from dynlan.http._headers import InvalidResponseHead, check_status, response_fields
+from dynlan.http._headers import InvalidResponseHead, check_status, response_fields, trailer_fields
 
 _REASONS = {s.value: s.phrase.encode("ascii") for s in HTTPStatus}
 
@@ -197,7 +198,10 @@ class H11Protocol:
         return self._conn.send(h11.Data(data=data)) or b""
 
     def send_end(self, trailers: Iterable[tuple[str, str]] = ()) -> bytes:
-        raw = response_fields(trailers)
+        """The end of the response: the last chunk and `trailers` when the body went chunked; otherwise the
+        body's length or the connection's end frames it, and there is no place for trailers (RFC 9112 §7.1.2)."""
+        chunked = isinstance(getattr(self._conn, "_writer", None), ChunkedWriter)
+        raw = response_fields(trailer_fields(trailers)) if chunked else []
         return self._conn.send(h11.EndOfMessage(headers=raw)) or b""
 
     @property

@@ -48,6 +48,7 @@ from dynlan.http._headers import (
     check_status,
     field_name,
     response_fields,
+    trailer_fields,
 )
 
 _STATUS_LINES = {s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n".encode() for s in HTTPStatus}
@@ -469,7 +470,8 @@ class FastH1Protocol:
     def send_end(self, trailers: Iterable[tuple[str, str]] = ()) -> bytes:
         tail = b""
         if self._chunked and trailers:
-            tail = b"".join(n + b": " + v + b"\r\n" for n, v in response_fields(trailers))
+            # RFC 9112 §7.1.2: a body framed by its length has no trailer section; trailers go with chunked only.
+            tail = b"".join(n + b": " + v + b"\r\n" for n, v in response_fields(trailer_fields(trailers)))
         self._ended = True
         if self._remaining and not self._no_body:
             # The body came out short: the framing is broken, so the connection must end.

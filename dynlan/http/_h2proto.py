@@ -416,6 +416,15 @@ class H2Protocol:
         if end:
             self._note_ended(stream_id)
 
+    def send_trailers(self, stream_id: int, trailers: Iterable[tuple[str, str]]) -> None:
+        """End the stream with a HEADERS frame of trailer fields (RFC 9113 §8.1), after the body's DATA."""
+        block = response_fields(trailers, CONNECTION_FIELDS)
+        try:
+            self._conn.send_headers(stream_id, block, end_stream=True)
+        except (h2.exceptions.ProtocolError, h2.exceptions.StreamClosedError, KeyError) as exc:
+            raise StreamClosed(str(exc)) from None
+        self._note_ended(stream_id)
+
     def end_stream(self, stream_id: int) -> None:
         try:
             self._conn.end_stream(stream_id)

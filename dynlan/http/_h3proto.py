@@ -92,6 +92,8 @@ class H3Protocol:
         self.closed = False
         self.going_away = False
         self.last_stream_id = 0
+        self._requests: set[int] = set()
+        """Request streams whose head arrived and whose end has not: a HEADERS frame on one is its trailers."""
         self.cids: set[bytes] = set()
         self.owner: Any = None
         """The server layer's object for this connection."""
@@ -128,6 +130,7 @@ class H3Protocol:
                 out.append(ConnectionClosed(event.error_code, event.reason_phrase))
                 continue
             elif isinstance(event, quic_events.StreamReset):
+                self._requests.discard(event.stream_id)
                 out.append(StreamReset(event.stream_id, event.error_code))
             if self.h3 is None:
                 continue
@@ -138,15 +141,24 @@ class H3Protocol:
                 continue
             for h3_event in h3_events:
                 if isinstance(h3_event, HeadersReceived):
+                    if h3_event.stream_id in self._requests:
+                        # A second HEADERS on a request stream: its trailers (RFC 9114 §4.1), which end it.
+                        if h3_event.stream_ended:
+                            self._requests.discard(h3_event.stream_id)
+                            out.append(MessageComplete(h3_event.stream_id, tuple(_trailers(h3_event.headers))))
+                        continue
                     request = self._request(h3_event)
                     if request is not None:
                         out.append(request)
                         if h3_event.stream_ended:
                             out.append(MessageComplete(h3_event.stream_id))
+                        else:
+                            self._requests.add(h3_event.stream_id)
                 elif isinstance(h3_event, H3Data):
                     if h3_event.data:
                         out.append(DataReceived(h3_event.stream_id, h3_event.data))
                     if h3_event.stream_ended:
+                        self._requests.discard(h3_event.stream_id)
                         out.append(MessageComplete(h3_event.stream_id))
         return out
 
@@ -179,6 +191,16 @@ class H3Protocol:
         except (H3Error, AssertionError, ValueError) as exc:
             raise StreamClosed(str(exc)) from None
 
+    def send_trailers(self, stream_id: int, trailers: Iterable[tuple[str, str]]) -> None:
+        """End the stream with a HEADERS frame of trailer fields (RFC 9114 §4.1), after the body's DATA."""
+        if self.h3 is None:
+            raise StreamClosed("HTTP/3 is not set up")
+        block = response_fields(trailers, CONNECTION_FIELDS)
+        try:
+            self.h3.send_headers(stream_id, block, end_stream=True)
+        except (H3Error, AssertionError, ValueError) as exc:
+            raise StreamClosed(str(exc)) from None
+
     def send_data(self, stream_id: int, data: bytes, end: bool) -> None:
         if self.h3 is None:
             raise StreamClosed("HTTP/3 is not set up")
@@ -200,6 +222,7 @@ class H3Protocol:
         return all(not getattr(stream.sender, "_buffer", b"") for stream in self.quic._streams.values())
 
     def reset(self, stream_id: int, code: int = ErrorCode.H3_REQUEST_CANCELLED) -> None:
+        self._requests.discard(stream_id)
         try:
             self.quic.reset_stream(stream_id, code)
         except (AssertionError, ValueError):
@@ -291,3 +314,8 @@ class QuicRouter:
             proto.cids.add(cid)
             self.connections[cid] = proto
         return proto, True, None
+
+
+def _trailers(fields: Iterable[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
+    """A trailer section's fields as text; pseudo-fields have no place in it (RFC 9114 §4.3) and are left out."""
+    return [(n.decode("latin-1"), v.decode("latin-1")) for n, v in fields if not n.startswith(b":")]

@@ -179,3 +179,31 @@ def response_fields(headers: Iterable[tuple[str, str]], skip: frozenset[bytes] =
         if n not in skip:
             out.append((n, value.encode("latin-1")))
     return out
+
+
+# -- trailer fields ------------------------------------------------------------------------------
+
+NOT_IN_TRAILERS = frozenset({
+    # framing and routing (RFC 9110 §6.5.1)
+    "content-length", "transfer-encoding", "host", "trailer", "te",
+    # hop-by-hop (RFC 9110 §7.6.1): they belong to one connection, not to a message's end
+    "connection", "keep-alive", "upgrade", "proxy-connection",
+    # request modifiers: controls and conditionals (RFC 9110 §7.6.2, §13.1)
+    "cache-control", "expect", "max-forwards", "pragma", "range",
+    "if-match", "if-none-match", "if-modified-since", "if-unmodified-since", "if-range",
+    # authentication (RFC 9110 §11) and cookies (RFC 6265)
+    "authorization", "proxy-authorization", "www-authenticate", "proxy-authenticate", "authentication-info",
+    "proxy-authentication-info", "cookie", "set-cookie",
+    # response control data (RFC 9110 §15) and content metadata (§8)
+    "age", "date", "expires", "location", "retry-after", "vary", "warning",
+    "content-encoding", "content-type", "content-range", "content-location", "content-language",
+})
+"""Fields a recipient must not take from a trailer section (RFC 9110 §6.5.1): they would change how the message
+is framed, routed, authenticated or cached once its head has been acted on."""
+
+
+def trailer_fields(fields: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The trailer fields that may be sent, in order: those of `NOT_IN_TRAILERS`, `Proxy-*` and pseudo-fields left
+    out. Names and values are checked where they are framed (`response_fields`), as a head's are."""
+    return [(name, value) for name, value in fields
+            if (lower := name.lower()) not in NOT_IN_TRAILERS and not lower.startswith(("proxy-", ":"))]

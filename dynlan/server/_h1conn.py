@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from http import HTTPStatus
 from typing import Protocol
 
@@ -440,6 +440,7 @@ class H1Exchange:
         self._body_seen = 0
         self._head_only = request.method == "HEAD"
         self._pending = b""
+        self.request_trailers: list[tuple[str, str]] = []
 
     @property
     def response_started(self) -> bool:
@@ -455,6 +456,7 @@ class H1Exchange:
         event = await self.conn.next_body_event()
         if isinstance(event, MessageComplete):
             self._body_done = True
+            self.request_trailers = list(event.trailers)
             return b""
         self._body_seen += len(event.data)
         if self._body_seen > self.conn.http.max_body_size:
@@ -500,13 +502,13 @@ class H1Exchange:
         proto.account_raw(length)  # type: ignore[attr-defined]
         await self.conn.sendfile(sock, fd, offset, length, self)
 
-    async def finish(self) -> None:
+    async def finish(self, trailers: Sequence[tuple[str, str]] = ()) -> None:
         if self.finished:
             return
         if not self.response_started:
             self._pending = self._head(204, [])
         self.finished = True
-        out = self._pending + self.conn.proto.send_end()
+        out = self._pending + self.conn.proto.send_end(trailers)
         self._pending = b""
         await self.conn.send(out)
 

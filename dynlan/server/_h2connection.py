@@ -207,7 +207,7 @@ class H2Connection:
             elif isinstance(event, MessageComplete):
                 exchange = streams.get(event.stream_id)
                 if exchange is not None:
-                    exchange.body_complete()
+                    exchange.body_complete(event.trailers)
                 self._end_drain(event.stream_id)
             elif isinstance(event, StreamReset):
                 exchange = streams.get(event.stream_id)
@@ -394,9 +394,12 @@ class H2Exchange(StreamExchange):
         code = h2.errors.ErrorCodes.INTERNAL_ERROR if error else h2.errors.ErrorCodes.CANCEL
         self.conn.proto.reset(self.stream_id, code)
 
-    def _queue_end(self) -> None:
+    def _queue_end(self, trailers: list[tuple[str, str]]) -> None:
         try:
-            self.conn.proto.end_stream(self.stream_id)
+            if trailers:
+                self.conn.proto.send_trailers(self.stream_id, trailers)
+            else:
+                self.conn.proto.end_stream(self.stream_id)
         except StreamClosed:
             raise StreamGone() from None
 

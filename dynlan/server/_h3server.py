@@ -25,7 +25,7 @@ from dynlan.http import (
     split_target,
 )
 from dynlan.http._h3proto import H3Event, H3Protocol, QuicRouter
-from dynlan.http._streams import ConnectionClosed, StreamReset
+from dynlan.http._streams import ConnectionClosed, StreamClosed, StreamReset
 from dynlan.server._access import AccessLog
 from dynlan.server._h1conn import App
 from dynlan.server._state import ServerState, new_request_id
@@ -163,7 +163,7 @@ class H3Connection:
             elif isinstance(event, MessageComplete):
                 exchange = self.streams.get(event.stream_id)
                 if exchange is not None:
-                    exchange.body_complete()
+                    exchange.body_complete(event.trailers)
             elif isinstance(event, StreamReset):
                 exchange = self.streams.get(event.stream_id)
                 if exchange is not None:
@@ -208,8 +208,15 @@ class H3Exchange(StreamExchange):
     def abort(self, error: bool) -> None:
         self.conn.proto.reset(self.stream_id)
 
-    def _queue_end(self) -> None:
-        self._queue_data(b"", True)
+    def _queue_end(self, trailers: list[tuple[str, str]]) -> None:
+        if not trailers:
+            self._queue_data(b"", True)
+            return
+        try:
+            self.conn.proto.send_trailers(self.stream_id, trailers)
+        except StreamClosed:
+            raise StreamGone() from None
+        self._wake()
 
     async def _send(self, data: bytes, end: bool) -> None:
         if self.done:

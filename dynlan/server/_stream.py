@@ -15,7 +15,7 @@ import collections
 import logging
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 import trio
@@ -23,7 +23,7 @@ import trio
 from dynlan import SERVER_NAME
 from dynlan.config import HttpConfig
 from dynlan.http import HttpError, HttpRequest
-from dynlan.http._headers import InvalidResponseHead
+from dynlan.http._headers import InvalidResponseHead, trailer_fields
 from dynlan.http._streams import StreamClosed
 from dynlan.server._access import AccessLog
 from dynlan.server._h1conn import App
@@ -71,6 +71,7 @@ class StreamExchange(abc.ABC):
         self._arrived: trio.Event | None = None
         self._head: tuple[int, list[tuple[str, str]]] | None = None
         self._head_only = request.method == "HEAD"
+        self.request_trailers: list[tuple[str, str]] = []
 
     @property
     def response_started(self) -> bool:
@@ -98,8 +99,9 @@ class StreamExchange(abc.ABC):
         self._wake()
 
     @abc.abstractmethod
-    def _queue_end(self) -> None:
-        """Queue the end of the stream (after the body)."""
+    def _queue_end(self, trailers: list[tuple[str, str]]) -> None:
+        """Queue the end of the stream (after the body): a HEADERS frame of `trailers` that ends it, or, with no
+        trailers, an empty DATA frame that does."""
 
     @abc.abstractmethod
     async def _send(self, data: bytes, end: bool) -> None:
@@ -124,8 +126,10 @@ class StreamExchange(abc.ABC):
         if self._arrived is not None:
             self._arrived.set()
 
-    def body_complete(self) -> None:
+    def body_complete(self, trailers: tuple[tuple[str, str], ...] = ()) -> None:
         self.complete = True
+        if trailers:
+            self.request_trailers = list(trailers)
         if self._arrived is not None:
             self._arrived.set()
 
@@ -187,17 +191,20 @@ class StreamExchange(abc.ABC):
             offset += len(data)
             length -= len(data)
 
-    async def finish(self) -> None:
+    async def finish(self, trailers: Sequence[tuple[str, str]] = ()) -> None:
         if self.finished:
             return
         if not self.response_started:
             self.status = 204
             self._head = (204, [])
+        fields = trailer_fields(trailers) if trailers and not self._head_only else []
         if self._head is not None:
-            self._send_head(True)
-            return
+            if not fields:
+                self._send_head(True)
+                return
+            self._send_head(False)
         if not self.done:
-            self._queue_end()
+            self._queue_end(fields)
         self.finished = True
         self._wake()
 
