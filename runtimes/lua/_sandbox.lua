@@ -102,9 +102,11 @@ end
 local vm_floor = collectgarbage("count")
 
 -- The hook interval for a request whose VM is at `mem` KB: what the request
--- can reach is what it grew the VM by since it started. (Garbage of other
--- requests collected meanwhile makes that growth look smaller; an inline run
--- that grew a lot has its garbage collected when it pauses, see `resume`.)
+-- can reach is what it grew the VM by while it ran (on the inline VM, what
+-- other requests did while it waited on a host call is left out, see
+-- `resume`). Garbage of other requests collected while it runs makes that
+-- growth look smaller; an inline run that grew a lot has its garbage collected
+-- when it pauses.
 local function step_for(st, mem)
   local g = (mem - st.mem_start) * 1024
   local budget = st.step_budget
@@ -112,6 +114,20 @@ local function step_for(st, mem)
   local s = floor(budget / g)
   if s < 1 then return 1 end
   return s
+end
+
+-- Whether the running request, with `extra_kb` more, is past its memory
+-- budget: what the VM grew by since the request started. Garbage counts there
+-- until it is collected (the page's own, and on the inline VM that of requests
+-- that ran while this one waited on a host call), so past the budget a full
+-- collection runs before the verdict: only what stays alive ends a request.
+-- Returns the verdict and the VM's memory (KB).
+local function over_budget(st, extra_kb)
+  local mem = collectgarbage("count")
+  if mem - st.mem_start + extra_kb <= st.mem_limit then return false, mem end
+  collectgarbage("collect")
+  mem = collectgarbage("count")
+  return mem - st.mem_start + extra_kb > st.mem_limit, mem
 end
 
 local function check_clock(st)
@@ -144,13 +160,9 @@ hook = function()
   if count > st.instructions then
     fail(st, "instructions", string_format("page ran past its instruction budget of %d", st.instructions))
   end
-  local mem = collectgarbage("count")
-  if mem - st.mem_start > st.mem_limit then
-    collectgarbage("step", 0)
-    mem = collectgarbage("count")
-    if mem - st.mem_start > st.mem_limit then
-      fail(st, "memory", string_format("page used more than its memory budget of %d bytes", st.memory))
-    end
+  local over, mem = over_budget(st, 0)
+  if over then
+    fail(st, "memory", string_format("page used more than its memory budget of %d bytes", st.memory))
   end
   if st.skipped < st.skip then
     st.skipped = st.skipped + 1
@@ -401,8 +413,7 @@ local function safe_rep(s, n, sep)
     local size = (#ss + lsep) * (count * 1.0) - lsep  -- a float: an integer product could wrap around
     if size > REP_FREE then
       local st = state_of()
-      local used = (collectgarbage("count") - st.mem_start) * 1024
-      if size > st.memory - used then
+      if over_budget(st, size / 1024) then
         fail(st, "memory", string_format("string.rep of %.0f bytes is past the page's memory budget of %d bytes",
           size, st.memory))
       end
@@ -801,6 +812,8 @@ local response_api = {
   redirect = function(location, status) call("redirect", location, status) end,
   json = function(value, status) call("write", take_output(state_of())); call("json_out", value, status) end,
   cache = function(ttl, opts) call("cache_response", ttl, opts) end,
+  -- A template of the site (docs/templates.md), written after what the page wrote so far.
+  render = function(name, values) write(state_of(), call("template_render", name, values)) end,
 }
 local response = share({}, "response", {
   __index = function(t, k)
@@ -854,6 +867,9 @@ local api = {
     write(st, "\n")
   end,
   sleep = function(s) return call("sleep", s) end,
+  template = share({
+    render = function(name, values) return call("template_render", name, values) end,
+  }, "template"),
   http = share({
     -- The body goes as its own argument so that its bytes reach the host as they are.
     request = function(o)
@@ -886,7 +902,7 @@ local function new_env(D, threaded, loader)
   -- Every field `start` and the hook use is made here, so the table is sized once.
   local st = {D = D, threaded = threaded, loader = loader, env = env,
               out = {}, n = 0, size = 0, req = {}, loaded = {},
-              count = 0, instructions = 0, memory = 0, mem_limit = 0, mem_start = false, deadline = 0,
+              count = 0, instructions = 0, memory = 0, mem_limit = 0, mem_start = false, mem_paused = 0, deadline = 0,
               preemptible = false, slice = false, slice_end = false, block = false, block_end = false,
               skip = 0, skipped = 0, last_now = false, step_budget = 0, failed = false, rng = false}
   return env, st
@@ -930,7 +946,11 @@ local function resume(st, co, ...)
     st.mem_start = mem
     sethook(co, hook, "", step_for(st, mem) + HOOK_TAIL)
   elseif not st.threaded then
-    -- Resumed after a host call: its inline slice counts from now.
+    -- Resumed after a host call. What other requests did to the VM while this
+    -- one waited (what they allocated, what the collector freed) is not its
+    -- growth: it counts from where it stands now.
+    st.mem_start = st.mem_start + (collectgarbage("count") - st.mem_paused)
+    -- Its inline slice counts from now.
     local now = host_now()
     if st.preemptible then
       st.slice_end = now + st.slice
@@ -952,6 +972,7 @@ local function resume(st, co, ...)
     -- The page yielded from its main chunk: there is no coroutine to yield to.
     return "fail", "attempt to yield from outside a coroutine", ""
   end
+  st.mem_paused = collectgarbage("count")
   return "call", table_unpack(r, 3, r.n)
 end
 

@@ -189,6 +189,35 @@ async def test_a_request_leaves_nothing_alive(tmp_path: Path) -> None:
     assert memory < 2048, f"the inline VM holds {memory:.0f} KiB after 300 hello requests"
 
 
+@pytest.mark.parametrize("engine", ENGINES)
+async def test_garbage_of_other_requests_is_not_counted(tmp_path: Path, engine: str) -> None:
+    # Each request keeps at most 3/8 of the budget alive, and leaves as much garbage behind. Eight of them
+    # interleaved on the inline VM (each waits on host calls) had what the others allocated meanwhile, alive
+    # or garbage, counted against them, and failed with 'page used more than its memory budget'.
+    # Small, so that a run between two host calls stays far below the 50 ms an inline page may compute then.
+    budget = 2 * 1024 * 1024
+    count = budget * 3 // 8 // 1100  # strings of ~1 KiB, with their table slots
+    # The first host call keeps the page on the inline VM (it can no longer be run again on a thread VM).
+    page = ("sleep(0)\nlocal t = {}\nfor i = 1, tonumber(request.query.n) do t[i] = string.rep('x', 1000) .. i end\n"
+            "sleep(0)\nt = {}\n"
+            "for i = 1, tonumber(request.query.n) do t[i] = string.rep('y', 1000) .. i end\nprint(#t)\n")
+    async with serving(tmp_path, {"garbage": page, "hog": "local t = {}\nfor i = 1, 1e9 do t[i] = i end\n"},
+                       engine, memory=budget, instructions=10**10, wall_time=60.0) as site:
+        results: list[tuple[int, str]] = []
+
+        async def one() -> None:
+            results.append(await site.get("garbage", f"n={count}"))
+
+        for _ in range(5):
+            async with trio.open_nursery() as nursery:
+                for _ in range(8):
+                    nursery.start_soon(one)
+        # What stays alive past the budget still ends a request.
+        status, body = await site.get("hog")
+    assert results == [(200, f"{count}\n")] * 40, [r for r in results if r[0] != 200][:3]
+    assert status == 500 and "memory budget" in body, body
+
+
 # -- finalizers (issue 15, class 1) -------------------------------------------------------------
 
 FINALIZER_PAGES = {
