@@ -24,6 +24,7 @@ from dynlan.proxy._codec import (
     ResponseEvent,
     ResponseParser,
     chunk,
+    last_chunk,
     request_head,
 )
 from dynlan.proxy._config import Timeouts, Upstream
@@ -176,10 +177,16 @@ class Http1Connection(_Connection):
         if data:
             await self.send_raw(chunk(data) if self._chunked else data)
 
-    async def end_body(self) -> None:
+    async def end_body(self, trailers: list[tuple[str, str]] | None = None) -> None:
+        """The end of the request body; with a chunked body, `trailers` as its trailer section (a body with a
+        Content-Length has none: they are dropped, RFC 9112 §7.1.2)."""
         self._sent_all = True
         if self._chunked:
-            await self.send_raw(LAST_CHUNK)
+            try:
+                end = last_chunk(trailers) if trailers else LAST_CHUNK
+            except CodecError as exc:
+                raise UpstreamBroken(str(exc)) from None
+            await self.send_raw(end)
 
     async def next_event(self) -> ResponseEvent:
         """The next response event; UpstreamTimeout past `timeouts.read` without a byte."""
@@ -203,8 +210,8 @@ class Http1Connection(_Connection):
         parser = self._parser
         assert parser is not None
         events = parser.events
-        if not events or not isinstance(events[-1], ResponseEnd):
-            return None
+        if not events or not isinstance(events[-1], ResponseEnd) or events[-1].trailers:
+            return None  # not all here yet, or trailers to pass on after the body
         end = events.pop()
         assert isinstance(end, ResponseEnd)
         body = b"".join(event.data for event in events if isinstance(event, BodyChunk))

@@ -4,8 +4,8 @@ The server already parses requests with llhttp through httptools (`dynlan/http/_
 responses with the same library's response parser, and writes requests itself (a request head is a few lines
 whose every part is checked here). No I/O and no clock: `_client.py` moves the bytes.
 
-Framing of responses (RFC 9112 §6.3) is llhttp's: Content-Length, chunked (trailers read and dropped: the server's
-exchanges cannot send them on), or until the connection closes; no body for a HEAD request, a 1xx, 204 or 304.
+Framing of responses (RFC 9112 §6.3) is llhttp's: Content-Length, chunked (its trailer section comes with the
+response's end, for the client's exchange to send on), or until the connection closes; no body for a HEAD request, a 1xx, 204 or 304.
 1xx interim responses are skipped. One parser per response, so a response that breaks off can never leave a
 half-read one behind for the next request on the connection.
 """
@@ -41,6 +41,8 @@ class BodyChunk:
 class ResponseEnd:
     keep_alive: bool
     """The connection can carry another request (HTTP/1.1 keep-alive, and no bytes after the response)."""
+    trailers: tuple[tuple[bytes, bytes], ...] = ()
+    """The fields after a chunked body (names lower-case), as received."""
 
 
 ResponseEvent = ResponseHead | BodyChunk | ResponseEnd
@@ -76,11 +78,25 @@ def chunk(data: bytes) -> bytes:
 LAST_CHUNK = b"0\r\n\r\n"
 
 
+def last_chunk(trailers: list[tuple[str, str]]) -> bytes:
+    """The last chunk of a chunked body with its trailer section (RFC 9112 §7.1.2); CodecError as `request_head`."""
+    if not trailers:
+        return LAST_CHUNK
+    text = "".join(f"{name}: {value}\r\n" for name, value in trailers)
+    if text.count("\n") != len(trailers) or text.count("\r") != len(trailers) or "\x00" in text \
+            or any(":" in name or " " in name or not name for name, _ in trailers):
+        raise CodecError("a trailer field holds CR, LF or NUL")
+    try:
+        return b"0\r\n" + text.encode("latin-1") + b"\r\n"
+    except UnicodeEncodeError:
+        raise CodecError("a trailer field is not ISO-8859-1") from None
+
+
 class ResponseParser:
     """The response to one request: `feed()` bytes (b"" at the connection's end), take `events`."""
 
     __slots__ = ("_parser", "_head_only", "_headers", "_size", "_status", "events", "_head_done", "_done",
-                 "_until_close", "_framed")
+                 "_until_close", "_framed", "_trailers")
 
     def __init__(self, head_only: bool) -> None:
         self._parser = httptools.HttpResponseParser(self)
@@ -92,6 +108,7 @@ class ResponseParser:
         self._done = False
         self._framed = False
         self._until_close = False
+        self._trailers: list[tuple[bytes, bytes]] = []
         self.events: deque[ResponseEvent] = deque()
 
     @property
@@ -124,23 +141,26 @@ class ResponseParser:
 
     def _finish(self, keep_alive: bool) -> None:
         self._done = True
-        self.events.append(ResponseEnd(keep_alive))
+        self.events.append(ResponseEnd(keep_alive, tuple(self._trailers)))
 
     # -- llhttp callbacks ----------------------------------------------------------------------------------
 
     def on_message_begin(self) -> None:
         if self._done:
             # Bytes after the response no request asked for: this connection is not reused.
-            self.events[-1] = ResponseEnd(False)
+            end = self.events[-1]
+            assert isinstance(end, ResponseEnd)
+            self.events[-1] = ResponseEnd(False, end.trailers)
             raise _Stop
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if self._head_done:
-            return  # a trailer field: not passed on
         self._size += len(name) + len(value)
         if self._size > MAX_HEAD:
-            raise CodecError(f"the response head is over {MAX_HEAD} bytes")
+            raise CodecError(f"the response head is over {MAX_HEAD} bytes (its trailers counted with it)")
         lower = name.lower()
+        if self._head_done:
+            self._trailers.append((lower, value))  # a trailer field (after a chunked body)
+            return
         if lower == b"content-length" or lower == b"transfer-encoding":
             self._framed = True
         self._headers.append((lower, value))

@@ -26,10 +26,16 @@ from typing import TYPE_CHECKING
 import trio
 
 from dynlan.http import HttpError
+from dynlan.http._headers import trailer_fields
 from dynlan.proxy._client import ConnectFailed, Http1Connection, UpstreamBroken, UpstreamTimeout
-from dynlan.proxy._codec import BodyChunk, ResponseHead
+from dynlan.proxy._codec import BodyChunk, ResponseEnd, ResponseHead
 from dynlan.proxy._group import Group, UpstreamState
-from dynlan.proxy._headers import request_headers, response_headers, sticky_cookie
+from dynlan.proxy._headers import (
+    request_headers,
+    response_headers,
+    response_trailers,
+    sticky_cookie,
+)
 
 if TYPE_CHECKING:
     from dynlan.app._exchange import SiteExchange
@@ -95,13 +101,14 @@ async def _exchange(group: Group, state: UpstreamState, conn: Http1Connection, r
     try:
         await conn.send_request(request.method, target, headers, chunked=body_kind == "chunked",
                                 body=body_kind != "none")
+        trailers: list[tuple[str, str]] = []
         if body_kind == "none":
-            await _relay_response(group, state, conn, ex, sticky)
+            trailers = await _relay_response(group, state, conn, ex, sticky)
         else:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(_send_body, conn, ex, first, body_failed, nursery.cancel_scope)
                 try:
-                    await _relay_response(group, state, conn, ex, sticky)
+                    trailers = await _relay_response(group, state, conn, ex, sticky)
                     relayed = True
                 except Exception as exc:
                     failed.append(exc)
@@ -113,7 +120,7 @@ async def _exchange(group: Group, state: UpstreamState, conn: Http1Connection, r
                 raise client_side[0]  # the client's body failed (413, a broken connection): that is the story
             if failed:
                 raise failed[0]
-        await ex.finish()
+        await ex.finish(trailers)
         group.release(state, conn)
         released = True
         return False
@@ -134,7 +141,8 @@ async def _exchange(group: Group, state: UpstreamState, conn: Http1Connection, r
 
 
 async def _relay_response(group: Group, state: UpstreamState, conn: Http1Connection, ex: SiteExchange,
-                          sticky: str | None) -> None:
+                          sticky: str | None) -> list[tuple[str, str]]:
+    """The response's head and body to the client; returns its trailer fields, for the end of the response."""
     spec = group.spec
     event = await conn.next_event()
     if not isinstance(event, ResponseHead):
@@ -147,13 +155,15 @@ async def _relay_response(group: Group, state: UpstreamState, conn: Http1Connect
         whole = conn.buffered_body()
         if whole is not None:
             await ex.respond(event.status, out, whole)
-            return
+            return []
     await ex.send_head(event.status, out)
     while True:
         body = await conn.next_event()
-        if not isinstance(body, BodyChunk):
-            return  # ResponseEnd: a response cut short is an UpstreamBroken from next_event
-        await ex.send_body(body.data)
+        if isinstance(body, BodyChunk):
+            await ex.send_body(body.data)
+            continue
+        # ResponseEnd (a response cut short is an UpstreamBroken from next_event).
+        return response_trailers(body.trailers) if isinstance(body, ResponseEnd) else []
 
 
 async def _send_body(conn: Http1Connection, ex: SiteExchange, first: bytes, errors: list[Exception],
@@ -164,7 +174,7 @@ async def _send_body(conn: Http1Connection, ex: SiteExchange, first: bytes, erro
         while data:
             await conn.send_body(data)
             data = await ex.receive()
-        await conn.end_body()
+        await conn.end_body(trailer_fields(ex.request_trailers))
     except (UpstreamBroken, UpstreamTimeout) as exc:
         # The upstream stopped reading: its response (an early answer, or the connection's end) tells the rest.
         errors.append(exc)

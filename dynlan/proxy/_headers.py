@@ -16,6 +16,7 @@ import ipaddress
 from collections.abc import Iterable, Sequence
 
 from dynlan.http import HttpRequest
+from dynlan.http._headers import trailer_fields
 from dynlan.proxy._config import ProxySpec
 
 HOP_BY_HOP = frozenset({
@@ -121,6 +122,12 @@ def response_headers(raw: Iterable[tuple[bytes, bytes]]) -> list[tuple[str, str]
            if not _dropped(name, listed) and name != "date" and name != "server"]
     _append(out, "via", f"1.1 {VIA_NAME}")
     return out
+
+
+def response_trailers(raw: Iterable[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
+    """The upstream's trailer fields for the client: those a trailer section must not carry (RFC 9110 §6.5.1,
+    `trailer_fields`) dropped; the client's exchange frames the rest (or drops them all where it cannot)."""
+    return trailer_fields((name.decode("latin-1").lower(), value.decode("latin-1")) for name, value in raw)
 
 
 def sticky_cookie(name: str, value: str) -> str:

@@ -13,6 +13,7 @@ from dynlan.proxy._codec import (
     ResponseHead,
     ResponseParser,
     chunk,
+    last_chunk,
     request_head,
 )
 
@@ -45,8 +46,17 @@ def test_content_length(bytewise: bool) -> None:
 def test_chunked_with_trailers(bytewise: bool) -> None:
     raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\nX-Sum: 1\r\n\r\n"
     head, body, end = parse(raw, bytewise=bytewise)
-    assert body == b"hello world" and end == ResponseEnd(True)
-    assert (b"x-sum", b"1") not in head.headers  # a trailer is not a field of the head
+    assert body == b"hello world" and end == ResponseEnd(True, ((b"x-sum", b"1"),))
+    assert (b"x-sum", b"1") not in head.headers  # a trailer is not a field of the head, but comes with the end
+
+
+def test_a_last_chunk_carries_trailers_and_never_a_broken_field() -> None:
+    assert last_chunk([]) == LAST_CHUNK
+    assert last_chunk([("x-sum", "1"), ("x-b", "two words")]) == b"0\r\nx-sum: 1\r\nx-b: two words\r\n\r\n"
+    for bad in [("x-a", "1\r\n\r\nGET /smuggled HTTP/1.1"), ("x-a", "1\n"), ("x-a", "\x00"), ("x:a", "1"),
+                ("x a", "1"), ("", "1"), ("x-a", "\u20ac")]:
+        with pytest.raises(CodecError):
+            last_chunk([bad])
 
 
 def test_until_close() -> None:

@@ -6,7 +6,7 @@ import ipaddress
 
 from dynlan.http import Headers, HttpRequest
 from dynlan.proxy import parse_proxy, peer_trusted
-from dynlan.proxy._headers import request_headers, response_headers
+from dynlan.proxy._headers import request_headers, response_headers, response_trailers
 
 SPEC = parse_proxy({"upstreams": ["http://127.0.0.1:9001"]}, "p")
 
@@ -73,6 +73,15 @@ def test_response_fields() -> None:
                             (b"Set-Cookie", b"a=1"), (b"Set-Cookie", b"b=2"), (b"Via", b"1.0 up")])
     assert out == [("content-type", "text/plain"), ("set-cookie", "a=1"), ("set-cookie", "b=2"),
                    ("via", "1.0 up, 1.1 dynlan")]
+
+
+def test_response_trailers_keep_what_a_trailer_section_may_carry() -> None:
+    raw = [(b"X-Checksum", b"abc"), (b"grpc-status", b"0"), (b"content-length", b"9"), (b"transfer-encoding", b"x"),
+           (b"host", b"evil.test"), (b"set-cookie", b"s=1"), (b"authorization", b"Basic eA=="),
+           (b"content-type", b"text/html"), (b"cache-control", b"no-store"), (b"proxy-x", b"1"), (b"trailer", b"x"),
+           (b"connection", b"close"), (b"location", b"/elsewhere"), (b"server-timing", b"db;dur=5")]
+    assert response_trailers(raw) == [("x-checksum", "abc"), ("grpc-status", "0"), ("server-timing", "db;dur=5")]
+    assert response_trailers([]) == []
 
 
 def test_peer_trusted() -> None:
