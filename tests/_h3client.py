@@ -20,6 +20,8 @@ class H3Response:
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
     reset: bool = False
+    trailers: dict[str, str] = field(default_factory=dict)
+    """The fields of a HEADERS frame after the response's head."""
 
 
 class H3Client(QuicConnectionProtocol):
@@ -41,7 +43,9 @@ class H3Client(QuicConnectionProtocol):
         if not isinstance(event, HeadersReceived | DataReceived) or event.stream_id not in self._waiting:
             return
         response, future = self._waiting[event.stream_id]
-        if isinstance(event, HeadersReceived):
+        if isinstance(event, HeadersReceived) and response.status:
+            response.trailers.update((name.decode(), value.decode()) for name, value in event.headers)
+        elif isinstance(event, HeadersReceived):
             for name, value in event.headers:
                 if name == b":status":
                     response.status = int(value)
@@ -54,14 +58,17 @@ class H3Client(QuicConnectionProtocol):
             future.set_result(response)
 
     async def request(self, method: str, authority: str, path: str, body: bytes = b"",
-                      headers: dict[str, str] | None = None) -> H3Response:
+                      headers: dict[str, str] | None = None, trailers: dict[str, str] | None = None) -> H3Response:
         stream_id = self._quic.get_next_available_stream_id()
         fields = [(b":method", method.encode()), (b":scheme", b"https"), (b":authority", authority.encode()),
                   (b":path", path.encode())]
         fields += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
-        self.http.send_headers(stream_id, fields, end_stream=not body)
+        self.http.send_headers(stream_id, fields, end_stream=not body and not trailers)
         if body:
-            self.http.send_data(stream_id, body, end_stream=True)
+            self.http.send_data(stream_id, body, end_stream=not trailers)
+        if trailers:
+            self.http.send_headers(stream_id, [(k.lower().encode(), v.encode()) for k, v in trailers.items()],
+                                   end_stream=True)
         future: asyncio.Future[H3Response] = asyncio.get_running_loop().create_future()
         self._waiting[stream_id] = (H3Response(), future)
         self.transmit()

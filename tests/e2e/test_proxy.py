@@ -3,23 +3,32 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
 import re
 import signal
+import socket
+import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import h2.config
+import h2.connection
+import h2.events
+import h11
 import httpx
 import pytest
 
 from dynlan.server._control import send_to_server
+from tests._h3client import H3Response
 from tests._server import RunningServer, free_port, run_dynlan, wait_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -441,3 +450,205 @@ def test_health_checks_run_from_the_start(tmp_path: Path) -> None:
         while f"upstream http://{dead} is unhealthy" not in server.log():
             assert time.monotonic() < deadline, server.log()[-2000:]
             time.sleep(0.05)
+
+
+# -- trailers ---------------------------------------------------------------------------------------------------
+
+
+class TrailerUpstream:
+    """An HTTP/1.1 upstream on h11 (blocking sockets, a thread per connection): every response is chunked, its body
+    the JSON of what came (method, body size, the request's trailers, whether it came chunked) and its trailers a
+    checksum beside fields a trailer section must not carry."""
+
+    TRAILERS = [("x-checksum", "abc123"), ("grpc-status", "0"), ("host", "evil.test"), ("set-cookie", "s=1"),
+                ("content-type", "text/evil"), ("authorization", "Basic eA==")]
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.bind = f"127.0.0.1:{self.listener.getsockname()[1]}"
+        self.threads = [threading.Thread(target=self._accept, daemon=True)]
+        self.threads[0].start()
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)
+        self.listener.close()
+        for thread in self.threads:
+            thread.join(30)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            self.threads.append(thread)
+            thread.start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        conn.settimeout(30)
+        h = h11.Connection(h11.SERVER)
+        with conn:
+            while True:
+                method, size, chunked, trailers = "", 0, False, []
+                while True:
+                    event = h.next_event()
+                    if event is h11.NEED_DATA:
+                        try:
+                            h.receive_data(conn.recv(65536))
+                        except OSError:
+                            return
+                        continue
+                    if isinstance(event, h11.ConnectionClosed):
+                        return
+                    if isinstance(event, h11.Request):
+                        method = event.method.decode()
+                        chunked = any(k == b"transfer-encoding" for k, _ in event.headers)
+                    elif isinstance(event, h11.Data):
+                        size += len(event.data)
+                    elif isinstance(event, h11.EndOfMessage):
+                        trailers = [[k.decode(), v.decode()] for k, v in event.headers]
+                        break
+                body = json.dumps({"method": method, "body_bytes": size, "chunked": chunked, "trailers": trailers})
+                out = h.send(h11.Response(status_code=200, headers=[("content-type", "application/json"),
+                                                                    ("transfer-encoding", "chunked"),
+                                                                    ("trailer", "x-checksum, grpc-status")]))
+                out += h.send(h11.Data(data=body.encode())) + h.send(h11.EndOfMessage(headers=self.TRAILERS))
+                try:
+                    conn.sendall(out)
+                except OSError:
+                    return
+                if h.our_state is not h11.DONE or h.their_state is not h11.DONE:
+                    return
+                h.start_next_cycle()
+
+
+PASSED_ON = {"x-checksum": "abc123", "grpc-status": "0"}
+
+
+@pytest.fixture(scope="module")
+def trailers_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningServer, str]]:
+    from dynlan.server._tls import development_certificate
+
+    base = tmp_path_factory.mktemp("trailers")
+    cert, key = development_certificate(base / "tls")
+    root = base / "site"
+    root.mkdir()
+    (root / "index.html").write_text("x")
+    up = TrailerUpstream()
+    try:
+        (root / "dynlan.toml").write_text(f'[[route]]\npath = "/t/*"\nproxy = {{ upstreams = ["http://{up.bind}"], '
+                                          f'strip_prefix = true }}\nheaders = {{ set = {{ "x-rule" = "t" }} }}\n')
+        with run_dynlan(root, "--tls-cert", cert, "--tls-key", key, "--http3", "--no-access-log") as server:
+            yield server, cert
+    finally:
+        up.close()
+
+
+def tls_socket(port: int, cafile: str, alpn: str) -> ssl.SSLSocket:
+    context = ssl.create_default_context(cafile=cafile)
+    context.set_alpn_protocols([alpn])
+    sock = context.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=30), server_hostname="localhost")
+    assert sock.selected_alpn_protocol() == alpn
+    return sock
+
+
+def h1_exchange(sock: ssl.SSLSocket, request: bytes) -> tuple[h11.Response, bytes, dict[str, str]]:
+    """Send a raw request, read its response with h11: (head, body, trailers)."""
+    sock.sendall(request)
+    h = h11.Connection(h11.CLIENT)
+    h.send(h11.Request(method="GET", target="/", headers=[("host", "x")]))  # puts h11 in the state to read a response
+    h.send(h11.EndOfMessage())
+    head: h11.Response | None = None
+    body = b""
+    while True:
+        event = h.next_event()
+        if event is h11.NEED_DATA:
+            h.receive_data(sock.recv(65536))
+        elif isinstance(event, h11.Response):
+            head = event
+        elif isinstance(event, h11.Data):
+            body += event.data
+        elif isinstance(event, h11.EndOfMessage):
+            assert head is not None
+            return head, body, {k.decode(): v.decode() for k, v in event.headers}
+
+
+def test_trailers_pass_both_ways_over_http1_chunked(trailers_site: tuple[RunningServer, str]) -> None:
+    server, cert = trailers_site
+    with tls_socket(server.port, cert, "http/1.1") as sock:
+        head, body, trailers = h1_exchange(sock, b"POST /t/up HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked"
+                                                 b"\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\nX-Req-Sum: 42\r\n"
+                                                 b"Authorization: Basic eA==\r\nHost: evil.test\r\n\r\n")
+        assert head.status_code == 200 and (b"x-rule", b"t") in head.headers
+        assert trailers == PASSED_ON  # the upstream's, less those a trailer section must not carry
+        seen_up = json.loads(body)
+        assert seen_up == {"method": "POST", "body_bytes": 11, "chunked": True, "trailers": [["x-req-sum", "42"]]}
+        # The same connection carries the next request: a body with a length has no trailers to pass on.
+        head, body, trailers = h1_exchange(sock, b"POST /t/up HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\n"
+                                                 b"\r\nabc")
+        assert json.loads(body) == {"method": "POST", "body_bytes": 3, "chunked": False, "trailers": []}
+        assert trailers == PASSED_ON
+    # An HTTP/1.0 client reads a body that ends with the connection: no trailer section, and the body whole.
+    with tls_socket(server.port, cert, "http/1.1") as sock:
+        sock.sendall(b"GET /t/x HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        raw = b""
+        while chunk := sock.recv(65536):
+            raw += chunk
+    head_raw, _, rest = raw.partition(b"\r\n\r\n")
+    assert b"transfer-encoding" not in head_raw.lower()
+    assert json.loads(rest)["method"] == "GET"
+
+
+def test_trailers_pass_both_ways_over_http2(trailers_site: tuple[RunningServer, str]) -> None:
+    server, cert = trailers_site
+    with tls_socket(server.port, cert, "h2") as sock:
+        conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+        conn.initiate_connection()
+        conn.send_headers(1, [(":method", "POST"), (":path", "/t/up"), (":scheme", "https"),
+                              (":authority", "localhost"), ("te", "trailers")])
+        conn.send_data(1, b"z" * 1000)
+        conn.send_headers(1, [("x-req-sum", "42"), ("cookie", "a=b")], end_stream=True)
+        sock.sendall(conn.data_to_send())
+        status, body, trailers = "", b"", {}
+        ended = False
+        while not ended:
+            data = sock.recv(65536)
+            assert data, "the server closed the connection"
+            for event in conn.receive_data(data):
+                if isinstance(event, h2.events.ResponseReceived):
+                    status = dict(event.headers)[":status"]
+                elif isinstance(event, h2.events.DataReceived):
+                    body += event.data
+                    conn.acknowledge_received_data(event.flow_controlled_length, 1)
+                elif isinstance(event, h2.events.TrailersReceived):
+                    trailers = dict(event.headers)
+                elif isinstance(event, h2.events.StreamEnded):
+                    ended = True
+            sock.sendall(conn.data_to_send())
+    assert status == "200" and trailers == PASSED_ON
+    assert json.loads(body) == {"method": "POST", "body_bytes": 1000, "chunked": True,
+                                "trailers": [["x-req-sum", "42"]]}
+
+
+def test_trailers_pass_both_ways_over_http3(trailers_site: tuple[RunningServer, str]) -> None:
+    from tests._h3client import H3Client, client_configuration, connect
+
+    server, cert = trailers_site
+
+    async def run() -> tuple[H3Response, H3Response]:
+        async with connect("127.0.0.1", server.port, configuration=client_configuration(cert),
+                           create_protocol=H3Client) as client:
+            assert isinstance(client, H3Client)
+            authority = f"localhost:{server.port}"
+            return (await client.request("GET", authority, "/t/x"),
+                    await client.request("POST", authority, "/t/up", b"q" * 5000, trailers={"x-req-sum": "7",
+                                                                                         "host": "evil.test"}))
+
+    got, posted = asyncio.run(asyncio.wait_for(run(), 60))
+    assert got.status == 200 and got.trailers == PASSED_ON
+    assert "x-checksum" not in got.headers and json.loads(got.body)["method"] == "GET"
+    assert posted.trailers == PASSED_ON
+    assert json.loads(posted.body) == {"method": "POST", "body_bytes": 5000, "chunked": True,
+                                       "trailers": [["x-req-sum", "7"]]}
