@@ -316,6 +316,17 @@ def _log(ctx: PageContext, args: Args) -> None:
     ctx.log.at(text(_arg(args, 0, "info")), text(_arg(args, 1, "")))
 
 
+def _template_render(ctx: PageContext, args: Args) -> str:
+    # (name, values): a template of the site, rendered within the request's time and output budgets
+    # (dynlan.templates). Imported here: dynlan.templates itself imports the host's budget errors.
+    from dynlan.templates import TemplateError, render_for, values_of
+
+    try:
+        return render_for(ctx, text(_arg(args, 0), "template name"), values_of(_arg(args, 1)))
+    except TemplateError as exc:
+        raise HostCallError(str(exc)) from None
+
+
 async def _asleep(ctx: PageContext, args: Args) -> None:
     seconds = float(number(_arg(args, 0), 0))
     await trio.sleep(max(0.0, seconds))
@@ -361,6 +372,8 @@ OPERATIONS: dict[str, Operation] = _table(
     Operation("sleep", None, _asleep),
     # (body, options): an HTTP request to a host the site's [outbound] allow list names (dynlan.host._http).
     Operation("http_request", None, http_request, effect=True),
+    # (name, values) -> the rendered text (dynlan.templates).
+    Operation("template_render", _template_render),
 )
 """Every operation a page can ask of the host, by name."""
 

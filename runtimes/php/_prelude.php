@@ -52,5 +52,10 @@ function dynlan_http_request(array $options) {
     $answer['body'] = base64_decode($answer['body']);
     return $answer;
 }
+// A template of the site rendered with an array of values (docs/templates.md): the text; dynlan_render echoes it.
+function dynlan_template_render(string $name, array $values = []) {
+    return _dynlan_call('template_render', [$name, (object)$values]);
+}
+function dynlan_render(string $name, array $values = []) { echo dynlan_template_render($name, $values); }
 function dynlan_param(string $name) { return $_SERVER['DYNLAN_PARAM_' . $name] ?? null; }
 function dynlan_request_id() { return $_SERVER['DYNLAN_REQUEST_ID'] ?? ''; }

@@ -143,7 +143,7 @@ ALWAYS_DISABLED = ("dl",)
 
 PHP_OPERATIONS = frozenset({
     "cache_get", "cache_set", "cache_delete", "cache_incr", "cache_response", "cache_purge",
-    "fs_read", "fs_exists", "fs_list", "fs_stat", "log", "http_request",
+    "fs_read", "fs_exists", "fs_list", "fs_stat", "log", "http_request", "template_render",
 })
 """The host calls the prelude makes. The request and response are PHP's own (over FastCGI): reading the
 body or writing the response through the host socket as well would race the FastCGI exchange."""
@@ -840,7 +840,8 @@ class PhpRuntime:
             return _refusal(f"unknown host call '{op}'")
         try:
             value = await call(ctx, op, tuple(args))
-        except HostCallError as exc:
+        except (HostCallError, BudgetExceeded) as exc:
+            # A budget a call spent (a template rendered past the page's wall time) is the page's error to see.
             return _refusal(str(exc))
         except Exception as exc:  # anything else ends this call, never the server's task
             log.warning("[%s] %s: host call %s failed: %r", ctx.request.request_id, ctx.page_name, op, exc)

@@ -241,6 +241,10 @@ class Response:
         """Keep this response in the response cache for `ttl` seconds."""
         call_nowait(self._ctx, "cache_response", (ttl, cache_options(vary, tags, query, stale_if_error)))
 
+    def render(self, name: str, values: Mapping[str, Any] | None = None, /, **more: Any) -> None:
+        """Write the site's template `name` rendered with `values` and `more` (docs/templates.md)."""
+        self.write(call_nowait(self._ctx, "template_render", (name, template_values(values, more))))
+
 
 def cache_options(vary: Any, tags: Any, query: Any, stale_if_error: Any) -> dict[str, Any]:
     """`response.cache(...)` keywords as the table's options (absent ones left out)."""
@@ -395,6 +399,27 @@ class Http:
         return HttpResponse(await self._port.acall("http_request", *args))
 
 
+def template_values(values: Mapping[str, Any] | None, more: Mapping[str, Any]) -> dict[str, Any]:
+    """`render(name, {...}, key=value)`: the map and the keywords, the keywords last."""
+    merged = dict(values or {})
+    merged.update(more)
+    return merged
+
+
+class Template:
+    """`template.render(name, values=None, **more)`: the site's template `name` (`"_tpl/list.html"`) rendered
+    with the values, as text (docs/templates.md). Values cross as structured values; HTML is escaped."""
+
+    __slots__ = ("_port",)
+
+    def __init__(self, port: Port) -> None:
+        self._port = port
+
+    def render(self, name: str, values: Mapping[str, Any] | None = None, /, **more: Any) -> str:
+        text: str = self._port.call("template_render", name, template_values(values, more))
+        return text
+
+
 class Log:
     """`log.debug/info/warn/error`: a line in the server log tagged with the request id and page."""
 
@@ -419,4 +444,4 @@ class Log:
 
 
 __all__ = ["REQUEST_FIELDS", "Cache", "CaseInsensitive", "Fs", "Http", "HttpResponse", "Log", "LoopPort", "Port", "Request", "Response",
-           "TablePort", "cache_options"]
+           "TablePort", "Template", "cache_options", "template_values"]

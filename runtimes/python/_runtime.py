@@ -28,7 +28,17 @@ import trio
 from dynlan.config import ConfigError
 from dynlan.host import Host, PageContext, PageError
 from dynlan.runtimes._interface import Availability, RuntimeConfig
-from dynlan.runtimes.python._api import Cache, Fs, Http, Log, LoopPort, Request, Response, TablePort
+from dynlan.runtimes.python._api import (
+    Cache,
+    Fs,
+    Http,
+    Log,
+    LoopPort,
+    Request,
+    Response,
+    TablePort,
+    Template,
+)
 from dynlan.runtimes.python._site_policy import SITE_KEYS, python_site_options
 
 log = logging.getLogger("dynlan.python")
@@ -252,6 +262,7 @@ class PythonRuntime:
             "fs": Fs(port),
             "log": Log(port),
             "http": http,
+            "template": Template(port),
         }
         token = _modules.set(_ModuleLoader(root, self.codes, page_builtins))
         started = time.monotonic()

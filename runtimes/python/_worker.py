@@ -54,7 +54,16 @@ from typing import Any, NoReturn
 
 from dynlan.host._calls import HostCallError
 from dynlan.host._context import _BAD_VALUE, _TOKEN, _cookie_header
-from dynlan.runtimes.python._api import Cache, Fs, Http, Log, Request, cache_options
+from dynlan.runtimes.python._api import (
+    Cache,
+    Fs,
+    Http,
+    Log,
+    Request,
+    Template,
+    cache_options,
+    template_values,
+)
 from dynlan.runtimes.python._runtime import (
     CodeCache,
     PageError,
@@ -526,6 +535,10 @@ class Response:
             raise ValueError(f"invalid value for header {name!r}: control characters are not allowed")
         return name.lower(), text
 
+    def render(self, name: str, values: Any = None, /, **more: Any) -> None:
+        """Write the site's template `name` rendered (by the host) with `values` and `more`."""
+        self.write(self._port.call("template_render", name, template_values(values, more)))
+
     def header(self, name: str, value: Any) -> None:
         key, text = self._header(name, value)
         self._headers = [h for h in self._headers if h[0] != key] + [[key, text]]
@@ -621,7 +634,8 @@ def run(channel: Channel, codes: CodeCache, builtins: dict[str, Any], head: dict
     response = Response(channel, port, int(head["output_limit"]))
     http = Http(port)
     namespace: dict[str, Any] = {"__name__": "__page__", "__file__": path, "__builtins__": builtins,
-                                 "cache": Cache(port), "fs": Fs(port), "log": Log(port), "http": http}
+                                 "cache": Cache(port), "fs": Fs(port), "log": Log(port), "http": http,
+                                 "template": Template(port)}
     codes.compiled.clear()
     _modules.set(_ModuleLoader(root, codes, builtins))
     try:

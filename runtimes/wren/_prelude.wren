@@ -88,6 +88,13 @@ class Response {
   static flush() { Host.call("flush") }
   static cache(ttl) { Host.call("cache_response", ttl) }
   static cache(ttl, options) { Host.call("cache_response", ttl, options) }
+  static render(name, values) { Host.call("write", Host.call("template_render", name, values)) }
+}
+
+class Template {
+  // A template of the site rendered with a map of values (docs/templates.md): the text.
+  static render(name) { Host.call("template_render", name, {}) }
+  static render(name, values) { Host.call("template_render", name, values) }
 }
 
 class Cache {

@@ -46,7 +46,7 @@ from dynlan.runtimes._interface import Availability, RuntimeConfig, check_site_o
 log = logging.getLogger("dynlan.wren")
 
 PRELUDE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_prelude.wren")
-IMPORT_LINE = "import \"dynlan\" for Request, Response, Cache, Fs, Log, Json, Http, Host\n"
+IMPORT_LINE = "import \"dynlan\" for Request, Response, Cache, Fs, Log, Json, Http, Template, Host\n"
 """Added above every page: the host API without an import (line numbers are shifted back)."""
 MAP_TAG = "\0map"
 LIST_TAG = "\0list"
