@@ -468,7 +468,9 @@ def main(argv: list[str]) -> int:
             if BASELINE:
                 before_cmd = [str(Path(BASELINE) / ".venv" / "bin" / "dynlan"), *dynlan_cmd(site, "{port}")[1:]]
                 before_rows = (["before static 4k"] if static_4k else []) + [f"before {lang} hello" for lang, _ in langs]
-                db = start(before_rows, before_cmd) if before_rows else None
+                # In the baseline's folder: its workers run `python -m dynlan`, which imports from the current
+                # folder first (from here, this checkout's dynlan).
+                db = start(before_rows, before_cmd, cwd=BASELINE) if before_rows else None
                 if db is not None:
                     if static_4k:
                         scenarios.append(("before static 4k", "wrk", f"http://127.0.0.1:{db}/4k.txt"))
