@@ -145,3 +145,14 @@ def test_one_environment_per_site(tmp_path: Path) -> None:
     assert render(engine, tmp_path / "b", "t.html") == "b"
     with pytest.raises(TemplateError):
         render(engine, tmp_path / "a", "../b/t.html")
+
+
+def test_a_template_including_itself_ends_in_an_error(site: Path) -> None:
+    (site / "loop.html").write_text('x{% include "loop.html" %}')
+    with pytest.raises(TemplateError, match="nested too deep"):
+        render(Templates(), site, "loop.html")
+
+
+def test_underscore_attributes_render_empty(site: Path) -> None:
+    (site / "t.html").write_text("[{{ ''.__class__ }}][{{ x.__len__ }}]")
+    assert render(Templates(), site, "t.html", x=[1]) == "[][]"
