@@ -169,14 +169,20 @@ class Templates:
 
     def __init__(self) -> None:
         self._sites: OrderedDict[str, _Environment] = OrderedDict()
+        self._lock = threading.Lock()
+        """A synchronous Python page renders on its own thread while the event loop renders for others."""
         self.renders = 0
         self.errors = 0
 
     def environment(self, root: str) -> _Environment:
-        env = self._sites.get(root)
-        if env is not None:
-            self._sites.move_to_end(root)
-            return env
+        with self._lock:
+            env = self._sites.get(root)
+            if env is not None:
+                self._sites.move_to_end(root)
+                return env
+            return self._new_environment(root)
+
+    def _new_environment(self, root: str) -> _Environment:
         env = _Environment(
             loader=_SiteLoader(root),
             autoescape=_autoescape,
