@@ -64,6 +64,13 @@ def _parser() -> argparse.ArgumentParser:
         cmd.add_argument("path", metavar="PATH", help="a site folder, or a folder whose sub-folders are virtual hosts")
         cmd.add_argument("--config", type=Path, help="server config file (TOML)")
 
+    o = sub.add_parser("openapi", help="print the OpenAPI 3.1 document of a site's pages (docs/openapi.md)")
+    o.add_argument("path", metavar="PATH", help="a site folder, or a folder whose sub-folders are virtual hosts")
+    o.add_argument("--site", help="the site to describe, when PATH holds several")
+    o.add_argument("--config", type=Path, help="server config file (TOML)")
+    o.add_argument("--title", help="the document's title (default: the site's name)")
+    o.add_argument("--api-version", default="1.0.0", help="the document's info.version (default 1.0.0)")
+
     r = sub.add_parser("reload", help="make a running server re-read its server and site configs")
     r.add_argument("--port", type=int, default=8080, help="port of the running server (default 8080)")
 
@@ -98,6 +105,10 @@ def main(argv: list[str] | None = None) -> int:
             from dynlan._inspect_cmd import check_command, routes_command
 
             return routes_command(args) if args.command == "routes" else check_command(args)
+        if args.command == "openapi":
+            from dynlan._openapi_cmd import openapi_command
+
+            return openapi_command(args)
         if args.command == "reload":
             from dynlan._reload_cmd import reload_command
 
