@@ -22,14 +22,21 @@ MAX_VALUE_DEPTH = 64
 def plain(value: Any, depth: int = 0) -> Any:
     """A copy of a structured value as a template sees it: maps with string keys, lists, and numbers where an
     integral float (Wren's and JSON's numbers) is an integer, so that `{{ n }}` prints `3`, not `3.0`."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
     if depth > MAX_VALUE_DEPTH:
         raise ValueError(f"template values nest deeper than {MAX_VALUE_DEPTH}")
+    if kind is dict:
+        return {k if type(k) is str else _key(k): plain(v, depth + 1) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [plain(v, depth + 1) for v in value]
+    if kind is float:
+        return int(value) if value.is_integer() and abs(value) < 2**53 else value
     if isinstance(value, dict):
         return {_key(k): plain(v, depth + 1) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [plain(v, depth + 1) for v in value]
-    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
-        return int(value)
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     return value
