@@ -71,6 +71,11 @@ def raw_error_response(status: int, message: str) -> bytes:
     return head.encode("latin-1") + body
 
 
+def _asks_upgrade(event: RequestReceived) -> bool:
+    """Whether the request has an `Upgrade` field (nearly none has: no dict of its fields is built for them)."""
+    return any(name == "upgrade" for name, _ in event.headers)
+
+
 class H1Connection:
     def __init__(
         self,
@@ -332,7 +337,7 @@ class H1Connection:
                 return
             if event is None:
                 return
-            if self.upgrade_h2 is not None and await self._try_upgrade(event):
+            if self.upgrade_h2 is not None and _asks_upgrade(event) and await self._try_upgrade(event):
                 return
             started = time.perf_counter()
             path, query, authority = split_target(event.target)
@@ -392,8 +397,6 @@ class H1Connection:
         Only a request without a body is upgraded (as curl and nghttp send it);
         otherwise the upgrade is ignored and the request is answered on HTTP/1.1.
         """
-        if not any(name == "upgrade" for name, _ in event.headers):
-            return False  # nearly every request: no dict of its fields to build
         fields = dict(event.headers)
         if "h2c" not in fields.get("upgrade", "").lower() or "http2-settings" not in fields:
             return False
