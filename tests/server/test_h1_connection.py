@@ -148,8 +148,7 @@ async def test_expect_100_continue() -> None:
         nursery.cancel_scope.cancel()
 
 
-@pytest.mark.autojump
-async def test_body_over_limit_is_413_and_closes() -> None:
+async def test_body_over_limit_is_413_and_closes(autojump_clock: trio.testing.MockClock) -> None:
     client, conn = await serve(HttpConfig(max_body_size=10))
     async with trio.open_nursery() as nursery:
         nursery.start_soon(conn.serve)
@@ -184,8 +183,7 @@ async def test_unread_body_is_drained_for_keep_alive() -> None:
     ],
 )
 @pytest.mark.parametrize("parser", ["llhttp", "h11"])
-@pytest.mark.autojump
-async def test_bad_requests_get_their_status_then_close(request_bytes: bytes, status: int, parser: str) -> None:
+async def test_bad_requests_get_their_status_then_close(request_bytes: bytes, status: int, parser: str, autojump_clock: trio.testing.MockClock) -> None:
     client, conn = await serve(HttpConfig(h1_parser=parser))
     async with trio.open_nursery() as nursery:
         nursery.start_soon(conn.serve)
@@ -195,8 +193,7 @@ async def test_bad_requests_get_their_status_then_close(request_bytes: bytes, st
         assert await client.read_until_closed() == b""
 
 
-@pytest.mark.autojump
-async def test_slowloris_gets_408_then_close() -> None:
+async def test_slowloris_gets_408_then_close(autojump_clock: trio.testing.MockClock) -> None:
     client, conn = await serve(HttpConfig(header_timeout=10))
     answered: list[float] = []
 
@@ -221,8 +218,7 @@ async def test_slowloris_gets_408_then_close() -> None:
     assert 10 <= answered[0] < 11
 
 
-@pytest.mark.autojump
-async def test_idle_keep_alive_connection_closes_quietly() -> None:
+async def test_idle_keep_alive_connection_closes_quietly(autojump_clock: trio.testing.MockClock) -> None:
     client, conn = await serve(HttpConfig(keepalive_timeout=5))
     async with trio.open_nursery() as nursery:
         nursery.start_soon(conn.serve)
@@ -233,8 +229,7 @@ async def test_idle_keep_alive_connection_closes_quietly() -> None:
         assert 5 <= trio.current_time() - start < 6
 
 
-@pytest.mark.autojump
-async def test_body_timeout_is_408() -> None:
+async def test_body_timeout_is_408(autojump_clock: trio.testing.MockClock) -> None:
     client, conn = await serve(HttpConfig(body_timeout=3))
     async with trio.open_nursery() as nursery:
         nursery.start_soon(conn.serve)
@@ -243,8 +238,7 @@ async def test_body_timeout_is_408() -> None:
         assert status == 408
 
 
-@pytest.mark.autojump
-async def test_shutdown_closes_idle_and_lets_busy_finish() -> None:
+async def test_shutdown_closes_idle_and_lets_busy_finish(autojump_clock: trio.testing.MockClock) -> None:
     state = ServerState()
     idle_client, idle_conn = await serve(state=state)
     busy_client, busy_conn = await serve(state=state)
@@ -267,8 +261,7 @@ class FailingApp:
         raise HttpError(413, "too big", close=True)
 
 
-@pytest.mark.autojump
-async def test_http_error_from_app_is_answered() -> None:
+async def test_http_error_from_app_is_answered(autojump_clock: trio.testing.MockClock) -> None:
     client, conn = await serve(app=FailingApp())  # type: ignore[arg-type]
     async with trio.open_nursery() as nursery:
         nursery.start_soon(conn.serve)

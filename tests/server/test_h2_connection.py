@@ -16,7 +16,6 @@ import h2.connection
 import h2.errors
 import h2.events
 import h2.settings
-import pytest
 import trio
 import trio.testing
 from hyperframe.frame import DataFrame, Frame, GoAwayFrame, HeadersFrame, RstStreamFrame
@@ -153,8 +152,7 @@ async def test_streams_run_concurrently_and_log_one_line_each() -> None:
     assert log.getvalue().count('" 200 ') == 3 and '"GET /b HTTP/2" 200 6 ' in log.getvalue()
 
 
-@pytest.mark.autojump
-async def test_reset_cancels_only_that_stream() -> None:
+async def test_reset_cancels_only_that_stream(autojump_clock: trio.testing.MockClock) -> None:
     app = App()
     conn, stream, _ = make(app)
     client = Client(stream)
@@ -216,8 +214,7 @@ async def test_a_window_made_negative_by_settings_is_waited_out() -> None:
         nursery.cancel_scope.cancel()
 
 
-@pytest.mark.autojump
-async def test_zero_window_times_out_the_stream() -> None:
+async def test_zero_window_times_out_the_stream(autojump_clock: trio.testing.MockClock) -> None:
     app = App()
     conn, stream, _ = make(app, send_timeout=3)
     client = Client(stream, INITIAL_WINDOW_SIZE=0)
@@ -231,8 +228,7 @@ async def test_zero_window_times_out_the_stream() -> None:
         nursery.cancel_scope.cancel()
 
 
-@pytest.mark.autojump
-async def test_idle_connection_closes() -> None:
+async def test_idle_connection_closes(autojump_clock: trio.testing.MockClock) -> None:
     conn, stream, _ = make(App(), keepalive_timeout=5)
     client = Client(stream)
     async with trio.open_nursery() as nursery:
@@ -244,8 +240,7 @@ async def test_idle_connection_closes() -> None:
         assert client.closed and 5 <= trio.current_time() - started < 6
 
 
-@pytest.mark.autojump
-async def test_shutdown_sends_goaway_and_finishes_streams_in_flight() -> None:
+async def test_shutdown_sends_goaway_and_finishes_streams_in_flight(autojump_clock: trio.testing.MockClock) -> None:
     app = App()
     state = ServerState()
     conn, stream, _ = make(app, state)

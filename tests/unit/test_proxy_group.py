@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import collections
 
-import pytest
 import trio
 import trio.testing
 
@@ -81,8 +80,7 @@ def test_the_sticky_cookie_names_an_upstream_by_an_opaque_id() -> None:
     assert [s.sticky for s in group("cookie", **keyed).states] == [s.sticky for s in group("cookie", **keyed).states]
 
 
-@pytest.mark.autojump
-async def test_the_groups_task_ends_when_its_config_is_gone() -> None:
+async def test_the_groups_task_ends_when_its_config_is_gone(autojump_clock: trio.testing.MockClock) -> None:
     g = group("round_robin")
     wanted = True
     ended = trio.Event()
@@ -101,8 +99,7 @@ async def test_the_groups_task_ends_when_its_config_is_gone() -> None:
     assert g.closed
 
 
-@pytest.mark.autojump
-async def test_closing_a_group_stops_its_task() -> None:
+async def test_closing_a_group_stops_its_task(autojump_clock: trio.testing.MockClock) -> None:
     g = group("round_robin")
     async with trio.open_nursery() as nursery:
         nursery.start_soon(g.keep, lambda: True)
