@@ -24,6 +24,7 @@ from dynlan.sandboxes._process import (
     kill_descendants,
     kill_group,
     kill_strays,
+    tree_size,
 )
 
 log = logging.getLogger("dynlan.sandbox")
@@ -134,9 +135,15 @@ class ProcessPool:
                 worker.requests += 1
                 # Nothing a request started outlives it: a worker has no children of its own (php-cgi runs
                 # with PHP_FCGI_CHILDREN=0), so any it has now are the page's.
-                if worker.proc.returncode is None and not self.owns_descendants:
-                    self.stats["strays"] += kill_descendants(worker.pid)
-                self.stats["strays"] += kill_strays()
+                if (worker.proc.returncode is None and not self.owns_descendants
+                        and tree_size(worker.pid) == 1):
+                    # The worker's own cgroup holds the worker alone: its request left no process, here or
+                    # re-parented to this server, so there is nothing to look for in /proc.
+                    pass
+                else:
+                    if worker.proc.returncode is None and not self.owns_descendants:
+                        self.stats["strays"] += kill_descendants(worker.pid)
+                    self.stats["strays"] += kill_strays()
                 if worker.broken or worker.proc.returncode is not None:
                     self.stats["replaced"] += 1
                     self._retire(worker)

@@ -111,6 +111,35 @@ def _join_pids_cgroup(max_processes: int) -> bool:
     return False
 
 
+def tree_size(pid: int) -> int | None:
+    """How many tasks the pids cgroup worker `pid` made for itself holds: the worker, its threads, and every
+    process below it, re-parented ones included (a cgroup is kept across re-parenting). None where it made none."""
+    fd = _size_files.get(pid)
+    if fd is not None:
+        try:
+            return int(os.pread(fd, 32, 0))
+        except (OSError, ValueError):
+            # The cgroup went (and the pid may now be another worker's): open its file anew.
+            os.close(_size_files.pop(pid))
+    for root in _PIDS_ROOTS:
+        try:
+            fd = os.open(os.path.join(root, f"dynlan-{pid}", "pids.current"), os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            size = int(os.pread(fd, 32, 0))
+        except (OSError, ValueError):
+            os.close(fd)
+            return None
+        _size_files[pid] = fd
+        return size
+    return None
+
+
+_size_files: dict[int, int] = {}
+"""Open `pids.current` files of live workers' cgroups, read again for each request (closed with the cgroup)."""
+
+
 _pending_groups: set[str] = set()
 """pids cgroups of ended workers that still held processes not yet collected (killed descendants): removed by a
 later `kill_strays` or `kill_orphans`, once they are."""
@@ -118,6 +147,9 @@ later `kill_strays` or `kill_orphans`, once they are."""
 
 def remove_pids_cgroup(pid: int) -> None:
     """Remove the pids cgroup a finished worker made for itself (a no-op where it made none)."""
+    fd = _size_files.pop(pid, None)
+    if fd is not None:
+        os.close(fd)
     for root in _PIDS_ROOTS:
         _remove_group(os.path.join(root, f"dynlan-{pid}"))
 
