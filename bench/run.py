@@ -4,7 +4,8 @@ Every server starts on a free loopback port before any load runs and stops at
 the end. Each scenario gets BENCH_SECONDS (default 12) of load from wrk (or
 h2load for HTTP/2), split over BENCH_ROUNDS (default 3) interleaved rounds; the
 median of the rounds is reported.
-Usage: bench/run.py [static] [rules] [lua] [wren] [python] [php] [h2] [h3] [cache] [proxy]   (default: every scenario)
+Usage: bench/run.py [static] [rules] [lua] [wren] [python] [php] [h2] [h3] [cache] [proxy] [template]
+(default: every scenario)
 With BENCH_BASELINE=DIR (a checkout of an earlier commit with its own .venv), that dynlan runs beside this one.
 A scenario whose server, tool or page is unavailable prints "n/a (reason)".
 The floor rows (bench/floor_h1.py, bench/floor_h2.py: trio + httptools, trio + h2, 4 KiB from memory) are
@@ -172,6 +173,7 @@ def h2load(name: str, url: str, seconds: int = SECONDS) -> Result:
 
 
 CACHE_ROWS = ("static 64k", "lua 64k page", "lua 64k cached")
+TEMPLATE_ROWS = ("dynlan lua table, template", "dynlan lua table, by hand")
 
 
 def h3load(name: str, url: str, seconds: int = SECONDS) -> Result:
@@ -201,6 +203,23 @@ def make_site(root: Path) -> None:
     # The 64 KiB page, built by a page each time or kept by the response cache.
     (root / "page-64k.lua").write_text('response.write(fs.read("64k.html"))\n')
     (root / "cached-64k.lua").write_text('response.cache(3600)\nresponse.write(fs.read("64k.html"))\n')
+    # A 100-row table, through a template and built by hand: the same rows, the same escaping, the same HTML
+    # (Jinja drops the template's last newline).
+    (root / "_tpl").mkdir(exist_ok=True)
+    (root / "_tpl" / "table.html").write_text(
+        "<table>\n{% for row in rows %}<tr><td>{{ row.id }}</td><td>{{ row.name }}</td><td>{{ row.price }}</td></tr>\n"
+        "{% endfor %}</table>\n")
+    rows = ('local rows = {}\nfor i = 1, 100 do\n'
+            '  rows[i] = {id = i, name = "item <" .. i .. "> & co", price = i * 3}\nend\n')
+    (root / "table-template.lua").write_text(rows + 'response.render("_tpl/table.html", {rows = rows})\n')
+    (root / "table-hand.lua").write_text(
+        rows + 'local function esc(s)\n'
+        '  return (tostring(s):gsub("[&<>\\"\']", {["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;", '
+        '[\'"\'] = "&#34;", ["\'"] = "&#39;"}))\nend\n'
+        'local out = {"<table>\\n"}\nfor _, row in ipairs(rows) do\n'
+        '  out[#out + 1] = "<tr><td>" .. esc(row.id) .. "</td><td>" .. esc(row.name) .. "</td><td>" .. '
+        'esc(row.price) .. "</td></tr>\\n"\nend\nout[#out + 1] = "</table>"\n'
+        'response.write(table.concat(out))\n')
 
 
 def make_rules_site(root: Path) -> None:
@@ -394,7 +413,7 @@ def main(argv: list[str]) -> int:
     """Every server runs at once (idle ones cost nothing); the scenarios are then
     measured in ROUNDS interleaved rounds and each figure is the median, so a
     slow stretch of the machine lands on every server alike."""
-    every = {"static", "rules", "lua", "wren", "python", "php", "h2", "h3", "cache", "proxy"}
+    every = {"static", "rules", "lua", "wren", "python", "php", "h2", "h3", "cache", "proxy", "template"}
     wanted = set(argv) or every
     if wanted - every:
         print(f"usage: bench/run.py [{'] ['.join(sorted(every))}]; unknown: {' '.join(sorted(wanted - every))}",
@@ -442,7 +461,8 @@ def main(argv: list[str]) -> int:
                 (["dynlan static 1m"] if "static" in wanted else []) + \
                 [f"dynlan {lang} hello" for lang, _ in langs] + \
                 (["dynlan h2c static 4k", "dynlan h2c lua hello"] if "h2" in wanted else []) + \
-                ([f"dynlan {row} br" for row in CACHE_ROWS] if "cache" in wanted else [])
+                ([f"dynlan {row} br" for row in CACHE_ROWS] if "cache" in wanted else []) + \
+                (list(TEMPLATE_ROWS) if "template" in wanted else [])
             d1 = start(d1_rows, dynlan_cmd(site, "{port}")) if d1_rows else None
             if d1 is not None:
                 base = f"http://127.0.0.1:{d1}"
@@ -465,6 +485,9 @@ def main(argv: list[str]) -> int:
                     scenarios.append(("dynlan static 64k br", "wrk+br", base + "/64k.html"))
                     page("dynlan lua 64k page br", d1, "/page-64k", "wrk+br")
                     page("dynlan lua 64k cached br", d1, "/cached-64k", "wrk+br")
+                if "template" in wanted:
+                    page("dynlan lua table, template", d1, "/table-template")
+                    page("dynlan lua table, by hand", d1, "/table-hand")
             if BASELINE:
                 before_cmd = [str(Path(BASELINE) / ".venv" / "bin" / "dynlan"), *dynlan_cmd(site, "{port}")[1:]]
                 before_rows = (["before static 4k"] if static_4k else []) + [f"before {lang} hello" for lang, _ in langs]
@@ -640,6 +663,7 @@ def main(argv: list[str]) -> int:
     report.ratio("h2c lua hello / h2c static 4k", "dynlan h2c lua hello", "dynlan h2c static 4k", 0.0)
     report.ratio("proxy 4k / dynlan static 4k", "dynlan proxy 4k", "dynlan static 4k", 0.6)
     report.ratio("proxy 4k: dynlan / nginx proxy_pass", "dynlan proxy 4k", "nginx proxy 4k", 0.0)
+    report.ratio("lua 100-row table: template / by hand", "dynlan lua table, template", "dynlan lua table, by hand", 0.0)
     now, before = report.results.get("dynlan static 4k"), report.results.get("before static 4k")
     if now is not None and before is not None and now.p99_ms is not None and before.p99_ms is not None:
         # Issue 17: p99 latency at -c32 no worse than before the change (10 % for the machine's noise).
