@@ -193,6 +193,15 @@ class OutboundConfig:
 
 
 @dataclass(slots=True)
+class OpenApiConfig:
+    serve: bool = False
+    """Serve the site's OpenAPI document (what `dynlan openapi` prints) at `/.well-known/openapi.json`."""
+    validate: bool = False
+    """Check requests to an annotated page against its declared parameters and request body before it runs
+    (400 naming the failing field's JSON pointer, docs/openapi.md)."""
+
+
+@dataclass(slots=True)
 class SiteConfig:
     """A site's settings: the server's, tightened by the site's `dynlan.toml` (see `SITE_RULES`)."""
 
@@ -201,6 +210,7 @@ class SiteConfig:
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     compression: CompressionConfig = field(default_factory=CompressionConfig)
     outbound: OutboundConfig = field(default_factory=OutboundConfig)
+    openapi: OpenApiConfig = field(default_factory=OpenApiConfig)
     runtimes: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Runtime tables ([lua], [wren], ...) as written in this file: the server's go to each runtime's
     `configure()`; a site's are checked and merged by the runtime's `site_options()` at start-up."""
@@ -437,6 +447,8 @@ SITE_RULES: dict[str, dict[str, SiteRule]] = {
     # whatever the server's says); the server's list bounds it, and grants the machine's own and private
     # addresses (SSRF into the machine or its network).
     "outbound": {"allow": "within", "max_response_size": "lower"},
+    # What a site says of its own pages, and checks before they run: its own business.
+    "openapi": {"serve": "site", "validate": "site"},
 }
 """What a site's `dynlan.toml` may do with each key of each section (docs/config.md has it as a table):
 `site` any value; `lower`/`higher` at most/at least the server's; `off` turn it off, never on; `stricter` a value
@@ -499,6 +511,7 @@ def site_config(base: Config, site_file: Path | None, runtime_names: frozenset[s
         compression=dataclasses.replace(base.compression),
         # Not the server's list: a site's pages reach only what the site's own file grants them.
         outbound=OutboundConfig(max_response_size=base.outbound.max_response_size),
+        openapi=dataclasses.replace(base.openapi),
     )
     if site_file is not None and site_file.is_file():
         data = read_toml(site_file)
@@ -522,6 +535,7 @@ __all__ = [
     "ConfigError",
     "HttpConfig",
     "LimitsConfig",
+    "OpenApiConfig",
     "OutboundConfig",
     "SITE_RULES",
     "ServerConfig",

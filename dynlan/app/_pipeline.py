@@ -28,6 +28,7 @@ from dynlan.app._sites import Site
 from dynlan.config import StaticConfig
 from dynlan.host import PageContext, run_page
 from dynlan.http import Exchange, HttpError
+from dynlan.openapi._service import BODY_METHODS, WELL_KNOWN, OpenApiService
 from dynlan.proxy import ProxyService, peer_trusted
 
 if TYPE_CHECKING:
@@ -54,6 +55,8 @@ class Pipeline:
         ] = {}
         self.proxies = ProxyService(app)
         """The upstream groups of `proxy` rules (docs/proxy.md)."""
+        self.openapi = OpenApiService()
+        """The sites' OpenAPI documents and their pages' request checks (`[openapi]`, docs/openapi.md)."""
 
     async def handle(self, exchange: Exchange, site: Site, trusted_proxies: list[str]) -> None:
         ex = SiteExchange(exchange, site.config.http.max_body_size)
@@ -131,6 +134,9 @@ class Pipeline:
     async def _route(self, ex: SiteExchange, site: Site, path: str) -> None:
         """A page or a static file for `path`, decided by the router and one resolve of the path."""
         router: Router | None = site.router
+        if path == WELL_KNOWN and site.config.openapi.serve:
+            await self._openapi_document(ex, site)
+            return
         cfg = site.config.static
         key = (site.root, path)
         now = time.monotonic()
@@ -188,6 +194,15 @@ class Pipeline:
             raise HttpError(404, f"{path} not found")
         await self._page(ex, site, found)
 
+    async def _openapi_document(self, ex: SiteExchange, site: Site) -> None:
+        method = ex.request.method
+        if method not in ("GET", "HEAD"):
+            await send_error(ex, site, 405, f"{method} not allowed here", headers=[("allow", "GET, HEAD")])
+            return
+        body = self.openapi.document(site.name, site.root, site.router)
+        await ex.respond(200, [("content-type", "application/json"), ("cache-control", "no-cache"),
+                               ("content-length", str(len(body)))], b"" if method == "HEAD" else body)
+
     def _remember_static(
         self, key: tuple[str, str], now: float, router: Router | None, cfg: StaticConfig, resolved: static.Resolved,
     ) -> None:
@@ -240,6 +255,18 @@ class Pipeline:
         if runtime is None or host is None:
             raise HttpError(503, f"runtime {route.runtime} is {app.unavailable_reason(route.runtime)}")
         request = ex.request
+        body: bytes | None = None
+        if site.config.openapi.validate:
+            # The page's declared parameters and body, checked before it runs (400 with the field's pointer).
+            checks = self.openapi.checks(route)
+            if checks is not None:
+                self.openapi.check_parameters(checks, request, match.params)
+                if checks.body is not None and request.method in BODY_METHODS:
+                    parts: list[bytes] = []
+                    while chunk := await ex.receive():
+                        parts.append(chunk)
+                    body = b"".join(parts)
+                    self.openapi.check_body(checks, request, body)
         responses = host.responses
         stale = None
         fill = None
@@ -271,6 +298,10 @@ class Pipeline:
             outbound=site.config.outbound,
         )
         ctx.stale = stale
+        if body is not None:
+            # Read for its check: the page reads it from there (`read_body`).
+            ctx._body = body
+            ctx._body_received = len(body)
         try:
             await run_page(runtime, ctx)
         finally:
