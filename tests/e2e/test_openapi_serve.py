@@ -132,3 +132,37 @@ def test_unannotated_pages_are_not_checked(served: tuple[RunningServer, Path]) -
     server, _ = served
     r = httpx.get(server.url + "/plain?limit=abc", timeout=60)
     assert (r.status_code, r.text) == (200, "plain abc\n")
+
+
+BODY = '{"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}}'
+CHECKED_BODY_PAGES = {
+    "echo-php.php": f"<?php\n// @methods POST\n// @body application/json {BODY}\necho file_get_contents('php://input');\n",
+    "echo-py.py": f"# @methods POST\n# @body application/json {BODY}\n"
+               "def handle(request, response):\n    response.write(request.body())\n",
+    "echo-wren.wren": f"// @methods POST\n// @body application/json {BODY}\nSystem.write(Request.body)\n",
+}
+
+
+@pytest.mark.parametrize("page", sorted(CHECKED_BODY_PAGES))
+def test_each_language_reads_the_checked_body(tmp_path: Path, page: str) -> None:
+    site = make_site(tmp_path / "site", "validate = true")
+    (site / page).write_text(CHECKED_BODY_PAGES[page])
+    url = "/" + page.rsplit(".", 1)[0]
+    with run_dynlan(site) as server, httpx.Client(base_url=server.url, timeout=60) as client:
+        sent = b'{"name": "a \\u00e9 b", "n": 1}' + b" " * 70000  # more than one chunk of body
+        r = client.post(url, content=sent, headers={"content-type": "application/json"})
+        assert (r.status_code, r.content) == (200, sent), r.text[:500]
+        r = client.post(url, json={"name": 1})
+        assert r.status_code == 400 and "/body/name: " in r.text
+
+
+def test_over_http2(served: tuple[RunningServer, Path]) -> None:
+    server, _ = served
+    with httpx.Client(base_url=server.url, timeout=60, http1=False, http2=True) as client:
+        r = client.get("/.well-known/openapi.json")
+        assert (r.http_version, r.status_code) == ("HTTP/2", 200)
+        validate(r.json())
+        r = client.post("/items?mode=x", json={"items": [{"name": "a"}]})
+        assert (r.status_code, r.text) == (200, "added 1 limit nil")
+        r = client.post("/items?mode=x", json={"items": [{}]})
+        assert r.status_code == 400 and "/body/items/0: " in r.text
