@@ -4,8 +4,8 @@ timeouts around each wait.
 The proxy's `Http1Connection` runs the codec of `_codec.py` (llhttp, through httptools, for responses: the
 library the server parses requests with). h11 was the first engine; measured on the bench's 4 KiB
 request, it cost about 80 µs of CPU per exchange on its own, more than the rest of the proxy together, for
-framing that llhttp does in C. `UpstreamConnection` keeps the h11 engine for pages' HTTP calls
-(`dynlan/host/_http.py`), which build on h11's events.
+framing that llhttp does in C. Pages' HTTP calls (`dynlan/host/_http.py`) have a client of their own on
+h11, with TLS and per-destination pools.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import select
 
-import h11
 import trio
 
 from dynlan.proxy._codec import (
@@ -219,48 +218,3 @@ class Http1Connection(_Connection):
         self.reusable = end.keep_alive and self._sent_all
         return body
 
-
-class UpstreamConnection(_Connection):
-    """A connection driven by h11 (pages' HTTP calls, `dynlan/host/_http.py`): `send` h11 events, read them with
-    `next_event`; `reusable()` once a response has been read to its end on a keep-alive connection."""
-
-    __slots__ = ("h11",)
-
-    def __init__(self, stream: trio.abc.Stream, timeouts: Timeouts) -> None:
-        super().__init__(stream, timeouts)
-        self.h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=64 * 1024)
-
-    async def send(self, event: h11.Event) -> None:
-        try:
-            data = self.h11.send(event)
-        except h11.LocalProtocolError as exc:
-            raise UpstreamBroken(f"request refused by the protocol: {exc}") from None
-        if data:
-            await self.send_raw(data)
-
-    async def next_event(self) -> h11.Event:
-        """The next response event; UpstreamTimeout past `timeouts.read` without a byte."""
-        conn = self.h11
-        while True:
-            try:
-                event = conn.next_event()
-            except h11.RemoteProtocolError as exc:
-                raise UpstreamBroken(f"bad response from the upstream: {exc}") from None
-            if event is not h11.NEED_DATA:
-                if event is h11.PAUSED:
-                    raise UpstreamBroken("the upstream sent more than one response")
-                assert isinstance(event, h11.Event)
-                return event
-            data = await self._receive()
-            if not data and conn.their_state is h11.SEND_RESPONSE and conn.our_state is not h11.DONE:
-                # Closed before any response while the request was still going out.
-                raise UpstreamBroken("the upstream closed the connection")
-            conn.receive_data(data)
-
-    def reusable(self) -> bool:
-        """Both messages complete and the connection kept alive: ready for the next request."""
-        conn = self.h11
-        if conn.our_state is h11.DONE and conn.their_state is h11.DONE:
-            conn.start_next_cycle()
-            return True
-        return False
