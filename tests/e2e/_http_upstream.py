@@ -17,16 +17,13 @@ from urllib.parse import parse_qs
 
 import trio
 
+from tests.e2e._asgi import lifespan
+
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await lifespan(receive, send)
+        return
     path = scope["path"]
     query = {k: v[0] for k, v in parse_qs(scope["query_string"].decode()).items()}
     body = b""

@@ -18,19 +18,16 @@ from urllib.parse import parse_qs
 
 import trio
 
+from tests.e2e._asgi import lifespan
+
 NAME = os.environ.get("UPSTREAM_NAME", "upstream")
 CHUNK = b"x" * 65536
 
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await lifespan(receive, send)
+        return
     path = scope["path"]
     query = parse_qs(scope["query_string"].decode())
     if path == "/health":
