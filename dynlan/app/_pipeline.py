@@ -67,7 +67,7 @@ class Pipeline:
             trusted = self._trusted_networks(trusted_proxies)
             ex.request.client = (client_address(client[0], ex.request.headers, trusted), client[1])
         try:
-            await self._answer(ex, site, peer)
+            await self._answer(ex, site, peer, trusted_proxies)
         except HttpError as exc:
             if ex.response_started:
                 raise
@@ -89,7 +89,7 @@ class Pipeline:
             self._trusted = (written, parse_networks(written, "server.trusted_proxies"))
         return self._trusted[1]
 
-    async def _answer(self, ex: SiteExchange, site: Site, peer: str = "") -> None:
+    async def _answer(self, ex: SiteExchange, site: Site, peer: str, trusted_proxies: list[str]) -> None:
         request = ex.request
         if request.path == "*":
             if request.method == "OPTIONS":
@@ -118,8 +118,7 @@ class Pipeline:
             if outcome.proxy is not None:
                 # To an upstream (docs/proxy.md); the connection's peer, not the client a trusted proxy names,
                 # is this hop's `X-Forwarded-For`.
-                written = self.app.config.server.trusted_proxies
-                trusted = bool(written) and peer_trusted(peer, self._trusted_networks(written))
+                trusted = bool(trusted_proxies) and peer_trusted(peer, self._trusted_networks(trusted_proxies))
                 await self.proxies.forward(ex, outcome.proxy, outcome.target, peer, trusted)
                 return
             if outcome.query != request.query_string:
