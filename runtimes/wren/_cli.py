@@ -3,6 +3,8 @@
 Module names are the path without `.wren` (with `./` in front of relative
 paths); relative imports are joined to the importer's folder and read from
 `<name>.wren` under the working folder; other names are built-in modules.
+A compile error names the file it is in (`[./test/foo.wren line 3] Error ...`);
+a stack frame names the module, as the reference does (`[./test/foo line 3] in ...`).
 Exit codes: 0 ok, 65 compile error, 70 runtime error, 64 usage, 66 no file.
 """
 
@@ -18,6 +20,8 @@ EX_DATAERR = 65
 EX_NOINPUT = 66
 EX_SOFTWARE = 70
 
+BUILTIN_MODULES = frozenset({"meta", "random"})
+
 
 def module_name(path: str) -> str:
     """`test/lang/foo.wren` -> `./test/lang/foo`."""
@@ -25,6 +29,13 @@ def module_name(path: str) -> str:
     if not (name.startswith("/") or name.startswith("./") or name.startswith("../")):
         name = "./" + name
     return name
+
+
+def source_file(module: str | None) -> str:
+    """The file a module's source was read from: `./test/foo` -> `./test/foo.wren`."""
+    if module is None:
+        return "<unknown>"
+    return module if module in BUILTIN_MODULES else module + ".wren"
 
 
 def normalize(path: str) -> str:
@@ -55,9 +66,9 @@ def resolve_module(importer: str, name: str) -> str:
     return normalize(posixpath.join(posixpath.dirname(importer), name))
 
 
-def load_module(name: str) -> bytes | None:
+def load_module(name: str) -> str | None:
     try:
-        with open(name + ".wren", "rb") as f:
+        with open(name + ".wren", encoding="utf-8", errors="replace") as f:
             return f.read()
     except OSError:
         return None
@@ -69,7 +80,7 @@ def _write(text: str) -> None:
 
 def _error(report: ErrorReport) -> None:
     if report.type is ErrorType.COMPILE:
-        sys.stderr.write(f"[{report.module} line {report.line}] {report.message}\n")
+        sys.stderr.write(f"[{source_file(report.module)} line {report.line}] {report.message}\n")
     elif report.type is ErrorType.RUNTIME:
         sys.stderr.write(f"{report.message}\n")
     else:

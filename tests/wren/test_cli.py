@@ -54,4 +54,32 @@ def test_exit_codes(tmp_path: Path) -> None:
     assert missing.stderr == 'Could not open file "missing.wren".\n'
     compile_error = subprocess.run([sys.executable, "-m", "dynlan", "wren", "compile.wren"], capture_output=True,
                                    text=True, cwd=tmp_path, timeout=60)
-    assert compile_error.stderr.splitlines()[0] == "[./compile line 1] Error at '=': Expect variable name."
+    assert compile_error.stderr.splitlines()[0] == "[./compile.wren line 1] Error at '=': Expect variable name."
+
+
+def test_error_format(tmp_path: Path) -> None:
+    """Compile errors name the file with `.wren` (an import's own file); stack frames name the module."""
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "broken.wren").write_text("var x = (\n")
+    (tmp_path / "importer.wren").write_text('System.print("a")\nimport "./lib/broken"\n')
+    (tmp_path / "runtime.wren").write_text('class A {\n  static f() { Fiber.abort("boom") }\n}\nA.f()\n')
+    (tmp_path / "operator.wren").write_text("var a = 1\nvar b = a +\n\n")
+
+    def run(name: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "dynlan", "wren", name], capture_output=True, text=True,
+                              cwd=tmp_path, timeout=60)
+
+    imported = run("importer.wren")
+    assert (imported.returncode, imported.stdout) == (70, "a\n")
+    assert imported.stderr.splitlines() == [
+        "[./lib/broken.wren line 2] Error at end of file: Expected expression.",
+        "[./lib/broken.wren line 2] Error at end of file: Expect ')' after expression.",
+        "Could not compile module './lib/broken'.",
+        "[./importer line 2] in (script)",
+    ]
+    runtime = run("runtime.wren")
+    assert (runtime.returncode, runtime.stderr.splitlines()) == (
+        70, ["boom", "[./runtime line 2] in f()", "[./runtime line 4] in (script)"])
+    operator = run("./operator.wren")
+    assert (operator.returncode, operator.stderr) == (
+        65, "[./operator.wren line 4] Error at end of file: Expected expression.\n")

@@ -14,7 +14,7 @@ Expectations are comments in the script:
   MESSAGE, the next is the innermost stack frame `[<main module> line N] in ...` where N
   is the line holding the comment, and the exit code is 70.
 - `// expect error` -- a compile error is reported on this line
-  (`[<main module> line N] Error...`); `// expect error line N` -- on line N instead.
+  (`[<main module>.wren line N] Error...`); `// expect error line N` -- on line N instead.
   Only the set of line numbers is compared, not the messages; the exit code is 65.
 
 A script with no error expectation must write nothing to stderr and exit with 0.
@@ -183,7 +183,8 @@ def check(relpath: str, expected: Expectation, outcome: Outcome) -> list[str]:
         reported = set()
         for line in outcome.stderr:
             m = _COMPILE_ERROR.match(line)
-            if m and m.group(1) == main:
+            # `dynlan wren` names the file (`<main>.wren`), the reference runner the module.
+            if m and m.group(1) in (main, f"{main}.wren"):
                 reported.add(int(m.group(2)))
             elif not m:
                 problems.append(f"unexpected stderr line: {line!r}")
