@@ -1322,13 +1322,9 @@ static void name(Compiler* c, bool canAssign) {
   v.scope = SCOPE_MODULE;
   v.index = wren_symbol_table_find(&p->module->variableNames, t->start, (size_t)t->length);
   if (is_local_name(t->start) && enclosing_class(c) != NULL && method_compiler(c) != NULL) {
-    /* In a method, a lowercase name is a call on `this` unless a module variable
-       of that name was declared before this point (one declared later in the
-       file does not count, as in the reference). */
-    if (v.index != -1 && find_forward(p, v.index) == -1) {
-      bare_name(c, canAssign, v);
-      return;
-    }
+    /* In a method, a lowercase name that is no local or upvalue is a call on
+       `this`, as in the reference: a module variable of that name, declared
+       before or after the class, is not reached. */
     load_this(c);
     named_call(c, canAssign, OP_CALL_0);
     return;
