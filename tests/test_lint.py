@@ -1,4 +1,5 @@
-"""Strict tooling is part of the suite: ruff on the tree, mypy strict on `dynlan/`."""
+"""Strict tooling is part of the suite: ruff on the tree, mypy strict on `dynlan/`, `runtimes/` and `sandboxes/`
+(pyproject [tool.mypy], through the links in .mypy/dynlan/)."""
 
 from __future__ import annotations
 

@@ -95,7 +95,7 @@ class CaseInsensitive(Mapping[str, str]):
     def __getitem__(self, key: str) -> str:
         return self._items[key.lower()]
 
-    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, key: str, default: Any = None) -> Any:
         return self._items.get(key.lower(), default)
 
     def __contains__(self, key: object) -> bool:

@@ -52,6 +52,7 @@ import sys
 import time
 from typing import Any, NoReturn
 
+from dynlan.host import PageError
 from dynlan.host._calls import HostCallError
 from dynlan.host._context import _BAD_VALUE, _TOKEN, _cookie_header
 from dynlan.runtimes.python._api import (
@@ -66,7 +67,6 @@ from dynlan.runtimes.python._api import (
 )
 from dynlan.runtimes.python._runtime import (
     CodeCache,
-    PageError,
     _ModuleLoader,
     _modules,
     page_builtins,
