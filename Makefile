@@ -23,9 +23,11 @@ BENCH_DEBS    := libnginx-mod-http-lua
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml setup.py $(wildcard runtimes/wren/*.py runtimes/wren/vm/*.c runtimes/wren/vm/*.h)
+# The Wren VM is its own distribution (wrenpy/), installed first: dynlan's `wren` extra requires it.
+$(STAMP): pyproject.toml setup.py wrenpy/pyproject.toml wrenpy/setup.py $(wildcard wrenpy/src/wrenpy/*.py wrenpy/src/wrenpy/vm/*.c wrenpy/src/wrenpy/vm/*.h)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip "setuptools>=68" wheel "cffi>=1.17"
+	$(BIN)/python -m pip install -q --no-build-isolation -e ./wrenpy
 	$(BIN)/python -m pip install -q --no-build-isolation -e '.[all]'
 	@touch $@
 

@@ -1,8 +1,9 @@
-"""Wren pages: DynLan's own Wren 0.4.0 VM (C99, in `vm/`) with a cffi binding.
+"""Wren pages, on DynLan's own Wren 0.4.0 VM: the `wrenpy` package (`wrenpy/` in the repository).
 
-The binding is compiled at install time as `_wren_cffi`; `VM` is its entry point.
-Importing this package does not load the extension: a missing build makes the
-runtime report itself unavailable instead of failing the server's start.
+The VM and its cffi binding are `wrenpy`, a distribution of its own; the names
+below are its API, re-exported. Importing this package does not load the
+extension: a missing build makes the runtime report itself unavailable instead
+of failing the server's start.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def __getattr__(name: str) -> Any:
 
         return WrenRuntime
     if name in __all__:
-        from dynlan.runtimes.wren import _binding
+        import wrenpy
 
-        return getattr(_binding, name)
+        return getattr(wrenpy, name)
     raise AttributeError(name)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import posixpath
 import sys
 
-from dynlan.runtimes.wren._binding import VM, Config, ErrorReport, ErrorType, InterpretResult
+from wrenpy._binding import VM, Config, ErrorReport, ErrorType, InterpretResult
 
 EX_USAGE = 64
 EX_DATAERR = 65

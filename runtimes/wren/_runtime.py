@@ -152,7 +152,7 @@ class WrenRuntime:
 
     def available(self) -> Availability:
         try:
-            from dynlan.runtimes.wren import _binding
+            from wrenpy import _binding
         except ImportError as exc:
             return Availability(False, reason=f"the Wren VM extension is not built: {exc}")
         v = int(_binding.VERSION)
@@ -172,7 +172,7 @@ class WrenRuntime:
         self.slice = slice_
 
     async def start(self, host: Host) -> None:
-        from dynlan.runtimes.wren._binding import VM, Config
+        from wrenpy._binding import VM, Config
 
         self.host = host
         memory = self.limits.memory if self.limits is not None else 64 * 1024 * 1024
@@ -384,7 +384,7 @@ class WrenRuntime:
         `run.fiber` is then the fiber to go on with (None once the page is over): paused (`run.paused`),
         or the one that made the host call in `run.waiting`.
         """
-        from dynlan.runtimes.wren._binding import InterpretResult
+        from wrenpy._binding import InterpretResult
 
         vm = self.vm
         self._current = run
@@ -414,7 +414,7 @@ class WrenRuntime:
         if not run.errors:
             return
         self.stats["errors"] += 1
-        from dynlan.runtimes.wren._binding import ErrorType
+        from wrenpy._binding import ErrorType
 
         ctx = run.ctx
         page_module = run.module

@@ -35,7 +35,7 @@ def test_running_a_script_loads_only_the_vm_binding(tmp_path: Path) -> None:
     script.write_text('System.print("hello")\n')
     stdout, code, modules = _probe(script)
     assert (stdout, code) == ("hello\n", 0)
-    assert "dynlan.runtimes.wren._wren_cffi" in modules
+    assert "wrenpy._wren_cffi" in modules
     loaded = [m for m in modules if any(m == name or m.startswith(name + ".") for name in NOT_LOADED)]
     assert loaded == []
 

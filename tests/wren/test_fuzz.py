@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dynlan.runtimes.wren import VM, Config, InterpretResult
 from tests.wren.test_sanitizers import SCRIPTS, assert_clean, build_sanitized_runner, run_script
+from wrenpy import VM, Config, InterpretResult
 
 BUDGET = 200_000
 HEAP_CAP = 32 * 1024 * 1024

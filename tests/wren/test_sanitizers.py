@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-VM_DIR = ROOT / "runtimes" / "wren" / "vm"
+VM_DIR = ROOT / "wrenpy" / "src" / "wrenpy" / "vm"
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 TIMEOUT = 60.0
 

@@ -1,4 +1,4 @@
-"""The Wren VM from Python: handles, slots, foreign code, callbacks and budgets."""
+"""wrenpy: the Wren VM from Python: handles, slots, foreign code, callbacks and budgets."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from dynlan.runtimes.wren import (
+from wrenpy import (
     VERSION,
     VM,
     Config,

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from dynlan.runtimes.wren._wren_cffi import ffi, lib
+from wrenpy._wren_cffi import ffi, lib
 
 # The public names are listed once, in the package's `__all__` (which loads this module lazily).
 
@@ -59,7 +59,7 @@ _BOOL, _NUM, _NULL, _STRING = int(SlotType.BOOL), int(SlotType.NUM), int(SlotTyp
 
 
 # The value types are NamedTuples rather than dataclasses: `dataclasses` (and the
-# `inspect` it imports) would be most of `dynlan wren FILE`'s start-up.
+# `inspect` it imports) would be most of a short script's start-up.
 
 
 class ErrorReport(NamedTuple):

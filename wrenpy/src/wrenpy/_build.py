@@ -1,4 +1,4 @@
-"""cffi (API mode) builder for the Wren VM: `dynlan.runtimes.wren._wren_cffi`.
+"""cffi (API mode) builder for the Wren VM: `wrenpy._wren_cffi`.
 
 setup.py picks up `ffibuilder` from here; the VM's C sources are compiled with
 the system C compiler at install time. Python callbacks are `extern "Python+C"`
@@ -172,7 +172,7 @@ def _sources() -> list[str]:
 ffibuilder = FFI()
 ffibuilder.cdef(CDEF)
 ffibuilder.set_source(
-    "dynlan.runtimes.wren._wren_cffi",
+    "wrenpy._wren_cffi",
     SOURCE,
     sources=_sources(),
     include_dirs=[VM_DIR],
