@@ -3,8 +3,9 @@
 Page errors, budget overruns, 4xx answers of site rules, and 404/405/413 of
 the pipeline all come here. A site's page for a status is looked up in its
 `errors/` folder: `NNN.html`, then `4xx.html` or `5xx.html`; without one the
-built-in page is sent, which names the request id. In `--dev` the built-in
-page with the detail (traceback, source excerpt) wins over the site's page.
+built-in page is sent, which names the request id. In `--dev` the dev page
+(dynlan.app._devpage: the error, the page's frames with excerpts, the request,
+the budgets) wins over the site's page; without `--dev` no detail is ever made.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING
 
 from dynlan import static
+from dynlan.app._devpage import render_host_error, render_report
+from dynlan.host._devreport import DevReport
 from dynlan.http import Exchange
 
 if TYPE_CHECKING:
@@ -83,25 +86,26 @@ class ErrorPages:
         return data
 
 
-def builtin_page(status: int, message: str, request_id: str, detail: str | None = None) -> bytes:
-    """The built-in error page: status, message, the detail in `--dev`, and the request id."""
-    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
-    parts = [
-        "<!doctype html><html><head><meta charset=utf-8>",
-        f"<title>{status} {html.escape(phrase)}</title></head><body>",
-        f"<h1>{status} {html.escape(phrase)}</h1><p>{html.escape(message)}</p>",
-    ]
+def builtin_page(status: int, message: str, request_id: str, detail: str | DevReport | None = None) -> bytes:
+    """The built-in error page: status, message and request id; in `--dev`, the dev page of the detail."""
+    if isinstance(detail, DevReport):
+        return render_report(detail)
     if detail:
-        parts.append(f"<pre>{html.escape(detail)}</pre>")
-    parts.append(f"<p><small>request id {html.escape(request_id)}</small></p></body></html>\n")
-    return "".join(parts).encode()
+        return render_host_error(status, message, request_id, detail)
+    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    return (
+        "<!doctype html><html><head><meta charset=utf-8>"
+        f"<title>{status} {html.escape(phrase)}</title></head><body>"
+        f"<h1>{status} {html.escape(phrase)}</h1><p>{html.escape(message)}</p>"
+        f"<p><small>request id {html.escape(request_id)}</small></p></body></html>\n"
+    ).encode()
 
 
 def error_response(
-    site: Site | None, status: int, message: str, request_id: str, detail: str | None = None,
+    site: Site | None, status: int, message: str, request_id: str, detail: str | DevReport | None = None,
 ) -> tuple[list[tuple[str, str]], bytes]:
     """Headers and body of the error answer for `status`: the site's page, or the built-in one."""
-    body = site.errors.page(status) if site is not None and detail is None else None
+    body = site.errors.page(status) if site is not None and not detail else None
     if body is None:
         body = builtin_page(status, message, request_id, detail)
     return [("content-type", HTML), ("content-length", str(len(body))), ("cache-control", "no-store")], body
@@ -109,7 +113,7 @@ def error_response(
 
 async def send_error(
     exchange: Exchange, site: Site | None, status: int, message: str, *,
-    detail: str | None = None, headers: Sequence[tuple[str, str]] = (), close: bool = False,
+    detail: str | DevReport | None = None, headers: Sequence[tuple[str, str]] = (), close: bool = False,
 ) -> None:
     """Answer the exchange with the error page for `status` (plus `headers`, e.g. Allow or WWW-Authenticate)."""
     out, body = error_response(site, status, message, exchange.request.request_id, detail)

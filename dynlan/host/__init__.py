@@ -12,6 +12,7 @@ from dynlan.host._context import (
     PageLog,
     PageResponse,
 )
+from dynlan.host._devreport import DevReport, Frame
 from dynlan.host._fs import FileInfo, FsError, SiteFs
 from dynlan.host._host import Host
 from dynlan.host._respcache import (
@@ -34,8 +35,10 @@ __all__ = [
     "CachedResponse",
     "CacheValue",
     "CacheValueError",
+    "DevReport",
     "FileInfo",
     "FsError",
+    "Frame",
     "Host",
     "HostCallError",
     "MustWait",

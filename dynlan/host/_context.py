@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from typing import TYPE_CHECKING, Any
@@ -16,6 +17,7 @@ from urllib.parse import parse_qsl
 
 from dynlan import compression
 from dynlan.config import CompressionConfig, LimitsConfig, OutboundConfig
+from dynlan.host._devreport import Frame
 from dynlan.host._fs import SiteFs
 from dynlan.host._respcache import CachedResponse, CachePolicy, make_policy, policy_from_headers
 from dynlan.http import Exchange, Headers, HttpError, HttpRequest
@@ -51,12 +53,21 @@ class BudgetExceeded(Exception):
 
 
 class PageError(Exception):
-    """A page failed; `detail` is the language's own traceback, mapped to the page's files."""
+    """A page failed; `detail` is the language's own traceback, mapped to the page's files.
 
-    def __init__(self, message: str, detail: str = "", file: str | None = None, line: int | None = None) -> None:
+    `kind` names the error as the language does (`KeyError`, `RuntimeException`), `frames` are the
+    page's own frames, innermost first, and `headline` is the message without its kind or location:
+    what `--dev` shows (dynlan.host._devreport), each once.
+    """
+
+    def __init__(self, message: str, detail: str = "", file: str | None = None, line: int | None = None, *,
+                 kind: str = "", frames: Sequence[Frame] = (), headline: str | None = None) -> None:
         self.detail = detail
         self.file = file
         self.line = line
+        self.kind = kind
+        self.frames = tuple(frames)
+        self.headline = message if headline is None else headline
         super().__init__(message)
 
 
@@ -297,6 +308,13 @@ class PageContext:
         """Set by `response.cache(...)`: the response may be kept in the response cache."""
         self.stale: CachedResponse | None = None
         """An expired cached response that may stand in if the page fails."""
+        self.usage: dict[str, int] = {}
+        """What the runtime measured of the request's budgets (`instructions`; `memory`, `output` in bytes), for `--dev`."""
+
+    @property
+    def language(self) -> str:
+        """The page's language, named by its suffix (`lua`, `py`, `php`, `wren`, `jinja`)."""
+        return self.page_name.rpartition(".")[2]
 
     # -- response cache ----------------------------------------------------------
 

@@ -9,6 +9,7 @@ import time
 import trio
 
 from dynlan.host._context import BudgetExceeded, PageContext, PageError
+from dynlan.host._devreport import DevReport, Frame, build_report
 from dynlan.http import HttpError
 from dynlan.runtimes import Runtime
 
@@ -61,6 +62,7 @@ async def run_page(runtime: Runtime, ctx: PageContext) -> None:
 
 
 async def _run(runtime: Runtime, ctx: PageContext, wall: float) -> None:
+    started = time.monotonic()
     try:
         with trio.move_on_after(wall) as scope:
             await runtime.handle(ctx)
@@ -70,20 +72,26 @@ async def _run(runtime: Runtime, ctx: PageContext, wall: float) -> None:
     except BudgetExceeded as exc:
         ctx.host.count(f"budget.{exc.kind}")
         log.warning("[%s] %s: %s", ctx.request.request_id, ctx.page_name, exc)
-        await _fail(ctx, exc.status, str(exc), None)
+        detail = None
+        if ctx.dev:
+            detail = build_report(ctx, exc.status, f"{exc.kind} budget", str(exc), (),
+                                  time.monotonic() - started)
+        await _fail(ctx, exc.status, str(exc), detail)
     except PageError as exc:
         ctx.host.count("page.errors")
+        # The log keeps the whole trace, host frames too; the dev page shows the page's own.
         log.error("[%s] %s: %s\n%s", ctx.request.request_id, ctx.page_name, exc, exc.detail)
         detail = None
         if ctx.dev:
-            detail = f"{exc}\n\n{exc.detail}".rstrip()
-            shown = site_excerpt(ctx, exc.file, exc.line) if exc.file and exc.line else None
-            if shown is not None:
-                detail += f"\n\n{shown[0]}, line {exc.line}:\n{shown[1]}"
+            frames = exc.frames
+            if not frames and exc.file and exc.line:
+                frames = (Frame(exc.file, exc.line),)
+            detail = build_report(ctx, 500, exc.kind or "error", exc.headline, frames,
+                                  time.monotonic() - started)
         await _fail(ctx, 500, "the page failed", detail)
 
 
-async def _fail(ctx: PageContext, status: int, message: str, detail: str | None) -> None:
+async def _fail(ctx: PageContext, status: int, message: str, detail: DevReport | None) -> None:
     exchange = ctx.exchange
     if exchange.response_started:
         # Too late for an error page: end the stream so the client sees a cut body

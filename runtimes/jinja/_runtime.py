@@ -13,7 +13,7 @@ import importlib.util
 from typing import Any
 
 from dynlan.config import ConfigError
-from dynlan.host import Host, PageContext, PageError
+from dynlan.host import Frame, Host, PageContext, PageError
 from dynlan.runtimes._interface import Availability, RuntimeConfig, check_site_options
 from dynlan.templates import TEMPLATES, TemplateError, render_for, request_values
 
@@ -57,8 +57,11 @@ class JinjaRuntime:
             text = render_for(ctx, ctx.page_name, {"request": request_values(ctx)})
         except TemplateError as exc:
             self.errors += 1
-            # The dev page shows the template's source around exc.line (dynlan.host.site_excerpt).
-            raise PageError(str(exc).split("\n", 1)[0], "", exc.file, exc.line) from None
+            # The dev page shows the template's source around exc.line (dynlan.host._devreport).
+            first = str(exc).split("\n", 1)[0]
+            raise PageError(first, "", exc.file, exc.line, kind="Template error",
+                            headline=first.split(": ", 1)[-1],
+                            frames=[Frame(exc.file, exc.line, "template")] if exc.file and exc.line else ()) from None
         self.pages += 1
         ctx.response.set_header("content-type", CONTENT_TYPE)
         ctx.response.write(text)

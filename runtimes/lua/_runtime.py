@@ -33,6 +33,7 @@ from dynlan.config import ConfigError
 from dynlan.host import (
     OPERATIONS,
     BudgetExceeded,
+    Frame,
     FsError,
     Host,
     HostCallError,
@@ -143,7 +144,9 @@ class _VM:
         if fn is None:
             message = err.decode("utf-8", "replace") if isinstance(err, bytes) else str(err)
             file, line = _locate(message, name, path)
-            raise PageError(f"syntax error: {message}", "", file, line)
+            raise PageError(f"syntax error: {message}", "", file, line, kind="Lua syntax error",
+                            headline=_LOCATION.sub("", message, count=1).strip() if file else message,
+                            frames=[Frame(name, line)] if line else ())
         if cached is not None:
             self.forget(cached[3])
         self.chunks[path] = (st.st_mtime_ns, st.st_size, fn, grown)
@@ -403,6 +406,7 @@ class LuaRuntime:
                             await call(ctx, wait.op, wait.args)
                     return
                 if kind == b"budget":
+                    self._measure(vm, ctx, state)
                     budget = result[1].decode()
                     message = result[2].decode("utf-8", "replace")
                     if budget == "preempt":
@@ -419,12 +423,29 @@ class LuaRuntime:
                     file, line = _locate(message, ctx.page_name, ctx.page)
                     if file is None:
                         file, line = _locate_in_trace(trace, ctx)
-                    raise PageError(message, trace, file, line)
+                    self._measure(vm, ctx, state)
+                    frames = _frames(trace)
+                    headline = message
+                    if frames and message.startswith(f"{frames[0].file}:{frames[0].line}: "):
+                        headline = message.split(": ", 1)[1]
+                    raise PageError(message, trace, file, line, kind="Lua error", frames=frames,
+                                    headline=headline)
                 raise PageError(f"unexpected result from the Lua VM: {kind!r}")
         finally:
             # set_preemptible holds the request's Lua state, which holds req.dispatch: a cycle through
             # Lua's registry that neither collector can see.
             req.set_preemptible = None
+
+    def _measure(self, vm: _VM, ctx: PageContext, state: Any) -> None:
+        """What a failed request used, for `--dev`: instructions counted by the hook, memory above its start."""
+        if not ctx.dev:
+            return
+        ctx.usage["instructions"] = int(state["count"] or 0)
+        ctx.usage["output"] = ctx.response.written + int(state["size"] or 0)
+        start = state["mem_start"]
+        used = vm.lua.get_memory_used()
+        if isinstance(start, (int, float)) and not isinstance(start, bool) and isinstance(used, int):
+            ctx.usage["memory"] = max(0, used - int(start * 1024))
 
     site_keys: frozenset[str] = frozenset()
     """A site's [lua] table may set nothing: the engine, its threads and the slice are the worker's."""
@@ -448,6 +469,25 @@ def _resume(vm: _VM, step: Any, args: tuple[Any, ...]) -> tuple[Any, ...]:
     except vm.module.LuaError as exc:
         return (b"fail", str(exc).encode(), b"")
     return result if isinstance(result, tuple) else (result,)
+
+
+_TRACE_FRAME = re.compile(r"^\s+([^\s\[][^:]*):(\d+): in (.*)$")
+_FUNCTION_NAME = re.compile(r"^(?:local|upvalue|method|field|function|global) '([^']+)'$")
+
+
+def _frames(trace: str) -> list[Frame]:
+    """The frames of a Lua traceback, innermost first. The sandbox's own (`dynlan/_sandbox.lua`, `[C]`) name
+    no file of the site: the dev page leaves them out, as it does any file outside the site."""
+    frames: list[Frame] = []
+    for text in trace.splitlines():
+        m = _TRACE_FRAME.match(text)
+        if m is None or m.group(1).startswith("dynlan/"):
+            continue
+        where = m.group(3)
+        name = _FUNCTION_NAME.match(where)
+        function = name.group(1) if name else ("anonymous function" if where.startswith("function <") else where)
+        frames.append(Frame(m.group(1), int(m.group(2)), function))
+    return frames
 
 
 def _locate_in_trace(trace: str, ctx: PageContext) -> tuple[str | None, int | None]:

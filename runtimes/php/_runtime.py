@@ -57,7 +57,7 @@ import trio
 
 from dynlan import SERVER_NAME
 from dynlan.config import ConfigError
-from dynlan.host import BudgetExceeded, Host, HostCallError, PageContext, PageError, call
+from dynlan.host import BudgetExceeded, Frame, Host, HostCallError, PageContext, PageError, call
 from dynlan.runtimes._interface import Availability, RuntimeConfig
 from dynlan.runtimes.php._fastcgi import (
     CgiHeadParser,
@@ -100,6 +100,34 @@ def _script_name(page: str, root: str) -> str:
 
 
 _FATAL_LOCATION = re.compile(r" in (/[^\s:]+?)(?::| on line )(\d+)")
+_UNCAUGHT = re.compile(r"^Uncaught ([\w\\]+): (.*?)(?: in [^\s]+?:\d+)?$", re.S)
+_HEADLINE_END = re.compile(r" in [^\s]+?(?::\d+| on line \d+)$")
+_STACK_FRAME = re.compile(r"^#\d+ (/[^(]+)\((\d+)\): ([^(]*)")
+
+
+def _describe(first: str, message: str, errors: str, file: str | None,
+              line: int | None) -> tuple[str, str, list[Frame]]:
+    """The kind, the message without its kind and location, and the frames (innermost first) of a PHP error.
+
+    PHP's stack trace names, on each line, the function called from that line: the frame where the error
+    was thrown is in the function of `#0`, and `#k`'s line is in the function of `#k+1` (or `{main}`)."""
+    uncaught = _UNCAUGHT.match(message)
+    if uncaught:
+        kind, headline = uncaught.group(1), uncaught.group(2)
+    else:
+        kind = "PHP Parse error" if "PHP Parse error" in first else "PHP Fatal error"
+        headline = _HEADLINE_END.sub("", message)
+    calls: list[tuple[str, int, str]] = []
+    for text in errors.splitlines():
+        m = _STACK_FRAME.match(text.strip())
+        if m:
+            calls.append((m.group(1), int(m.group(2)), m.group(3).strip()))
+    frames: list[Frame] = []
+    if file is not None and line is not None:
+        frames.append(Frame(file, line, calls[0][2] if calls else "{main}"))
+    for i, (where, at, _) in enumerate(calls):
+        frames.append(Frame(where, at, calls[i + 1][2] if i + 1 < len(calls) else "{main}"))
+    return kind, headline, frames
 SPOOL_MEMORY = 64 * 1024
 """A body of unknown length is held in memory up to this many bytes, then in a temporary file."""
 BODY_CHUNK = 256 * 1024
@@ -753,10 +781,13 @@ class PhpRuntime:
         if "PHP Fatal error" in errors or "PHP Parse error" in errors:
             self.stats["errors"] += 1
             first = next((line for line in errors.splitlines() if "PHP Fatal error" in line or "PHP Parse error" in line), errors)
-            message = first.split("error:", 1)[-1].strip()
+            root = ctx.fs.root + os.sep
+            message = first.split("error:", 1)[-1].strip().replace(root, "")
             match = _FATAL_LOCATION.search(errors)
             file, line = (match.group(1), int(match.group(2))) if match else (None, None)
-            raise PageError(message, errors.replace(ctx.fs.root + os.sep, ""), file, line)
+            kind, headline, frames = _describe(first, message, errors, file, line)
+            raise PageError(message, errors.replace(root, ""), file, line, kind=kind, headline=headline,
+                            frames=frames)
 
     # -- host calls from the prelude ----------------------------------------------
 

@@ -26,7 +26,7 @@ from typing import Any
 import trio
 
 from dynlan.config import ConfigError
-from dynlan.host import Host, PageContext, PageError
+from dynlan.host import Frame, Host, PageContext, PageError
 from dynlan.runtimes._interface import Availability, RuntimeConfig
 from dynlan.runtimes.python._api import (
     Cache,
@@ -87,7 +87,7 @@ class CodeCache:
             code = compile(source, path, "exec", dont_inherit=True)
         except SyntaxError as exc:
             raise PageError(f"syntax error in {name}: {exc.msg}", "".join(traceback.format_exception_only(exc)),
-                            path, exc.lineno) from None
+                            path, exc.lineno, kind=type(exc).__name__, headline=exc.msg or "") from None
         self._code[path] = (st.st_mtime_ns, st.st_size, code)
         self.compiled.append(path)
         return code
@@ -172,7 +172,9 @@ def page_error(exc: BaseException, page: str, root: str) -> PageError:
     detail = "".join(traceback.format_list(frames)) + "".join(traceback.format_exception_only(type(exc), exc))
     detail = detail.replace(root + os.sep, "")
     file, line = (frames[-1].filename, frames[-1].lineno) if frames else (page, None)
-    return PageError(f"{type(exc).__name__}: {exc}", detail, file, line)
+    shown = [Frame(f.filename, f.lineno or 0, f.name) for f in reversed(frames)]
+    return PageError(f"{type(exc).__name__}: {exc}", detail, file, line, kind=type(exc).__name__,
+                     frames=shown, headline=str(exc))
 
 
 class PythonRuntime:

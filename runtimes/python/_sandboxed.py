@@ -27,6 +27,7 @@ import trio
 
 from dynlan.host import (
     BudgetExceeded,
+    Frame,
     Host,
     HostCallError,
     PageContext,
@@ -196,7 +197,9 @@ class SandboxedPython:
             elif kind == b"e":
                 file, line = head.get("file"), head.get("line")
                 return PageError(str(head.get("message", "page failed")), str(head.get("detail", "")),
-                                 file if isinstance(file, str) else None, line if isinstance(line, int) else None)
+                                 file if isinstance(file, str) else None, line if isinstance(line, int) else None,
+                                 kind=str(head.get("kind", "")), headline=str(head.get("headline", "")) or None,
+                                 frames=_frames(head.get("frames")))
             elif kind == b"b":
                 budget = str(head.get("kind", "memory"))
                 return BudgetExceeded(budget if budget in BudgetExceeded.STATUS else "memory",
@@ -287,3 +290,13 @@ def _exited(code: Any) -> str:
         except ValueError:
             return f" (signal {-code})"
     return f" (exit status {code})"
+
+
+def _frames(value: Any) -> list[Frame]:
+    """The frames a worker reported. The worker runs the page, so they are checked like any page output:
+    the dev page reads only files that resolve inside the site (dynlan.host._devreport)."""
+    if not isinstance(value, list):
+        return []
+    return [Frame(f[0], f[1], f[2]) for f in value[:100]
+            if isinstance(f, list) and len(f) == 3 and isinstance(f[0], str) and isinstance(f[1], int)
+            and isinstance(f[2], str)]

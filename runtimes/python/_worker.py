@@ -656,14 +656,20 @@ def run(channel: Channel, codes: CodeCache, builtins: dict[str, Any], head: dict
         channel.write(b"b", {"kind": "memory", "message": "page used more than its memory budget"})
     except PageError as exc:
         _tell_compiled(channel, codes)
-        channel.write(b"e", {"message": str(exc), "detail": exc.detail, "file": exc.file, "line": exc.line})
+        channel.write(b"e", _error_head(exc))
     except BaseException as exc:  # SystemExit too: a page's exit() ends its own request with an error
         error = page_error(exc, path, root)
         _tell_compiled(channel, codes)
-        channel.write(b"e", {"message": str(error), "detail": error.detail, "file": error.file, "line": error.line})
+        channel.write(b"e", _error_head(error))
     else:
         _tell_compiled(channel, codes)
         response.finish()
+
+
+def _error_head(error: PageError) -> dict[str, Any]:
+    return {"message": str(error), "detail": error.detail, "file": error.file, "line": error.line,
+            "kind": error.kind, "headline": error.headline,
+            "frames": [[f.file, f.line, f.function] for f in error.frames]}
 
 
 def _tell_compiled(channel: Channel, codes: CodeCache) -> None:

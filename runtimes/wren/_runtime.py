@@ -31,6 +31,7 @@ import trio
 
 from dynlan.host import (
     BudgetExceeded,
+    Frame,
     FsError,
     Host,
     HostCallError,
@@ -46,7 +47,7 @@ from dynlan.runtimes._interface import Availability, RuntimeConfig, check_site_o
 log = logging.getLogger("dynlan.wren")
 
 PRELUDE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_prelude.wren")
-IMPORT_LINE = "import \"dynlan\" for Request, Response, Cache, Fs, Log, Json, Http, Template, Host\n"
+IMPORT_LINE = "import \"dynlan\" for Request, Response, Cache, Session, Fs, Log, Json, Http, Template, Host\n"
 """Added above every page: the host API without an import (line numbers are shifted back)."""
 MAP_TAG = "\0map"
 LIST_TAG = "\0list"
@@ -425,6 +426,7 @@ class WrenRuntime:
         if "Out of memory." in message:
             raise BudgetExceeded("memory", f"page used more than its memory budget of {ctx.limits.memory} bytes")
         lines: list[str] = []
+        frames: list[Frame] = []
         where: tuple[str | None, int | None] = (None, None)
         for report in run.errors:
             module = report.module or ""
@@ -437,18 +439,24 @@ class WrenRuntime:
             shown = os.path.relpath(file, ctx.fs.root) if file else (module or "core")
             if report.type == ErrorType.STACK_TRACE:
                 lines.append(f"  [{shown} line {line}] in {report.message}")
+                if file is not None:
+                    frames.append(Frame(file, line, report.message))
             elif report.type == ErrorType.COMPILE:
                 lines.append(f"[{shown} line {line}] {report.message}")
+                if file is not None:
+                    frames.append(Frame(file, line, message=report.message))
             else:
                 lines.append(report.message)
             if where == (None, None) and file is not None and report.type != ErrorType.RUNTIME:
                 where = (file, line)
         if first.type == ErrorType.COMPILE:
             count = sum(report.type == ErrorType.COMPILE for report in run.errors)
-            summary = f"Wren compile error: {lines[0]}" + (f" (and {count - 1} more, listed below)" if count > 1 else "")
+            more = f" (and {count - 1} more, listed below)" if count > 1 else ""
+            summary, kind = f"Wren compile error: {lines[0]}{more}", "Wren compile error"
+            headline = f"{message} (and {count - 1} more)" if count > 1 else message
         else:
-            summary = f"Wren runtime error: {message}"
-        raise PageError(summary, "\n".join(lines), where[0], where[1])
+            summary, kind, headline = f"Wren runtime error: {message}", "Wren runtime error", message
+        raise PageError(summary, "\n".join(lines), where[0], where[1], kind=kind, frames=frames, headline=headline)
 
     site_keys: frozenset[str] = frozenset()
     """A site's [wren] table may set nothing: the slice is the worker's (one VM for every site)."""

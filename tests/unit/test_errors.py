@@ -64,7 +64,7 @@ def test_builtin_page_names_the_status_message_and_request_id() -> None:
     body = builtin_page(404, "/x <b> not found", "req-42").decode()
     assert "404 Not Found" in body and "/x &lt;b&gt; not found" in body and "request id req-42" in body
     assert "<pre>" not in body
-    assert "<pre>trace &amp; more</pre>" in builtin_page(500, "failed", "r", "trace & more").decode()
+    assert "<pre class=\"trace\">trace &amp; more</pre>" in builtin_page(500, "failed", "r", "trace & more").decode()
     assert "599 Error" in builtin_page(599, "odd", "r").decode()
 
 

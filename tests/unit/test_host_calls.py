@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from dynlan.app._devpage import render_report
 from dynlan.config import LimitsConfig
 from dynlan.host import (
     OPERATIONS,
+    DevReport,
     Host,
     HostCallError,
     MemoryCache,
@@ -187,7 +189,8 @@ async def test_dev_error_page_does_not_show_files_outside_the_site(sites: tuple[
     ctx = make_ctx(host, a, "a.test")
     with pytest.raises(HttpError) as failed:
         await run_page(Failing(), ctx)  # type: ignore[arg-type]
-    # What the error page shows in --dev is the error's detail.
-    assert failed.value.status == 500 and failed.value.detail is not None
-    assert "victim secret" not in failed.value.detail and "boom" in failed.value.detail
+    # What the error page shows in --dev is the error's report, rendered.
+    assert failed.value.status == 500 and isinstance(failed.value.detail, DevReport)
+    shown = render_report(failed.value.detail).decode()
+    assert "victim secret" not in shown and "boom" in shown and failed.value.detail.frames == ()
     assert ctx.closed and host.inflight == {}
