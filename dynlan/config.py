@@ -202,6 +202,22 @@ class OpenApiConfig:
 
 
 @dataclass(slots=True)
+class WebSocketConfig:
+    """WebSocket connections and event streams a page holds open (docs/websocket.md)."""
+
+    max_message: int = 4 * 1024 * 1024
+    """Bytes of one WebSocket message (all its fragments): a larger one closes the connection with 1009."""
+    idle_timeout: float = 300.0
+    """Seconds a page may wait in `ws:receive()` with nothing arriving: the connection then closes with 1001."""
+    lifetime: float = 3600.0
+    """Seconds a WebSocket or an event stream may stay open (the page's wall-time budget once it accepts one)."""
+    heartbeat: float = 15.0
+    """Seconds between the comment lines an event stream sends while its page waits on a channel."""
+    channel_backlog: int = 256
+    """Channel messages a subscription keeps while its page is busy; past it the oldest are dropped."""
+
+
+@dataclass(slots=True)
 class SiteConfig:
     """A site's settings: the server's, tightened by the site's `dynlan.toml` (see `SITE_RULES`)."""
 
@@ -211,6 +227,7 @@ class SiteConfig:
     compression: CompressionConfig = field(default_factory=CompressionConfig)
     outbound: OutboundConfig = field(default_factory=OutboundConfig)
     openapi: OpenApiConfig = field(default_factory=OpenApiConfig)
+    websocket: WebSocketConfig = field(default_factory=WebSocketConfig)
     runtimes: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Runtime tables ([lua], [wren], ...) as written in this file: the server's go to each runtime's
     `configure()`; a site's are checked and merged by the runtime's `site_options()` at start-up."""
@@ -377,6 +394,10 @@ def _check_values(cfg: SiteConfig, source: str) -> None:
         value = getattr(cfg.limits, f.name)
         if value <= 0:
             raise ConfigError(f"{source}: limits.{f.name}: must be more than 0, got {_show(value)}")
+    for f in dataclasses.fields(WebSocketConfig):
+        value = getattr(cfg.websocket, f.name)
+        if value <= 0:
+            raise ConfigError(f"{source}: websocket.{f.name}: must be more than 0, got {_show(value)}")
     for i, name in enumerate(cfg.static.index_names):
         # An index name is one file of the folder asked for: `../b.test/x` or `_secret.txt` would serve
         # what the static files never serve (another folder, a private or hidden file, the site's config).
@@ -449,6 +470,9 @@ SITE_RULES: dict[str, dict[str, SiteRule]] = {
     "outbound": {"allow": "within", "max_response_size": "lower"},
     # What a site says of its own pages, and checks before they run: its own business.
     "openapi": {"serve": "site", "validate": "site"},
+    # Connections a page holds open hold a worker's memory and time: a site may only ask for less.
+    "websocket": {"max_message": "lower", "idle_timeout": "lower", "lifetime": "lower", "heartbeat": "site",
+                  "channel_backlog": "lower"},
 }
 """What a site's `dynlan.toml` may do with each key of each section (docs/config.md has it as a table):
 `site` any value; `lower`/`higher` at most/at least the server's; `off` turn it off, never on; `stricter` a value
@@ -512,6 +536,7 @@ def site_config(base: Config, site_file: Path | None, runtime_names: frozenset[s
         # Not the server's list: a site's pages reach only what the site's own file grants them.
         outbound=OutboundConfig(max_response_size=base.outbound.max_response_size),
         openapi=dataclasses.replace(base.openapi),
+        websocket=dataclasses.replace(base.websocket),
     )
     if site_file is not None and site_file.is_file():
         data = read_toml(site_file)

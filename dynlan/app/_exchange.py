@@ -10,8 +10,12 @@ limit is counted.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from dynlan.http import Exchange, HttpError, HttpRequest
+
+if TYPE_CHECKING:
+    from dynlan.realtime import Tunnel
 
 HeaderEdit = Callable[[list[tuple[str, str]]], list[tuple[str, str]]]
 
@@ -63,6 +67,9 @@ class SiteExchange:
 
     async def respond(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
         await self._inner.respond(status, headers if self.edit is None else self.edit(headers), body)
+
+    async def open_tunnel(self, headers: list[tuple[str, str]]) -> tuple[Tunnel, bytes]:
+        return await self._inner.open_tunnel(headers if self.edit is None else self.edit(headers))
 
     @property
     def request_trailers(self) -> list[tuple[str, str]]:

@@ -30,6 +30,7 @@ from dynlan.host import PageContext, run_page
 from dynlan.http import Exchange, HttpError
 from dynlan.openapi._service import BODY_METHODS, WELL_KNOWN, OpenApiService
 from dynlan.proxy import ProxyService, peer_trusted
+from dynlan.realtime import is_realtime
 
 if TYPE_CHECKING:
     from dynlan.app._app import App
@@ -269,7 +270,7 @@ class Pipeline:
         responses = host.responses
         stale = None
         fill = None
-        if responses is not None and responses.eligible(request):
+        if responses is not None and responses.eligible(request) and not is_realtime(request):
             entry = responses.lookup(site.name, request)
             if (entry is None or not responses.is_fresh(entry)) and responses.filling(site.name, request):
                 # Another request is running the page for this path: its answer will do.
@@ -295,6 +296,7 @@ class Pipeline:
             options=site.runtime_options[route.runtime],
             compression=site.config.compression,
             outbound=site.config.outbound,
+            websocket=site.config.websocket,
         )
         ctx.stale = stale
         if body is not None:

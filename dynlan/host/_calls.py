@@ -28,6 +28,7 @@ from dynlan.host._cache import CacheError
 from dynlan.host._fs import FsError
 from dynlan.host._http import http_request
 from dynlan.host._values import CacheValueError, parse_ttl
+from dynlan.realtime import _ops as realtime
 
 if TYPE_CHECKING:
     from dynlan.host._context import PageContext
@@ -374,6 +375,19 @@ OPERATIONS: dict[str, Operation] = _table(
     Operation("http_request", None, http_request, effect=True),
     # (name, values) -> the rendered text (dynlan.templates).
     Operation("template_render", _template_render),
+    # WebSockets, event streams and channels (dynlan.realtime, docs/websocket.md).
+    Operation("ws_accept", None, realtime.ws_accept, effect=True),
+    Operation("ws_receive", None, realtime.ws_receive, effect=True),
+    Operation("ws_send", None, realtime.ws_send, effect=True),
+    Operation("ws_close", None, realtime.ws_close, effect=True),
+    Operation("ws_info", realtime.ws_info),
+    Operation("channel_publish", realtime.channel_publish, effect=True),
+    Operation("channel_subscribe", realtime.channel_subscribe),
+    Operation("channel_unsubscribe", realtime.channel_unsubscribe),
+    Operation("channel_receive", None, realtime.channel_receive, effect=True),
+    Operation("sse_start", None, realtime.sse_start, effect=True),
+    Operation("sse_send", None, realtime.sse_send, effect=True),
+    Operation("sse_comment", None, realtime.sse_comment, effect=True),
 )
 """Every operation a page can ask of the host, by name."""
 

@@ -16,14 +16,17 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from dynlan import compression
-from dynlan.config import CompressionConfig, LimitsConfig, OutboundConfig
+from dynlan.config import CompressionConfig, LimitsConfig, OutboundConfig, WebSocketConfig
 from dynlan.host._devreport import Frame
 from dynlan.host._fs import SiteFs
 from dynlan.host._respcache import CachedResponse, CachePolicy, make_policy, policy_from_headers
 from dynlan.http import Exchange, Headers, HttpError, HttpRequest
 
 if TYPE_CHECKING:
+    import trio
+
     from dynlan.host._host import Host
+    from dynlan.realtime import Realtime
 
 page_log = logging.getLogger("dynlan.page")
 
@@ -203,6 +206,9 @@ class PageResponse:
     async def finish(self) -> None:
         if self.finished:
             return
+        if self.ctx.realtime is not None:
+            # A refused WebSocket handshake is answered 426 (or 400) unless the page wrote its own response.
+            self.ctx.realtime.settle(self)
         self.finished = True
         exchange = self.ctx.exchange
         if self.streaming:
@@ -273,6 +279,7 @@ class PageContext:
         compression: CompressionConfig | None = None,
         path_info: str = "",
         outbound: OutboundConfig | None = None,
+        websocket: WebSocketConfig | None = None,
     ) -> None:
         self.host = host
         self.exchange = exchange
@@ -299,6 +306,12 @@ class PageContext:
         """How the site compresses responses (None: never)."""
         self.outbound = outbound if outbound is not None else OutboundConfig()
         """What the site's pages may reach with `http.request` (default: nothing)."""
+        self.websocket = websocket if websocket is not None else WebSocketConfig()
+        """The site's WebSocket and event-stream limits."""
+        self.realtime: Realtime | None = None
+        """The page's WebSocket, event stream and channel subscriptions (dynlan.realtime), once it asks for one."""
+        self.wall_scope: trio.CancelScope | None = None
+        """The page's wall-time budget (set by `run_page`): an accepted WebSocket or event stream moves its deadline."""
         self.response = PageResponse(self)
         self.log = PageLog(self.request.request_id, page_name)
         self._body: bytes | None = None
@@ -377,6 +390,8 @@ class PageContext:
         given refer to each other, so the context itself goes only when the cycle collector runs, and a body
         held until then (a 256 KiB upload per request) grew the process by tens of MiB between collections."""
         self.closed = True
+        if self.realtime is not None:
+            self.realtime.close()
         if self._body is not None:
             self._body = b""
 

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import parse_qsl
 
 from dynlan.http._headers import Headers
+
+if TYPE_CHECKING:
+    from dynlan.realtime import Tunnel
 
 
 @dataclass(slots=True)
@@ -100,6 +103,12 @@ class Exchange(Protocol):
 
     async def respond(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
         """Head, whole body and end in one go (the fast path for small responses)."""
+        ...
+
+    async def open_tunnel(self, headers: list[tuple[str, str]]) -> tuple[Tunnel, bytes]:
+        """Accept a WebSocket handshake with `headers` (101 on HTTP/1.1, 200 on an HTTP/2 extended CONNECT):
+        the request's connection or stream carries the tunnel's bytes from then on. Also returns the bytes the
+        client sent after its request."""
         ...
 
     @property

@@ -192,6 +192,14 @@ class H11Protocol:
         self._head_sent = True
         return self._conn.send(event) or b""
 
+    def switch_protocols(self, headers: Iterable[tuple[str, str]]) -> tuple[bytes, bytes]:
+        """The 101 head (RFC 9110 §15.2.2) for a request that asked to upgrade, and the bytes the client sent
+        after it (h11 holds them from the end of such a request on)."""
+        event = h11.InformationalResponse(status_code=101, headers=response_fields(headers), reason=b"Switching Protocols")
+        head = self._conn.send(event) or b""
+        self._head_sent = True
+        return head, bytes(self._conn.trailing_data[0])
+
     def send_data(self, data: bytes) -> bytes:
         if not data:
             return b""

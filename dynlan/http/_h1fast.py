@@ -132,6 +132,8 @@ class FastH1Protocol:
         self._body_chunked = False
         self._line_checked = False
         self._fresh_parser = False
+        self._held: bytearray | None = None
+        """Bytes after a WebSocket handshake, kept raw until the app answers it (`switch_protocols`)."""
         self._reset_response()
 
     def _reset_response(self) -> None:
@@ -238,10 +240,16 @@ class FastH1Protocol:
         if not data:
             self.client_closed = True
             return
+        if self._held is not None:
+            self._held += data
+            return
         pos = 0
         end = len(data)
         piece: bytes | memoryview
         while pos < end and self._error is None:
+            if self._held is not None:
+                self._held += data[pos:]
+                return
             mode = self._mode
             if mode == _LINE:
                 nl = data.find(b"\n", pos)
@@ -314,6 +322,10 @@ class FastH1Protocol:
             # the head is complete; its body, if any, follows; then the next request.
             offset = exc.args[0] if exc.args and isinstance(exc.args[0], int) else len(piece)
             self._upgrade_ignored()
+            if self._asks_websocket():
+                # What follows may be WebSocket frames (RFC 6455 §4.1: a client may send them right after its
+                # handshake): held raw until the app accepts (`switch_protocols`) or answers otherwise.
+                self._held = bytearray()
             return len(piece) - offset
         except _Stop:
             return 0
@@ -341,6 +353,23 @@ class FastH1Protocol:
             if self._pending_head > self._max_header_size:
                 self._error = ProtocolError(431, "request header fields too large")
         return 0
+
+    def _asks_websocket(self) -> bool:
+        """The request whose head just ended is a body-less WebSocket handshake."""
+        if self._body_chunked or self._body_left or not self._messages:
+            return False
+        head = next((e for e in self._messages[-1] if type(e) is RequestReceived), None)
+        return head is not None and any(
+            k == "upgrade" and "websocket" in v.lower() for k, v in head.headers)
+
+    def switch_protocols(self, headers: Iterable[tuple[str, str]]) -> tuple[bytes, bytes]:
+        """The 101 head (RFC 9110 §15.2.2) and the bytes the client sent after its request: the connection
+        is no longer HTTP's."""
+        head = b"HTTP/1.1 101 Switching Protocols\r\n"
+        head += b"".join(n + b": " + v + b"\r\n" for n, v in response_fields(headers)) + b"\r\n"
+        self._head_sent = self._ended = self._close_after = True
+        held, self._held = self._held, None
+        return head, bytes(held or b"")
 
     def _upgrade_ignored(self) -> None:
         self._parser = httptools.HttpRequestParser(self)
@@ -509,5 +538,9 @@ class FastH1Protocol:
         self._complete.popleft()
         self._keep_alive_req.popleft()
         self._reset_response()
+        held, self._held = self._held, None
+        if held:
+            # A WebSocket handshake answered with a plain response: what followed it is HTTP again.
+            self.receive_data(bytes(held))
         return True
 

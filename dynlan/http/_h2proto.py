@@ -161,6 +161,8 @@ class H2Protocol:
                 h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE: max_header_list_size,
                 h2.settings.SettingCodes.MAX_FRAME_SIZE: max_frame_size,
                 h2.settings.SettingCodes.ENABLE_PUSH: 0,
+                # RFC 8441 §3: extended CONNECT, for WebSockets over HTTP/2.
+                h2.settings.SettingCodes.ENABLE_CONNECT_PROTOCOL: 1,
             },
         )
         self._conn.max_inbound_frame_size = max_frame_size
@@ -325,7 +327,16 @@ class H2Protocol:
         if authority and not any(n == "host" for n, _ in headers):
             # RFC 9113 §8.3.1: :authority stands in for Host.
             headers.append(("host", authority))
-        if method == "CONNECT" or not path:
+        if method == "CONNECT":
+            protocol = next((v for n, v in _decode(event.headers or ()) if n == ":protocol"), "")
+            if protocol.lower() != "websocket" or not path:
+                self.reset(event.stream_id, h2.errors.ErrorCodes.PROTOCOL_ERROR)
+                return None
+            # RFC 8441 §4: an extended CONNECT opens a WebSocket on the stream. It reaches the app as the GET
+            # that asks for one over HTTP/1.1: `upgrade` is a field no HTTP/2 client can send (RFC 9113 §8.2.2).
+            method = "GET"
+            headers.append(("upgrade", "websocket"))
+        elif not path:
             self.reset(event.stream_id, h2.errors.ErrorCodes.PROTOCOL_ERROR)
             return None
         return RequestReceived(event.stream_id, method, path, headers, "2")

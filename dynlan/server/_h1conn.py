@@ -366,13 +366,21 @@ class H1Connection:
                 return
             try:
                 await self.app.handle(exchange)
+                if exchange.tunnel is not None:
+                    # A WebSocket: the connection was its until the page ended; it is not HTTP's again.
+                    await exchange.tunnel.finish(False)
+                    self.access.log(request, 101, exchange.bytes_sent, started)
+                    return
                 if not exchange.finished:
                     await exchange.finish()
             except HttpError as exc:
                 # Raised by the connection itself (413 / 408 while reading the body)
                 # after the app gave up on the request.
                 self.linger = True
-                if not exchange.response_started:
+                if exchange.tunnel is not None:
+                    # A WebSocket page that failed: 1011 to the peer (RFC 6455 §7.4.1).
+                    await exchange.tunnel.finish(True)
+                elif not exchange.response_started:
                     await self.send(raw_error_response(exc.status, exc.message))
                     exchange.status = exc.status
                 self.access.log(request, exchange.status, exchange.bytes_sent, started)
@@ -444,10 +452,27 @@ class H1Exchange:
         self._head_only = request.method == "HEAD"
         self._pending = b""
         self.request_trailers: list[tuple[str, str]] = []
+        self.tunnel: H1Tunnel | None = None
+        """The connection's bytes, once the request was answered 101 (a WebSocket)."""
 
     @property
     def response_started(self) -> bool:
         return self.status != 0
+
+    async def open_tunnel(self, headers: list[tuple[str, str]]) -> tuple[H1Tunnel, bytes]:
+        """Answer 101 (RFC 9110 §15.2.2, RFC 6455 §4.2.2) and hand the connection over; also returns the bytes
+        the client sent after its request."""
+        if await self.receive():
+            raise HttpError(400, "a WebSocket handshake has no body", close=True)
+        conn = self.conn
+        head, rest = conn.proto.switch_protocols(
+            [("date", DATE.get()), ("server", SERVER_NAME), *self.conn.extra_headers, *headers])
+        self.status = 101
+        self.finished = True
+        conn.responded = True
+        await conn.send(head)
+        self.tunnel = H1Tunnel(conn)
+        return self.tunnel, rest
 
     async def receive(self) -> bytes:
         if self._body_done:
@@ -524,3 +549,38 @@ class H1Exchange:
         out += proto.send_end()
         self.finished = True
         await self.conn.send(out)
+
+
+class H1Tunnel:
+    """The connection's bytes after a 101, both ways (implements `dynlan.realtime.Tunnel`)."""
+
+    def __init__(self, conn: H1Connection) -> None:
+        self.conn = conn
+        self.finisher: Callable[[bool], Awaitable[None]] | None = None
+        """Closes what runs over the tunnel when the page is over (True: it failed)."""
+        self.closed = False
+
+    async def receive_some(self) -> bytes:
+        if self.closed:
+            return b""
+        try:
+            return bytes(await self.conn.stream.receive_some(RECV_SIZE))
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return b""
+
+    async def send_all(self, data: bytes) -> None:
+        if self.closed:
+            raise trio.ClosedResourceError("the WebSocket's connection is closed")
+        await self.conn.send(data)
+
+    async def aclose(self) -> None:
+        # RFC 6455 §7.1.1: the server closes the TCP connection first, once the close handshake is done.
+        if not self.closed:
+            self.closed = True
+            with trio.move_on_after(1):
+                await self.conn.stream.aclose()
+
+    async def finish(self, failed: bool) -> None:
+        if self.finisher is not None:
+            await self.finisher(failed)
+        await self.aclose()

@@ -15,7 +15,7 @@ import collections
 import logging
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Protocol
 
 import trio
@@ -72,6 +72,8 @@ class StreamExchange(abc.ABC):
         self._head: tuple[int, list[tuple[str, str]]] | None = None
         self._head_only = request.method == "HEAD"
         self.request_trailers: list[tuple[str, str]] = []
+        self.tunnel: StreamTunnel | None = None
+        """The stream's bytes, once it carries a WebSocket (RFC 8441)."""
 
     @property
     def response_started(self) -> bool:
@@ -208,6 +210,16 @@ class StreamExchange(abc.ABC):
         self.finished = True
         self._wake()
 
+    async def open_tunnel(self, headers: list[tuple[str, str]]) -> tuple[StreamTunnel, bytes]:
+        """Accept an extended CONNECT (RFC 8441 §5): 200, and the stream's DATA from then on are the tunnel's."""
+        if self.done:
+            raise StreamGone()
+        self.status = 200
+        self._head = (200, headers)
+        self._send_head(False)
+        self.tunnel = StreamTunnel(self)
+        return self.tunnel, b""
+
     async def respond(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
         if self.done:
             raise StreamGone()
@@ -218,6 +230,49 @@ class StreamExchange(abc.ABC):
             return
         self._send_head(False)
         await self._send(body, end=True)
+
+
+class StreamTunnel:
+    """A stream's DATA frames as a byte stream, both ways (implements `dynlan.realtime.Tunnel`)."""
+
+    def __init__(self, exchange: StreamExchange) -> None:
+        self.exchange = exchange
+        self.finisher: Callable[[bool], Awaitable[None]] | None = None
+        """Closes what runs over the tunnel when the page is over (True: it failed)."""
+
+    async def receive_some(self) -> bytes:
+        ex = self.exchange
+        while not ex._body:
+            if ex.complete or ex.done:
+                return b""
+            ex._arrived = trio.Event()
+            try:
+                await ex._arrived.wait()
+            finally:
+                ex._arrived = None
+        data, flow = ex._body.popleft()
+        ex._consumed(flow)  # flow control paces the peer by what the page reads
+        return data
+
+    async def send_all(self, data: bytes) -> None:
+        if self.exchange.done:
+            raise StreamGone()
+        await self.exchange._send(data, end=False)
+
+    async def aclose(self) -> None:
+        ex = self.exchange
+        if not ex.finished and not ex.done:
+            ex.finished = True
+            try:
+                ex._queue_end([])
+            except StreamGone:
+                return
+            ex._wake()
+
+    async def finish(self, failed: bool) -> None:
+        if self.finisher is not None:
+            await self.finisher(failed)
+        await self.aclose()
 
 
 async def serve_stream(exchange: StreamExchange, app: App, access: AccessLog, protocol: str) -> None:
@@ -239,11 +294,16 @@ async def _serve_stream(exchange: StreamExchange, app: App, protocol: str) -> No
             if declared is not None and declared.isdigit() and int(declared) > exchange.http.max_body_size:
                 raise HttpError(413, "request body too large")
             await app.handle(exchange)
+            if exchange.tunnel is not None:
+                await exchange.tunnel.finish(False)
             if not exchange.finished:
                 await exchange.finish()
         except HttpError as exc:
             # The app had given up on the request (413 while reading the body, ...).
-            if not exchange.response_started:
+            if exchange.tunnel is not None:
+                # A WebSocket page that failed: 1011 to the peer, then the stream ends.
+                await exchange.tunnel.finish(True)
+            elif not exchange.response_started:
                 body = f"{exc.status} {exc.message}\n".encode()
                 await exchange.respond(exc.status, [("content-type", "text/plain; charset=utf-8"),
                                                     ("content-length", str(len(body)))], body)

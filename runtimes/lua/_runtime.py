@@ -53,7 +53,7 @@ _HERE = os.path.dirname(__file__)
 _ENGINES = {"lua54": "lupa.lua54", "luajit": "lupa.luajit21"}
 _LOCATION = re.compile(r"^([^\s:][^:]*):(\d+):")
 _OP_NAMES = {name.encode(): name for name in OPERATIONS}
-_RAW_FIRST = frozenset({"write", "flush", "http_request"})
+_RAW_FIRST = frozenset({"write", "flush", "http_request", "ws_send"})
 """Operations whose first argument is bytes that go out as they are (the page's output, a request body)."""
 _YIELD = (b"yield", None)
 _EFFECTS = frozenset(name for name in OPERATIONS if is_effect(name))

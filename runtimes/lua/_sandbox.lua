@@ -894,6 +894,87 @@ local api = {
     return result
   end,
 }
+
+-- WebSockets, event streams and channels (docs/websocket.md) -------------------
+-- The objects a page gets are its own tables; their methods are shared and
+-- read-only, and name the request's WebSocket, stream or subscription by a
+-- number that means something for that request only.
+
+local sub_methods = share({
+  -- The next message of the channel; nil when `timeout` seconds passed first.
+  receive = function(self, timeout)
+    local v = call("channel_receive", rawget(self, "id"), timeout)
+    state_of().count = 0  -- instructions are budgeted per message
+    return v
+  end,
+  close = function(self) call("channel_unsubscribe", rawget(self, "id")) end,
+}, "subscription")
+local sub_meta = {__index = sub_methods, __metatable = false}
+
+local ws_methods = share({
+  -- ws:receive(sub..., timeout): a message from the peer (msg, "text"|"binary"), or from one of the
+  -- subscriptions (msg, "channel", name), or nil, "timeout"; nil once the connection is closed.
+  receive = function(self, ...)
+    local ids, timeout = {}, nil
+    for i = 1, select("#", ...) do
+      local v = select(i, ...)
+      if type(v) == "number" then
+        timeout = v
+      elseif type(v) == "table" and raw_getmetatable(v) == sub_meta then
+        ids[#ids + 1] = rawget(v, "id")
+      else
+        error("ws:receive takes channel subscriptions and a timeout in seconds", 2)
+      end
+    end
+    local r = call("ws_receive", ids, timeout)
+    state_of().count = 0  -- instructions are budgeted per message
+    if r == nil then return nil end
+    if r.kind == "timeout" then return nil, "timeout" end
+    return r.data, r.kind, r.channel
+  end,
+  send = function(self, msg, kind)
+    if type(msg) ~= "string" then msg = tostring(msg) end
+    return call("ws_send", msg, kind)
+  end,
+  close = function(self, code, reason) call("ws_close", code, reason) end,
+  info = function(self) return call("ws_info") end,
+}, "websocket")
+local ws_meta = {__index = ws_methods, __metatable = false}
+
+local sse_methods = share({
+  send = function(self, e)
+    if type(e) ~= "table" then e = {data = tostring(e)} end
+    call("sse_send", e)
+  end,
+  comment = function(self, text) call("sse_comment", text) end,
+}, "event stream")
+local sse_meta = {__index = sse_methods, __metatable = false}
+
+api.websocket = share({
+  -- nil when the request is not a WebSocket handshake (then 426, unless the page writes its own answer).
+  accept = function(opts)
+    local r = call("ws_accept", opts)
+    if r == nil then return nil end
+    -- From now on the page's time budget is the connection's lifetime.
+    state_of().deadline = host_now() + r.lifetime
+    return setmetatable({protocol = r.protocol}, ws_meta)
+  end,
+}, "websocket")
+
+api.channel = share({
+  publish = function(name, msg) return call("channel_publish", name, msg) end,
+  subscribe = function(name)
+    return setmetatable({id = call("channel_subscribe", name), name = name}, sub_meta)
+  end,
+}, "channel")
+
+response_api.sse = function()
+  local st = state_of()
+  local r = call("sse_start")
+  st.deadline = host_now() + r.lifetime
+  return setmetatable({last_event_id = r.last_event_id}, sse_meta)
+end
+
 for k, v in pairs(api) do prelude[k] = v end
 
 local function new_env(D, threaded, loader)

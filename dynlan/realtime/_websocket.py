@@ -1,0 +1,210 @@
+"""One accepted WebSocket: `wsproto`'s frame protocol over a byte tunnel the server layer hands over.
+
+The tunnel is the TCP stream after a 101 (HTTP/1.1), or the DATA frames of an
+extended CONNECT stream (HTTP/2, RFC 8441). Pings are answered, and the close
+handshake (RFC 6455 §5.5.1, §7) completed, by the host while the page waits in
+`receive`; fragments are joined into one message, capped at `max_message` bytes
+(RFC 6455 §10.4: a peer cannot make the server buffer without bound).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import trio
+from wsproto.connection import Connection, ConnectionState, ConnectionType
+from wsproto.events import BytesMessage, CloseConnection, Ping, TextMessage
+from wsproto.frame_protocol import CloseReason
+from wsproto.utilities import LocalProtocolError
+
+RECEIVE_SIZE = 65536
+CLOSE_WAIT = 5.0
+"""Seconds the host waits for the peer's Close frame after sending its own (RFC 6455 §7.1.1)."""
+
+
+class Tunnel(Protocol):
+    """The bytes of an accepted WebSocket, in both directions (the server layer implements it per protocol)."""
+
+    finisher: Callable[[bool], Awaitable[None]] | None
+    """Set by the host: closes the WebSocket when the page is over (True: it failed); the server layer calls it."""
+
+    async def receive_some(self) -> bytes:
+        """The next bytes from the peer; b"" when it has closed its side (or is gone)."""
+        ...
+
+    async def send_all(self, data: bytes) -> None:
+        """Send bytes to the peer (raises `trio.BrokenResourceError` when it is gone)."""
+        ...
+
+    async def aclose(self) -> None:
+        """End our side: the connection (HTTP/1.1) or the stream (HTTP/2) closes."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """A whole message from the peer: `str` for a text message, `bytes` for a binary one."""
+
+    data: str | bytes
+
+
+class WebSocket:
+    """The host's side of one WebSocket (one per request at most)."""
+
+    def __init__(self, tunnel: Tunnel, *, max_message: int, idle_timeout: float, initial: bytes = b"") -> None:
+        self.tunnel = tunnel
+        self.max_message = max_message
+        self.idle_timeout = idle_timeout
+        self._conn = Connection(ConnectionType.SERVER)
+        if initial:
+            self._conn.receive_data(initial)
+        self._parts: list[str | bytes] = []
+        self._size = 0
+        self.close_code: int | None = None
+        """The code the connection closed with (1006: it broke without a Close frame)."""
+        self.close_reason = ""
+        self.received = 0
+        self.sent = 0
+        self._ended = False
+
+    @property
+    def open(self) -> bool:
+        """Messages may still be sent."""
+        return self._conn.state is ConnectionState.OPEN and not self._ended
+
+    # -- receiving -------------------------------------------------------------------
+
+    async def receive(self) -> Received | None:
+        """The next whole message; None once the connection is closing or closed.
+
+        Waiting is bounded by `idle_timeout` (then the host closes with 1001). Cancelling this wait loses
+        nothing: bytes already read stay in the frame parser, fragments in `_parts`.
+        """
+        while True:
+            message = await self._next_event()
+            if message is not None or self._ended or self._conn.state is not ConnectionState.OPEN:
+                return message
+            with trio.move_on_after(self.idle_timeout) as idle:
+                data = await self._read()
+            if idle.cancelled_caught:
+                await self.close(CloseReason.GOING_AWAY, "idle timeout")
+                return None
+            if not data:
+                self._broken()
+                return None
+            self._conn.receive_data(data)
+
+    async def _read(self) -> bytes:
+        try:
+            return await self.tunnel.receive_some()
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return b""
+
+    def _broken(self) -> None:
+        # RFC 6455 §7.1.5: closed without a Close frame: 1006.
+        if self.close_code is None:
+            self.close_code = CloseReason.ABNORMAL_CLOSURE
+        self._ended = True
+
+    async def _next_event(self) -> Received | None:
+        """Act on what the parser has (pings, closes, fragments); a whole message when one is complete."""
+        for event in self._conn.events():
+            if isinstance(event, TextMessage | BytesMessage):
+                self._size += len(event.data)
+                if self._size > self.max_message:
+                    # RFC 6455 §7.4.1: 1009, a message too big to process.
+                    await self.close(CloseReason.MESSAGE_TOO_BIG, f"message over {self.max_message} bytes")
+                    return None
+                self._parts.append(bytes(event.data) if isinstance(event.data, bytearray) else event.data)
+                if event.message_finished:
+                    parts, self._parts, self._size = self._parts, [], 0
+                    data: str | bytes = "".join(parts) if isinstance(event, TextMessage) else b"".join(parts)  # type: ignore[arg-type]
+                    self.received += 1
+                    return Received(data)
+            elif isinstance(event, Ping):
+                await self._send(self._conn.send(event.response()))
+            elif isinstance(event, CloseConnection):
+                await self._closed_by_peer(event)
+                return None
+        return None
+
+    async def _closed_by_peer(self, event: CloseConnection) -> None:
+        code = int(event.code)
+        if self._conn.state is ConnectionState.REMOTE_CLOSING:
+            # The peer's Close: answered with the same code (RFC 6455 §5.5.1), then the connection ends.
+            self.close_code, self.close_reason = code, event.reason or ""
+            reply = CloseConnection(code) if code != CloseReason.NO_STATUS_RCVD else CloseConnection(CloseReason.NORMAL_CLOSURE)
+            await self._send(self._conn.send(reply))
+            await self._end()
+        elif self._conn.state is ConnectionState.OPEN:
+            # A frame the parser refused (bad opcode, unmasked, reserved bits, bad UTF-8 ...): its code (1002,
+            # 1007), and the connection ends without waiting for the peer (RFC 6455 §7.1.7).
+            self.close_code, self.close_reason = code, event.reason or ""
+            await self._send(self._conn.send(CloseConnection(code, event.reason)))
+            await self._end()
+        else:
+            # The answer to our own Close.
+            await self._end()
+
+    # -- sending ---------------------------------------------------------------------
+
+    async def _send(self, data: bytes) -> None:
+        if not data or self._ended:
+            return
+        try:
+            await self.tunnel.send_all(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            self._broken()
+
+    async def send(self, data: str | bytes) -> bool:
+        """Send one message (text for `str`); False when the connection is no longer open."""
+        if not self.open:
+            return False
+        await self._send(self._conn.send(TextMessage(data) if isinstance(data, str) else BytesMessage(data)))
+        self.sent += 1
+        return not self._ended
+
+    async def close(self, code: int = CloseReason.NORMAL_CLOSURE, reason: str = "") -> None:
+        """Start the close handshake and wait (briefly) for the peer's Close, then end the tunnel."""
+        if self._ended:
+            return
+        if self._conn.state is ConnectionState.OPEN:
+            self.close_code, self.close_reason = code, reason
+            try:
+                frame = self._conn.send(CloseConnection(code, reason or None))
+            except LocalProtocolError:
+                frame = b""
+            await self._send(frame)
+            with trio.move_on_after(CLOSE_WAIT):
+                while not self._ended and self._closing():
+                    data = await self._read()
+                    if not data:
+                        break
+                    self._conn.receive_data(data)
+                    for event in self._conn.events():
+                        if isinstance(event, CloseConnection):
+                            break
+        await self._end()
+
+    def _closing(self) -> bool:
+        return self._conn.state is ConnectionState.LOCAL_CLOSING
+
+    async def _end(self) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        with trio.CancelScope(shield=True, deadline=trio.current_time() + 1):
+            try:
+                await self.tunnel.aclose()
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                pass
+
+    async def finish(self, failed: bool) -> None:
+        """The page is over: close what it left open (1000, or 1011 when it failed, RFC 6455 §7.4.1)."""
+        if not self._ended:
+            with trio.CancelScope(shield=True, deadline=trio.current_time() + CLOSE_WAIT + 1):
+                await self.close(CloseReason.INTERNAL_ERROR if failed else CloseReason.NORMAL_CLOSURE,
+                                 "page failed" if failed else "")
+

@@ -1,0 +1,284 @@
+"""WebSockets from pages (RFC 6455 over HTTP/1.1, RFC 8441 over HTTP/2) with real clients: the `websockets`
+library, raw frames on a socket, and an h2 + wsproto client. One server for the module."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
+
+from tests._server import RunningServer, run_dynlan
+from tests.e2e._wsclient import H2WebSocket, frame, handshake, read_close
+
+pytestmark = pytest.mark.e2e
+
+MIB = 1024 * 1024
+CONFIG = """
+[limits]
+instructions = 3000000
+[websocket]
+max_message = 1572864
+idle_timeout = 3
+lifetime = 5
+"""
+
+PAGES = {
+    "echo.lua": """
+local ws = websocket.accept{protocol = {"chat", "echo"}}
+if ws == nil then return end
+while true do
+  local msg, kind = ws:receive()
+  if msg == nil then break end
+  if msg == "close me" then ws:close(4001, "asked to") break end
+  if msg == "protocol" then msg = ws.protocol end
+  ws:send(msg, kind)
+end
+""",
+    # Each message costs about half the instruction budget: a budget per connection would end it at once.
+    "work.lua": """
+local ws = websocket.accept()
+while true do
+  local msg = ws:receive()
+  if msg == nil then break end
+  local n = 0
+  for i = 1, 150000 do n = n + i end
+  ws:send(tostring(n))
+end
+""",
+    "fails.lua": """
+local ws = websocket.accept()
+local msg = ws:receive()
+error("broken page")
+""",
+    "own426.lua": """
+if websocket.accept() == nil then
+  response.status = 200
+  print("plain answer")
+end
+""",
+    "plain.lua": 'print("plain answer")\n',
+    "busy.lua": """
+local ws = websocket.accept()
+while true do
+  local msg = ws:receive()
+  if msg == nil then break end
+  ws:send(msg)
+end
+""",
+}
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("ws-site")
+    for name, text in PAGES.items():
+        (root / name).write_text(text)
+    return root
+
+
+@pytest.fixture(scope="module")
+def server(site: Path) -> Iterator[RunningServer]:
+    with run_dynlan(site, config=CONFIG) as running:
+        yield running
+
+
+def ws_url(server: RunningServer, path: str) -> str:
+    return f"ws://127.0.0.1:{server.port}{path}"
+
+
+def run(coro: object) -> object:
+    return asyncio.run(asyncio.wait_for(coro, 60))  # type: ignore[arg-type]
+
+
+def test_echo_text_binary_and_one_mib(server: RunningServer) -> None:
+    async def go() -> None:
+        async with connect(ws_url(server, "/echo"), max_size=None) as ws:
+            await ws.send("héllo")
+            assert await ws.recv() == "héllo"
+            await ws.send(b"\x00\xff" * 8)
+            assert await ws.recv() == b"\x00\xff" * 8
+            big = bytes(range(256)) * (MIB // 256)
+            await ws.send(big)
+            assert await ws.recv() == big
+            # Fragmented by the client (RFC 6455 §5.4): one message to the page.
+            await ws.send(["frag", "men", "ted"])
+            assert await ws.recv() == "fragmented"
+            await ws.send([b"\x01" * 70000, b"\x02" * 70000])
+            assert await ws.recv() == b"\x01" * 70000 + b"\x02" * 70000
+            # Pings are the host's to answer.
+            pong = await ws.ping()
+            await asyncio.wait_for(pong, 10)
+    run(go())
+
+
+def test_subprotocol_is_chosen_from_the_offer(server: RunningServer) -> None:
+    async def go() -> None:
+        async with connect(ws_url(server, "/echo"), subprotocols=["echo", "x"]) as ws:  # type: ignore[list-item]
+            assert ws.subprotocol == "echo"
+            await ws.send("protocol")
+            assert await ws.recv() == "echo"
+    run(go())
+
+
+def test_close_codes_both_ways(server: RunningServer) -> None:
+    async def go() -> None:
+        async with connect(ws_url(server, "/echo")) as ws:
+            await ws.send("close me")
+            with pytest.raises(ConnectionClosed):
+                await ws.recv()
+            assert ws.close_code == 4001 and ws.close_reason == "asked to"
+        ws = await connect(ws_url(server, "/echo"))
+        await ws.close(4000, "client leaves")
+        assert ws.close_code == 4000  # the host answers the peer's Close with its code (RFC 6455 §5.5.1)
+    run(go())
+
+
+def test_oversize_message_closes_1009_and_server_stays_up(server: RunningServer) -> None:
+    async def go() -> None:
+        async with connect(ws_url(server, "/echo"), max_size=None) as ws:
+            await ws.send(b"x" * (2 * MIB))
+            with pytest.raises(ConnectionClosed):
+                await ws.recv()
+            assert ws.close_code == 1009
+        async with connect(ws_url(server, "/echo")) as ws:
+            await ws.send("still here")
+            assert await ws.recv() == "still here"
+    run(go())
+
+
+@pytest.mark.parametrize(("bad", "code"), [
+    (frame(0x1, b"unmasked", mask=False), 1002),   # RFC 6455 §5.1: a client masks every frame
+    (frame(0x3, b"reserved opcode"), 1002),
+    (frame(0x1, b"rsv", rsv=4), 1002),            # no extension was negotiated
+    (frame(0x1, b"\xff\xfe not utf-8"), 1007),
+    (frame(0x9, b"p" * 200), 1002),               # control frames carry at most 125 bytes
+    (frame(0x0, b"continuation of nothing"), 1002),
+])
+def test_bad_frames_close_the_connection_and_server_stays_up(server: RunningServer, bad: bytes, code: int) -> None:
+    sock, head = handshake(server.port, "/echo")
+    assert head.startswith(b"HTTP/1.1 101 ")
+    sock.sendall(bad)
+    assert read_close(sock) == code
+    sock.close()
+    assert httpx.get(server.url + "/echo").status_code == 426
+
+
+def test_frames_sent_with_the_handshake_are_not_lost(server: RunningServer) -> None:
+    # RFC 6455 §4.1: a client may send frames right after its handshake, in the same packet.
+    sock, head = handshake(server.port, "/echo", extra=frame(0x1, b"early") + frame(0x8, b"\x03\xe8"))
+    assert head.startswith(b"HTTP/1.1 101 ")
+    rest = head.partition(b"\r\n\r\n")[2]
+    while b"early" not in rest:
+        rest += sock.recv(65536)
+    assert read_close(sock) in (1000, None) or b"\x88" in rest
+    sock.close()
+
+
+def test_handshake_errors_are_precise(server: RunningServer) -> None:
+    with httpx.Client(base_url=server.url) as c:
+        plain = c.get("/echo")
+        assert plain.status_code == 426 and plain.headers["upgrade"] == "websocket"
+        assert plain.headers["sec-websocket-version"] == "13"
+        ws = {"upgrade": "websocket", "connection": "Upgrade", "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ=="}
+        old = c.get("/echo", headers={**ws, "sec-websocket-version": "8"})
+        assert old.status_code == 426 and old.headers["sec-websocket-version"] == "13"
+        bad_key = c.get("/echo", headers={**ws, "sec-websocket-version": "13", "sec-websocket-key": "short"})
+        assert bad_key.status_code == 400
+        no_connection = c.get("/echo", headers={"upgrade": "websocket", "sec-websocket-version": "13",
+                                                "sec-websocket-key": ws["sec-websocket-key"]})
+        assert no_connection.status_code == 400
+        # A page that answers for itself when there is no WebSocket.
+        own = c.get("/own426")
+        assert own.status_code == 200 and own.text == "plain answer\n"
+        # Nothing of the handshake is kept by the response cache or the connection: a plain GET follows.
+        assert c.get("/own426").text == "plain answer\n"
+
+
+def test_budget_is_per_message_and_failures_close_1011(server: RunningServer) -> None:
+    async def go() -> None:
+        async with connect(ws_url(server, "/work")) as ws:
+            for _ in range(6):  # three times the instruction budget in all
+                await ws.send("go")
+                assert await ws.recv() == str(sum(range(150001)))
+        async with connect(ws_url(server, "/fails")) as ws:
+            await ws.send("x")
+            with pytest.raises(ConnectionClosed):
+                await ws.recv()
+            assert ws.close_code == 1011
+    run(go())
+
+
+def test_idle_timeout_and_lifetime(server: RunningServer) -> None:
+    async def go() -> None:
+        async with connect(ws_url(server, "/busy"), ping_interval=None) as ws:
+            started = time.monotonic()
+            with pytest.raises(ConnectionClosed):
+                await ws.recv()
+            assert ws.close_code == 1001 and ws.close_reason == "idle timeout"
+            assert 2.5 < time.monotonic() - started < 15
+        # A connection kept busy still ends with its lifetime (5 s): the page's time budget, 1011.
+        async with connect(ws_url(server, "/busy"), ping_interval=None) as ws:
+            started = time.monotonic()
+            with pytest.raises(ConnectionClosed):
+                while True:
+                    await ws.send("tick")
+                    await ws.recv()
+                    await asyncio.sleep(0.2)
+            assert ws.close_code == 1011
+            assert 4.5 < time.monotonic() - started < 20
+    run(go())
+
+
+def test_http2_extended_connect(server: RunningServer) -> None:
+    client = H2WebSocket(server.port, "/echo", protocols="chat")
+    try:
+        assert client.status == 200 and client.headers.get("sec-websocket-protocol") == "chat"
+        client.send(TextMessage("over h2"))
+        assert client.message() == "over h2"
+        big = bytes(range(256)) * (MIB // 256)
+        client.send(BytesMessage(big))
+        assert client.message() == big
+        client.send(Ping(b"p"))
+        assert isinstance(client.receive(), Pong)
+        client.send(TextMessage("close me"))
+        event = client.receive()
+        assert isinstance(event, CloseConnection) and event.code == 4001
+    finally:
+        client.close()
+    # The connection's other streams are unaffected: a plain request on a fresh one.
+    out = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    out.close()
+
+
+def test_websocket_without_handshake_over_h2_is_426(server: RunningServer) -> None:
+    with httpx.Client(http1=False, http2=True) as c:
+        r = c.get(server.url + "/echo")
+        assert r.http_version == "HTTP/2" and r.status_code == 426
+
+
+def test_refused_handshake_keeps_the_connection_usable(server: RunningServer) -> None:
+    # A WebSocket request to a page that does not take one is answered as HTTP; bytes after it are the next request.
+    sock, head = handshake(server.port, "/plain", extra=b"GET /plain HTTP/1.1\r\nhost: x\r\n\r\n")
+    data = head
+    while data.count(b"plain answer") < 2:
+        more = sock.recv(65536)
+        if not more:
+            break
+        data += more
+    sock.close()
+    assert data.startswith(b"HTTP/1.1 200 ") and data.count(b"plain answer") == 2
+
+
+def test_invalid_status_for_a_missing_page(server: RunningServer) -> None:
+    async def go() -> None:
+        with pytest.raises(InvalidStatus):
+            await connect(ws_url(server, "/nothing-here"))
+    run(go())
