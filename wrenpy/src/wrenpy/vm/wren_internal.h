@@ -233,7 +233,15 @@ typedef struct ObjFiber {
   FiberState state;
   /* Stopped by the host at the end of a slice; only wren_resume() runs it. */
   bool paused;
+  /* The first frames and stack are allocated with the fiber, in one block
+     after it (FIBER_INLINE_FRAMES frames, then this many stack slots); a
+     fiber that outgrows them moves to arrays of its own. */
+  int inlineStackCapacity;
 } ObjFiber;
+
+#define FIBER_INLINE_FRAMES 4
+#define FIBER_INLINE_FRAMES_OF(f) ((CallFrame*)((f) + 1))
+#define FIBER_INLINE_STACK_OF(f) ((Value*)(FIBER_INLINE_FRAMES_OF(f) + FIBER_INLINE_FRAMES))
 
 typedef bool (*Primitive)(WrenVM* vm, Value* args);
 
@@ -296,11 +304,33 @@ typedef struct Compiler Compiler;
 
 enum {
   FAST_NONE, FAST_PLUS, FAST_MINUS, FAST_MULTIPLY, FAST_DIVIDE, FAST_LT, FAST_GT, FAST_LTE,
-  FAST_GTE, FAST_EQ, FAST_NEQ
+  FAST_GTE, FAST_EQ, FAST_NEQ,
+  /* List and Range methods the interpreter runs inline on their usual
+     arguments (anything else takes the primitive's path). */
+  FAST_SUBSCRIPT, FAST_ITERATE, FAST_ITERATOR_VALUE
 };
 #define FAST_INFIX_SYMBOLS 256
 
+/* Small blocks freed by the VM are kept on free lists, one per size class of
+   16 bytes, and handed out again before asking malloc: objects, fibers, closures
+   and short strings come and go in great numbers. Only with the default
+   allocator on glibc (a block's class is what malloc_usable_size says it
+   holds), never under AddressSanitizer, and at most POOL_MAX_BYTES per VM. */
+#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__) && !defined(WREN_NO_POOL)
+#define WREN_POOL 1
+#endif
+#define POOL_CLASSES 32
+#define POOL_MAX_BYTES ((size_t)4 << 20)
+
+typedef struct PoolBlock {
+  struct PoolBlock* next;
+} PoolBlock;
+
 struct WrenVM {
+  /* See WREN_POOL. usePool is set when the default allocator is in use. */
+  PoolBlock* pool[POOL_CLASSES];
+  size_t poolBytes;
+  bool usePool;
   ObjClass* boolClass;
   ObjClass* classClass;
   ObjClass* fiberClass;
@@ -355,6 +385,7 @@ struct WrenVM {
 /* ---- memory ----------------------------------------------------------- */
 
 void* wren_reallocate(WrenVM* vm, void* memory, size_t oldSize, size_t newSize);
+void wren_pool_free_all(WrenVM* vm);
 #define ALLOCATE(vm, type) ((type*)wren_reallocate(vm, NULL, 0, sizeof(type)))
 #define ALLOCATE_FLEX(vm, type, extra) ((type*)wren_reallocate(vm, NULL, 0, sizeof(type) + (extra)))
 #define ALLOCATE_ARRAY(vm, type, n) ((type*)wren_reallocate(vm, NULL, 0, sizeof(type) * (size_t)(n)))

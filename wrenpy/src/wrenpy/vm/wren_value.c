@@ -1,5 +1,8 @@
 /* Object model, memory accounting and the mark-sweep collector. */
 #include <math.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdarg.h>
 #include <stdlib.h>
 
@@ -22,12 +25,49 @@ void* wren_reallocate(WrenVM* vm, void* memory, size_t oldSize, size_t newSize) 
     vm->bytesAllocated -= oldSize - newSize;
   }
   if (newSize == 0 && memory == NULL) return NULL;
+#ifdef WREN_POOL
+  if (vm->usePool) {
+    if (memory == NULL) {
+      /* glibc's chunks: 32, 48, 64 ... bytes, 8 of them its own. */
+      size_t chunk = (newSize + 8 + 15) & ~(size_t)15;
+      size_t k = chunk < 32 ? 0 : chunk / 16 - 2;
+      if (k < POOL_CLASSES && vm->pool[k] != NULL) {
+        PoolBlock* block = vm->pool[k];
+        vm->pool[k] = block->next;
+        vm->poolBytes -= (k + 2) * 16;
+        return block;
+      }
+    } else if (newSize == 0) {
+      size_t usable = malloc_usable_size(memory);
+      size_t chunk = usable + 8;
+      size_t k = chunk / 16 - 2;
+      if (chunk % 16 == 0 && chunk >= 32 && k < POOL_CLASSES && vm->poolBytes + chunk <= POOL_MAX_BYTES) {
+        PoolBlock* block = (PoolBlock*)memory;
+        block->next = vm->pool[k];
+        vm->pool[k] = block;
+        vm->poolBytes += chunk;
+        return NULL;
+      }
+    }
+  }
+#endif
   void* result = vm->config.reallocateFn(memory, newSize, vm->config.userData);
   if (result == NULL && newSize != 0) {
     fprintf(stderr, "wren: out of system memory\n");
     abort();
   }
   return result;
+}
+
+void wren_pool_free_all(WrenVM* vm) {
+  for (int k = 0; k < POOL_CLASSES; k++) {
+    while (vm->pool[k] != NULL) {
+      PoolBlock* block = vm->pool[k];
+      vm->pool[k] = block->next;
+      vm->config.reallocateFn(block, 0, vm->config.userData);
+    }
+  }
+  vm->poolBytes = 0;
 }
 
 bool wren_check_alloc(WrenVM* vm, double bytes) {
@@ -199,15 +239,16 @@ ObjClosure* wren_new_closure(WrenVM* vm, ObjFn* fn) {
 ObjFiber* wren_new_fiber(WrenVM* vm, ObjClosure* closure) {
   int cap = 8;
   if (closure != NULL && closure->fn->maxSlots + 1 > cap) cap = closure->fn->maxSlots + 1;
-  Value* stack = ALLOCATE_ARRAY(vm, Value, cap);
-  CallFrame* frames = ALLOCATE_ARRAY(vm, CallFrame, 4);
-  ObjFiber* f = ALLOCATE(vm, ObjFiber);
+  /* One allocation: the fiber, its first frames and its stack. */
+  ObjFiber* f = ALLOCATE_FLEX(vm, ObjFiber,
+                              sizeof(CallFrame) * FIBER_INLINE_FRAMES + sizeof(Value) * (size_t)cap);
   wren_init_obj(vm, &f->obj, OBJ_FIBER, vm->fiberClass);
-  f->stack = stack;
-  f->stackTop = stack;
+  f->inlineStackCapacity = cap;
+  f->stack = FIBER_INLINE_STACK_OF(f);
+  f->stackTop = f->stack;
   f->stackCapacity = cap;
-  f->frames = frames;
-  f->frameCapacity = 4;
+  f->frames = FIBER_INLINE_FRAMES_OF(f);
+  f->frameCapacity = FIBER_INLINE_FRAMES;
   f->numFrames = 0;
   f->openUpvalues = NULL;
   f->caller = NULL;
@@ -226,8 +267,15 @@ void wren_fiber_ensure_stack(WrenVM* vm, ObjFiber* fiber, int needed) {
   int cap = fiber->stackCapacity;
   while (cap < needed) cap *= 2;
   Value* old = fiber->stack;
-  fiber->stack = (Value*)wren_reallocate(vm, fiber->stack, sizeof(Value) * (size_t)fiber->stackCapacity,
-                                         sizeof(Value) * (size_t)cap);
+  if (old == FIBER_INLINE_STACK_OF(fiber)) {
+    /* Out of the fiber's own block: the inline slots stay with it, unused. */
+    Value* fresh = (Value*)wren_reallocate(vm, NULL, 0, sizeof(Value) * (size_t)cap);
+    memcpy(fresh, old, sizeof(Value) * (size_t)fiber->stackCapacity);
+    fiber->stack = fresh;
+  } else {
+    fiber->stack = (Value*)wren_reallocate(vm, fiber->stack, sizeof(Value) * (size_t)fiber->stackCapacity,
+                                           sizeof(Value) * (size_t)cap);
+  }
   fiber->stackCapacity = cap;
   if (fiber->stack != old) {
     ptrdiff_t moved = fiber->stack - old;
@@ -240,9 +288,15 @@ void wren_fiber_ensure_stack(WrenVM* vm, ObjFiber* fiber, int needed) {
 void wren_fiber_push_frame(WrenVM* vm, ObjFiber* fiber, ObjClosure* closure, Value* stackStart) {
   if (fiber->numFrames >= fiber->frameCapacity) {
     int cap = fiber->frameCapacity * 2;
-    fiber->frames = (CallFrame*)wren_reallocate(vm, fiber->frames,
-                                                sizeof(CallFrame) * (size_t)fiber->frameCapacity,
-                                                sizeof(CallFrame) * (size_t)cap);
+    if (fiber->frames == FIBER_INLINE_FRAMES_OF(fiber)) {
+      CallFrame* fresh = (CallFrame*)wren_reallocate(vm, NULL, 0, sizeof(CallFrame) * (size_t)cap);
+      memcpy(fresh, fiber->frames, sizeof(CallFrame) * (size_t)fiber->frameCapacity);
+      fiber->frames = fresh;
+    } else {
+      fiber->frames = (CallFrame*)wren_reallocate(vm, fiber->frames,
+                                                  sizeof(CallFrame) * (size_t)fiber->frameCapacity,
+                                                  sizeof(CallFrame) * (size_t)cap);
+    }
     fiber->frameCapacity = cap;
   }
   CallFrame* frame = &fiber->frames[fiber->numFrames++];
@@ -537,6 +591,19 @@ Value wren_num_to_string(WrenVM* vm, double value) {
   if (isnan(value)) return wren_new_string(vm, "nan");
   if (isinf(value)) return wren_new_string(vm, value > 0 ? "infinity" : "-infinity");
   char buf[32];
+  /* Integers below 1e14 print all their digits with %.14g: write them directly. */
+  if (value > -1e14 && value < 1e14 && value == (double)(int64_t)value && !(value == 0 && signbit(value))) {
+    int64_t i = (int64_t)value;
+    uint64_t u = i < 0 ? (uint64_t)(-i) : (uint64_t)i;
+    char* end = buf + sizeof buf;
+    char* p = end;
+    do {
+      *--p = (char)('0' + u % 10);
+      u /= 10;
+    } while (u != 0);
+    if (i < 0) *--p = '-';
+    return wren_new_string_length(vm, p, (size_t)(end - p));
+  }
   int n = snprintf(buf, sizeof buf, "%.14g", value);
   return wren_new_string_length(vm, buf, (size_t)n);
 }
@@ -797,7 +864,9 @@ static size_t obj_size(Obj* obj) {
     case OBJ_CLASS: return sizeof(ObjClass);
     case OBJ_CLOSURE:
       return sizeof(ObjClosure) + sizeof(ObjUpvalue*) * (size_t)((ObjClosure*)obj)->fn->numUpvalues;
-    case OBJ_FIBER: return sizeof(ObjFiber);
+    case OBJ_FIBER:
+      return sizeof(ObjFiber) + sizeof(CallFrame) * FIBER_INLINE_FRAMES +
+             sizeof(Value) * (size_t)((ObjFiber*)obj)->inlineStackCapacity;
     case OBJ_FN: return sizeof(ObjFn);
     case OBJ_FOREIGN: return sizeof(ObjForeign) + ((ObjForeign*)obj)->size;
     case OBJ_INSTANCE:
@@ -821,8 +890,12 @@ void wren_free_obj(WrenVM* vm, Obj* obj) {
     }
     case OBJ_FIBER: {
       ObjFiber* f = (ObjFiber*)obj;
-      DEALLOCATE(vm, f->stack, sizeof(Value) * (size_t)f->stackCapacity);
-      DEALLOCATE(vm, f->frames, sizeof(CallFrame) * (size_t)f->frameCapacity);
+      if (f->stack != FIBER_INLINE_STACK_OF(f)) {
+        DEALLOCATE(vm, f->stack, sizeof(Value) * (size_t)f->stackCapacity);
+      }
+      if (f->frames != FIBER_INLINE_FRAMES_OF(f)) {
+        DEALLOCATE(vm, f->frames, sizeof(CallFrame) * (size_t)f->frameCapacity);
+      }
       break;
     }
     case OBJ_FN: {

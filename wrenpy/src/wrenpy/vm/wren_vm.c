@@ -47,6 +47,7 @@ WrenVM* wren_new_vm(const WrenConfiguration* config) {
   memset(vm, 0, sizeof *vm);
   vm->config = *config;
   vm->config.reallocateFn = alloc;
+  vm->usePool = alloc == default_reallocate;
   if (vm->config.heapGrowthPercent <= 0) vm->config.heapGrowthPercent = 50;
   if (vm->config.minHeapSize == 0) vm->config.minHeapSize = 1024 * 1024;
   if (vm->config.initialHeapSize == 0) vm->config.initialHeapSize = 1024 * 1024 * 10;
@@ -70,7 +71,8 @@ WrenVM* wren_new_vm(const WrenConfiguration* config) {
   } fastInfix[] = {{"+(_)", FAST_PLUS}, {"-(_)", FAST_MINUS}, {"*(_)", FAST_MULTIPLY},
                    {"/(_)", FAST_DIVIDE}, {"<(_)", FAST_LT}, {">(_)", FAST_GT},
                    {"<=(_)", FAST_LTE}, {">=(_)", FAST_GTE}, {"==(_)", FAST_EQ},
-                   {"!=(_)", FAST_NEQ}};
+                   {"!=(_)", FAST_NEQ}, {"[_]", FAST_SUBSCRIPT}, {"iterate(_)", FAST_ITERATE},
+                   {"iteratorValue(_)", FAST_ITERATOR_VALUE}};
   for (size_t i = 0; i < sizeof fastInfix / sizeof fastInfix[0]; i++) {
     int symbol = wren_method_symbol(vm, fastInfix[i].signature);
     if (symbol < FAST_INFIX_SYMBOLS) vm->fastInfix[symbol] = fastInfix[i].code;
@@ -96,6 +98,7 @@ int wren_free_vm(WrenVM* vm) {
   wren_symbol_table_free(vm, &vm->methodNames);
   DEALLOCATE(vm, vm->apiStack, sizeof(Value) * (size_t)vm->apiSlotCapacity);
   if (vm->gray != NULL) vm->config.reallocateFn(vm->gray, 0, vm->config.userData);
+  wren_pool_free_all(vm);
   vm->config.reallocateFn(vm, 0, vm->config.userData);
   return live;
 }
@@ -598,11 +601,60 @@ static WrenInterpretResult run_interpreter(WrenVM* vm, ObjFiber* fiber) {
         remaining >= 4) {
       Value a = args[0];
       Value b = args[1];
+      int code = vm->fastInfix[symbol];
+      if (code > FAST_NEQ) {
+        /* list[i], and the iteration protocol of lists and ranges: the
+           primitives' results for the arguments of a plain `for` loop. */
+        if (!IS_OBJ(a)) goto fast_done;
+        Obj* o = AS_OBJ(a);
+        Value r;
+        if (o->type == OBJ_LIST) {
+          ValueBuffer* elements = &((ObjList*)o)->elements;
+          if (code == FAST_ITERATE) {
+            if (IS_NULL(b)) {
+              r = elements->count == 0 ? FALSE_VAL : NUM_VAL(0);
+            } else {
+              if (!IS_NUM(b)) goto fast_done;
+              double i = AS_NUM(b);
+              if (!(i >= 0 && i < (double)elements->count && i == (double)(uint32_t)i)) goto fast_done;
+              r = i + 1 < (double)elements->count ? NUM_VAL(i + 1) : FALSE_VAL;
+            }
+          } else {
+            if (!IS_NUM(b)) goto fast_done;
+            double i = AS_NUM(b);
+            if (!(i >= 0 && i < (double)elements->count && i == (double)(uint32_t)i)) goto fast_done;
+            r = elements->data[(uint32_t)i];
+          }
+        } else if (o->type == OBJ_RANGE && code != FAST_SUBSCRIPT) {
+          ObjRange* range = (ObjRange*)o;
+          if (code == FAST_ITERATOR_VALUE) {
+            r = b;
+          } else if (IS_NULL(b)) {
+            r = range->from == range->to && !range->isInclusive ? FALSE_VAL : NUM_VAL(range->from);
+          } else {
+            if (!IS_NUM(b)) goto fast_done;
+            double it = AS_NUM(b);
+            if (range->from < range->to) {
+              it++;
+              r = it > range->to || (!range->isInclusive && it == range->to) ? FALSE_VAL : NUM_VAL(it);
+            } else {
+              it--;
+              r = it < range->to || (!range->isInclusive && it == range->to) ? FALSE_VAL : NUM_VAL(it);
+            }
+          }
+        } else {
+          goto fast_done;
+        }
+        remaining -= 4;
+        args[0] = r;
+        sp = args + 1;
+        DISPATCH();
+      }
       if (IS_NUM(a) && IS_NUM(b)) {
         double x = AS_NUM(a);
         double y = AS_NUM(b);
         Value r;
-        switch (vm->fastInfix[symbol]) {
+        switch (code) {
           case FAST_PLUS: r = NUM_VAL(x + y); break;
           case FAST_MINUS: r = NUM_VAL(x - y); break;
           case FAST_MULTIPLY: r = NUM_VAL(x * y); break;
@@ -619,14 +671,15 @@ static WrenInterpretResult run_interpreter(WrenVM* vm, ObjFiber* fiber) {
         sp = args + 1;
         DISPATCH();
       }
-      if (IS_STRING(a) && vm->fastInfix[symbol] >= FAST_EQ) {
+      if (IS_STRING(a) && code >= FAST_EQ) {
         bool equal = IS_STRING(b) && wren_strings_equal(AS_STRING(a), AS_STRING(b));
         remaining -= 4;
-        args[0] = BOOL_VAL(vm->fastInfix[symbol] == FAST_EQ ? equal : !equal);
+        args[0] = BOOL_VAL(code == FAST_EQ ? equal : !equal);
         sp = args + 1;
         DISPATCH();
       }
     }
+  fast_done:
     classObj = wren_get_class_inline(vm, args[0]);
     goto complete_call;
 
