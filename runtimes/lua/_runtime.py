@@ -440,9 +440,9 @@ class LuaRuntime:
         """What a failed request used, for `--dev`: instructions counted by the hook, memory above its start."""
         if not ctx.dev:
             return
-        ctx.usage["instructions"] = int(state["count"] or 0)
-        ctx.usage["output"] = ctx.response.written + int(state["size"] or 0)
-        start = state["mem_start"]
+        ctx.usage["instructions"] = int(state[b"count"] or 0)
+        ctx.usage["output"] = ctx.response.written + int(state[b"size"] or 0)
+        start = state[b"mem_start"]
         used = vm.lua.get_memory_used()
         if isinstance(start, (int, float)) and not isinstance(start, bool) and isinstance(used, int):
             ctx.usage["memory"] = max(0, used - int(start * 1024))
