@@ -183,7 +183,10 @@ static const int stackEffects[] = {
     [OP_CLOSE_UPVALUE] = -1, [OP_RETURN] = 0, [OP_CLOSURE] = 1, [OP_CONSTRUCT] = 0,
     [OP_FOREIGN_CONSTRUCT] = 0, [OP_CLASS] = -1, [OP_FOREIGN_CLASS] = -1, [OP_END_CLASS] = -2,
     [OP_METHOD_INSTANCE] = -2, [OP_METHOD_STATIC] = -2, [OP_END_MODULE] = 0,
-    [OP_IMPORT_MODULE] = 1, [OP_IMPORT_VARIABLE] = 1, [OP_END] = 0};
+    [OP_IMPORT_MODULE] = 1, [OP_IMPORT_VARIABLE] = 1, [OP_END] = 0,
+    [OP_ADD] = 0, [OP_SUB] = 0, [OP_MUL] = 0, [OP_DIV] = 0, [OP_LT] = 0, [OP_GT] = 0,
+    [OP_LTE] = 0, [OP_GTE] = 0, [OP_EQ] = 0, [OP_NEQ] = 0, [OP_SUBSCRIPT] = 0,
+    [OP_ITERATE] = 0, [OP_ITERATOR_VALUE] = 0};
 
 /* ---- errors ----------------------------------------------------------- */
 
@@ -1099,10 +1102,25 @@ static void finish_parameter_list(Compiler* c, Signature* s) {
   } while (match(c, TOKEN_COMMA));
 }
 
+/* A call of `symbol` with `arity` arguments: OP_CALL_n, or the inline
+   instruction of an operator, subscript or iteration call of one argument. */
+static void emit_call(Compiler* c, int arity, int symbol) {
+  const uint8_t* fast = c->parser->vm->fastInfix;
+  if (arity == 1 && symbol < FAST_INFIX_SYMBOLS && fast[symbol] != FAST_NONE) {
+    emit_short_arg(c, (OpCode)(OP_ADD + (fast[symbol] - FAST_PLUS)), symbol);
+  } else {
+    emit_short_arg(c, (OpCode)(OP_CALL_0 + arity), symbol);
+  }
+}
+
 static void call_signature(Compiler* c, int instruction, Signature* s) {
   int symbol = signature_symbol(c, s);
   int arity = s->arity > MAX_PARAMETERS ? MAX_PARAMETERS : s->arity;
-  emit_short_arg(c, (OpCode)(instruction + arity), symbol);
+  if (instruction == OP_CALL_0) {
+    emit_call(c, arity, symbol);
+  } else {
+    emit_short_arg(c, (OpCode)(instruction + arity), symbol);
+  }
   adjust_slots(c, -arity);
   if (instruction == OP_SUPER_0) {
     emit_short(c, add_constant(c, NULL_VAL));
@@ -1175,7 +1193,7 @@ static void grouping(Compiler* c, bool canAssign) {
 
 static void call_core_method(Compiler* c, const char* sig, int arity) {
   int symbol = wren_symbol_table_ensure(c->parser->vm, &c->parser->vm->methodNames, sig, strlen(sig));
-  emit_short_arg(c, (OpCode)(OP_CALL_0 + arity), symbol);
+  emit_call(c, arity, symbol);
   adjust_slots(c, -arity);
 }
 

@@ -376,8 +376,8 @@ struct WrenVM {
 
   /* Symbols used by the interpreter and core. */
   int symIterate, symIteratorValue, symToString, symCall1;
-  /* Infix operators the interpreter runs inline on two Nums (and `==`/`!=` on a
-     String): FAST_* code by method symbol, 0 for every other symbol. */
+  /* Calls of one argument the compiler emits as OP_ADD .. OP_ITERATOR_VALUE:
+     FAST_* code by method symbol, 0 for every other symbol. */
   uint8_t fastInfix[FAST_INFIX_SYMBOLS];
   double startClock;
 };
@@ -556,7 +556,13 @@ typedef enum {
   OP_END_MODULE,
   OP_IMPORT_MODULE,   /* u16 constant */
   OP_IMPORT_VARIABLE, /* u16 constant */
-  OP_END
+  OP_END,
+  /* Calls of one argument the interpreter runs inline on their usual
+     receivers (two Nums; Strings for == and !=; Lists and Ranges), falling back
+     to the call OP_CALL_1 makes: the same operand (u16 symbol). In the order
+     of the FAST_* codes, from FAST_PLUS on. */
+  OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_LT, OP_GT, OP_LTE, OP_GTE, OP_EQ, OP_NEQ,
+  OP_SUBSCRIPT, OP_ITERATE, OP_ITERATOR_VALUE
 } OpCode;
 
 int wren_op_size(const uint8_t* code, const Value* constants, int ip);

@@ -57,14 +57,7 @@ WrenVM* wren_new_vm(const WrenConfiguration* config) {
   wren_symbol_table_init(&vm->methodNames);
   /* No collection while the core library is being built. */
   vm->nextGC = (size_t)-1;
-  wren_initialize_core(vm);
-  vm->nextGC = vm->config.initialHeapSize;
-  if (vm->config.maxHeapSize != 0 && vm->nextGC > vm->config.maxHeapSize) {
-    vm->nextGC = vm->config.maxHeapSize;
-  }
-  vm->symIterate = wren_method_symbol(vm, "iterate(_)");
-  vm->symIteratorValue = wren_method_symbol(vm, "iteratorValue(_)");
-  vm->symToString = wren_method_symbol(vm, "toString");
+  /* Before the core library is compiled: the compiler emits these calls inline. */
   static const struct {
     const char* signature;
     uint8_t code;
@@ -77,6 +70,14 @@ WrenVM* wren_new_vm(const WrenConfiguration* config) {
     int symbol = wren_method_symbol(vm, fastInfix[i].signature);
     if (symbol < FAST_INFIX_SYMBOLS) vm->fastInfix[symbol] = fastInfix[i].code;
   }
+  wren_initialize_core(vm);
+  vm->nextGC = vm->config.initialHeapSize;
+  if (vm->config.maxHeapSize != 0 && vm->nextGC > vm->config.maxHeapSize) {
+    vm->nextGC = vm->config.maxHeapSize;
+  }
+  vm->symIterate = wren_method_symbol(vm, "iterate(_)");
+  vm->symIteratorValue = wren_method_symbol(vm, "iteratorValue(_)");
+  vm->symToString = wren_method_symbol(vm, "toString");
   return vm;
 }
 
@@ -518,7 +519,9 @@ static WrenInterpretResult run_interpreter(WrenVM* vm, ObjFiber* fiber) {
       CALL_LABELS, SUPER_LABELS, &&op_JUMP, &&op_LOOP, &&op_JUMP_IF, &&op_AND, &&op_OR,
       &&op_CLOSE_UPVALUE, &&op_RETURN, &&op_CLOSURE, &&op_CONSTRUCT, &&op_FOREIGN_CONSTRUCT,
       &&op_CLASS, &&op_FOREIGN_CLASS, &&op_END_CLASS, &&op_METHOD_INSTANCE, &&op_METHOD_STATIC,
-      &&op_END_MODULE, &&op_IMPORT_MODULE, &&op_IMPORT_VARIABLE, &&op_END};
+      &&op_END_MODULE, &&op_IMPORT_MODULE, &&op_IMPORT_VARIABLE, &&op_END, &&op_ADD, &&op_SUB,
+      &&op_MUL, &&op_DIV, &&op_LT, &&op_GT, &&op_LTE, &&op_GTE, &&op_EQ, &&op_NEQ,
+      &&op_SUBSCRIPT, &&op_ITERATE, &&op_ITERATOR_VALUE};
 #define CASE(name) op_##name
 #define DISPATCH()                                      \
   do {                                                  \
@@ -594,94 +597,160 @@ static WrenInterpretResult run_interpreter(WrenVM* vm, ObjFiber* fiber) {
     CASE(CALL) : numArgs = instruction - OP_CALL_0 + 1;
     symbol = READ_SHORT();
     args = sp - numArgs;
-    /* Arithmetic and comparison of two Nums, and String equality, run inline:
-       the built-in classes' methods cannot be replaced, so the result is the
-       primitive's. The call is charged to the budget as a call would be. */
-    if (numArgs == 2 && symbol < FAST_INFIX_SYMBOLS && vm->fastInfix[symbol] != FAST_NONE &&
-        remaining >= 4) {
-      Value a = args[0];
-      Value b = args[1];
-      int code = vm->fastInfix[symbol];
-      if (code > FAST_NEQ) {
-        /* list[i], and the iteration protocol of lists and ranges: the
-           primitives' results for the arguments of a plain `for` loop. */
-        if (!IS_OBJ(a)) goto fast_done;
-        Obj* o = AS_OBJ(a);
-        Value r;
-        if (o->type == OBJ_LIST) {
-          ValueBuffer* elements = &((ObjList*)o)->elements;
-          if (code == FAST_ITERATE) {
-            if (IS_NULL(b)) {
-              r = elements->count == 0 ? FALSE_VAL : NUM_VAL(0);
-            } else {
-              if (!IS_NUM(b)) goto fast_done;
-              double i = AS_NUM(b);
-              if (!(i >= 0 && i < (double)elements->count && i == (double)(uint32_t)i)) goto fast_done;
-              r = i + 1 < (double)elements->count ? NUM_VAL(i + 1) : FALSE_VAL;
-            }
-          } else {
-            if (!IS_NUM(b)) goto fast_done;
-            double i = AS_NUM(b);
-            if (!(i >= 0 && i < (double)elements->count && i == (double)(uint32_t)i)) goto fast_done;
-            r = elements->data[(uint32_t)i];
-          }
-        } else if (o->type == OBJ_RANGE && code != FAST_SUBSCRIPT) {
-          ObjRange* range = (ObjRange*)o;
-          if (code == FAST_ITERATOR_VALUE) {
-            r = b;
-          } else if (IS_NULL(b)) {
-            r = range->from == range->to && !range->isInclusive ? FALSE_VAL : NUM_VAL(range->from);
-          } else {
-            if (!IS_NUM(b)) goto fast_done;
-            double it = AS_NUM(b);
-            if (range->from < range->to) {
-              it++;
-              r = it > range->to || (!range->isInclusive && it == range->to) ? FALSE_VAL : NUM_VAL(it);
-            } else {
-              it--;
-              r = it < range->to || (!range->isInclusive && it == range->to) ? FALSE_VAL : NUM_VAL(it);
-            }
-          }
-        } else {
-          goto fast_done;
-        }
-        remaining -= 4;
-        args[0] = r;
-        sp = args + 1;
-        DISPATCH();
-      }
-      if (IS_NUM(a) && IS_NUM(b)) {
-        double x = AS_NUM(a);
-        double y = AS_NUM(b);
-        Value r;
-        switch (code) {
-          case FAST_PLUS: r = NUM_VAL(x + y); break;
-          case FAST_MINUS: r = NUM_VAL(x - y); break;
-          case FAST_MULTIPLY: r = NUM_VAL(x * y); break;
-          case FAST_DIVIDE: r = NUM_VAL(x / y); break;
-          case FAST_LT: r = BOOL_VAL(x < y); break;
-          case FAST_GT: r = BOOL_VAL(x > y); break;
-          case FAST_LTE: r = BOOL_VAL(x <= y); break;
-          case FAST_GTE: r = BOOL_VAL(x >= y); break;
-          case FAST_EQ: r = BOOL_VAL(x == y); break;
-          default: r = BOOL_VAL(x != y); break;
-        }
-        remaining -= 4;
-        args[0] = r;
-        sp = args + 1;
-        DISPATCH();
-      }
-      if (IS_STRING(a) && code >= FAST_EQ) {
-        bool equal = IS_STRING(b) && wren_strings_equal(AS_STRING(a), AS_STRING(b));
-        remaining -= 4;
-        args[0] = BOOL_VAL(code == FAST_EQ ? equal : !equal);
-        sp = args + 1;
-        DISPATCH();
-      }
-    }
-  fast_done:
+  call_generic:
     classObj = wren_get_class_inline(vm, args[0]);
     goto complete_call;
+
+    /* Calls of one argument that run inline on their usual receivers: the
+       built-in classes' methods cannot be replaced, so the result is the
+       primitive's. Each is charged to the budget as the call would be; any
+       other receiver or argument (or a budget about to run out) makes the
+       call as OP_CALL_1 does, from the same operands. */
+    CASE(ADD) : {
+      Value a = sp[-2];
+      Value b = sp[-1];
+      if (LIKELY(IS_NUM(a) && IS_NUM(b) && remaining >= 4)) {
+        sp[-2] = NUM_VAL(AS_NUM(a) + AS_NUM(b));
+        goto fast_done;
+      }
+      goto fast_slow;
+    }
+    CASE(SUB) : {
+      Value a = sp[-2];
+      Value b = sp[-1];
+      if (LIKELY(IS_NUM(a) && IS_NUM(b) && remaining >= 4)) {
+        sp[-2] = NUM_VAL(AS_NUM(a) - AS_NUM(b));
+        goto fast_done;
+      }
+      goto fast_slow;
+    }
+    CASE(MUL) : {
+      Value a = sp[-2];
+      Value b = sp[-1];
+      if (LIKELY(IS_NUM(a) && IS_NUM(b) && remaining >= 4)) {
+        sp[-2] = NUM_VAL(AS_NUM(a) * AS_NUM(b));
+        goto fast_done;
+      }
+      goto fast_slow;
+    }
+    CASE(DIV) : {
+      Value a = sp[-2];
+      Value b = sp[-1];
+      if (LIKELY(IS_NUM(a) && IS_NUM(b) && remaining >= 4)) {
+        sp[-2] = NUM_VAL(AS_NUM(a) / AS_NUM(b));
+        goto fast_done;
+      }
+      goto fast_slow;
+    }
+    CASE(LT) : {
+      Value a = sp[-2];
+      Value b = sp[-1];
+      if (LIKELY(IS_NUM(a) && IS_NUM(b) && remaining >= 4)) {
+        sp[-2] = BOOL_VAL(AS_NUM(a) < AS_NUM(b));
+        goto fast_done;
+      }
+      goto fast_slow;
+    }
+    CASE(GT) : {
+      Value a = sp[-2];
+      Value b = sp[-1];
+      if (LIKELY(IS_NUM(a) && IS_NUM(b) && remaining >= 4)) {
+        sp[-2] = BOOL_VAL(AS_NUM(a) > AS_NUM(b));
+        goto fast_done;
+      }
+      goto fast_slow;
+    }
+    CASE(LTE) : {
+      Value a = sp[-2];
+      Value b = sp[-1];
+      if (LIKELY(IS_NUM(a) && IS_NUM(b) && remaining >= 4)) {
+        sp[-2] = BOOL_VAL(AS_NUM(a) <= AS_NUM(b));
+        goto fast_done;
+      }
+      goto fast_slow;
+    }
+    CASE(GTE) : {
+      Value a = sp[-2];
+      Value b = sp[-1];
+      if (LIKELY(IS_NUM(a) && IS_NUM(b) && remaining >= 4)) {
+        sp[-2] = BOOL_VAL(AS_NUM(a) >= AS_NUM(b));
+        goto fast_done;
+      }
+      goto fast_slow;
+    }
+    CASE(EQ) : CASE(NEQ) : {
+      Value a = sp[-2];
+      Value b = sp[-1];
+      if (UNLIKELY(remaining < 4)) goto fast_slow;
+      bool equal;
+      if (IS_NUM(a) && IS_NUM(b)) {
+        equal = AS_NUM(a) == AS_NUM(b);
+      } else if (IS_STRING(a)) {
+        equal = IS_STRING(b) && wren_strings_equal(AS_STRING(a), AS_STRING(b));
+      } else {
+        goto fast_slow;
+      }
+      sp[-2] = BOOL_VAL(equal == (instruction == OP_EQ));
+      goto fast_done;
+    }
+    CASE(SUBSCRIPT) : CASE(ITERATE) : CASE(ITERATOR_VALUE) : {
+      /* list[i], and the iteration protocol of lists and ranges: the
+         primitives' results for the arguments of a plain `for` loop. */
+      Value a = sp[-2];
+      Value b = sp[-1];
+      if (UNLIKELY(remaining < 4) || !IS_OBJ(a)) goto fast_slow;
+      Obj* o = AS_OBJ(a);
+      Value r;
+      if (o->type == OBJ_LIST) {
+        ValueBuffer* elements = &((ObjList*)o)->elements;
+        if (instruction == OP_ITERATE) {
+          if (IS_NULL(b)) {
+            r = elements->count == 0 ? FALSE_VAL : NUM_VAL(0);
+          } else {
+            if (!IS_NUM(b)) goto fast_slow;
+            double i = AS_NUM(b);
+            if (!(i >= 0 && i < (double)elements->count && i == (double)(uint32_t)i)) goto fast_slow;
+            r = i + 1 < (double)elements->count ? NUM_VAL(i + 1) : FALSE_VAL;
+          }
+        } else {
+          if (!IS_NUM(b)) goto fast_slow;
+          double i = AS_NUM(b);
+          if (!(i >= 0 && i < (double)elements->count && i == (double)(uint32_t)i)) goto fast_slow;
+          r = elements->data[(uint32_t)i];
+        }
+      } else if (o->type == OBJ_RANGE && instruction != OP_SUBSCRIPT) {
+        ObjRange* range = (ObjRange*)o;
+        if (instruction == OP_ITERATOR_VALUE) {
+          r = b;
+        } else if (IS_NULL(b)) {
+          r = range->from == range->to && !range->isInclusive ? FALSE_VAL : NUM_VAL(range->from);
+        } else {
+          if (!IS_NUM(b)) goto fast_slow;
+          double it = AS_NUM(b);
+          if (range->from < range->to) {
+            it++;
+            r = it > range->to || (!range->isInclusive && it == range->to) ? FALSE_VAL : NUM_VAL(it);
+          } else {
+            it--;
+            r = it < range->to || (!range->isInclusive && it == range->to) ? FALSE_VAL : NUM_VAL(it);
+          }
+        }
+      } else {
+        goto fast_slow;
+      }
+      sp[-2] = r;
+      goto fast_done;
+    }
+  fast_done:
+    sp--;
+    ip += 2;
+    remaining -= 4;
+    DISPATCH();
+  fast_slow:
+    numArgs = 2;
+    symbol = READ_SHORT();
+    args = sp - 2;
+    goto call_generic;
 
     CASE(SUPER) : {
       numArgs = instruction - OP_SUPER_0 + 1;
