@@ -169,6 +169,8 @@ class PageResponse:
         self.set_header("location", location)
 
     def write(self, data: str | bytes) -> None:
+        if self.finished:
+            raise RuntimeError("the page accepted a WebSocket: it sends with ws:send, there is no response to write")
         chunk = data.encode() if isinstance(data, str) else data
         self.written += len(chunk)
         limit = self.ctx.limits.output_size
@@ -195,6 +197,8 @@ class PageResponse:
 
     async def flush(self) -> None:
         """Send the head (once) and everything written so far."""
+        if self.finished:
+            return  # a WebSocket has the connection: nothing of a response goes out any more
         exchange = self.ctx.exchange
         if not self.streaming:
             self.streaming = True
@@ -310,8 +314,9 @@ class PageContext:
         """The site's WebSocket and event-stream limits."""
         self.realtime: Realtime | None = None
         """The page's WebSocket, event stream and channel subscriptions (dynlan.realtime), once it asks for one."""
-        self.wall_scope: trio.CancelScope | None = None
-        """The page's wall-time budget (set by `run_page`): an accepted WebSocket or event stream moves its deadline."""
+        self.wall_scopes: list[trio.CancelScope] = []
+        """The page's wall-time budget (`run_page`'s, and a runtime's own): an accepted WebSocket or event stream
+        moves their deadlines to its lifetime."""
         self.response = PageResponse(self)
         self.log = PageLog(self.request.request_id, page_name)
         self._body: bytes | None = None
@@ -372,6 +377,8 @@ class PageContext:
         a chunked HTTP/1.1 body (Transfer-Encoding wins over Content-Length, RFC 9112 §6.3), or an HTTP/2 or
         HTTP/3 request without content-length, whose body ends with its stream (RFC 9113 §8.1, RFC 9114 §4.1)."""
         headers = self.request.headers
+        if self.request.http_version == "2" and headers.get("upgrade") == "websocket":
+            return 0  # an extended CONNECT (RFC 8441): the stream's DATA are the WebSocket's, not a body
         if "transfer-encoding" in headers:
             return None
         length = headers.get("content-length")

@@ -65,7 +65,7 @@ async def _run(runtime: Runtime, ctx: PageContext, wall: float) -> None:
     started = time.monotonic()
     try:
         with trio.move_on_after(wall) as scope:
-            ctx.wall_scope = scope
+            ctx.wall_scopes.append(scope)
             await runtime.handle(ctx)
         if scope.cancelled_caught:
             raise BudgetExceeded("time", f"page ran past its time budget of {wall:g} s")

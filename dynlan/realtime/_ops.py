@@ -8,6 +8,8 @@ into `HostCallError`s).
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -54,8 +56,8 @@ def _text(value: Any, what: str) -> str:
 def _live_for(ctx: PageContext) -> float:
     """From now on the page's wall-time budget is the connection's lifetime."""
     lifetime = ctx.websocket.lifetime
-    if ctx.wall_scope is not None:
-        ctx.wall_scope.deadline = trio.current_time() + lifetime
+    for scope in ctx.wall_scopes:
+        scope.deadline = trio.current_time() + lifetime
     return lifetime
 
 
@@ -113,7 +115,8 @@ def _websocket(ctx: PageContext) -> WebSocket:
 
 
 async def ws_receive(ctx: PageContext, args: Args) -> dict[str, Any] | None:
-    """(subscription ids, timeout) -> {kind = text|binary|channel|timeout, data, channel}; None once closed."""
+    """(subscription ids, timeout, encoding) -> {kind = text|binary|channel|timeout, data, channel}; None once closed.
+    With encoding `base64`, a binary message's data is base64 text (PHP's bridge is JSON)."""
     ws = _websocket(ctx)
     state = _state(ctx)
     ids = _arg(args, 0)
@@ -142,7 +145,11 @@ async def ws_receive(ctx: PageContext, args: Args) -> dict[str, Any] | None:
     if got is None:
         return None
     state.renewed = True
-    return {"kind": "text" if isinstance(got.data, str) else "binary", "data": got.data}
+    if isinstance(got.data, str):
+        return {"kind": "text", "data": got.data}
+    if _arg(args, 2) == "base64":
+        return {"kind": "binary", "data": base64.b64encode(got.data).decode("ascii")}
+    return {"kind": "binary", "data": got.data}
 
 
 async def ws_send(ctx: PageContext, args: Args) -> bool:
@@ -150,6 +157,12 @@ async def ws_send(ctx: PageContext, args: Args) -> bool:
     is a string of a language that tells strings from bytes, or bytes that are valid UTF-8."""
     ws = _websocket(ctx)
     data, kind = _arg(args, 0), _arg(args, 1)
+    if kind == "base64":
+        # PHP's bridge is JSON: its binary messages cross base64-encoded.
+        try:
+            data, kind = base64.b64decode(_text(data, "message"), validate=True), "binary"
+        except (binascii.Error, ValueError):
+            raise ValueError("not base64") from None
     if kind is not None and kind not in ("text", "binary"):
         raise ValueError("the kind of a message is 'text' or 'binary'")
     if data is None:

@@ -59,3 +59,44 @@ function dynlan_template_render(string $name, array $values = []) {
 function dynlan_render(string $name, array $values = []) { echo dynlan_template_render($name, $values); }
 function dynlan_param(string $name) { return $_SERVER['DYNLAN_PARAM_' . $name] ?? null; }
 function dynlan_request_id() { return $_SERVER['DYNLAN_REQUEST_ID'] ?? ''; }
+
+// WebSockets, channels and event streams (docs/websocket.md). One php-cgi process serves the connection for as
+// long as it is open; what the page echoes after dynlan_ws_accept() has nowhere to go (use dynlan_ws_send).
+// dynlan_ws_accept(): true, or false when the request is no WebSocket handshake (then 426 unless the page
+// answers for itself).
+function dynlan_ws_accept($protocol = null) {
+    $r = _dynlan_call('ws_accept', [$protocol === null ? null : (object)['protocol' => $protocol]]);
+    return $r !== null;
+}
+// The next message (string), or null once the connection is closed; $info gets ['kind' => text|binary|channel
+// |timeout, 'channel' => name]. $subscriptions: numbers from dynlan_channel_subscribe.
+function dynlan_ws_receive(array $subscriptions = [], $timeout = null, &$info = null) {
+    $r = _dynlan_call('ws_receive', [$subscriptions, $timeout, 'base64']);
+    // The CPU budget (max_execution_time) counts per message.
+    @set_time_limit((int)ini_get('max_execution_time'));
+    if ($r === null) { $info = null; return null; }
+    $info = ['kind' => $r['kind'], 'channel' => $r['channel'] ?? null];
+    if ($r['kind'] === 'binary') { return base64_decode($r['data']); }
+    return $r['data'] ?? null;
+}
+// $kind: 'text', 'binary', or null (text when the string is valid UTF-8).
+function dynlan_ws_send(string $message, ?string $kind = null) {
+    if ($kind === 'binary' || ($kind === null && @preg_match('//u', $message) !== 1)) {
+        return _dynlan_call('ws_send', [base64_encode($message), 'base64']);
+    }
+    return _dynlan_call('ws_send', [$message, 'text']);
+}
+function dynlan_ws_close(int $code = 1000, string $reason = '') { _dynlan_call('ws_close', [$code, $reason]); }
+function dynlan_channel_publish(string $name, string $message) { return _dynlan_call('channel_publish', [$name, $message]); }
+function dynlan_channel_subscribe(string $name) { return _dynlan_call('channel_subscribe', [$name]); }
+function dynlan_channel_receive(int $subscription, $timeout = null) {
+    $r = _dynlan_call('channel_receive', [$subscription, $timeout]);
+    @set_time_limit((int)ini_get('max_execution_time'));
+    return $r;
+}
+function dynlan_channel_unsubscribe(int $subscription) { _dynlan_call('channel_unsubscribe', [$subscription]); }
+// The response becomes an event stream (its head goes out now): the Last-Event-ID the client sent ('' if none).
+function dynlan_sse_start() { return _dynlan_call('sse_start', [])['last_event_id']; }
+// ['event' =>, 'id' =>, 'data' =>, 'retry' =>], or the data alone.
+function dynlan_sse_send($event) { _dynlan_call('sse_send', [is_array($event) ? (object)$event : $event]); }
+function dynlan_sse_comment(string $text = '') { _dynlan_call('sse_comment', [$text]); }

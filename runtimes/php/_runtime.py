@@ -172,6 +172,10 @@ ALWAYS_DISABLED = ("dl",)
 PHP_OPERATIONS = frozenset({
     "cache_get", "cache_set", "cache_delete", "cache_incr", "cache_response", "cache_purge",
     "fs_read", "fs_exists", "fs_list", "fs_stat", "log", "http_request", "template_render",
+    # WebSockets, channels and event streams (docs/websocket.md): they go out on the request's own connection,
+    # never through PHP's FastCGI response.
+    "ws_accept", "ws_receive", "ws_send", "ws_close", "ws_info", "channel_publish", "channel_subscribe",
+    "channel_unsubscribe", "channel_receive", "sse_start", "sse_send", "sse_comment",
 })
 """The host calls the prelude makes. The request and response are PHP's own (over FastCGI): reading the
 body or writing the response through the host socket as well would race the FastCGI exchange."""
@@ -622,6 +626,7 @@ class PhpRuntime:
         try:
             async with pool.lease() as worker:
                 with trio.move_on_after(max(0.1, ctx.limits.wall_time - 0.05)) as wall:
+                    ctx.wall_scopes.append(wall)  # a WebSocket or event stream moves it to its lifetime
                     try:
                         outcome = await self._exchange(ctx, site, worker, self._params(ctx, token, length), body)
                     except (trio.BrokenResourceError, trio.ClosedResourceError):

@@ -23,6 +23,7 @@ from dynlan.host import HostCallError, MustWait, call, call_nowait
 
 if TYPE_CHECKING:
     from dynlan.host import PageContext
+    from dynlan.runtimes.python._realtime import EventStream
 
 
 class Port(Protocol):
@@ -235,6 +236,13 @@ class Response:
     async def flush(self) -> None:
         self.send_batch()
         await call(self._ctx, "flush", ())
+
+    async def sse(self) -> EventStream:
+        """The response becomes an event stream (docs/websocket.md): its head goes out now."""
+        from dynlan.runtimes.python._realtime import start_event_stream
+
+        self.send_batch()
+        return await start_event_stream(TablePort(self._ctx))
 
     def cache(self, ttl: float, vary: Any = None, tags: Any = None, query: Any = None,
               stale_if_error: float | None = None) -> None:

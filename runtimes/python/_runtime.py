@@ -39,6 +39,7 @@ from dynlan.runtimes.python._api import (
     TablePort,
     Template,
 )
+from dynlan.runtimes.python._realtime import Channels, WebSockets
 from dynlan.runtimes.python._site_policy import SITE_KEYS, python_site_options
 
 log = logging.getLogger("dynlan.python")
@@ -265,6 +266,8 @@ class PythonRuntime:
             "log": Log(port),
             "http": http,
             "template": Template(port),
+            "websocket": WebSockets(port),
+            "channel": Channels(port),
         }
         token = _modules.set(_ModuleLoader(root, self.codes, page_builtins))
         started = time.monotonic()

@@ -89,6 +89,8 @@ class Response {
   static cache(ttl) { Host.call("cache_response", ttl) }
   static cache(ttl, options) { Host.call("cache_response", ttl, options) }
   static render(name, values) { Host.call("write", Host.call("template_render", name, values)) }
+  // An event stream (docs/websocket.md): EventStream.start().
+  static sse() { EventStream.start() }
 }
 
 class Template {
@@ -137,4 +139,70 @@ class Http {
 class Json {
   static encode(value) { Host.call("json_encode", value) }
   static decode(text) { Host.call("json_decode", text) }
+}
+
+// WebSockets, event streams and channels (docs/websocket.md). The objects are
+// the request's own; they name its WebSocket, stream or subscription through
+// the host, which knows them for that request only.
+class WebSocket {
+  // null when the request is no WebSocket handshake: the answer is then 426 unless the page writes its own.
+  static accept() { accept(null) }
+  static accept(options) {
+    var r = Host.call("ws_accept", options)
+    return r == null ? null : WebSocket.new_(r["protocol"])
+  }
+  construct new_(protocol) {
+    _protocol = protocol
+    _kind = null
+    _channel = null
+  }
+  protocol { _protocol }
+  // What the last receive got: "text", "binary", "channel" (then `channel` names it) or "timeout".
+  kind { _kind }
+  channel { _channel }
+  // The next message (a String; binary messages cross as text), or null once the connection is closed.
+  receive() { receive_([], null) }
+  receive(subscriptions) { subscriptions is Num ? receive_([], subscriptions) : receive_(subscriptions, null) }
+  receive(subscriptions, timeout) { receive_(subscriptions, timeout) }
+  receive_(subscriptions, timeout) {
+    var r = Host.call("ws_receive", subscriptions.map {|s| s.id }.toList, timeout)
+    _kind = r == null ? null : r["kind"]
+    _channel = r == null ? null : r["channel"]
+    return r == null ? null : r["data"]
+  }
+  send(message) { Host.call("ws_send", message is String ? message : message.toString) }
+  send(message, kind) { Host.call("ws_send", message is String ? message : message.toString, kind) }
+  close() { Host.call("ws_close", 1000) }
+  close(code, reason) { Host.call("ws_close", code, reason) }
+}
+
+class Subscription {
+  construct new_(id, name) {
+    _id = id
+    _name = name
+  }
+  id { _id }
+  name { _name }
+  // The next message of the channel; null when `timeout` seconds passed first.
+  receive() { Host.call("channel_receive", _id) }
+  receive(timeout) { Host.call("channel_receive", _id, timeout) }
+  close() { Host.call("channel_unsubscribe", _id) }
+}
+
+class Channel {
+  static publish(name, message) { Host.call("channel_publish", name, message is String ? message : message.toString) }
+  static subscribe(name) { Subscription.new_(Host.call("channel_subscribe", name), name) }
+}
+
+class EventStream {
+  // The response becomes an event stream (text/event-stream), its head sent at once.
+  static start() {
+    var r = Host.call("sse_start")
+    return EventStream.new_(r["last_event_id"])
+  }
+  construct new_(lastEventId) { _lastEventId = lastEventId }
+  lastEventId { _lastEventId }
+  // event: a Map of "event", "id", "data" and "retry", or the data alone.
+  send(event) { Host.call("sse_send", event) }
+  comment(text) { Host.call("sse_comment", text) }
 }

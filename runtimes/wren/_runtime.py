@@ -47,7 +47,7 @@ from dynlan.runtimes._interface import Availability, RuntimeConfig, check_site_o
 log = logging.getLogger("dynlan.wren")
 
 PRELUDE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_prelude.wren")
-IMPORT_LINE = "import \"dynlan\" for Request, Response, Cache, Session, Fs, Log, Json, Http, Template, Host\n"
+IMPORT_LINE = "import \"dynlan\" for Request, Response, Cache, Session, Fs, Log, Json, Http, Template, Host, WebSocket, Channel, EventStream\n"
 """Added above every page: the host API without an import (line numbers are shifted back)."""
 MAP_TAG = "\0map"
 LIST_TAG = "\0list"
@@ -351,6 +351,9 @@ class WrenRuntime:
                         answer: list[Any] = [True, _wren(await call(ctx, op, args))]
                     except HostCallError as exc:
                         answer = [False, str(exc)]
+                    if ctx.realtime is not None and ctx.realtime.take_renewal():
+                        # A WebSocket message came in: instructions are budgeted per message (docs/websocket.md).
+                        run.instructions_left = ctx.limits.instructions
                     go = functools.partial(self._transfer, run.fiber, answer)
                 self._step(run, go)
             self._finish(run)

@@ -1,0 +1,115 @@
+"""The WebSocket page API in every language (Lua, Wren, Python, PHP), over HTTP/1.1 and HTTP/2 (RFC 8441):
+echo of text and binary messages, the close handshake, and 426 for a request that is no handshake."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+from wsproto.events import BytesMessage, CloseConnection, TextMessage
+
+from tests._server import RunningServer, run_dynlan
+from tests.e2e._wsclient import H2WebSocket
+
+pytestmark = pytest.mark.e2e
+
+PAGES = {
+    "lua.lua": """
+local ws = websocket.accept()
+if ws == nil then return end
+while true do
+  local msg, kind = ws:receive()
+  if msg == nil then break end
+  if msg == "bye" then ws:close(4002, "bye from lua") break end
+  ws:send(msg, kind)
+end
+""",
+    "wren.wren": """
+var ws = WebSocket.accept()
+if (ws != null) {
+  while (true) {
+    var msg = ws.receive()
+    if (msg == null) break
+    if (msg == "bye") {
+      ws.close(4002, "bye from wren")
+      break
+    }
+    ws.send(msg, ws.kind)
+  }
+}
+""",
+    "py.py": """
+async def handle(request, response):
+    ws = await websocket.accept()
+    if ws is None:
+        return
+    while (msg := await ws.receive()) is not None:
+        if msg == "bye":
+            await ws.close(4002, "bye from python")
+            break
+        await ws.send(msg)
+""",
+    "php.php": """<?php
+if (!dynlan_ws_accept()) { return; }
+while (($msg = dynlan_ws_receive([], null, $info)) !== null) {
+    if ($msg === 'bye') { dynlan_ws_close(4002, 'bye from php'); break; }
+    dynlan_ws_send($msg, $info['kind']);
+}
+""",
+}
+LANGUAGES = {"lua": "lua", "wren": "wren", "py": "python", "php": "php"}
+BINARY = bytes(range(256)) * 64
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    root: Path = tmp_path_factory.mktemp("ws-languages")
+    for name, text in PAGES.items():
+        (root / name).write_text(text)
+    with run_dynlan(root) as running:
+        yield running
+
+
+@pytest.mark.parametrize("page", LANGUAGES)
+def test_echo_and_close_over_http1(server: RunningServer, page: str) -> None:
+    async def go() -> None:
+        async with connect(f"ws://127.0.0.1:{server.port}/{page}") as ws:
+            for text in ("héllo", "x" * 70000):
+                await ws.send(text)
+                assert await ws.recv() == text
+            if page != "wren":  # Wren strings are text: binary messages reach a Wren page as text
+                await ws.send(BINARY)
+                assert await ws.recv() == BINARY
+            await ws.send("bye")
+            with pytest.raises(ConnectionClosed):
+                await ws.recv()
+            assert ws.close_code == 4002 and ws.close_reason == f"bye from {LANGUAGES[page]}"
+    asyncio.run(asyncio.wait_for(go(), 60))
+
+
+@pytest.mark.parametrize("page", LANGUAGES)
+def test_echo_and_close_over_http2(server: RunningServer, page: str) -> None:
+    client = H2WebSocket(server.port, f"/{page}")
+    try:
+        assert client.status == 200
+        client.send(TextMessage("över h2"))
+        assert client.message() == "över h2"
+        if page != "wren":
+            client.send(BytesMessage(BINARY))
+            assert client.message() == BINARY
+        client.send(TextMessage("bye"))
+        event = client.receive()
+        assert isinstance(event, CloseConnection) and event.code == 4002
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize("page", LANGUAGES)
+def test_plain_request_is_426(server: RunningServer, page: str) -> None:
+    r = httpx.get(f"{server.url}/{page}")
+    assert r.status_code == 426 and r.headers["upgrade"] == "websocket", r.text
