@@ -27,6 +27,7 @@ static void bind_prim(WrenVM* vm, ObjClass* cls, const char* name, Primitive fn)
   m.type = METHOD_PRIMITIVE;
   m.as.primitive = fn;
   m.tag = NULL;
+  m.field = 0;
   wren_bind_method(vm, cls, symbol, m);
 }
 #define PRIM(cls, name, fn) bind_prim(vm, cls, name, prim_##fn)
@@ -37,6 +38,7 @@ static void bind_fn_call(WrenVM* vm, ObjClass* cls, const char* name) {
   m.type = METHOD_FUNCTION_CALL;
   m.as.primitive = NULL;
   m.tag = NULL;
+  m.field = 0;
   wren_bind_method(vm, cls, symbol, m);
 }
 

@@ -250,11 +250,19 @@ typedef enum {
   METHOD_PRIMITIVE,
   METHOD_FUNCTION_CALL,
   METHOD_FOREIGN,
-  METHOD_BLOCK
+  METHOD_BLOCK,
+  /* A method whose whole body returns a field (`name { _name }`) or sets it
+     from its argument and returns that (`name=(v) { _name = v }`): the
+     interpreter reads or writes the field without a frame. `as.closure` is the
+     method's code all the same. */
+  METHOD_FIELD_GETTER,
+  METHOD_FIELD_SETTER
 } MethodType;
 
 typedef struct {
   MethodType type;
+  /* The field of METHOD_FIELD_GETTER and METHOD_FIELD_SETTER. */
+  int field;
   union {
     Primitive primitive;
     WrenForeignMethodFn foreign;

@@ -798,7 +798,7 @@ static void blacken(WrenVM* vm, Obj* obj) {
       wren_gray_obj(vm, &c->obj.classObj->obj);
       wren_gray_obj(vm, (Obj*)c->superclass);
       for (int i = 0; i < c->methods.count; i++) {
-        if (c->methods.data[i].type == METHOD_BLOCK) {
+        if (c->methods.data[i].type >= METHOD_BLOCK) {
           wren_gray_obj(vm, &c->methods.data[i].as.closure->obj);
         }
       }

@@ -385,8 +385,21 @@ static bool bind_method(WrenVM* vm, bool isStatic, int symbol, ObjModule* module
     method.tag = tag;
   } else {
     method.type = METHOD_BLOCK;
+    method.field = 0;
     method.as.closure = AS_CLOSURE(methodValue);
-    wren_bind_method_code(isStatic ? classObj->obj.classObj : classObj, method.as.closure->fn);
+    ObjFn* body = method.as.closure->fn;
+    wren_bind_method_code(isStatic ? classObj->obj.classObj : classObj, body);
+    /* After binding, the field numbers in the code are the instance's own. */
+    const uint8_t* code = body->code.data;
+    if (!isStatic && body->arity == 0 && body->code.count >= 3 && code[0] == OP_LOAD_FIELD_THIS &&
+        code[2] == OP_RETURN) {
+      method.type = METHOD_FIELD_GETTER;
+      method.field = code[1];
+    } else if (!isStatic && body->arity == 1 && body->code.count >= 4 && code[0] == OP_LOAD_LOCAL_1 &&
+               code[1] == OP_STORE_FIELD_THIS && code[3] == OP_RETURN) {
+      method.type = METHOD_FIELD_SETTER;
+      method.field = code[2];
+    }
   }
   if (isStatic) classObj = classObj->obj.classObj;
   wren_bind_method(vm, classObj, symbol, method);
@@ -816,6 +829,15 @@ static WrenInterpretResult run_interpreter(WrenVM* vm, ObjFiber* fiber) {
       case METHOD_BLOCK:
         closure = method->as.closure;
         goto call_closure;
+      case METHOD_FIELD_GETTER:
+        args[0] = AS_INSTANCE(args[0])->fields[method->field];
+        sp = args + 1;
+        DISPATCH();
+      case METHOD_FIELD_SETTER:
+        AS_INSTANCE(args[0])->fields[method->field] = args[1];
+        args[0] = args[1];
+        sp = args + 1;
+        DISPATCH();
       case METHOD_NONE:
         break;
     }
