@@ -223,27 +223,37 @@ class _Request:
         except (HostCallError, ConversionError) as exc:
             return False, str(exc).encode()
 
-    def load_module(self, name: Any) -> tuple[Any, Any]:
-        """`require(name)`: a module from the site's `_lib/` (or a `_`-folder path), compiled once."""
+    def load_module(self, name: Any, path: Any, search_only: Any, sep: Any = b".", rep: Any = b"/") -> tuple[Any, Any]:
+        """`require(name)` (the compiled module, compiled once, and its file) or `package.searchpath` (the file).
+
+        `path` is the page's `package.path`: `?` in each of its `;`-separated templates becomes the name (its `sep`
+        made `rep`). Every candidate is a path inside the site root, whatever the templates say: one that leads
+        out of it (`../`, an absolute path, a link) is not looked at. A name starting with `_` is also looked up
+        from the site root (`require("_shared.util")`: `_shared/util.lua`).
+        """
         if self.ctx.closed:
             return None, b"this request has ended"
-        if not isinstance(name, bytes):
-            return None, b"module name must be a string"
-        text = name.decode("utf-8", "replace")
-        rel = text.replace(".", "/")
-        candidates = [f"_lib/{rel}.lua"] if not rel.startswith("_") else []
-        candidates.append(f"{rel}.lua")
+        if not all(isinstance(v, bytes) for v in (name, path, sep, rep)):
+            return None, b"module name and path must be strings"
+        text, template = name.decode("utf-8", "replace"), path.decode("utf-8", "replace")
+        rel = text.replace(sep.decode("utf-8", "replace"), rep.decode("utf-8", "replace")) if sep else text
+        candidates = [f"{rel}.lua"] if rel.startswith("_") and not search_only else []
+        candidates += [t.replace("?", rel) for t in template.split(";") if t][:_MAX_TEMPLATES]
         for candidate in candidates:
             try:
                 real = self.ctx.fs.resolve(candidate)
             except FsError:
-                return None, f"module '{text}' is outside the site".encode()
+                continue
             if os.path.isfile(real):
+                shown = os.path.relpath(real, self.root)
+                if search_only:
+                    return shown.encode(), None
                 try:
-                    return self.vm.chunk(real, os.path.relpath(real, self.root)), None
+                    return self.vm.chunk(real, shown), shown.encode()
                 except PageError as exc:
                     return None, str(exc).encode()
-        return None, f"module '{text}' not found (looked in {', '.join(candidates)})".encode()
+        tried = "".join(f"\n\tno file '{c}'" for c in candidates)
+        return None, (f"module '{text}' not found:{tried}" if not search_only else tried).encode()
 
 
 class LuaRuntime:
@@ -471,6 +481,9 @@ def _resume(vm: _VM, step: Any, args: tuple[Any, ...]) -> tuple[Any, ...]:
     return result if isinstance(result, tuple) else (result,)
 
 
+_MAX_TEMPLATES = 16
+"""Templates of a `package.path` looked at, at most (each costs a stat)."""
+
 _TRACE_FRAME = re.compile(r"^\s+([^\s\[][^:]*):(\d+): in (.*)$")
 _FUNCTION_NAME = re.compile(r"^(?:local|upvalue|method|field|function|global) '([^']+)'$")
 
@@ -485,7 +498,12 @@ def _frames(trace: str) -> list[Frame]:
             continue
         where = m.group(3)
         name = _FUNCTION_NAME.match(where)
-        function = name.group(1) if name else ("anonymous function" if where.startswith("function <") else where)
+        if name:
+            function = name.group(1)
+        elif where == f"function <{m.group(1)}:1>" or where == "main chunk":
+            function = "main chunk"  # a chunk's body is a function on its first line (see `compile` in the sandbox)
+        else:
+            function = "anonymous function" if where.startswith("function <") else where
         frames.append(Frame(m.group(1), int(m.group(2)), function))
     return frames
 

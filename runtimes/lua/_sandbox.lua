@@ -879,20 +879,63 @@ local api = {
       return call("http_request", o.body, opts)
     end,
   }, "http"),
-  -- require: modules from the site only, run in the request's environment.
+  -- require: what `package.preload` has, else a module of the site found on
+  -- `package.path` by the host (which resolves every candidate inside the
+  -- site root), run in the request's environment. `package.loaded` is the
+  -- request's own: nothing a module builds outlives its request.
   require = function(name)
     if type(name) ~= "string" then error("module name must be a string", 2) end
     local st = state_of()
-    local m = st.loaded[name]
+    local pkg = st.package
+    local loaded = pkg.loaded
+    if type(loaded) ~= "table" then error("package.loaded must be a table", 2) end
+    local m = loaded[name]
     if m ~= nil then return m end
-    local chunk, err = st.loader(name)
-    if not chunk then error(err, 2) end
-    st.loaded[name] = true
-    local result = chunk(st.env)
-    if result == nil then result = true end
-    st.loaded[name] = result
-    return result
+    local preload = pkg.preload
+    local loader, extra = type(preload) == "table" and preload[name] or nil, ":preload:"
+    if loader == nil then
+      local path = pkg.path
+      if type(path) ~= "string" then error("package.path must be a string", 2) end
+      local chunk, where = st.loader(name, path, false)
+      if not chunk then error(where, 2) end
+      local env = st.env
+      loader, extra = function(...) return chunk(env, ...) end, where
+    end
+    local result = loader(name, extra)
+    if result ~= nil then
+      loaded[name] = result
+    elseif loaded[name] == nil then
+      loaded[name] = true
+    end
+    return loaded[name]
   end,
+  -- What pure-Lua libraries expect of `io` and `debug`, and no more: output
+  -- goes to the response (stdout) or the server log (stderr); no file is
+  -- ever opened (pages read the site's files with `fs`), and `debug` has
+  -- only `traceback` (the hooks and metatables stay the sandbox's).
+  io = share({
+    write = function(...)
+      local st = state_of()
+      for i = 1, select("#", ...) do write(st, tostring((select(i, ...)))) end
+      return prelude.io
+    end,
+    stdout = share({write = function(self, ...)
+      local st = state_of()
+      for i = 1, select("#", ...) do write(st, tostring((select(i, ...)))) end
+      return self
+    end}, "io.stdout"),
+    stderr = share({write = function(self, ...)
+      local parts = table_pack(...)
+      for i = 1, parts.n do parts[i] = tostring(parts[i]) end
+      call("log", "warn", table_concat(parts, "", 1, parts.n))
+      return self
+    end}, "io.stderr"),
+    open = function() return nil, "io.open is not available to pages: read the site's files with fs.read" end,
+    type = function() return nil end,
+    read = function() error("io.read is not available to pages", 2) end,
+    lines = function() error("io.lines is not available to pages: read the site's files with fs.read", 2) end,
+  }, "io"),
+  debug = share({traceback = function(...) return traceback(...) end}, "debug"),
 }
 
 -- WebSockets, event streams and channels (docs/websocket.md) -------------------
@@ -977,12 +1020,40 @@ end
 
 for k, v in pairs(api) do prelude[k] = v end
 
+-- `package`, made for each request (Lua's own `package` and `require` would
+-- reach the file system and C libraries). Its `loaded` starts with the
+-- standard libraries, looked up in a shared read-only table.
+local PACKAGE_CONFIG = "/\n;\n?\n!\n-\n"
+local PACKAGE_PATH = "_lib/?.lua;_lib/?/init.lua"
+local builtin_modules = {}
+for _, name in ipairs({"string", "table", "math", "utf8", "os", "coroutine", "io", "debug"}) do
+  builtin_modules[name] = prelude[name]
+end
+local loaded_meta = {__index = builtin_modules, __metatable = false}
+
+-- package.searchpath(name, path [, sep [, rep]]): the first file of the site
+-- that `path` gives for `name`, found by the host like require's.
+local function searchpath(name, path, sep, rep)
+  if type(name) ~= "string" then error("bad argument #1 to 'searchpath' (string expected)", 2) end
+  if type(path) ~= "string" then error("bad argument #2 to 'searchpath' (string expected)", 2) end
+  if sep ~= nil and type(sep) ~= "string" then error("bad argument #3 to 'searchpath' (string expected)", 2) end
+  if rep ~= nil and type(rep) ~= "string" then error("bad argument #4 to 'searchpath' (string expected)", 2) end
+  local file, tried = state_of().loader(name, path, true, sep or ".", rep or "/")
+  if file then return file end
+  return nil, tried
+end
+
 local function new_env(D, threaded, loader)
   local env = setmetatable({}, prelude_meta)
   env._G = env
+  local pkg = {config = PACKAGE_CONFIG, path = PACKAGE_PATH, loaded = setmetatable({}, loaded_meta), preload = {},
+               searchpath = searchpath}
+  pkg.loaded._G = env
+  pkg.loaded.package = pkg
+  env.package = pkg
   -- Every field `start` and the hook use is made here, so the table is sized once.
-  local st = {D = D, threaded = threaded, loader = loader, env = env,
-              out = {}, n = 0, size = 0, req = {}, loaded = {},
+  local st = {D = D, threaded = threaded, loader = loader, env = env, package = pkg,
+              out = {}, n = 0, size = 0, req = {},
               count = 0, instructions = 0, memory = 0, mem_limit = 0, mem_start = false, mem_paused = 0, deadline = 0,
               preemptible = false, slice = false, slice_end = false, block = false, block_end = false,
               skip = 0, skipped = 0, last_now = false, step_budget = 0, failed = false, rng = false}
@@ -1102,7 +1173,9 @@ local function compile(source, name)
   if is54 then
     -- `_ENV` becomes the chunk's first argument, so one compiled chunk serves
     -- every request, each with its own environment, even when they interleave.
-    f, err = load("local _ENV = ...; " .. source, "@" .. name, "t")
+    -- The chunk's own `...` are the arguments after it (a module's name and
+    -- file, as `require` gives them), on the same line so line numbers hold.
+    f, err = load("local _ENV = ...; return (function(_ENV, ...) " .. source .. "\nend)(...)", "@" .. name, "t")
   else
     -- LuaJIT (Lua 5.1 rules) has no _ENV: the page is compiled once as the
     -- body of a function, and each request gets a fresh closure of it with

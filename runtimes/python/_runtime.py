@@ -102,18 +102,30 @@ class _ModuleLoader:
         self.codes = codes
         self.builtins = builtins_dict
         self.modules: dict[str, types.ModuleType] = {}
+        self._vendored: dict[str, bool] = {}
+
+    def has(self, top: str) -> bool:
+        """Whether the site's `_lib/` holds a module or package named `top` (a vendored library)."""
+        found = self._vendored.get(top)
+        if found is None:
+            base = os.path.join(self.root, _SITE_PACKAGE, top)
+            found = self._vendored[top] = top.isidentifier() and (os.path.isdir(base) or os.path.isfile(base + ".py"))
+        return found
 
     def module(self, dotted: str) -> types.ModuleType:
         existing = self.modules.get(dotted)
         if existing is not None:
             return existing
         parts = dotted.split(".")
-        base = os.path.join(self.root, *parts)
+        # `_lib.x` is `_lib/x.py`; a vendored library's `x.y` is `_lib/x/y.py`.
+        base = os.path.join(self.root, *parts) if parts[0] == _SITE_PACKAGE else \
+            os.path.join(self.root, _SITE_PACKAGE, *parts)
         real_base = os.path.realpath(base)
         if not (real_base == self.root or real_base.startswith(self.root + os.sep)):
             raise ImportError(f"module {dotted} is outside the site")
         mod = types.ModuleType(dotted)
         mod.__dict__["__builtins__"] = self.builtins
+        mod.__package__ = dotted if os.path.isdir(base) else dotted.rpartition(".")[0]
         if os.path.isdir(base):
             mod.__path__ = [base]  # a package: submodules load on demand
             init = os.path.join(base, "__init__.py")
@@ -151,7 +163,20 @@ _import = builtins.__import__
 
 def _page_import(name: str, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0) -> Any:
     loader = _modules.get()
-    if level == 0 and loader is not None and (name == _SITE_PACKAGE or name.startswith(_SITE_PACKAGE + ".")):
+    if loader is None:
+        return _import(name, globals, locals, fromlist, level)
+    if level > 0:
+        # A relative import in a module of the site (`from ._writer import dumps` in a vendored library).
+        package = globals.get("__package__") if isinstance(globals, dict) else None
+        if isinstance(package, str) and package in loader.modules:
+            parts = package.split(".")
+            if level - 1 >= len(parts):
+                raise ImportError("attempted relative import beyond the top-level package")
+            base = ".".join(parts[: len(parts) - (level - 1)])
+            return loader.import_(f"{base}.{name}" if name else base, fromlist)
+        return _import(name, globals, locals, fromlist, level)
+    top = name.partition(".")[0]
+    if top == _SITE_PACKAGE or loader.has(top):
         return loader.import_(name, fromlist)
     return _import(name, globals, locals, fromlist, level)
 

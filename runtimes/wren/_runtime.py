@@ -225,8 +225,9 @@ class WrenRuntime:
     def _resolve(self, importer: str, name: str) -> str | None:
         """The module an import names: the prelude, a built-in one, or a site file for this request only.
 
-        A name that is not relative (`page#3`, an absolute path, another site's module) resolves to nothing,
-        and a relative one only inside the running request's site root: each request gets its own instance
+        A relative name resolves from the importing module's folder and a bare one (`util`) in the site's
+        `_lib/`, both only inside the running request's site root; any other (`page#3`, an absolute path,
+        another site's module) resolves to nothing: each request gets its own instance
         of a site module (`<path>#<run>`), so a module variable cannot carry a fiber or a closure from one
         request to the next.
         """
@@ -234,9 +235,15 @@ class WrenRuntime:
             return name
         run = self._current
         owner = self._modules.get(importer)
-        if run is None or owner is None or owner.run != run.number or not name.startswith(("./", "../")):
+        if run is None or owner is None or owner.run != run.number:
             return None
-        path = os.path.normpath(os.path.join(owner.folder, name))
+        if name.startswith(("./", "../")):
+            path = os.path.normpath(os.path.join(owner.folder, name))
+        elif name and not name.startswith("/") and "#" not in name:
+            # A bare name is a module of the site's `_lib/` (`import "util" for Util`), from a page in any folder.
+            path = os.path.normpath(os.path.join(run.ctx.fs.root, "_lib", name))
+        else:
+            return None
         try:
             # Only inside the site root (symlinks included).
             real = run.ctx.fs.resolve(os.path.relpath(path + ".wren", run.ctx.fs.root))

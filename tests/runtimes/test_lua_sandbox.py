@@ -28,13 +28,23 @@ from tests._server import RunningServer, run_dynlan
 ENGINES = ["lua54", "luajit"]
 
 PROBES = {
-    "io": "return io ~= nil",
+    # `io` writes to the response and the log; it opens no file and runs no process.
+    "io.open": 'return io.open("/etc/passwd") ~= nil',
+    "io.popen": "return io.popen ~= nil",
+    "io.input": "return io.input ~= nil or io.output ~= nil or io.tmpfile ~= nil",
     "os.execute": "return os.execute ~= nil",
     "os.exit": "return os.exit ~= nil",
     "os.remove": "return os.remove ~= nil",
     "os.getenv": "return os.getenv ~= nil",
-    "debug": "return debug ~= nil",
-    "package": "return package ~= nil",
+    # `debug` has traceback alone; `package` is the request's own, with no C loader and no searcher.
+    "debug hooks": "return debug.sethook ~= nil or debug.gethook ~= nil or debug.getinfo ~= nil",
+    "debug reach": "return debug.getupvalue ~= nil or debug.getlocal ~= nil or debug.getregistry ~= nil",
+    "debug metatables": "return debug.setmetatable ~= nil or debug.getmetatable ~= nil",
+    "package C": "return package.loadlib ~= nil or package.cpath ~= nil or package.searchers ~= nil",
+    "package metatable": "return getmetatable(package.loaded) ~= false",
+    "package.path outside": 'package.path = "/etc/?;../?;../../?;/usr/share/lua/5.4/?.lua"; '
+                            'return (pcall(require, "passwd")) or (pcall(require, "dkjson")) '
+                            'or package.searchpath("passwd", package.path) ~= nil',
     "dofile": "return dofile ~= nil",
     "loadfile": "return loadfile ~= nil",
     "string.dump": "return string.dump ~= nil",
@@ -47,7 +57,7 @@ PROBES = {
     "rawset shared table": "return (pcall(rawset, string, 'extra', 1))",
     "setmetatable shared table": "return (pcall(setmetatable, math, {}))",
     "require outside": 'return (pcall(require, "../../etc/passwd"))',
-    "require stdlib": 'return (pcall(require, "os"))',
+    "require stdlib": 'return require("os").execute ~= nil or require("io").popen ~= nil',
     "python attributes": "return (pcall(function() return request.body.__globals__ end))",
     "string method dump": 'return ("").dump ~= nil',
     "string metatable index": 'return (pcall(function() return getmetatable("").__index end))',
@@ -55,7 +65,7 @@ PROBES = {
     "getfenv": "return getfenv ~= nil",
     "jit": "return jit ~= nil",
     # LuaJIT gave a chunk loaded without an environment the VM's real globals (io, os.execute, debug).
-    "load sees real globals": 'return load("return io or debug or package or python")() ~= nil',
+    "load sees real globals": 'return load("return io.popen or debug.sethook or package.loadlib or python")() ~= nil',
     "load sees no prelude": 'return load("return string.find")() == nil',
     "finalizer": 'return (pcall(setmetatable, {}, {__gc = function() end}))',
     "weak table": 'return (pcall(setmetatable, {}, {__mode = "k"}))',
