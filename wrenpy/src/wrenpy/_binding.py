@@ -119,7 +119,7 @@ class Config(NamedTuple):
     initial_heap_size: int = 0
     """Bytes allocated before the first collection (0: VM default, 10 MB)."""
     min_heap_size: int = 0
-    """Lower bound of the collection threshold (0: VM default, 1 MB)."""
+    """Lower bound of the collection threshold (0: VM default, 4 MB; freed blocks up to twice this are kept for reuse)."""
     heap_growth_percent: int = 0
     """Threshold growth after a collection (0: VM default, 50)."""
     max_heap_size: int = 0

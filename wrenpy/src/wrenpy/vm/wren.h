@@ -73,6 +73,8 @@ typedef struct {
   WrenWriteFn writeFn;
   WrenErrorFn errorFn;
   size_t initialHeapSize;
+  /* Collections wait for at least this many bytes (default 4 MB); freed small blocks up to twice
+     this are kept for reuse. */
   size_t minHeapSize;
   int heapGrowthPercent;
   /* 0 means no cap. Allocations beyond it raise "Out of memory." */

@@ -323,12 +323,12 @@ enum {
    16 bytes, and handed out again before asking malloc: objects, fibers, closures
    and short strings come and go in great numbers. Only with the default
    allocator on glibc (a block's class is what malloc_usable_size says it
-   holds), never under AddressSanitizer, and at most POOL_MAX_BYTES per VM. */
+   holds), never under AddressSanitizer, and at most twice the VM's
+   minHeapSize (the garbage of about one collection). */
 #if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__) && !defined(WREN_NO_POOL)
 #define WREN_POOL 1
 #endif
 #define POOL_CLASSES 32
-#define POOL_MAX_BYTES ((size_t)4 << 20)
 
 typedef struct PoolBlock {
   struct PoolBlock* next;
@@ -338,6 +338,7 @@ struct WrenVM {
   /* See WREN_POOL. usePool is set when the default allocator is in use. */
   PoolBlock* pool[POOL_CLASSES];
   size_t poolBytes;
+  size_t poolMaxBytes;
   bool usePool;
   ObjClass* boolClass;
   ObjClass* classClass;

@@ -41,7 +41,7 @@ void* wren_reallocate(WrenVM* vm, void* memory, size_t oldSize, size_t newSize) 
       size_t usable = malloc_usable_size(memory);
       size_t chunk = usable + 8;
       size_t k = chunk / 16 - 2;
-      if (chunk % 16 == 0 && chunk >= 32 && k < POOL_CLASSES && vm->poolBytes + chunk <= POOL_MAX_BYTES) {
+      if (chunk % 16 == 0 && chunk >= 32 && k < POOL_CLASSES && vm->poolBytes + chunk <= vm->poolMaxBytes) {
         PoolBlock* block = (PoolBlock*)memory;
         block->next = vm->pool[k];
         vm->pool[k] = block;

@@ -24,7 +24,7 @@ void wren_init_configuration(WrenConfiguration* config) {
   memset(config, 0, sizeof *config);
   config->reallocateFn = default_reallocate;
   config->initialHeapSize = 1024 * 1024 * 10;
-  config->minHeapSize = 1024 * 1024;
+  config->minHeapSize = 1024 * 1024 * 4;
   config->heapGrowthPercent = 50;
   config->enableOptionalModules = true;
 }
@@ -49,8 +49,9 @@ WrenVM* wren_new_vm(const WrenConfiguration* config) {
   vm->config.reallocateFn = alloc;
   vm->usePool = alloc == default_reallocate;
   if (vm->config.heapGrowthPercent <= 0) vm->config.heapGrowthPercent = 50;
-  if (vm->config.minHeapSize == 0) vm->config.minHeapSize = 1024 * 1024;
+  if (vm->config.minHeapSize == 0) vm->config.minHeapSize = 1024 * 1024 * 4;
   if (vm->config.initialHeapSize == 0) vm->config.initialHeapSize = 1024 * 1024 * 10;
+  vm->poolMaxBytes = 2 * vm->config.minHeapSize;
   vm->budget = -1;
   vm->slice = -1;
   vm->startClock = wren_clock_seconds();
