@@ -34,6 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--dev", action="store_true", help="development mode: tracebacks and source on error pages")
     s.add_argument("--config", type=Path, help="server config file (TOML)")
     s.add_argument("--no-access-log", action="store_true", help="do not log one line per request")
+    s.add_argument("--admin", metavar="ADDR", help="serve /metrics, /healthz, /readyz and /admin on HOST:PORT")
     s.add_argument("--tls", choices=["self-signed"], help="serve HTTPS with a development certificate for localhost")
     s.add_argument("--tls-cert", metavar="FILE", help="serve HTTPS with this PEM certificate chain")
     s.add_argument("--tls-key", metavar="FILE", help="the private key of --tls-cert")

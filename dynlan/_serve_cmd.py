@@ -19,8 +19,10 @@ from dynlan._cli import CliError
 from dynlan.app import App, Site, discover_sites
 from dynlan.app._reload import Reloader
 from dynlan.config import Config, ConfigError, load_config
+from dynlan.observability import RequestMetrics
+from dynlan.observability._worker import ObservedOperations
 from dynlan.server import ListenError, Server, bind_socket
-from dynlan.server._operations import Operations
+from dynlan.server._access import AccessLog
 from dynlan.server._watchdog import Heartbeat, Inflight, Watchdog, blocked_limit
 
 log = logging.getLogger("dynlan")
@@ -69,6 +71,16 @@ def build_config(args: argparse.Namespace) -> Config:
         raise CliError("HTTP/3 needs TLS: add --tls self-signed or --tls-cert/--tls-key")
     if bool(config.tls.cert) != bool(config.tls.key):
         raise CliError("--tls-cert and --tls-key go together")
+    if getattr(args, "admin", None):
+        from dynlan.observability import admin_address
+
+        try:
+            admin_address(args.admin, config.admin.token, "--admin")
+        except ConfigError as exc:
+            raise CliError(str(exc)) from None
+        config.admin.listen = args.admin
+    if config.admin.listen and not config.server.control_socket:
+        raise CliError("admin.listen needs server.control_socket: the supervisor asks the workers through it")
     return config
 
 
@@ -81,6 +93,11 @@ def serve_command(args: argparse.Namespace, argv: list[str]) -> int:
     # which pages' child processes would inherit.)
     signal.signal(signal.SIGHUP, _hold_sighup)
     config = build_config(args)
+    from dynlan.server._access import TIME_FORMAT
+
+    for handler in logging.getLogger().handlers:
+        # One timestamp format for the application log and the access log (docs/operations.md).
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", TIME_FORMAT))
     # aioquic logs every connection's handshake at INFO: keep the server log for requests.
     logging.getLogger("quic").setLevel(logging.WARNING)
     try:
@@ -139,6 +156,19 @@ def _supervise(argv: list[str], config: Config, sites: Mapping[str, Site], *, tl
     limit = blocked_limit(config, [site.config.limits for site in sites.values()])
     supervisor = Supervisor(argv, slots, server.grace_period, limit, server.watchdog_grace,
                             control_folder=control_dir(port) if server.control_socket else None)
+    if config.admin.listen:
+        from dynlan.observability import admin_address
+        from dynlan.observability._admin import AdminServer
+
+        admin_host, admin_port = admin_address(config.admin.listen, config.admin.token, "admin.listen")
+        try:
+            admin_socket = bind_socket(admin_host, admin_port, reuse_port=False, backlog=64)
+        except ListenError as exc:
+            for sock in bound:
+                sock.close()
+            raise CliError(f"admin listener: {exc}") from None
+        bound.append(admin_socket)
+        supervisor.admin = AdminServer(admin_socket, config.admin.token, supervisor, control_dir(port))
     try:
         return trio.run(supervisor.run)
     finally:
@@ -195,7 +225,11 @@ def _serve_worker(
         return discover_sites(Path(args.path), reloaded, _runtime_names())
 
     reloader = Reloader(app, load_config, discover)
-    server = Server(config, app, ssl_context=ssl_context, quic=quic, operations=Operations(app, reloader.reload))
+    operations = ObservedOperations(app, reloader.reload)
+    access = AccessLog(enabled=config.server.access_log, fmt=config.log.access_format, path=config.log.access_file,
+                       metrics=RequestMetrics() if config.admin.listen else None)
+    server = Server(config, app, ssl_context=ssl_context, quic=quic, operations=operations, access=access)
+    operations.attach(server.state, access)
     reloader.preparers.append(server.prepare_config)
 
     def inflight() -> Inflight:

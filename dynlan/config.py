@@ -218,6 +218,37 @@ class WebSocketConfig:
 
 
 @dataclass(slots=True)
+class AdminConfig:
+    listen: str = ""
+    """`HOST:PORT` of the admin listener (`/metrics`, `/healthz`, `/readyz`, `/admin`; docs/operations.md), served
+    by the supervisor. Empty: off (and no metrics are collected)."""
+    token: str = ""
+    """Bearer token the admin listener asks for (`Authorization: Bearer TOKEN`). Required when `listen` is not a
+    loopback address; on loopback, asked for only when set."""
+
+
+@dataclass(slots=True)
+class LogConfig:
+    access_format: str = "dynlan"
+    """Access log lines: `dynlan` (time, client, request line, status, bytes, duration, request id), `common`,
+    `combined` (with referer and user agent) or `json` (one object per line)."""
+    access_file: str = ""
+    """File the access log is appended to (reopened on SIGUSR1 to the supervisor, for logrotate). Empty: stderr."""
+    slow_fraction: float = 0.0
+    """Log a page still running past this fraction of its wall-time budget, with where it is (0: off)."""
+
+
+@dataclass(slots=True)
+class TraceConfig:
+    endpoint: str = ""
+    """OTLP/HTTP traces endpoint (`http://127.0.0.1:4318/v1/traces`). Empty: no traces."""
+    service_name: str = "dynlan"
+    """The `service.name` resource attribute of the spans."""
+    sample_ratio: float = 1.0
+    """Fraction of requests traced (a request with a sampled `traceparent` is traced whatever this says)."""
+
+
+@dataclass(slots=True)
 class SiteConfig:
     """A site's settings: the server's, tightened by the site's `dynlan.toml` (see `SITE_RULES`)."""
 
@@ -246,6 +277,9 @@ class Config(SiteConfig):
     server: ServerConfig = field(default_factory=ServerConfig)
     cache: CacheConfig = field(default_factory=CacheConfig)
     tls: TlsConfig = field(default_factory=TlsConfig)
+    admin: AdminConfig = field(default_factory=AdminConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    trace: TraceConfig = field(default_factory=TraceConfig)
     dev: bool = False
     """Development mode: error pages show tracebacks and source."""
 
@@ -370,6 +404,7 @@ _CHOICES = {
     ("http", "h1_parser"): ("auto", "llhttp", "h11"),
     ("cache", "backend"): ("memory", "redis"),
     ("static", "symlinks"): ("inside", "owner", "follow"),
+    ("log", "access_format"): ("dynlan", "common", "combined", "json"),
 }
 
 _STRICTNESS = {("static", "symlinks"): ("inside", "owner", "follow")}
@@ -390,6 +425,7 @@ def _check_values(cfg: SiteConfig, source: str) -> None:
     if isinstance(cfg, Config):
         _rules_module().parse_networks(cfg.server.trusted_proxies, f"{source}: server.trusted_proxies")
         _outbound_module().parse_allow(cfg.outbound.allow, f"{source}: outbound.allow")
+        _check_observability(cfg, source)
     for f in dataclasses.fields(LimitsConfig):
         value = getattr(cfg.limits, f.name)
         if value <= 0:
@@ -403,6 +439,17 @@ def _check_values(cfg: SiteConfig, source: str) -> None:
         # what the static files never serve (another folder, a private or hidden file, the site's config).
         if not name or "/" in name or "\\" in name or "\0" in name or name.startswith((".", "_")) or name == "dynlan.toml":
             raise ConfigError(f"{source}: static.index_names[{i}]: {name!r} is not the name of a public file")
+
+
+def _check_observability(cfg: Config, source: str) -> None:
+    if cfg.admin.listen:
+        from dynlan.observability import admin_address
+
+        admin_address(cfg.admin.listen, cfg.admin.token, f"{source}: admin.listen")
+    if not 0 <= cfg.log.slow_fraction <= 1:
+        raise ConfigError(f"{source}: log.slow_fraction: must be between 0 and 1, got {_show(cfg.log.slow_fraction)}")
+    if not 0 <= cfg.trace.sample_ratio <= 1:
+        raise ConfigError(f"{source}: trace.sample_ratio: must be between 0 and 1, got {_show(cfg.trace.sample_ratio)}")
 
 
 SHARE_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")

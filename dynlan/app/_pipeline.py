@@ -28,6 +28,7 @@ from dynlan.app._sites import Site
 from dynlan.config import StaticConfig
 from dynlan.host import PageContext, run_page
 from dynlan.http import Exchange, HttpError
+from dynlan.observability import LABELS
 from dynlan.openapi._service import BODY_METHODS, WELL_KNOWN, OpenApiService
 from dynlan.proxy import ProxyService, peer_trusted
 from dynlan.realtime import is_realtime
@@ -60,6 +61,8 @@ class Pipeline:
         """The sites' OpenAPI documents and their pages' request checks (`[openapi]`, docs/openapi.md)."""
 
     async def handle(self, exchange: Exchange, site: Site, trusted_proxies: list[str]) -> None:
+        # The metrics' labels of this request (read by the access log once it is answered).
+        LABELS.set((site.name, "-", "-"))
         ex = SiteExchange(exchange, site.config.http.max_body_size)
         client = ex.request.client
         peer = client[0] if client is not None else ""
@@ -120,6 +123,7 @@ class Pipeline:
                 # To an upstream (docs/proxy.md); the connection's peer, not the client a trusted proxy names,
                 # is this hop's `X-Forwarded-For`.
                 trusted = bool(trusted_proxies) and peer_trusted(peer, self._trusted_networks(trusted_proxies))
+                LABELS.set((site.name, "proxy", "proxy"))
                 await self.proxies.forward(ex, outcome.proxy, outcome.target, peer, trusted)
                 return
             if outcome.query != request.query_string:
@@ -214,6 +218,7 @@ class Pipeline:
         self._static_routes[key] = (now + static.RESOLVE_TTL, router, cfg, self.static.generation, resolved)
 
     async def _static(self, ex: SiteExchange, site: Site, resolved: static.Resolved) -> None:
+        LABELS.set((site.name, "static", "static"))
         method = ex.request.method
         if resolved.kind == "missing":
             if resolved.refused and self.app.dev:
@@ -243,6 +248,7 @@ class Pipeline:
 
     async def _page(self, ex: SiteExchange, site: Site, match: Match) -> None:
         route = match.route
+        LABELS.set((site.name, route.url, route.runtime))
         refusal = self._page_link_refusal(site, route.file)
         if refusal is not None:
             if self.app.dev:

@@ -28,11 +28,15 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import trio
 
 from dynlan.sandboxes import become_subreaper, kill_orphans, remove_private_folders
 from dynlan.server._watchdog import WATCHDOG_EXIT, Heartbeat, kill_children
+
+if TYPE_CHECKING:
+    from dynlan.observability._admin import AdminServer
 
 log = logging.getLogger("dynlan")
 
@@ -86,6 +90,8 @@ class Supervisor:
         """Workers being started: a new worker is a child before its pid is known, so no orphan is killed then."""
         self._orphans = False
         """A worker has ended since the last sweep for the processes it left."""
+        self.admin: AdminServer | None = None
+        """The admin listener (`[admin] listen`): metrics, health checks and the dashboard, served from here."""
 
     @property
     def procs(self) -> dict[int, trio.Process]:
@@ -262,9 +268,12 @@ class Supervisor:
 
     async def run(self) -> int:
         become_subreaper()
-        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGQUIT, signal.SIGHUP) as signals:
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGQUIT, signal.SIGHUP,
+                                       signal.SIGUSR1) as signals:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._watch, signals, nursery)
+                if self.admin is not None:
+                    await nursery.start(self.admin.serve)
                 nursery.start_soon(self._monitor, nursery)
                 for slot in self.slots:
                     nursery.start_soon(self._keep_alive, slot, nursery)
@@ -281,12 +290,29 @@ class Supervisor:
                 if not self.stopping:
                     self.reload()
                 continue
+            if signum == signal.SIGUSR1:
+                # logrotate moved the access log: every worker opens `[log] access_file` again.
+                nursery.start_soon(self._reopen_logs)
+                continue
             if self.stopping:
                 # A second signal: no more waiting.
                 self._signal_all(signal.SIGKILL)
                 nursery.cancel_scope.cancel()
                 return
             await self._stop(nursery)
+
+    async def _reopen_logs(self) -> None:
+        from dynlan.observability._worker import WorkerClient
+
+        if self.control_folder is None:
+            log.warning("SIGUSR1: the access log cannot be reopened without the control socket")
+            return
+        client = WorkerClient(self.control_folder)
+        for slot in self.slots:
+            proc = slot.proc
+            if proc is not None and proc.returncode is None and slot.announced and \
+                    await client.ask(proc.pid, {"op": "reopen_logs"}) is None:
+                log.warning("SIGUSR1: worker %d (pid %d) did not reopen its access log", slot.index, proc.pid)
 
     async def _stop(self, nursery: trio.Nursery) -> None:
         if self.stopping:
