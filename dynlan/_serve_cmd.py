@@ -169,11 +169,17 @@ def _supervise(argv: list[str], config: Config, sites: Mapping[str, Site], *, tl
             raise CliError(f"admin listener: {exc}") from None
         bound.append(admin_socket)
         supervisor.admin = AdminServer(admin_socket, config.admin.token, supervisor, control_dir(port))
+    # The workers' shared counters and sessions (dynlan.host._shared): one file for the instance's lifetime,
+    # named to the workers (and their replacements) by the environment they inherit.
+    from dynlan.host._shared import ENV, create_file, remove_file
+
+    os.environ[ENV] = instance_store = create_file()
     try:
         return trio.run(supervisor.run)
     finally:
         for sock in bound:
             sock.close()
+        remove_file(instance_store)
 
 
 def _serve_worker(

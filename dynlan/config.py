@@ -51,6 +51,9 @@ class ServerConfig:
     watchdog_grace: float = 5.0
     """Seconds past the wall-time budget a worker's event loop may stay blocked (native code that no runtime can
     interrupt) before its watchdog ends it and the supervisor starts a replacement."""
+    max_connections_per_client: int = 0
+    """Open connections one client address (the connection's peer) may hold per worker process; more are closed
+    at once (0: no cap). Behind a load balancer every connection comes from its address: leave it at 0 there."""
 
 
 @dataclass(slots=True)
@@ -158,6 +161,9 @@ class CacheConfig:
     """Prefix of every key DynLan writes to Redis."""
     responses: bool = True
     """Keep page responses that ask to be cached (`response.cache(...)` or `Cache-Control`)."""
+    responses_backend: str = "memory"
+    """Where cached responses live: `memory` (each worker process its own) or `redis` (shared by every worker and
+    instance, at `url`). Purges reach every instance through Redis whenever `url` is in use (docs/deploy.md)."""
     response_max_bytes: int = 64 * 1024 * 1024
     """Byte budget of the response cache, per worker process (least recently used go first)."""
     response_max_entry: int = 8 * 1024 * 1024
@@ -167,6 +173,32 @@ class CacheConfig:
     share: dict[str, list[str]] = field(default_factory=dict)
     """Cache namespaces shared by sites, granted by name (`[cache.share] shop = ["a.test", "b.test"]`: both sites
     use the namespace `shop`). Every other site has its own namespace, its name; a site is in one group at most."""
+
+
+@dataclass(slots=True)
+class RateLimitConfig:
+    store: str = "memory"
+    """Where `rate_limit` counters live: `memory` (shared by the workers of this instance) or `redis` (shared by
+    every instance, at `[cache] url`)."""
+    on_error: str = "open"
+    """When the store cannot answer: `open` lets requests through, `closed` answers 503."""
+
+
+@dataclass(slots=True)
+class SessionsConfig:
+    store: str = "memory"
+    """Where sessions live: `memory` (shared by the workers of this instance, gone when it stops) or `redis`
+    (shared by every instance, at `[cache] url`)."""
+    secret: str = ""
+    """Key that signs session cookies (HMAC-SHA256), at least 32 characters; empty: one is generated and kept in
+    the store (in Redis, every instance then uses the same one)."""
+    cookie: str = "dynlan_session"
+    """Name of the session cookie."""
+    max_age: float = 14 * 86400.0
+    """Seconds a session lives after its last use."""
+    on_error: str = "closed"
+    """When the store cannot answer: `closed` ends the page with 503, `open` gives the page an empty session
+    whose changes are not kept."""
 
 
 @dataclass(slots=True)
@@ -265,6 +297,9 @@ class SiteConfig:
     routes: list[dict[str, Any]] = field(default_factory=list)
     """This file's `[[route]]` tables as written (docs/rules.md): a site's own rules, or the server's rules for
     every site. Checked by `compile_rules` when the file is read."""
+    rate_limit: dict[str, Any] = field(default_factory=dict)
+    """A rate limit on every request of the site (or, in the server config, of each site): the same table as a
+    rule's `rate_limit` (docs/rules.md)."""
     rules: Rules = field(default_factory=lambda: _rules_module().Rules())
     """The rules requests are matched against (not a key of any file): for a site, its own `[[route]]` rules,
     then the server's; for the server config, the server's."""
@@ -280,6 +315,8 @@ class Config(SiteConfig):
     admin: AdminConfig = field(default_factory=AdminConfig)
     log: LogConfig = field(default_factory=LogConfig)
     trace: TraceConfig = field(default_factory=TraceConfig)
+    ratelimit: RateLimitConfig = field(default_factory=RateLimitConfig)
+    sessions: SessionsConfig = field(default_factory=SessionsConfig)
     dev: bool = False
     """Development mode: error pages show tracebacks and source."""
 
@@ -403,6 +440,11 @@ def read_toml(path: Path) -> dict[str, Any]:
 _CHOICES = {
     ("http", "h1_parser"): ("auto", "llhttp", "h11"),
     ("cache", "backend"): ("memory", "redis"),
+    ("cache", "responses_backend"): ("memory", "redis"),
+    ("ratelimit", "store"): ("memory", "redis"),
+    ("ratelimit", "on_error"): ("open", "closed"),
+    ("sessions", "store"): ("memory", "redis"),
+    ("sessions", "on_error"): ("open", "closed"),
     ("static", "symlinks"): ("inside", "owner", "follow"),
     ("log", "access_format"): ("dynlan", "common", "combined", "json"),
 }
@@ -425,6 +467,10 @@ def _check_values(cfg: SiteConfig, source: str) -> None:
     if isinstance(cfg, Config):
         _rules_module().parse_networks(cfg.server.trusted_proxies, f"{source}: server.trusted_proxies")
         _outbound_module().parse_allow(cfg.outbound.allow, f"{source}: outbound.allow")
+        _check_sessions(cfg.sessions, source)
+        if cfg.server.max_connections_per_client < 0:
+            raise ConfigError(f"{source}: server.max_connections_per_client: must be 0 (no cap) or more, got "
+                              f"{cfg.server.max_connections_per_client}")
         _check_observability(cfg, source)
     for f in dataclasses.fields(LimitsConfig):
         value = getattr(cfg.limits, f.name)
@@ -450,6 +496,15 @@ def _check_observability(cfg: Config, source: str) -> None:
         raise ConfigError(f"{source}: log.slow_fraction: must be between 0 and 1, got {_show(cfg.log.slow_fraction)}")
     if not 0 <= cfg.trace.sample_ratio <= 1:
         raise ConfigError(f"{source}: trace.sample_ratio: must be between 0 and 1, got {_show(cfg.trace.sample_ratio)}")
+
+
+def _check_sessions(cfg: SessionsConfig, source: str) -> None:
+    if cfg.secret and len(cfg.secret) < 32:
+        raise ConfigError(f"{source}: sessions.secret: at least 32 characters (or empty: generated and kept)")
+    if not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", cfg.cookie):
+        raise ConfigError(f"{source}: sessions.cookie: {cfg.cookie!r} is not a cookie name")
+    if cfg.max_age <= 0:
+        raise ConfigError(f"{source}: sessions.max_age: must be more than 0, got {_show(cfg.max_age)}")
 
 
 SHARE_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
@@ -486,7 +541,7 @@ def load_config(path: Path | None, runtime_names: frozenset[str] = frozenset()) 
         _check_choices(cfg, str(path))
         _check_values(cfg, str(path))
         _check_cache_share(cfg, str(path))
-        cfg.rules = _rules_module().compile_rules(cfg.routes, str(path))
+        cfg.rules = _rules_module().compile_rules(cfg.routes, str(path), cfg.rate_limit)
     return cfg
 
 
@@ -528,7 +583,8 @@ no looser than the server's (`_STRICTNESS`); `within` a list each of whose entri
 setting. A site's `[[route]]` rules are its own to write: they only govern requests to that site, and the
 server's rules still apply after them (every matching rule's checks must pass, docs/rules.md)."""
 
-SERVER_SECTIONS = {"server": "[server]", "cache": "[cache]", "tls": "[tls]", "dev": "dev"}
+SERVER_SECTIONS = {"server": "[server]", "cache": "[cache]", "tls": "[tls]", "ratelimit": "[ratelimit]",
+                   "sessions": "[sessions]", "dev": "dev"}
 
 
 def _show(value: Any) -> str:
@@ -594,7 +650,7 @@ def site_config(base: Config, site_file: Path | None, runtime_names: frozenset[s
         _check_choices(cfg, str(site_file))
         _check_values(cfg, str(site_file))
         _check_site_rules(base, cfg, data, str(site_file))
-        cfg.rules = _rules_module().compile_rules(cfg.routes, str(site_file)).then(base.rules)
+        cfg.rules = _rules_module().compile_rules(cfg.routes, str(site_file), cfg.rate_limit).then(base.rules)
     else:
         cfg.rules = base.rules
     return cfg
@@ -609,8 +665,10 @@ __all__ = [
     "LimitsConfig",
     "OpenApiConfig",
     "OutboundConfig",
+    "RateLimitConfig",
     "SITE_RULES",
     "ServerConfig",
+    "SessionsConfig",
     "SiteConfig",
     "StaticConfig",
     "load_config",

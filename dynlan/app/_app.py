@@ -13,9 +13,13 @@ from dynlan.app._pipeline import Pipeline
 from dynlan.app._sites import Site, prepare_sites
 from dynlan.config import CacheConfig, Config
 from dynlan.host import CacheBackend, Host, MemoryCache, ResponseCache
+from dynlan.host._redis import RedisLink
+from dynlan.host._shared import SharedStore
 from dynlan.http import Exchange
+from dynlan.ratelimit import RateLimiter
 from dynlan.runtimes import Registry, Runtime, RuntimeConfig
 from dynlan.runtimes import registry as runtime_registry
+from dynlan.sessions import MemorySessions, RedisSessions, SessionService
 
 log = logging.getLogger("dynlan")
 
@@ -40,6 +44,12 @@ class App:
         self.host: Host | None = None
         self._broadcast: Callable[[dict[str, Any]], None] | None = None
         self.pipeline = Pipeline(self)
+        self.limiter: RateLimiter | None = None
+        """Counts requests of rules with a `rate_limit` (dynlan.ratelimit); set while the app runs."""
+        self.shared: SharedStore | None = None
+        """What the instance's worker processes share (dynlan.host._shared)."""
+        self.redis: RedisLink | None = None
+        """The Redis link of rate limits, sessions and purges, when the config names Redis for any of them."""
 
     def prepare(self, registry: Registry | None = None) -> None:
         """Configure the runtimes and build each site's page routes (errors are ConfigErrors)."""
@@ -65,6 +75,7 @@ class App:
                 self.host.responses = ResponseCache(
                     cfg.response_max_bytes, max_entry=cfg.response_max_entry, stale_if_error=cfg.stale_if_error,
                 )
+            await self._start_shared(nursery)
             started: list[Runtime] = []
             try:
                 for runtime in self.runtimes.values():
@@ -80,7 +91,32 @@ class App:
                         except Exception:
                             log.exception("runtime %s failed to close", runtime.name)
                     await self.host.cache.aclose()
+                    if self.redis is not None:
+                        await self.redis.aclose()
+                    if self.shared is not None:
+                        self.shared.close()
                 nursery.cancel_scope.cancel()
+
+    async def _start_shared(self, nursery: trio.Nursery) -> None:
+        """What is shared with the instance's other workers and with other instances: rate-limit counters,
+        sessions, purges (docs/deploy.md). A store's choice is read at start; a reload keeps it."""
+        config = self.config
+        assert self.host is not None
+        uses_redis = "redis" in (config.cache.backend, config.ratelimit.store, config.sessions.store,
+                                 config.cache.responses_backend)
+        self.shared = SharedStore.for_process()
+        if uses_redis:
+            self.redis = RedisLink(config.cache.url, config.cache.prefix)
+        self.limiter = RateLimiter.from_config(config.ratelimit, self.shared, self.redis)
+        store = RedisSessions(self.redis) if config.sessions.store == "redis" and self.redis is not None \
+            else MemorySessions(self.shared)
+        self.host.sessions = SessionService(config.sessions, store)
+        if self.redis is not None:
+            from dynlan.host._purges import PurgeChannel
+
+            channel = PurgeChannel(self.redis, self.host.responses)
+            self.host.publish_purge = channel.publish_nowait
+            await nursery.start(channel.run)
 
     # -- the server's other processes ----------------------------------------------------
 

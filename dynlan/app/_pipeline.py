@@ -108,7 +108,7 @@ class Pipeline:
         if rules:
             client = request.client[0] if request.client is not None else ""
             outcome = await rules.evaluate(request.method, request.path, request.query_string, request.host,
-                                           client, request.headers)
+                                           client, request.headers, self.app.limiter, site.name)
             if outcome.edits:
                 ex.edit = outcome.edits.apply
             if outcome.is_error:

@@ -26,12 +26,13 @@ import binascii
 import hashlib
 import hmac
 import ipaddress
+import math
 import os
 import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 import bcrypt
@@ -40,6 +41,10 @@ import trio
 from dynlan.config import ConfigError
 from dynlan.http import Headers
 from dynlan.proxy import ProxySpec, parse_proxy, upstream_target
+from dynlan.ratelimit._policy import RateLimit, parse_rate_limit
+
+if TYPE_CHECKING:
+    from dynlan.ratelimit import Decision, RateLimiter
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -61,7 +66,7 @@ BCRYPT_THREADS = 2
 keeps at most this many threads busy, and the event loop keeps serving everything else."""
 
 _KEYS = ("path", "host", "methods", "allow", "deny", "basic_auth", "headers", "redirect", "status", "rewrite", "respond",
-         "proxy")
+         "proxy", "rate_limit")
 _HANDLERS = ("redirect", "rewrite", "respond", "proxy")
 _PLACEHOLDERS = ("path", "query", "host", "uri")
 
@@ -288,6 +293,8 @@ class _Rule:
     """(status, content type or "" for none, body)."""
     proxy: ProxySpec | None = None
     """Forward to upstreams (docs/proxy.md)."""
+    rate_limit: RateLimit | None = None
+    """Requests beyond this rate get 429 (`dynlan.ratelimit`)."""
 
     @property
     def handler(self) -> bool:
@@ -327,6 +334,10 @@ class _Rule:
             parts.append("methods " + ",".join(sorted(self.methods)))
         if self.edits:
             parts.append("headers " + ",".join(sorted(self.edits.remove | {n for n, _ in self.edits.append})))
+        if self.rate_limit is not None:
+            limit = self.rate_limit
+            parts.append(f"rate_limit {limit.requests}/{limit.per:g}s burst {limit.burst} by {limit.key}"
+                         + (f":{limit.key_name}" if limit.key_name else ""))
         if self.redirect is not None:
             parts.append(f"-> redirect {self.status} {self.redirect.text}")
         elif self.rewrite is not None:
@@ -438,11 +449,16 @@ class Rules:
                 found.extend(self._all)
         return found
 
-    async def evaluate(self, method: str, path: str, query: str, host: str, client: str, headers: Headers) -> Outcome:
-        """What the rules make of a request (see the module's docstring for the order)."""
+    async def evaluate(self, method: str, path: str, query: str, host: str, client: str, headers: Headers,
+                       limiter: RateLimiter | None = None, site: str = "") -> Outcome:
+        """What the rules make of a request (see the module's docstring for the order).
+
+        `limiter` counts the requests of rules with a `rate_limit`, in `site`'s buckets (None: not counted).
+        """
         original_path, original_query = path, query
         edits: HeaderEdits | None = None
         rewrites = 0
+        counted: set[int] = set()
         while True:
             if not path.startswith("/"):
                 return Outcome(path, edits=edits, query=query)  # `OPTIONS *`: not a path rules can name
@@ -460,7 +476,11 @@ class Rules:
             for rule in reversed(matched):
                 if rule.edits is not None:
                     edits = rule.edits if edits is None else edits.then(rule.edits)
-            answer = await self._check(matched, method, path, query, client, headers, edits)
+            answer = self._check_address(matched, path, query, client, edits)
+            if answer is None and limiter is not None:
+                answer, edits = await self._limit(matched, path, query, client, headers, edits, limiter, site, counted)
+            if answer is None:
+                answer = await self._check(matched, method, path, query, headers, edits)
             if answer is not None:
                 return answer
             for rule in matched:
@@ -499,15 +519,58 @@ class Rules:
             target = template.render(rest, query, name, uri)
             path, _, query = target.partition("?")
 
-    async def _check(self, matched: list[_Rule], method: str, path: str, query: str, client: str,
-                     headers: Headers, edits: HeaderEdits | None) -> Outcome | None:
-        """The access checks of every matching rule: the answer refusing the request, or None."""
+    @staticmethod
+    def _check_address(matched: list[_Rule], path: str, query: str, client: str,
+                       edits: HeaderEdits | None) -> Outcome | None:
+        """The address checks of every matching rule: the 403 refusing the request, or None."""
         if any(rule.allow or rule.deny for rule in matched):
             address = _ip(client)
             for rule in matched:
                 if not rule.admits(address):
                     return Outcome(path, 403, message="access from this address is not allowed", edits=edits,
                                    query=query, rule=rule.where)
+        return None
+
+    @staticmethod
+    async def _limit(matched: list[_Rule], path: str, query: str, client: str, headers: Headers,
+                     edits: HeaderEdits | None, limiter: RateLimiter, site: str,
+                     counted: set[int]) -> tuple[Outcome | None, HeaderEdits | None]:
+        """Count the request against every matching rule's rate limit (once per rule, whatever rewrites follow).
+
+        Before the credentials are checked: guesses at a password are requests like any other. Over a limit:
+        429 with `Retry-After` (RFC 6585 §4) and the RateLimit fields; under it, the fields of the limit with
+        the fewest requests left go on the response (draft-ietf-httpapi-ratelimit-headers-09 §4, §5).
+        """
+        from dynlan.ratelimit import RateLimitUnavailable
+
+        tightest: tuple[RateLimit, Decision] | None = None
+        for rule in matched:
+            limit = rule.rate_limit
+            if limit is None or id(rule) in counted:
+                continue
+            counted.add(id(rule))
+            bucket = limit.bucket(client, rule.path, headers, _cookies(headers) if limit.key == "cookie" else {})
+            try:
+                decision = await limiter.check(limit, site, bucket)
+            except RateLimitUnavailable as exc:
+                return Outcome(path, 503, message=str(exc), edits=edits, query=query, rule=rule.where), edits
+            if decision is None:
+                continue
+            if not decision.allowed:
+                retry = max(1, math.ceil(decision.retry_after))
+                fields = [("retry-after", str(retry)), *_rate_fields(limit, decision)]
+                return Outcome(path, 429, fields, message="too many requests; try again later", edits=edits,
+                               query=query, rule=rule.where), edits
+            if tightest is None or decision.remaining < tightest[1].remaining:
+                tightest = (limit, decision)
+        if tightest is not None:
+            added = HeaderEdits(frozenset({"ratelimit", "ratelimit-policy"}), tuple(_rate_fields(*tightest)))
+            edits = added if edits is None else edits.then(added)
+        return None, edits
+
+    async def _check(self, matched: list[_Rule], method: str, path: str, query: str,
+                     headers: Headers, edits: HeaderEdits | None) -> Outcome | None:
+        """The credential and method checks of every matching rule: the answer refusing the request, or None."""
         for rule in matched:
             if rule.auth is not None and not await rule.auth.check(headers.get("authorization"), _bcrypt_limiter()):
                 return Outcome(path, 401, [("www-authenticate", rule.auth.challenge)],
@@ -536,6 +599,23 @@ def _bcrypt_limiter() -> trio.CapacityLimiter:
     return _limiter[0]
 
 
+def _rate_fields(limit: RateLimit, decision: Decision) -> list[tuple[str, str]]:
+    """`RateLimit` (remaining `r`, seconds to reset `t`) and `RateLimit-Policy` for one limit."""
+    reset = max(0, math.ceil(decision.reset))
+    return [("ratelimit", f'"{limit.name}";r={decision.remaining};t={reset}'),
+            ("ratelimit-policy", limit.policy_header())]
+
+
+def _cookies(headers: Headers) -> dict[str, str]:
+    jar: dict[str, str] = {}
+    for line in headers.get_all("cookie"):
+        for part in line.split(";"):
+            name, sep, value = part.strip().partition("=")
+            if sep and name and name not in jar:
+                jar[name] = value.strip('"')
+    return jar
+
+
 def _host_name(host: str) -> str:
     """The Host header's name, lower-case, without its port."""
     host = host.strip().lower()
@@ -557,11 +637,16 @@ def _ip(text: str) -> IpAddress | None:
 # -- compiling ---------------------------------------------------------------------------------------------------
 
 
-def compile_rules(entries: list[dict[str, Any]], source: str) -> Rules:
-    """The rules of a config file's `[[route]]` tables; ConfigError naming the file and key on any problem."""
+def compile_rules(entries: list[dict[str, Any]], source: str, rate_limit: dict[str, Any] | None = None) -> Rules:
+    """The rules of a config file's `[[route]]` tables, and of its top-level `rate_limit` (a rule on `/*` that only
+    limits); ConfigError naming the file and key on any problem."""
     if not isinstance(entries, list):
         raise ConfigError(f"{source}: route: expected an array of tables ([[route]])")
-    return Rules(_compile_rule(entry, f"{source}: route[{i}]") for i, entry in enumerate(entries))
+    rules = [_compile_rule(entry, f"{source}: route[{i}]") for i, entry in enumerate(entries)]
+    if rate_limit:
+        where = f"{source}: rate_limit"
+        rules.append(_Rule(where, "/*", "", "", rate_limit=parse_rate_limit(rate_limit, where, "/*")))
+    return Rules(rules)
 
 
 def _compile_rule(entry: Any, where: str) -> _Rule:
@@ -579,7 +664,7 @@ def _compile_rule(entry: Any, where: str) -> _Rule:
         raise ConfigError(f"{where}: {' and '.join(handlers)} in one rule; a rule has at most one handler")
     if "status" in entry and "redirect" not in entry:
         raise ConfigError(f"{where}.status: only a redirect has a status (respond has its own: respond.status)")
-    if not handlers and not any(k in entry for k in ("methods", "allow", "deny", "basic_auth", "headers")):
+    if not handlers and not any(k in entry for k in ("methods", "allow", "deny", "basic_auth", "headers", "rate_limit")):
         raise ConfigError(f"{where}: the rule does nothing (give it a handler, a check or headers)")
     kwargs: dict[str, Any] = {}
     if "host" in entry:
@@ -606,6 +691,8 @@ def _compile_rule(entry: Any, where: str) -> _Rule:
         kwargs["respond"] = _respond(entry["respond"], f"{where}.respond")
     if "proxy" in entry:
         kwargs["proxy"] = parse_proxy(entry["proxy"], f"{where}.proxy")
+    if "rate_limit" in entry:
+        kwargs["rate_limit"] = parse_rate_limit(entry["rate_limit"], f"{where}.rate_limit", written)
     return _Rule(where, written, prefix, exact, **kwargs)
 
 

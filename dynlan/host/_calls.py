@@ -283,6 +283,112 @@ async def _acache_incr(ctx: PageContext, args: Args) -> int | float:
     return await ctx.cache.incr(text(_arg(args, 0), "key"), number(_arg(args, 1), 1), parse_ttl(_arg(args, 2)))
 
 
+# -- the session (dynlan.sessions) -----------------------------------------------------------
+# Answered at once when the store is the instance's own (or the session is loaded and only read); with Redis the
+# first call waits for the session to load, and every change waits for its write.
+
+
+def _session_key(args: Args) -> str:
+    return text(_arg(args, 0), "session key")
+
+
+def _session_get(ctx: PageContext, args: Args) -> Any:
+    session = ctx.session
+    if not session.ready:
+        raise MustWait("session_get", args)
+    session.load_nowait()
+    return session.data.get(_session_key(args))
+
+
+async def _asession_get(ctx: PageContext, args: Args) -> Any:
+    session = ctx.session
+    await session.load()
+    return session.data.get(_session_key(args))
+
+
+def _session_change(op: str) -> tuple[Callable[[PageContext, Args], Any], Callable[[PageContext, Args], Awaitable[Any]]]:
+    """set (key, value; nil deletes the key), delete (key; none: the whole session), regenerate ()."""
+
+    def change(ctx: PageContext, args: Args) -> list[tuple[str, str, bytes]]:
+        key = _arg(args, 0)
+        if op == "set" and _arg(args, 1) is None:
+            return ctx.session.change("delete", _session_key(args))
+        if op == "regenerate":
+            return ctx.session.change(op, None)
+        return ctx.session.change(op, None if key is None and op == "delete" else _session_key(args), _arg(args, 1))
+
+    def run(ctx: PageContext, args: Args) -> bool:
+        session = ctx.session
+        if not session.service.local:
+            raise MustWait("session_" + op, args)
+        session.load_nowait()
+        session.write_nowait(change(ctx, args))
+        return True
+
+    async def arun(ctx: PageContext, args: Args) -> bool:
+        session = ctx.session
+        await session.load()
+        await session.write(change(ctx, args))
+        return True
+
+    return run, arun
+
+
+_session_set, _asession_set = _session_change("set")
+_session_delete, _asession_delete = _session_change("delete")
+_session_regenerate, _asession_regenerate = _session_change("regenerate")
+
+
+def _php_session(kind: str) -> tuple[Callable[[PageContext, Args], Any], Callable[[PageContext, Args], Awaitable[Any]]]:
+    """PHP's save handler (runtimes/php/_prelude.php): read/write/destroy/exists by PHP's own session id."""
+    from dynlan.sessions import SessionStoreError, php_data
+
+    def act_nowait(ctx: PageContext, args: Args) -> Any:
+        session = ctx.session
+        service = session.service
+        key = session.php_key(_arg(args, 0))
+        try:
+            if kind == "read":
+                raw = service.store.load_nowait(key, service.max_age)
+                return raw.decode("utf-8", "surrogateescape") if raw is not None else ""
+            if kind == "exists":
+                return service.store.load_nowait(key, service.max_age) is not None
+            if kind == "write":
+                service.store.save_nowait(key, php_data(_arg(args, 1, "")), service.max_age)
+            else:
+                service.store.delete_nowait(key)
+        except SessionStoreError as exc:
+            service.failed(exc)
+            return "" if kind == "read" else kind != "exists"
+        return True
+
+    async def act(ctx: PageContext, args: Args) -> Any:
+        session = ctx.session
+        service = session.service
+        key = session.php_key(_arg(args, 0))
+        try:
+            if kind == "read":
+                raw = await service.store.load(key, service.max_age)
+                return raw.decode("utf-8", "surrogateescape") if raw is not None else ""
+            if kind == "exists":
+                return await service.store.load(key, service.max_age) is not None
+            if kind == "write":
+                await service.store.save(key, php_data(_arg(args, 1, "")), service.max_age)
+            else:
+                await service.store.delete(key)
+        except SessionStoreError as exc:
+            service.failed(exc)
+            return "" if kind == "read" else kind != "exists"
+        return True
+
+    def run(ctx: PageContext, args: Args) -> Any:
+        if not ctx.session.service.local:
+            raise MustWait("php_session_" + kind, args)
+        return act_nowait(ctx, args)
+
+    return run, act
+
+
 # -- files of the site -------------------------------------------------------------------
 
 
@@ -364,6 +470,14 @@ OPERATIONS: dict[str, Operation] = _table(
     Operation("cache_set", _cache_set, _acache_set, effect=True, cache=True),
     Operation("cache_delete", _cache_delete, _acache_delete, effect=True, cache=True),
     Operation("cache_incr", _cache_incr, _acache_incr, effect=True, cache=True),
+    Operation("session_get", _session_get, _asession_get),
+    Operation("session_set", _session_set, _asession_set, effect=True),
+    Operation("session_delete", _session_delete, _asession_delete, effect=True),
+    Operation("session_regenerate", _session_regenerate, _asession_regenerate, effect=True),
+    Operation("php_session_read", *_php_session("read")),
+    Operation("php_session_exists", *_php_session("exists")),
+    Operation("php_session_write", *_php_session("write"), effect=True),
+    Operation("php_session_destroy", *_php_session("destroy"), effect=True),
     Operation("fs_read", _fs_read),
     Operation("fs_read_bytes", _fs_read_bytes),
     Operation("fs_exists", _fs_exists),

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
     from dynlan.host._host import Host
     from dynlan.realtime import Realtime
+    from dynlan.sessions import PageSession
 
 page_log = logging.getLogger("dynlan.page")
 
@@ -223,7 +224,7 @@ class PageResponse:
         headers = self.headers.items()
         ctx = self.ctx
         responses = ctx.host.responses
-        if responses is not None and ctx.request.method == "GET":
+        if responses is not None and ctx.request.method == "GET" and not ctx.session_private:
             policy = policy_from_headers(self.headers, ctx.cache_policy)
             if policy is not None:
                 entry = responses.store(ctx.site_name, ctx.request, policy, self.status, headers, body)
@@ -326,6 +327,9 @@ class PageContext:
         """Set by `response.cache(...)`: the response may be kept in the response cache."""
         self.stale: CachedResponse | None = None
         """An expired cached response that may stand in if the page fails."""
+        self.session_private = False
+        """The page used a user's session: its response is never kept in the response cache."""
+        self._session: PageSession | None = None
         self.usage: dict[str, int] = {}
         """What the runtime measured of the request's budgets (`instructions`; `memory`, `output` in bytes), for `--dev`."""
 
@@ -351,7 +355,21 @@ class PageContext:
         count = host.responses.purge(self.site_name, **what) if host.responses is not None else 0
         if host.broadcast_purge is not None:
             host.broadcast_purge({"site": self.site_name, **what})
+        if host.publish_purge is not None:
+            host.publish_purge({"site": self.site_name, **what})  # the other instances, through Redis
         return count
+
+    @property
+    def session(self) -> PageSession:
+        """This request's session (dynlan.sessions), in the site's namespace; loaded on first use."""
+        if self._session is None:
+            service = self.host.sessions
+            if service is None:
+                raise RuntimeError("sessions are not available in this server")
+            from dynlan.sessions import PageSession
+
+            self._session = PageSession(service, self, self.cache.namespace)
+        return self._session
 
     # -- request helpers -------------------------------------------------------
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
 from dynlan.host._cache import CacheBackend, ScopedCache
 from dynlan.host._respcache import ResponseCache
+
+if TYPE_CHECKING:
+    from dynlan.sessions import SessionService
 
 
 @dataclass(slots=True)
@@ -22,6 +25,10 @@ class Host:
     """The response cache (None when `[cache] responses = false`)."""
     broadcast_purge: Callable[[dict[str, str]], None] | None = None
     """Tells the other worker processes about a purge a page made (set by the server)."""
+    publish_purge: Callable[[dict[str, str]], None] | None = None
+    """Tells the other instances about a purge a page made, through Redis (dynlan.host._purges)."""
+    sessions: SessionService | None = None
+    """Sessions (dynlan.sessions); None in a host made without them."""
     counters: dict[str, int] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     """Services later layers add (response cache, purge hooks)."""

@@ -870,6 +870,13 @@ local api = {
   template = share({
     render = function(name, values) return call("template_render", name, values) end,
   }, "template"),
+  -- The visitor's session (docs/host-api.md): values kept across requests under a signed cookie.
+  session = share({
+    get = function(k) return call("session_get", k) end,
+    set = function(k, v) return call("session_set", k, v) end,
+    delete = function(k) return call("session_delete", k) end,
+    regenerate = function() return call("session_regenerate") end,
+  }, "session"),
   http = share({
     -- The body goes as its own argument so that its bytes reach the host as they are.
     request = function(o)

@@ -59,6 +59,37 @@ function dynlan_template_render(string $name, array $values = []) {
 function dynlan_render(string $name, array $values = []) { echo dynlan_template_render($name, $values); }
 function dynlan_param(string $name) { return $_SERVER['DYNLAN_PARAM_' . $name] ?? null; }
 function dynlan_request_id() { return $_SERVER['DYNLAN_REQUEST_ID'] ?? ''; }
+// The visitor's session (docs/host-api.md), shared with the site's pages in every language.
+function dynlan_session_get(string $key) { return _dynlan_call('session_get', [$key]); }
+function dynlan_session_set(string $key, $value) { return _dynlan_call('session_set', [$key, $value]); }
+function dynlan_session_delete(?string $key = null) { return _dynlan_call('session_delete', [$key]); }
+function dynlan_session_regenerate() { return _dynlan_call('session_regenerate', []); }
+
+// PHP's own $_SESSION, kept in DynLan's session store (memory shared by the instance's workers, or Redis shared
+// by every instance) rather than in files of one worker's php-cgi pool. Data crosses base64-encoded: the bridge
+// is JSON, and a serialised session may hold any bytes.
+final class DynlanSessionHandler implements SessionHandlerInterface, SessionUpdateTimestampHandlerInterface {
+    public function open(string $path, string $name): bool { return true; }
+    public function close(): bool { return true; }
+    public function read(string $id): string|false {
+        $data = _dynlan_call('php_session_read', [$id]);
+        return $data === '' ? '' : (string)base64_decode($data);
+    }
+    public function write(string $id, string $data): bool {
+        return (bool)_dynlan_call('php_session_write', [$id, base64_encode($data)]);
+    }
+    public function destroy(string $id): bool { return (bool)_dynlan_call('php_session_destroy', [$id]); }
+    public function gc(int $max_lifetime): int|false { return 0; }  // the store expires sessions itself
+    public function validateId(string $id): bool { return (bool)_dynlan_call('php_session_exists', [$id]); }
+    public function updateTimestamp(string $id, string $data): bool { return $this->write($id, $data); }
+}
+session_set_save_handler(new DynlanSessionHandler(), true);
+// An id the store does not know is not adopted (session fixation); the cookie is out of scripts' and other
+// sites' reach.
+ini_set('session.use_strict_mode', '1');
+ini_set('session.cookie_httponly', '1');
+ini_set('session.cookie_samesite', 'Lax');
+if (($_SERVER['HTTPS'] ?? '') === 'on') { ini_set('session.cookie_secure', '1'); }
 
 // WebSockets, channels and event streams (docs/websocket.md). One php-cgi process serves the connection for as
 // long as it is open; what the page echoes after dynlan_ws_accept() has nowhere to go (use dynlan_ws_send).

@@ -319,6 +319,44 @@ class Cache:
         return result
 
 
+class Session:
+    """`session.get/set/delete/regenerate`: the visitor's session, kept across requests under a signed cookie
+    (docs/host-api.md); `aget/aset/adelete/aregenerate` await a Redis store."""
+
+    __slots__ = ("_port",)
+
+    def __init__(self, port: Port) -> None:
+        self._port = port
+
+    def get(self, key: str, default: Any = None) -> Any:
+        value = self._port.call("session_get", key)
+        return default if value is None else value
+
+    def set(self, key: str, value: Any) -> None:
+        self._port.call("session_set", key, value)
+
+    def delete(self, key: str | None = None) -> None:
+        """Drop `key`, or the whole session (and its cookie) without one."""
+        self._port.call("session_delete", key)
+
+    def regenerate(self) -> None:
+        """Move the session to a new id (on login: the old id, which someone may have planted, is dropped)."""
+        self._port.call("session_regenerate")
+
+    async def aget(self, key: str, default: Any = None) -> Any:
+        value = await self._port.acall("session_get", key)
+        return default if value is None else value
+
+    async def aset(self, key: str, value: Any) -> None:
+        await self._port.acall("session_set", key, value)
+
+    async def adelete(self, key: str | None = None) -> None:
+        await self._port.acall("session_delete", key)
+
+    async def aregenerate(self) -> None:
+        await self._port.acall("session_regenerate")
+
+
 class Fs:
     """`fs.read/read_bytes/exists/list/stat` over the site's files."""
 
@@ -452,4 +490,4 @@ class Log:
 
 
 __all__ = ["REQUEST_FIELDS", "Cache", "CaseInsensitive", "Fs", "Http", "HttpResponse", "Log", "LoopPort", "Port", "Request", "Response",
-           "TablePort", "Template", "cache_options", "template_values"]
+           "Session", "TablePort", "Template", "cache_options", "template_values"]

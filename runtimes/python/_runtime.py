@@ -36,6 +36,7 @@ from dynlan.runtimes.python._api import (
     LoopPort,
     Request,
     Response,
+    Session,
     TablePort,
     Template,
 )
@@ -59,6 +60,17 @@ def names_http(code: types.CodeType) -> bool:
     found = _names(code)
     _NAMES_HTTP[id(code)] = (code, found)
     return found
+
+
+def _sessions_answer_at_once(ctx: PageContext, code: types.CodeType) -> bool:
+    """The page names no `session`, or its store answers at once (not Redis): then a synchronous page need not
+    run in a thread for it."""
+    sessions = ctx.host.sessions
+    return sessions is None or sessions.local or not _mentions(code, "session")
+
+
+def _mentions(code: types.CodeType, name: str) -> bool:
+    return name in code.co_names or any(isinstance(c, types.CodeType) and _mentions(c, name) for c in code.co_consts)
 
 
 def _names(code: types.CodeType) -> bool:
@@ -280,7 +292,8 @@ class PythonRuntime:
         page_builtins = self.builtins.copy()
         # With a remote cache, or HTTP calls, a synchronous page runs in a thread, so that a call can wait (on
         # the loop).
-        port = TablePort(ctx) if ctx.cache.local and not names_http(code) else LoopPort(ctx)
+        port = TablePort(ctx) if ctx.cache.local and not names_http(code) and _sessions_answer_at_once(ctx, code) \
+            else LoopPort(ctx)
         http = Http(port)
         namespace: dict[str, Any] = {
             "__name__": "__page__",
@@ -291,6 +304,7 @@ class PythonRuntime:
             "log": Log(port),
             "http": http,
             "template": Template(port),
+            "session": Session(port),
             "websocket": WebSockets(port),
             "channel": Channels(port),
         }

@@ -61,6 +61,7 @@ from dynlan.runtimes.python._api import (
     Http,
     Log,
     Request,
+    Session,
     Template,
     cache_options,
     template_values,
@@ -635,7 +636,7 @@ def run(channel: Channel, codes: CodeCache, builtins: dict[str, Any], head: dict
     http = Http(port)
     namespace: dict[str, Any] = {"__name__": "__page__", "__file__": path, "__builtins__": builtins,
                                  "cache": Cache(port), "fs": Fs(port), "log": Log(port), "http": http,
-                                 "template": Template(port)}
+                                 "template": Template(port), "session": Session(port)}
     codes.compiled.clear()
     _modules.set(_ModuleLoader(root, codes, builtins))
     try:

@@ -109,6 +109,15 @@ class Cache {
   static purge(what) { Host.call("cache_purge", what) }
 }
 
+class Session {
+  // The visitor's session (docs/host-api.md): values kept across requests under a signed cookie.
+  static get(key) { Host.call("session_get", key) }
+  static set(key, value) { Host.call("session_set", key, value) }
+  static delete(key) { Host.call("session_delete", key) }
+  static delete() { Host.call("session_delete", null) }
+  static regenerate() { Host.call("session_regenerate") }
+}
+
 class Fs {
   static read(path) { Host.call("fs_read", path) }
   static exists(path) { Host.call("fs_exists", path) }

@@ -1,0 +1,104 @@
+"""State the worker processes of one instance share: a small SQLite database in shared memory.
+
+Rate-limit counters and sessions (with the memory store) must be the same for every worker of an instance:
+SO_REUSEPORT hands a client's connections to any of them. The supervisor creates the database file (in
+`/dev/shm` where it can) before it starts the workers and names it in `DYNLAN_INSTANCE_STORE`, which they
+inherit; a worker that replaces a crashed one opens the same file. SQLite does the locking between processes
+(one short `BEGIN IMMEDIATE` transaction per operation), so a read-modify-write such as a rate-limit decision is
+atomic across the workers. A process started without a supervisor (tests that run the app in-process) gets a
+private file of its own, removed when it closes.
+
+Operations are synchronous and short (microseconds); a worker waits on another's transaction at most
+`BUSY_TIMEOUT` seconds, past which the operation fails like an unreachable store.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import tempfile
+from collections.abc import Iterator
+
+ENV = "DYNLAN_INSTANCE_STORE"
+"""The variable naming the instance's database file (set by the supervisor)."""
+BUSY_TIMEOUT = 1.0
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS rate (key TEXT PRIMARY KEY, tat REAL NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS session (key TEXT PRIMARY KEY, data BLOB NOT NULL, expires REAL NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+"""
+
+
+class SharedStoreError(Exception):
+    """The instance's shared store could not answer (a lock held past the timeout, a broken file)."""
+
+
+def create_file() -> str:
+    """A new, empty database file only this user can open, in shared memory where there is some (the supervisor)."""
+    folder = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
+    fd, path = tempfile.mkstemp(prefix="dynlan-instance-", suffix=".sqlite", dir=folder)
+    os.close(fd)
+    return path
+
+
+def remove_file(path: str) -> None:
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        with contextlib.suppress(OSError):
+            os.unlink(path + suffix)
+
+
+class SharedStore:
+    """One process's connection to the instance's database."""
+
+    def __init__(self, path: str, *, owned: bool = False) -> None:
+        self.path = path
+        self._owned = owned
+        self._db = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
+        try:
+            # WAL: readers never wait for the writer; nothing needs to survive a power cut (sessions and
+            # counters of a running instance), so no fsync.
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=OFF")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise SharedStoreError(f"instance store {path}: {exc}") from None
+
+    @classmethod
+    def for_process(cls) -> SharedStore:
+        """The instance's store (`DYNLAN_INSTANCE_STORE`), or a private one when no supervisor made it."""
+        path = os.environ.get(ENV)
+        if path:
+            return cls(path)
+        return cls(create_file(), owned=True)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic read-modify-write across the instance's processes."""
+        db = self._db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise SharedStoreError(f"instance store: {exc}") from None
+        try:
+            yield db
+        except sqlite3.Error as exc:
+            db.execute("ROLLBACK")
+            raise SharedStoreError(f"instance store: {exc}") from None
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def query(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+        try:
+            return self._db.execute(sql, args).fetchall()
+        except sqlite3.Error as exc:
+            raise SharedStoreError(f"instance store: {exc}") from None
+
+    def close(self) -> None:
+        self._db.close()
+        if self._owned:
+            remove_file(self.path)

@@ -1,0 +1,169 @@
+"""Where sessions are kept: the instance's shared store (`memory`) or Redis (`redis`).
+
+Values are opaque bytes here (the session's encoded data, or PHP's own serialised `$_SESSION`), stored under a key
+the caller builds from the site's namespace and the session id. Every read slides the session's expiry: a
+session lives `max_age` seconds past its last use.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any, Protocol
+
+from dynlan.host._redis import RedisLink, RedisUnavailable
+from dynlan.host._shared import SharedStore, SharedStoreError
+
+SWEEP_EVERY = 1024
+"""Writes between two sweeps of expired sessions from the memory store."""
+
+
+class SessionStoreError(Exception):
+    """The store could not answer."""
+
+
+class SessionStore(Protocol):
+    local: bool
+    """True when operations never wait on I/O (the `_nowait` forms work)."""
+
+    def load_nowait(self, key: str, max_age: float) -> bytes | None: ...
+    def save_nowait(self, key: str, data: bytes, max_age: float) -> None: ...
+    def delete_nowait(self, key: str) -> None: ...
+    def secret_nowait(self) -> str: ...
+    async def load(self, key: str, max_age: float) -> bytes | None: ...
+    async def save(self, key: str, data: bytes, max_age: float) -> None: ...
+    async def delete(self, key: str) -> None: ...
+    async def secret(self) -> str: ...
+
+
+class MemorySessions:
+    """Sessions in the instance's shared store: every worker process of the instance sees them."""
+
+    local = True
+
+    def __init__(self, shared: SharedStore) -> None:
+        self._shared = shared
+        self._writes = 0
+
+    def load_nowait(self, key: str, max_age: float) -> bytes | None:
+        now = time.time()
+        try:
+            with self._shared.transaction() as db:
+                row = db.execute("SELECT data, expires FROM session WHERE key = ?", (key,)).fetchone()
+                if row is None:
+                    return None
+                if row[1] <= now:
+                    db.execute("DELETE FROM session WHERE key = ?", (key,))
+                    return None
+                db.execute("UPDATE session SET expires = ? WHERE key = ?", (now + max_age, key))
+                return bytes(row[0])
+        except SharedStoreError as exc:
+            raise SessionStoreError(str(exc)) from None
+
+    def save_nowait(self, key: str, data: bytes, max_age: float) -> None:
+        now = time.time()
+        try:
+            with self._shared.transaction() as db:
+                db.execute("INSERT INTO session (key, data, expires) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE "
+                           "SET data = excluded.data, expires = excluded.expires", (key, data, now + max_age))
+                self._writes += 1
+                if self._writes % SWEEP_EVERY == 0:
+                    db.execute("DELETE FROM session WHERE expires <= ?", (now,))
+        except SharedStoreError as exc:
+            raise SessionStoreError(str(exc)) from None
+
+    def delete_nowait(self, key: str) -> None:
+        try:
+            with self._shared.transaction() as db:
+                db.execute("DELETE FROM session WHERE key = ?", (key,))
+        except SharedStoreError as exc:
+            raise SessionStoreError(str(exc)) from None
+
+    def secret_nowait(self) -> str:
+        """The instance's generated signing key (made by whichever worker asks first)."""
+        try:
+            with self._shared.transaction() as db:
+                db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('session-secret', ?)",
+                           (secrets.token_urlsafe(32),))
+                row = db.execute("SELECT value FROM meta WHERE key = 'session-secret'").fetchone()
+        except SharedStoreError as exc:
+            raise SessionStoreError(str(exc)) from None
+        return str(row[0])
+
+    async def load(self, key: str, max_age: float) -> bytes | None:
+        return self.load_nowait(key, max_age)
+
+    async def save(self, key: str, data: bytes, max_age: float) -> None:
+        self.save_nowait(key, data, max_age)
+
+    async def delete(self, key: str) -> None:
+        self.delete_nowait(key)
+
+    async def secret(self) -> str:
+        return self.secret_nowait()
+
+
+class RedisSessions:
+    """Sessions in Redis: every instance sees them, and they outlive restarts of the instances."""
+
+    local = False
+
+    def __init__(self, link: RedisLink) -> None:
+        self._link = link
+
+    def _key(self, key: str) -> str:
+        return self._link.key("session", key)
+
+    def _refuse(self) -> None:
+        raise SessionStoreError("the Redis session store answers only asynchronously")
+
+    def load_nowait(self, key: str, max_age: float) -> bytes | None:
+        self._refuse()
+        return None
+
+    def save_nowait(self, key: str, data: bytes, max_age: float) -> None:
+        self._refuse()
+
+    def delete_nowait(self, key: str) -> None:
+        self._refuse()
+
+    def secret_nowait(self) -> str:
+        self._refuse()
+        return ""
+
+    async def load(self, key: str, max_age: float) -> bytes | None:
+        client = self._link.client
+        try:
+            data = await self._link.run(lambda: client.getex(self._key(key), px=int(max_age * 1000)))
+        except RedisUnavailable as exc:
+            raise SessionStoreError(str(exc)) from None
+        return bytes(data) if data is not None else None
+
+    async def save(self, key: str, data: bytes, max_age: float) -> None:
+        client = self._link.client
+        try:
+            await self._link.run(lambda: client.set(self._key(key), data, px=int(max_age * 1000)))
+        except RedisUnavailable as exc:
+            raise SessionStoreError(str(exc)) from None
+
+    async def delete(self, key: str) -> None:
+        client = self._link.client
+        try:
+            await self._link.run(client.delete, self._key(key))
+        except RedisUnavailable as exc:
+            raise SessionStoreError(str(exc)) from None
+
+    async def secret(self) -> str:
+        """The cluster's generated signing key: the first instance to ask sets it (SET NX), all read the same."""
+        client = self._link.client
+        name = self._link.key("session-secret")
+
+        def fetch() -> Any:
+            client.set(name, secrets.token_urlsafe(32), nx=True)
+            return client.get(name)
+
+        try:
+            value = await self._link.run(fetch)
+        except RedisUnavailable as exc:
+            raise SessionStoreError(str(exc)) from None
+        return value.decode("ascii") if isinstance(value, bytes) else str(value)
