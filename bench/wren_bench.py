@@ -3,14 +3,16 @@
 Usage: bench/wren_bench.py [NAME ...]        (default: every benchmark)
 
 Each benchmark runs as `python -m dynlan wren bench/wren/NAME.wren` from the
-repository root, BENCH_WREN_RUNS (default 3) times; the best wall time is
-reported, and the output is checked against the known result (a wrong result
-is reported, not timed). If a reference interpreter (`wren_test` or `wren`, or
-the path in BENCH_WREN_REFERENCE) is found, each benchmark runs through it too,
-and the table shows dynlan's time over the reference's and the geometric mean
-of those ratios. Process start-up (an empty script, best of the runs) is
-subtracted from both sides before the ratio is taken, so the ratio compares
-the interpreters rather than Python's start-up.
+repository root, BENCH_WREN_RUNS (default 3) times. Like the reference's own
+benchmark suite, every script measures itself: it reads `System.clock` first
+and prints `elapsed: SECONDS` last, so the time inside the program leaves out
+the process's start-up and the VM's teardown. The best of those times is
+reported with the best wall time, and the rest of the output is checked
+against the known result (a wrong result is reported, not timed). If a
+reference interpreter (`wren_test` or `wren`, or the path in
+BENCH_WREN_REFERENCE) is found, each benchmark runs through it too, and the
+table shows dynlan's time inside the program over the reference's, and the
+geometric mean of those ratios.
 
 `run(report)` does the same from other code: `report` receives each output
 line, and the results come back as a list of `BenchResult`.
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -58,21 +61,32 @@ EXPECTED: dict[str, str] = {
 }
 
 
+_ELAPSED = re.compile(r"elapsed: ([0-9.e+-]+)\n\Z")
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    wall: float
+    """Seconds from starting the process to its exit."""
+    inside: float
+    """Seconds the program measured itself (its `elapsed:` line)."""
+
+
 @dataclass(frozen=True, slots=True)
 class BenchResult:
     name: str
     seconds: float | None
-    """Best wall time through dynlan, or None when the run failed."""
+    """Best time inside the program through dynlan, or None when the run failed."""
     reference_seconds: float | None = None
     note: str = ""
+    wall_seconds: float | None = None
+    """Best wall time of the whole process through dynlan."""
 
-    def ratio(self, dynlan_startup: float, reference_startup: float) -> float | None:
-        """dynlan's time over the reference's, start-up subtracted from both."""
+    def ratio(self) -> float | None:
+        """dynlan's time inside the program over the reference's."""
         if self.seconds is None or self.reference_seconds is None:
             return None
-        ours = max(self.seconds - dynlan_startup, 1e-3)
-        theirs = max(self.reference_seconds - reference_startup, 1e-3)
-        return ours / theirs
+        return max(self.seconds, 1e-4) / max(self.reference_seconds, 1e-4)
 
 
 def dynlan_command() -> list[str]:
@@ -97,9 +111,9 @@ def _time_once(cmd: list[str], script: str) -> tuple[float, subprocess.Completed
     return time.perf_counter() - start, proc
 
 
-def best_time(cmd: list[str], script: str, expected: str | None) -> tuple[float | None, str]:
-    """The best of RUNS wall times, or None and the reason the script failed."""
-    best: float | None = None
+def best_time(cmd: list[str], script: str, expected: str | None) -> tuple[Timing | None, str]:
+    """The best of RUNS times (inside the program, and wall), or None and the reason the script failed."""
+    best: Timing | None = None
     for _ in range(RUNS):
         try:
             seconds, proc = _time_once(cmd, script)
@@ -108,18 +122,24 @@ def best_time(cmd: list[str], script: str, expected: str | None) -> tuple[float 
         if proc.returncode != 0:
             first = (proc.stderr.strip().splitlines() or [""])[0]
             return None, f"exit code {proc.returncode}: {first}"
-        if expected is not None and proc.stdout != expected:
-            return None, f"wrong output: {proc.stdout.strip()[:60]!r}"
-        best = seconds if best is None else min(best, seconds)
+        found = _ELAPSED.search(proc.stdout)
+        if found is None:
+            return None, "no 'elapsed:' line at the end of the output"
+        output = proc.stdout[: found.start()]
+        if expected is not None and output != expected:
+            return None, f"wrong output: {output.strip()[:60]!r}"
+        inside = float(found.group(1))
+        best = Timing(seconds, inside) if best is None else Timing(min(best.wall, seconds), min(best.inside, inside))
     return best, ""
 
 
 def startup_time(cmd: list[str]) -> float:
+    """The best wall time of a script that only prints its (empty) elapsed time."""
     with tempfile.TemporaryDirectory() as tmp:
         empty = Path(tmp) / "empty.wren"
-        empty.write_text("")
-        seconds, _ = best_time(cmd, str(empty), "")
-    return seconds or 0.0
+        empty.write_text('var start = System.clock\nSystem.print("elapsed: %(System.clock - start)")\n')
+        timing, _ = best_time(cmd, str(empty), "")
+    return timing.wall if timing is not None else 0.0
 
 
 def benchmark_names() -> list[str]:
@@ -141,10 +161,10 @@ def run(report: Callable[[str], None] = print, names: Sequence[str] | None = Non
     our_startup = startup_time(ours)
     ref_startup = startup_time(reference) if reference else 0.0
 
-    report(f"Wren benchmarks, best of {RUNS} (seconds)")
-    report(f"  start-up: dynlan {our_startup:.3f}"
+    report(f"Wren benchmarks, best of {RUNS} (seconds inside each program; wall time of the process)")
+    report(f"  start-up and exit: dynlan {our_startup:.3f}"
            + (f", reference {ref_startup:.3f} ({reference[0]})" if reference else ", no reference interpreter found"))
-    header = f"  {'benchmark':<18} {'dynlan':>8}"
+    header = f"  {'benchmark':<18} {'dynlan':>8} {'(wall)':>8}"
     if reference:
         header += f" {'reference':>10} {'ratio':>7}"
     report(header)
@@ -153,24 +173,26 @@ def run(report: Callable[[str], None] = print, names: Sequence[str] | None = Non
     for name in selected:
         script = f"bench/wren/{name}.wren"
         expected = EXPECTED.get(name)
-        seconds, note = best_time(ours, script, expected)
-        ref_seconds = None
+        timing, note = best_time(ours, script, expected)
+        ref_timing = None
         if reference:
-            ref_seconds, ref_note = best_time(reference, script, expected)
+            ref_timing, ref_note = best_time(reference, script, expected)
             if ref_note:
                 note = f"{note}; reference: {ref_note}" if note else f"reference: {ref_note}"
-        result = BenchResult(name, seconds, ref_seconds, note)
+        result = BenchResult(name, timing.inside if timing else None,
+                             ref_timing.inside if ref_timing else None, note,
+                             timing.wall if timing else None)
         results.append(result)
-        line = f"  {name:<18} {_format_seconds(seconds):>8}"
+        line = f"  {name:<18} {_format_seconds(result.seconds):>8} {_format_seconds(result.wall_seconds):>8}"
         if reference:
-            ratio = result.ratio(our_startup, ref_startup)
-            line += f" {_format_seconds(ref_seconds):>10} {'n/a' if ratio is None else f'{ratio:.2f}x':>7}"
+            ratio = result.ratio()
+            line += f" {_format_seconds(result.reference_seconds):>10} {'n/a' if ratio is None else f'{ratio:.2f}x':>7}"
         if note:
             line += f"  ({note})"
         report(line)
 
     if reference:
-        ratios = [r for r in (res.ratio(our_startup, ref_startup) for res in results) if r is not None]
+        ratios = [r for r in (res.ratio() for res in results) if r is not None]
         if ratios:
             geomean = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
             report(f"  geometric mean of dynlan/reference: {geomean:.2f}x over {len(ratios)} benchmark(s)")

@@ -1,6 +1,8 @@
 // Binary trees: builds and walks many short-lived trees, one long-lived tree
 // stays reachable the whole time, so the collector works under pressure.
 
+var start = System.clock
+
 class Tree {
   construct new(item, depth) {
     _item = item
@@ -38,3 +40,4 @@ while (depth < stretchDepth) {
 }
 
 System.print("long lived tree of depth %(maxDepth) check: %(longLived.check)")
+System.print("elapsed: %(System.clock - start)")

@@ -1,6 +1,8 @@
 // Binary trees, collector variant: keeps a rolling window of finished trees
 // alive (so each collection has live data to trace) and forces collections.
 
+var start = System.clock
+
 class Tree {
   construct new(item, depth) {
     _item = item
@@ -37,3 +39,4 @@ for (round in 1..40) {
 
 System.print("trees built: %(built)")
 System.print("checksum: %(total)")
+System.print("elapsed: %(System.clock - start)")

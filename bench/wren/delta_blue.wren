@@ -3,6 +3,8 @@
 // constraints, then edits variables and checks that the plans propagate.
 
 // Constraint strengths, strongest first.
+var start = System.clock
+
 class Strength {
   construct new(value, name) {
     _value = value
@@ -444,3 +446,4 @@ for (i in 1..100) {
   projectionTest.call(100)
 }
 System.print(total)
+System.print("elapsed: %(System.clock - start)")

@@ -1,5 +1,7 @@
 // Recursive Fibonacci: method calls and arithmetic on small numbers.
 
+var start = System.clock
+
 class Fib {
   static get(n) {
     if (n < 2) return n
@@ -12,3 +14,4 @@ for (i in 1..5) {
   result = Fib.get(28)
 }
 System.print(result)
+System.print("elapsed: %(System.clock - start)")

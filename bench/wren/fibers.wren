@@ -1,6 +1,8 @@
 // Fibers: a chain of 100000 fibers, each one calling the next, then many
 // short fibers created and switched to; fiber switches must not recurse in C.
 
+var start = System.clock
+
 var count = 0
 
 var chain
@@ -23,3 +25,4 @@ for (i in 1..500000) {
   sum = sum + fiber.call(i)
 }
 System.print(sum)
+System.print("elapsed: %(System.clock - start)")

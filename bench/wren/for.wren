@@ -1,5 +1,7 @@
 // For loops over ranges and lists, with list appends.
 
+var start = System.clock
+
 var list = []
 for (i in 0...2000000) list.add(i)
 
@@ -13,3 +15,4 @@ for (i in 0...list.count) {
 
 System.print(sum)
 System.print(evens)
+System.print("elapsed: %(System.clock - start)")

@@ -1,5 +1,7 @@
 // Maps keyed by numbers: insert, look up and remove.
 
+var start = System.clock
+
 var map = {}
 for (i in 1..500000) map[i] = i
 
@@ -12,3 +14,4 @@ for (i in 1..500000) {
 
 System.print(sum)
 System.print(map.count)
+System.print("elapsed: %(System.clock - start)")

@@ -1,5 +1,7 @@
 // Maps keyed by strings: build the keys, then insert and look them up.
 
+var start = System.clock
+
 var keys = []
 for (i in 0...60000) keys.add("key number %(i)")
 
@@ -19,3 +21,4 @@ for (i in 0...60000) {
 System.print(sum)
 System.print(map.count)
 System.print(missing)
+System.print("elapsed: %(System.clock - start)")

@@ -1,5 +1,7 @@
 // Method dispatch: getters, methods and overridden methods in a small hierarchy.
 
+var start = System.clock
+
 class Toggle {
   construct new(state) { _state = state }
   value { _state }
@@ -57,3 +59,4 @@ for (i in 0...n) {
   val = ntoggle.activate().value
 }
 System.print(ntoggle.value)
+System.print("elapsed: %(System.clock - start)")

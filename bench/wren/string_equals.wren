@@ -1,6 +1,8 @@
 // String equality: equal and unequal strings of several lengths, compared
 // against copies built at run time (so no two are the same object).
 
+var start = System.clock
+
 var bases = ["", "a", "abc", "a somewhat longer string", "x" * 100]
 var copies = bases.map {|s| s + "" }.toList
 var others = bases.map {|s| s + "!" }.toList
@@ -17,3 +19,4 @@ for (round in 1..150000) {
 
 System.print(equal)
 System.print(unequal)
+System.print("elapsed: %(System.clock - start)")

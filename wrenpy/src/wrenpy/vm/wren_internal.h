@@ -224,6 +224,10 @@ typedef struct ObjFiber {
   Value* stack;
   Value* stackTop;
   int stackCapacity;
+  /* The first frames and stack are allocated with the fiber, in one block
+     after it (FIBER_INLINE_FRAMES frames, then this many stack slots); a
+     fiber that outgrows them moves to arrays of its own. */
+  int inlineStackCapacity;
   CallFrame* frames;
   int numFrames;
   int frameCapacity;
@@ -233,10 +237,6 @@ typedef struct ObjFiber {
   FiberState state;
   /* Stopped by the host at the end of a slice; only wren_resume() runs it. */
   bool paused;
-  /* The first frames and stack are allocated with the fiber, in one block
-     after it (FIBER_INLINE_FRAMES frames, then this many stack slots); a
-     fiber that outgrows them moves to arrays of its own. */
-  int inlineStackCapacity;
 } ObjFiber;
 
 #define FIBER_INLINE_FRAMES 4

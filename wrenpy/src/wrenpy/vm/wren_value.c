@@ -765,74 +765,81 @@ ObjClass* wren_get_class(WrenVM* vm, Value v) { return wren_get_class_inline(vm,
 
 /* ---- garbage collection ----------------------------------------------- */
 
-void wren_gray_obj(WrenVM* vm, Obj* obj) {
+static void gray_grow(WrenVM* vm) {
+  int cap = vm->grayCapacity < 64 ? 64 : vm->grayCapacity * 2;
+  /* The gray stack is not counted against the heap: it must not trigger a GC. */
+  Obj** gray = (Obj**)vm->config.reallocateFn(vm->gray, sizeof(Obj*) * (size_t)cap,
+                                              vm->config.userData);
+  if (gray == NULL) {
+    fprintf(stderr, "wren: out of system memory\n");
+    abort();
+  }
+  vm->gray = gray;
+  vm->grayCapacity = cap;
+}
+
+/* Inline in the collector: most references reach an object already marked. */
+static inline void gray_obj(WrenVM* vm, Obj* obj) {
   if (obj == NULL || obj->dark) return;
   obj->dark = true;
-  if (vm->grayCount >= vm->grayCapacity) {
-    int cap = vm->grayCapacity < 64 ? 64 : vm->grayCapacity * 2;
-    /* The gray stack is not counted against the heap: it must not trigger a GC. */
-    Obj** gray = (Obj**)vm->config.reallocateFn(vm->gray, sizeof(Obj*) * (size_t)cap,
-                                                vm->config.userData);
-    if (gray == NULL) {
-      fprintf(stderr, "wren: out of system memory\n");
-      abort();
-    }
-    vm->gray = gray;
-    vm->grayCapacity = cap;
-  }
+  if (UNLIKELY(vm->grayCount >= vm->grayCapacity)) gray_grow(vm);
   vm->gray[vm->grayCount++] = obj;
 }
 
-void wren_gray_value(WrenVM* vm, Value v) {
-  if (IS_OBJ(v)) wren_gray_obj(vm, AS_OBJ(v));
+static inline void gray_value(WrenVM* vm, Value v) {
+  if (IS_OBJ(v)) gray_obj(vm, AS_OBJ(v));
 }
 
+void wren_gray_obj(WrenVM* vm, Obj* obj) { gray_obj(vm, obj); }
+
+void wren_gray_value(WrenVM* vm, Value v) { gray_value(vm, v); }
+
 static void gray_buffer(WrenVM* vm, ValueBuffer* b) {
-  for (int i = 0; i < b->count; i++) wren_gray_value(vm, b->data[i]);
+  for (int i = 0; i < b->count; i++) gray_value(vm, b->data[i]);
 }
 
 static void blacken(WrenVM* vm, Obj* obj) {
   switch (obj->type) {
     case OBJ_CLASS: {
       ObjClass* c = (ObjClass*)obj;
-      wren_gray_obj(vm, &c->obj.classObj->obj);
-      wren_gray_obj(vm, (Obj*)c->superclass);
+      gray_obj(vm, &c->obj.classObj->obj);
+      gray_obj(vm, (Obj*)c->superclass);
       for (int i = 0; i < c->methods.count; i++) {
         if (c->methods.data[i].type >= METHOD_BLOCK) {
-          wren_gray_obj(vm, &c->methods.data[i].as.closure->obj);
+          gray_obj(vm, &c->methods.data[i].as.closure->obj);
         }
       }
-      wren_gray_obj(vm, (Obj*)c->name);
-      wren_gray_value(vm, c->attributes);
+      gray_obj(vm, (Obj*)c->name);
+      gray_value(vm, c->attributes);
       break;
     }
     case OBJ_CLOSURE: {
       ObjClosure* c = (ObjClosure*)obj;
-      wren_gray_obj(vm, &c->fn->obj);
-      for (int i = 0; i < c->fn->numUpvalues; i++) wren_gray_obj(vm, (Obj*)c->upvalues[i]);
+      gray_obj(vm, &c->fn->obj);
+      for (int i = 0; i < c->fn->numUpvalues; i++) gray_obj(vm, (Obj*)c->upvalues[i]);
       break;
     }
     case OBJ_FIBER: {
       ObjFiber* f = (ObjFiber*)obj;
-      for (Value* s = f->stack; s < f->stackTop; s++) wren_gray_value(vm, *s);
-      for (int i = 0; i < f->numFrames; i++) wren_gray_obj(vm, &f->frames[i].closure->obj);
-      for (ObjUpvalue* u = f->openUpvalues; u != NULL; u = u->next) wren_gray_obj(vm, &u->obj);
-      wren_gray_obj(vm, (Obj*)f->caller);
-      wren_gray_value(vm, f->error);
+      for (Value* s = f->stack; s < f->stackTop; s++) gray_value(vm, *s);
+      for (int i = 0; i < f->numFrames; i++) gray_obj(vm, &f->frames[i].closure->obj);
+      for (ObjUpvalue* u = f->openUpvalues; u != NULL; u = u->next) gray_obj(vm, &u->obj);
+      gray_obj(vm, (Obj*)f->caller);
+      gray_value(vm, f->error);
       break;
     }
     case OBJ_FN: {
       ObjFn* fn = (ObjFn*)obj;
       gray_buffer(vm, &fn->constants);
-      wren_gray_obj(vm, (Obj*)fn->module);
+      gray_obj(vm, (Obj*)fn->module);
       break;
     }
     case OBJ_FOREIGN:
     case OBJ_INSTANCE: {
-      wren_gray_obj(vm, &obj->classObj->obj);
+      gray_obj(vm, &obj->classObj->obj);
       if (obj->type == OBJ_INSTANCE) {
         ObjInstance* inst = (ObjInstance*)obj;
-        for (int i = 0; i < obj->classObj->numFields; i++) wren_gray_value(vm, inst->fields[i]);
+        for (int i = 0; i < obj->classObj->numFields; i++) gray_value(vm, inst->fields[i]);
       }
       break;
     }
@@ -841,8 +848,8 @@ static void blacken(WrenVM* vm, Obj* obj) {
       ObjMap* m = (ObjMap*)obj;
       for (uint32_t i = 0; i < m->capacity; i++) {
         if (IS_UNDEFINED(m->entries[i].key)) continue;
-        wren_gray_value(vm, m->entries[i].key);
-        wren_gray_value(vm, m->entries[i].value);
+        gray_value(vm, m->entries[i].key);
+        gray_value(vm, m->entries[i].value);
       }
       break;
     }
@@ -850,10 +857,10 @@ static void blacken(WrenVM* vm, Obj* obj) {
       ObjModule* m = (ObjModule*)obj;
       gray_buffer(vm, &m->variables);
       wren_symbol_table_gray(vm, &m->variableNames);
-      wren_gray_obj(vm, (Obj*)m->name);
+      gray_obj(vm, (Obj*)m->name);
       break;
     }
-    case OBJ_UPVALUE: wren_gray_value(vm, ((ObjUpvalue*)obj)->closed); break;
+    case OBJ_UPVALUE: gray_value(vm, ((ObjUpvalue*)obj)->closed); break;
     case OBJ_RANGE:
     case OBJ_STRING: break;
   }
@@ -937,13 +944,13 @@ void wren_collect(WrenVM* vm) {
   vm->nextGC = (size_t)-1;
   vm->grayCount = 0;
 
-  wren_gray_obj(vm, (Obj*)vm->modules);
-  wren_gray_obj(vm, (Obj*)vm->coreModule);
-  wren_gray_obj(vm, (Obj*)vm->lastModule);
-  for (int i = 0; i < vm->numTempRoots; i++) wren_gray_obj(vm, vm->tempRoots[i]);
-  wren_gray_obj(vm, (Obj*)vm->fiber);
-  for (WrenHandle* h = vm->handles; h != NULL; h = h->next) wren_gray_value(vm, h->value);
-  for (int i = 0; i < vm->apiSlotCount; i++) wren_gray_value(vm, vm->apiStack[i]);
+  gray_obj(vm, (Obj*)vm->modules);
+  gray_obj(vm, (Obj*)vm->coreModule);
+  gray_obj(vm, (Obj*)vm->lastModule);
+  for (int i = 0; i < vm->numTempRoots; i++) gray_obj(vm, vm->tempRoots[i]);
+  gray_obj(vm, (Obj*)vm->fiber);
+  for (WrenHandle* h = vm->handles; h != NULL; h = h->next) gray_value(vm, h->value);
+  for (int i = 0; i < vm->apiSlotCount; i++) gray_value(vm, vm->apiStack[i]);
   if (vm->compiler != NULL) wren_mark_compiler(vm, vm->compiler);
   wren_symbol_table_gray(vm, &vm->methodNames);
 
