@@ -15,7 +15,10 @@ connection with ENHANCE_YOUR_CALM (RFC 9113 §7) when a budget runs out:
   ends the connection; one past the limit itself gets 431 on its stream;
 - streams beyond MAX_CONCURRENT_STREAMS are refused one by one (REFUSED_STREAM,
   RFC 9113 §5.1.2), and count against the reset budget, as do resets the server
-  makes because of a client's bad frames (MadeYouReset, CVE-2025-8671).
+  makes because of a client's bad frames (MadeYouReset, CVE-2025-8671);
+- frames on closed streams: each DATA, HEADERS or CONTINUATION frame on a stream
+  already closed makes `h2` answer RST_STREAM STREAM_CLOSED (RFC 9113 §5.1), so
+  a client sending them in bulk would have the server write resets without end.
 """
 
 from __future__ import annotations
@@ -68,6 +71,8 @@ MAX_WINDOW = 2**31 - 1
 """The largest flow-control window (RFC 9113 §6.9.1)."""
 RECENTLY_CLOSED = 256
 """Streams ended in full whose send windows are kept, to answer a WINDOW_UPDATE past the maximum."""
+_ON_STREAM = frozenset({0x0, 0x1, 0x9})
+"""DATA, HEADERS and CONTINUATION: the frames `h2` answers with RST_STREAM when their stream is closed."""
 
 
 class _WindowUpdates:
@@ -78,7 +83,7 @@ class _WindowUpdates:
     client's FLOW_CONTROL_ERROR (§6.9.1) whether or not the response has gone out.
     """
 
-    __slots__ = ("_preface", "_part", "_skip", "_update")
+    __slots__ = ("_preface", "_part", "_skip", "_update", "streams")
 
     def __init__(self) -> None:
         self._preface = len(PREFACE)
@@ -86,10 +91,13 @@ class _WindowUpdates:
         self._skip = 0
         self._update = 0
         """The stream whose WINDOW_UPDATE payload is being read (0: none)."""
+        self.streams: list[int] = []
+        """The stream of every DATA, HEADERS and CONTINUATION frame begun in the last `feed`."""
 
     def feed(self, data: bytes) -> list[tuple[int, int]]:
         """(stream id, increment) of every WINDOW_UPDATE on a stream completed in `data`."""
         found: list[tuple[int, int]] = []
+        self.streams = streams = []
         pos, end = 0, len(data)
         while pos < end:
             if self._preface or self._skip:
@@ -113,6 +121,8 @@ class _WindowUpdates:
                     self._update = stream_id
                 else:
                     self._skip = length
+                    if head[3] in _ON_STREAM:
+                        streams.append(stream_id)
         return found
 
 
@@ -182,6 +192,8 @@ class H2Protocol:
         # Budgets per connection; a browser stays far below them.
         self._resets = _Budget(burst=200, rate=50)
         self._control = _Budget(burst=500, rate=100)
+        # A client's frames in flight when a stream closes (at most a stream window of DATA) cost a few each.
+        self._late_frames = _Budget(burst=1000, rate=250)
         self._updates = _WindowUpdates()
         self._ended: dict[int, int] = {}
         """Send windows of the streams most recently ended in full (see `_WindowUpdates`)."""
@@ -276,6 +288,10 @@ class H2Protocol:
             elif isinstance(event, h2.events.ConnectionTerminated):
                 self.closed = True
                 out.append(ConnectionClosed(int(event.error_code or 0), "the client sent GOAWAY"))
+        if self._updates.streams and not self._late_frames.spend(now, self._on_closed(self._updates.streams)):
+            # The resets h2 queued for this read go unsent: the flood gets no answer past the budget.
+            self._conn.clear_outbound_data_buffer()
+            return out + self._close(h2.errors.ErrorCodes.ENHANCE_YOUR_CALM, "too many frames on closed streams")
         for stream_id, increment in ended:
             window = self._ended.get(stream_id)
             if window is None:
@@ -292,6 +308,20 @@ class H2Protocol:
             frame.error_code = h2.errors.ErrorCodes.FLOW_CONTROL_ERROR
             self._extra += frame.serialize()
         return out
+
+    def _on_closed(self, stream_ids: list[int]) -> int:
+        """How many of these frames' streams are closed now: each frame after the close got a RST_STREAM.
+
+        Frames a stream received before a reset in the same read count too (a few for a real client).
+        """
+        streams, highest = self._conn.streams, self._conn.highest_inbound_stream_id
+        count = 0
+        for stream_id in stream_ids:
+            stream = streams.get(stream_id)
+            # h2 forgets closed streams (they leave `streams`); ids at or below the highest were opened.
+            if stream.closed if stream is not None else stream_id <= highest:
+                count += 1
+        return count
 
     def _note_ended(self, stream_id: int) -> None:
         """Keep the send window of a stream both sides have ended (see `_WindowUpdates`)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import h2.config
@@ -16,10 +16,12 @@ import httpx
 import pytest
 from hyperframe.frame import (
     ContinuationFrame,
+    DataFrame,
     Frame,
     GoAwayFrame,
     HeadersFrame,
     PingFrame,
+    RstStreamFrame,
     SettingsFrame,
 )
 
@@ -75,10 +77,16 @@ class RawClient:
 
     def frames_until_closed(self, timeout: float = 10) -> list[Frame]:
         """Read raw frames until the server closes the connection."""
+        frames = self.read_frames(lambda _: False, timeout)
+        self.sock.close()
+        return frames
+
+    def read_frames(self, enough: Callable[[list[Frame]], bool], timeout: float = 10) -> list[Frame]:
+        """Read raw frames until `enough` of them came (or the server closes the connection)."""
         self.sock.settimeout(timeout)
         buffer = b""
         frames: list[Frame] = []
-        while True:
+        while not enough(frames):
             try:
                 data = self.sock.recv(65536)
             except (ConnectionResetError, TimeoutError):
@@ -93,7 +101,6 @@ class RawClient:
                 frame.parse_body(memoryview(buffer[9 : 9 + length]))
                 frames.append(frame)
                 buffer = buffer[9 + length :]
-        self.sock.close()
         return frames
 
 
@@ -327,3 +334,40 @@ def test_page_cancelled_by_reset_only_stops_that_stream(server: RunningServer, t
         client.flush()
     client.sock.close()
     assert got_index
+
+
+@pytest.mark.parametrize("closed_by", ["client reset", "response"])
+def test_frames_on_a_closed_stream_are_budgeted(server: RunningServer, closed_by: str) -> None:
+    # RFC 9113 §5.1: each DATA frame on a closed stream is answered with RST_STREAM STREAM_CLOSED;
+    # a client sending them in bulk must not make the server write resets without end.
+    client = RawClient(server.port)
+    client.headers(1, "/", end=closed_by == "response")
+    client.flush()
+    if closed_by == "client reset":
+        client.conn.reset_stream(1)
+        client.flush()
+    else:
+        ended = False
+        while not ended:
+            for event in client.conn.receive_data(client.sock.recv(65536)):
+                ended = ended or isinstance(event, h2.events.StreamEnded)
+    late = DataFrame(1)
+    late.data = b"x"
+
+    def stream_closed(frames: list[Frame]) -> list[Frame]:
+        return [f for f in frames if isinstance(f, RstStreamFrame) and f.error_code == h2.errors.ErrorCodes.STREAM_CLOSED]
+
+    # A few late frames, as a real client may have in flight: each is answered, the connection stays.
+    client.sock.sendall(late.serialize() * 10)
+    answered = client.read_frames(lambda frames: len(stream_closed(frames)) >= 10)
+    assert len(stream_closed(answered)) == 10 and goaway_code(answered) is None
+    try:
+        for _ in range(50):
+            client.sock.sendall(late.serialize() * 1000)
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the server hung up mid-flood
+    frames = client.frames_until_closed()
+    assert goaway_code(frames) == h2.errors.ErrorCodes.ENHANCE_YOUR_CALM
+    # The budget (1000 at once) bounds the answers to the 50000 frames sent.
+    assert len(stream_closed(frames)) <= 1500
+    still_serving(server)
