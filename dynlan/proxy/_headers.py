@@ -5,6 +5,11 @@ RFC 9110 §7.6.1: `Connection` and every field it names belong to one connection
 this hop. None of them is passed on: the proxy frames the upstream message itself, and the server the client's.
 `Proxy-*` fields are for this proxy (`Proxy-Authorization` must never reach an upstream).
 
+One hop-by-hop value is passed on: a client's `TE: trailers` says it takes trailer fields, which the proxy passes
+on from the upstream; an upstream that sends trailers only to clients that asked (gRPC servers, RFC 9113 §8.2.2)
+must hear it. It goes as `TE: trailers` with `Connection: TE` (RFC 9110 §10.1.4: TE is a connection option),
+whatever else the client's TE listed (transfer codings are this hop's to choose, and the proxy asks for none).
+
 Forwarding fields (RFC 7239 `Forwarded`, the de facto `X-Forwarded-For`/`-Proto`/`-Host`, RFC 9110 §7.6.3 `Via`):
 when the peer is in `[server] trusted_proxies`, what it sent is kept and this hop appended; from any other peer
 they are dropped and written anew, so a client cannot make an upstream believe it is someone else.
@@ -59,9 +64,12 @@ def request_headers(request: HttpRequest, spec: ProxySpec, peer: str, trusted_pe
     out: list[tuple[str, str]] = []
     chunked = False
     has_length = False
+    trailers = False
     for name, value in received:
         if name == "transfer-encoding":
             chunked = True
+        elif name == "te":
+            trailers = trailers or _accepts_trailers(value)
         if _dropped(name, listed) or name == "host" or name == "expect":
             # Expect: 100-continue is answered to the client by the server when the body is first read; the
             # upstream gets the body without waiting.
@@ -87,6 +95,9 @@ def request_headers(request: HttpRequest, spec: ProxySpec, peer: str, trusted_pe
     if host and (not trusted_peer or not request.headers.get("x-forwarded-host")):
         _replace(out, "x-forwarded-host", host)
     _append(out, "via", f"{version} {VIA_NAME}")
+    if trailers:
+        out.append(("te", "trailers"))
+        out.append(("connection", "te"))
     if chunked:
         kind = "chunked"
     elif has_length:
@@ -96,6 +107,11 @@ def request_headers(request: HttpRequest, spec: ProxySpec, peer: str, trusted_pe
     else:
         kind = "probe"
     return out, kind
+
+
+def _accepts_trailers(value: str) -> bool:
+    """Whether a TE field lists `trailers` (RFC 9110 §10.1.4: a keyword among t-codings, without parameters)."""
+    return any(part.strip().lower() == "trailers" for part in value.split(","))
 
 
 def _append(fields: list[tuple[str, str]], name: str, value: str) -> None:

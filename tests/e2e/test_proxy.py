@@ -210,9 +210,14 @@ def test_hop_by_hop_fields_are_dropped_both_ways(proxied: Upstreams) -> None:
     r = httpx.get(proxied.server.url + "/api/hop", timeout=30,
                   headers={"connection": "keep-alive, x-private", "x-private": "1", "proxy-authorization": "Basic eA==",
                            "te": "trailers", "keep-alive": "timeout=5", "x-end-to-end": "yes"})
-    names = {k for k, _ in seen(r)["headers"]}
-    assert names.isdisjoint({"x-private", "proxy-authorization", "te", "keep-alive"})
+    info = seen(r)
+    names = {k for k, _ in info["headers"]}
+    assert names.isdisjoint({"x-private", "proxy-authorization", "keep-alive"})
     assert "x-end-to-end" in names
+    # The one hop-by-hop value passed on: the client takes trailers (RFC 9110 §10.1.4, a connection option).
+    assert fields(info, "te") == ["trailers"] and fields(info, "connection") == ["te"]
+    info = seen(httpx.get(proxied.server.url + "/api/hop", headers={"te": "gzip, deflate;q=0.5"}, timeout=30))
+    assert not fields(info, "te") and not fields(info, "connection")
     # The upstream's response named x-hop in its Connection field and sent Keep-Alive: neither reaches us.
     assert "x-hop" not in r.headers and "keep-alive" not in r.headers
     assert r.headers["via"] == "1.1 dynlan"
@@ -491,7 +496,7 @@ class TrailerUpstream:
         h = h11.Connection(h11.SERVER)
         with conn:
             while True:
-                method, size, chunked, trailers = "", 0, False, []
+                method, size, chunked, trailers, te = "", 0, False, [], ""
                 while True:
                     event = h.next_event()
                     if event is h11.NEED_DATA:
@@ -505,12 +510,14 @@ class TrailerUpstream:
                     if isinstance(event, h11.Request):
                         method = event.method.decode()
                         chunked = any(k == b"transfer-encoding" for k, _ in event.headers)
+                        te = ", ".join(v.decode() for k, v in event.headers if k in (b"te", b"connection"))
                     elif isinstance(event, h11.Data):
                         size += len(event.data)
                     elif isinstance(event, h11.EndOfMessage):
                         trailers = [[k.decode(), v.decode()] for k, v in event.headers]
                         break
-                body = json.dumps({"method": method, "body_bytes": size, "chunked": chunked, "trailers": trailers})
+                body = json.dumps({"method": method, "body_bytes": size, "chunked": chunked, "trailers": trailers,
+                                   "te": te})
                 out = h.send(h11.Response(status_code=200, headers=[("content-type", "application/json"),
                                                                     ("transfer-encoding", "chunked"),
                                                                     ("trailer", "x-checksum, grpc-status")]))
@@ -584,11 +591,18 @@ def test_trailers_pass_both_ways_over_http1_chunked(trailers_site: tuple[Running
         assert head.status_code == 200 and (b"x-rule", b"t") in head.headers
         assert trailers == PASSED_ON  # the upstream's, less those a trailer section must not carry
         seen_up = json.loads(body)
-        assert seen_up == {"method": "POST", "body_bytes": 11, "chunked": True, "trailers": [["x-req-sum", "42"]]}
+        assert seen_up == {"method": "POST", "body_bytes": 11, "chunked": True, "trailers": [["x-req-sum", "42"]],
+                           "te": ""}
         # The same connection carries the next request: a body with a length has no trailers to pass on.
         head, body, trailers = h1_exchange(sock, b"POST /t/up HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\n"
                                                  b"\r\nabc")
-        assert json.loads(body) == {"method": "POST", "body_bytes": 3, "chunked": False, "trailers": []}
+        assert json.loads(body) == {"method": "POST", "body_bytes": 3, "chunked": False, "trailers": [], "te": ""}
+        assert trailers == PASSED_ON
+        # A client that takes trailers says so with TE: trailers, and the upstream hears it (RFC 9110 §10.1.4).
+        head, body, trailers = h1_exchange(sock, b"POST /t/up HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\n"
+                                                 b"TE: trailers\r\nConnection: TE\r\n\r\nabc")
+        assert json.loads(body) == {"method": "POST", "body_bytes": 3, "chunked": False, "trailers": [],
+                                    "te": "trailers, te"}
         assert trailers == PASSED_ON
     # An HTTP/1.0 client reads a body that ends with the connection: no trailer section, and the body whole.
     with tls_socket(server.port, cert, "http/1.1") as sock:
@@ -628,8 +642,9 @@ def test_trailers_pass_both_ways_over_http2(trailers_site: tuple[RunningServer, 
                     ended = True
             sock.sendall(conn.data_to_send())
     assert status == "200" and trailers == PASSED_ON
+    # The client's TE: trailers (RFC 9113 §8.2.2) reaches the upstream, with TE as a connection option.
     assert json.loads(body) == {"method": "POST", "body_bytes": 1000, "chunked": True,
-                                "trailers": [["x-req-sum", "42"]]}
+                                "trailers": [["x-req-sum", "42"]], "te": "trailers, te"}
 
 
 def test_trailers_pass_both_ways_over_http3(trailers_site: tuple[RunningServer, str]) -> None:
@@ -651,4 +666,4 @@ def test_trailers_pass_both_ways_over_http3(trailers_site: tuple[RunningServer, 
     assert "x-checksum" not in got.headers and json.loads(got.body)["method"] == "GET"
     assert posted.trailers == PASSED_ON
     assert json.loads(posted.body) == {"method": "POST", "body_bytes": 5000, "chunked": True,
-                                       "trailers": [["x-req-sum", "7"]]}
+                                       "trailers": [["x-req-sum", "7"]], "te": ""}
