@@ -90,7 +90,8 @@ function draw(id, series, unit){
   for (const n of names) {
     const data = series[n], count = data.length;
     if (!count) continue;
-    const span = range === "seconds" ? 3600 : 1440;
+    // The x axis spans what is kept so far (at least a minute, or an hour of minutes), up to the whole buffer.
+    const span = Math.min(range === "seconds" ? 3600 : 1440, Math.max(count, 60));
     const step = (right - left) / Math.max(span - 1, 1);
     g.strokeStyle = COLORS[n] || "#555"; g.lineWidth = 1.5; g.beginPath();
     data.forEach((v, i) => {
