@@ -122,6 +122,9 @@ class Server:
         self.access = access or AccessLog(enabled=config.server.access_log)
         self.limiter = trio.CapacityLimiter(config.server.max_connections)
         self._accept_scopes: list[trio.CancelScope] = []
+        self._per_client: dict[str, int] = {}
+        """Open connections by peer address, for `[server] max_connections_per_client`."""
+        self.refused_per_client = 0
         self.ssl_context = ssl_context
         """Set: the main listeners speak HTTPS."""
         self._https_headers: list[tuple[str, str]] = []
@@ -236,12 +239,24 @@ class Server:
         return data
 
     async def _serve_one(self, stream: trio.SocketStream, redirect: bool = False) -> None:
+        address: str | None = None
         try:
             try:
                 peer = stream.socket.getpeername()
                 client: tuple[str, int] | None = (peer[0], peer[1])
             except OSError:
                 client = None
+            cap = self.config.server.max_connections_per_client
+            if cap and client is not None:
+                # One address holding every connection slot (a slowloris from one machine) would keep every other
+                # client waiting in the backlog: past its share, its new connections are closed at once.
+                held = self._per_client.get(client[0], 0)
+                if held >= cap:
+                    self.refused_per_client += 1
+                    await trio.aclose_forcefully(stream)
+                    return
+                address = client[0]
+                self._per_client[address] = held + 1
             if redirect:
                 self.state.connection_opened()
                 try:
@@ -260,6 +275,10 @@ class Server:
             await trio.aclose_forcefully(stream)
         finally:
             self.limiter.release_on_behalf_of(stream)
+            if address is not None:
+                held = self._per_client.pop(address, 1) - 1
+                if held > 0:
+                    self._per_client[address] = held
 
     async def accept_loop(self, listener: trio.SocketListener, nursery: trio.Nursery, redirect: bool = False) -> None:
         scope = trio.CancelScope()
