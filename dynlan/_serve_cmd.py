@@ -23,6 +23,7 @@ from dynlan.observability import RequestMetrics
 from dynlan.observability._worker import ObservedOperations
 from dynlan.server import ListenError, Server, bind_socket
 from dynlan.server._access import AccessLog
+from dynlan.server._serve import without_missing_protocols
 from dynlan.server._watchdog import Heartbeat, Inflight, Watchdog, blocked_limit
 
 log = logging.getLogger("dynlan")
@@ -81,6 +82,9 @@ def build_config(args: argparse.Namespace) -> Config:
         config.admin.listen = args.admin
     if config.admin.listen and not config.server.control_socket:
         raise CliError("admin.listen needs server.control_socket: the supervisor asks the workers through it")
+    for line in without_missing_protocols(config.http):
+        if not getattr(args, "worker_process", False):  # said once, by the supervisor; workers decide alike
+            log.warning(line)
     return config
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from dynlan.config import Config, ConfigError
+from dynlan.config import Config, ConfigError, HttpConfig
 from dynlan.http import Exchange, HttpError, RequestReceived
 from dynlan.http._streams import PREFACE
 from dynlan.server._access import AccessLog
@@ -30,6 +30,28 @@ log = logging.getLogger("dynlan")
 
 class ListenError(Exception):
     """The listening socket could not be created (port in use, bad address)."""
+
+
+def without_missing_protocols(http: HttpConfig) -> list[str]:
+    """Turn HTTP/2 and HTTP/3 off when their package (the http2 or http3 extra) cannot be imported.
+
+    HTTP/1.1 needs neither: the server still starts, ALPN then offers only what is served. Returns a line
+    per protocol turned off, saying why.
+    """
+    off: list[str] = []
+    if http.http2:
+        try:
+            import dynlan.http._h2proto  # noqa: F401  (h2, hyperframe)
+        except ImportError as exc:
+            http.http2 = False
+            off.append(f"HTTP/2 is off: {exc} (install dynlan[http2] to serve it)")
+    if http.http3:
+        try:
+            import dynlan.http._h3proto  # noqa: F401  (aioquic)
+        except ImportError as exc:
+            http.http3 = False
+            off.append(f"HTTP/3 is off: {exc} (install dynlan[http3] to serve it)")
+    return off
 
 
 def bind_socket(
