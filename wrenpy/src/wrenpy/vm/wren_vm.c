@@ -66,7 +66,7 @@ WrenVM* wren_new_vm(const WrenConfiguration* config) {
                    {"/(_)", FAST_DIVIDE}, {"<(_)", FAST_LT}, {">(_)", FAST_GT},
                    {"<=(_)", FAST_LTE}, {">=(_)", FAST_GTE}, {"==(_)", FAST_EQ},
                    {"!=(_)", FAST_NEQ}, {"[_]", FAST_SUBSCRIPT}, {"iterate(_)", FAST_ITERATE},
-                   {"iteratorValue(_)", FAST_ITERATOR_VALUE}};
+                   {"iteratorValue(_)", FAST_ITERATOR_VALUE}, {"%(_)", FAST_MOD}};
   for (size_t i = 0; i < sizeof fastInfix / sizeof fastInfix[0]; i++) {
     int symbol = wren_method_symbol(vm, fastInfix[i].signature);
     if (symbol < FAST_INFIX_SYMBOLS) vm->fastInfix[symbol] = fastInfix[i].code;
@@ -535,7 +535,7 @@ static WrenInterpretResult run_interpreter(WrenVM* vm, ObjFiber* fiber) {
       &&op_CLASS, &&op_FOREIGN_CLASS, &&op_END_CLASS, &&op_METHOD_INSTANCE, &&op_METHOD_STATIC,
       &&op_END_MODULE, &&op_IMPORT_MODULE, &&op_IMPORT_VARIABLE, &&op_END, &&op_ADD, &&op_SUB,
       &&op_MUL, &&op_DIV, &&op_LT, &&op_GT, &&op_LTE, &&op_GTE, &&op_EQ, &&op_NEQ,
-      &&op_SUBSCRIPT, &&op_ITERATE, &&op_ITERATOR_VALUE};
+      &&op_SUBSCRIPT, &&op_ITERATE, &&op_ITERATOR_VALUE, &&op_MOD};
 #define CASE(name) op_##name
 #define DISPATCH()                                      \
   do {                                                  \
@@ -652,6 +652,15 @@ static WrenInterpretResult run_interpreter(WrenVM* vm, ObjFiber* fiber) {
       Value b = sp[-1];
       if (LIKELY(IS_NUM(a) && IS_NUM(b) && remaining >= 4)) {
         sp[-2] = NUM_VAL(AS_NUM(a) / AS_NUM(b));
+        goto fast_done;
+      }
+      goto fast_slow;
+    }
+    CASE(MOD) : {
+      Value a = sp[-2];
+      Value b = sp[-1];
+      if (LIKELY(IS_NUM(a) && IS_NUM(b) && remaining >= 4)) {
+        sp[-2] = NUM_VAL(fmod(AS_NUM(a), AS_NUM(b)));
         goto fast_done;
       }
       goto fast_slow;
