@@ -26,8 +26,10 @@ def test_hop_by_hop_and_proxy_fields_are_not_passed_on() -> None:
         ("upgrade", "h2c"), ("proxy-authorization", "Basic eA=="), ("proxy-connection", "keep-alive"),
         ("expect", "100-continue"), ("accept", "*/*"), ("host", "site.test"),
     ]), SPEC, "10.0.0.5", False)
+    # TE: trailers is the one hop-by-hop value passed on, with TE as a connection option (RFC 9110 §10.1.4).
     assert [k for k, _ in out] == ["host", "accept", "forwarded", "x-forwarded-for", "x-forwarded-proto",
-                                   "x-forwarded-host", "via"]
+                                   "x-forwarded-host", "via", "te", "connection"]
+    assert out[-2:] == [("te", "trailers"), ("connection", "te")]
     assert kind == "none"
 
 
