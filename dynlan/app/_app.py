@@ -111,6 +111,10 @@ class App:
         store = RedisSessions(self.redis) if config.sessions.store == "redis" and self.redis is not None \
             else MemorySessions(self.shared)
         self.host.sessions = SessionService(config.sessions, store)
+        if self.redis is not None and self.host.responses is not None and config.cache.responses_backend == "redis":
+            from dynlan.host._respcache import SharedResponses
+
+            self.host.responses.shared = SharedResponses(self.redis, self.host.responses)
         if self.redis is not None:
             from dynlan.host._purges import PurgeChannel
 

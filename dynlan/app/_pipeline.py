@@ -303,6 +303,9 @@ class Pipeline:
             compression=site.config.compression,
             outbound=site.config.outbound,
             websocket=site.config.websocket,
+            if entry is None and responses.shared is not None:
+                # Stored by another worker or instance (`responses_backend = "redis"`).
+                entry = await responses.shared.fetch(site.name, request)
         )
         ctx.stale = stale
         if body is not None:

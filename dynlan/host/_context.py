@@ -228,6 +228,8 @@ class PageResponse:
             policy = policy_from_headers(self.headers, ctx.cache_policy)
             if policy is not None:
                 entry = responses.store(ctx.site_name, ctx.request, policy, self.status, headers, body)
+                if entry is not None and responses.shared is not None:
+                    await responses.shared.put(entry)
                 if entry is not None:
                     await responses.send(exchange, entry, ctx.compression, "MISS")
                     return

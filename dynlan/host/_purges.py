@@ -44,6 +44,10 @@ class PurgeChannel:
             self._nursery.start_soon(self._publish, message)
 
     async def _publish(self, message: dict[str, str]) -> None:
+        shared = self.responses.shared if self.responses is not None else None
+        if shared is not None:
+            # Out of Redis first: an instance told of the purge must not find the entry there again.
+            await shared.purge(message["site"], path=message.get("path"), tag=message.get("tag"))
         try:
             await self.link.publish(CHANNEL, json.dumps({**message, "origin": self.origin}))
             self.published += 1

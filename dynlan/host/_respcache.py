@@ -21,16 +21,22 @@ wait for the first one to refill it rather than all running the page
 (the thundering herd when a popular entry expires).
 
 Everything here is synchronous bookkeeping except `send`, which writes a
-response to an exchange.
+response to an exchange, and `SharedResponses`: with `[cache] responses_backend =
+"redis"` the entries also live in Redis, where every worker and instance finds
+them (each worker's memory stays in front of it), and a purge deletes them there.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -38,6 +44,11 @@ from dynlan import compression
 from dynlan.config import CompressionConfig
 from dynlan.http import Exchange, Headers, HttpRequest
 from dynlan.static import etag_none_match
+
+if TYPE_CHECKING:
+    from dynlan.host._redis import RedisLink
+
+log = logging.getLogger("dynlan")
 
 # Status codes a cache may store by default (RFC 9110 §15.1), minus the errors
 # (an error is never kept in place of a page that might recover).
@@ -219,6 +230,8 @@ class ResponseCache:
         self.stores = 0
         self.purged = 0
         self.evictions = 0
+        self.shared: SharedResponses | None = None
+        """The entries in Redis (`responses_backend = "redis"`), behind this worker's own."""
 
     # -- keys -------------------------------------------------------------------
 
@@ -345,6 +358,24 @@ class ResponseCache:
         self._evict()
         return entry
 
+    def adopt(self, entry: CachedResponse, spec: _Spec) -> None:
+        """Keep an entry another worker or instance stored (`SharedResponses.fetch`)."""
+        slot = (entry.site, entry.path)
+        if self._specs.get(slot, spec) != spec:
+            self.purge(entry.site, path=entry.path)
+        self._specs[slot] = spec
+        if entry.key in self._entries:
+            self._remove(entry.key)
+        self._entries[entry.key] = entry
+        self._bytes += entry.size
+        self._by_path.setdefault(slot, set()).add(entry.key)
+        for tag in entry.tags:
+            self._by_tag.setdefault(tag, set()).add(entry.key)
+        self._evict()
+
+    def spec_of(self, entry: CachedResponse) -> _Spec | None:
+        return self._specs.get((entry.site, entry.path))
+
     def _evict(self) -> None:
         while self._bytes > self.max_bytes and self._entries:
             key = next(iter(self._entries))
@@ -444,3 +475,145 @@ class ResponseCache:
             return
         headers.append(("content-length", str(len(body))))
         await exchange.respond(entry.status, headers, body)
+
+
+def _glob_escape(text: str) -> str:
+    """`text` matched literally by Redis's SCAN MATCH."""
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
+
+
+class SharedResponses:
+    """Cached responses in Redis: stored by whichever worker of whichever instance ran the page, found by all.
+
+    Per (site, path) a `spec` key says what the path's responses vary on (the query, request headers), so another
+    instance builds the same entry key; each entry is one JSON value whose Redis expiry is its stale-if-error end;
+    per path and per tag a set names the entries, for purges. Times cross as wall-clock times (each process keeps
+    its own monotonic clock). Redis being away makes the cache a per-worker one until it is back: a failure is
+    logged once a minute, never the request's.
+    """
+
+    WARN_EVERY = 60.0
+
+    def __init__(self, link: RedisLink, responses: ResponseCache) -> None:
+        self.link = link
+        self.responses = responses
+        self._warned = 0.0
+        self.hits = 0
+        self.failures = 0
+
+    def _digest(self, key: tuple[str, ...]) -> str:
+        return hashlib.blake2b("\0".join(key).encode("utf-8", "surrogateescape"), digest_size=16).hexdigest()
+
+    def _failed(self, exc: Exception) -> None:
+        self.failures += 1
+        now = time.monotonic()
+        if now - self._warned > self.WARN_EVERY:
+            self._warned = now
+            log.warning("the shared response cache is unavailable: %s", exc)
+
+    async def fetch(self, site: str, request: HttpRequest) -> CachedResponse | None:
+        """The entry another worker or instance stored for this request (kept in this worker's memory too)."""
+        from dynlan.host._redis import RedisUnavailable
+
+        link = self.link
+        client = link.client
+        try:
+            raw_spec = await link.run(client.get, link.key("rc-spec", site, request.path))
+            if raw_spec is None:
+                return None
+            spec_data = json.loads(raw_spec)
+            query = spec_data["query"]
+            spec = _Spec(tuple(query) if isinstance(query, list) else bool(query), tuple(spec_data["vary"]))
+            key = ResponseCache._key(site, request, spec)
+            raw = await link.run(client.get, link.key("rc", site, self._digest(key)))
+        except RedisUnavailable as exc:
+            self._failed(exc)
+            return None
+        if raw is None:
+            return None
+        data: dict[str, Any] = json.loads(raw)
+        shift = self.responses._clock() - time.time()
+        entry = CachedResponse(
+            site=site, path=request.path, key=key, status=data["status"],
+            headers=[(k, v) for k, v in data["headers"]], body=base64.b64decode(data["body"]), etag=data["etag"],
+            compressible=data["compressible"], created=data["created"] + shift, expires=data["expires"] + shift,
+            stale_until=data["stale_until"] + shift, tags=tuple(data["tags"]),
+        )
+        if entry.stale_until <= self.responses._clock():
+            return None
+        self.hits += 1
+        self.responses.adopt(entry, spec)
+        return entry
+
+    async def put(self, entry: CachedResponse) -> None:
+        """Share an entry this worker stored."""
+        from dynlan.host._redis import RedisUnavailable
+
+        spec = self.responses.spec_of(entry)
+        if spec is None:
+            return
+        shift = time.time() - self.responses._clock()
+        ttl = int((entry.stale_until - self.responses._clock()) * 1000)
+        if ttl <= 0:
+            return
+        link = self.link
+        digest = self._digest(entry.key)
+        value = json.dumps({
+            "status": entry.status, "headers": entry.headers, "body": base64.b64encode(entry.body).decode("ascii"),
+            "etag": entry.etag, "compressible": entry.compressible, "created": entry.created + shift,
+            "expires": entry.expires + shift, "stale_until": entry.stale_until + shift, "tags": list(entry.tags),
+        })
+        spec_value = json.dumps({"query": list(spec.query) if isinstance(spec.query, tuple) else spec.query,
+                                 "vary": list(spec.vary)})
+
+        def write() -> None:
+            pipe = link.client.pipeline(transaction=True)
+            pipe.set(link.key("rc-spec", entry.site, entry.path), spec_value, px=ttl)
+            pipe.set(link.key("rc", entry.site, digest), value, px=ttl)
+            for index in (link.key("rc-path", entry.site, entry.path),
+                          *(link.key("rc-tag", entry.site, tag) for tag in entry.tags)):
+                pipe.sadd(index, digest)
+                pipe.pexpire(index, ttl, gt=True)
+                pipe.pexpire(index, ttl, nx=True)
+            pipe.execute()
+
+        try:
+            await link.run(write)
+        except RedisUnavailable as exc:
+            self._failed(exc)
+
+    async def purge(self, site: str, *, path: str | None = None, tag: str | None = None) -> int:
+        """Delete a site's entries by path (a trailing `*` matches a prefix) or tag from Redis."""
+        from dynlan.host._redis import RedisUnavailable
+
+        link = self.link
+        client = link.client
+
+        def delete() -> int:
+            if tag is not None:
+                indexes = [link.key("rc-tag", site, tag)]
+            elif path is not None and path.endswith("*"):
+                pattern = _glob_escape(link.key("rc-path", site, path[:-1])) + "*"
+                indexes = [k.decode("utf-8", "surrogateescape") if isinstance(k, bytes) else k
+                           for k in client.scan_iter(match=pattern, count=500)]
+            elif path is not None:
+                indexes = [link.key("rc-path", site, path)]
+            else:
+                return 0
+            count = 0
+            for index in indexes:
+                members = client.smembers(index)
+                names = [link.key("rc", site, m.decode("ascii") if isinstance(m, bytes) else m) for m in members]
+                if names:
+                    count += int(client.delete(*names))
+                client.delete(index)
+                if index.startswith(link.key("rc-path", site, "")):
+                    client.delete(link.key("rc-spec", site, index[len(link.key("rc-path", site, "")):]))
+            return count
+
+        try:
+            count: int = await link.run(delete)
+        except RedisUnavailable as exc:
+            self._failed(exc)
+            return 0
+        return count
