@@ -5,10 +5,12 @@
       -> the name is resolved once, and the address checked: a name entry admits public addresses only; the
          machine's own, private, link-local and other special addresses need an address entry that covers them
          (so a name that resolves to 127.0.0.1 — DNS rebinding — reaches nothing the list does not name)
-      -> the connection goes to that very address (no second lookup), from a keep-alive pool per
-         (scheme, address, port, name)
-      -> request and response over HTTP/1.1 (h11 frames them; TLS for https, verified against the system's
-         certificate authorities), the response body capped by `[outbound] max_response_size`
+      -> the connection goes to that very address (no second lookup), from the worker's keep-alive pools, the
+         proxy's own (`dynlan/proxy/_pool.py`: one per scheme, address, port and, for TLS, name), so a page's
+         call and a proxy route to one server share its connections
+      -> request and response over HTTP/1.1 by the proxy's client (`dynlan/proxy/_client.py`: llhttp parses
+         responses; TLS for https, verified against the system's certificate authorities), the response body
+         capped by `[outbound] max_response_size`
       -> redirects followed only when the call asks (`redirects = n`), each new URL checked the same way
 
 The call runs inside the page's wall-time budget: the page's cancel scope cuts it (503), and a `timeout` the page
@@ -27,14 +29,19 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
-import h11
 import trio
 
 from dynlan.config import ConfigError
 from dynlan.host._context import BudgetExceeded
+from dynlan.observability._tracing import current as current_tracing
+from dynlan.proxy._client import Http1Connection, Unsendable, UpstreamBroken, UpstreamTimeout
+from dynlan.proxy._codec import BodyChunk, ResponseHead
+from dynlan.proxy._config import Timeouts
+from dynlan.proxy._pool import Origin, Pools
 
 if TYPE_CHECKING:
     from dynlan.host._context import PageContext
+    from dynlan.host._host import Host
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -42,17 +49,11 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 DEFAULT_PORTS = frozenset({80, 443})
 """The ports an allow entry without `:port` admits."""
 MAX_REDIRECTS = 10
-IDLE_SECONDS = 30.0
-"""An idle pooled connection older than this is closed rather than reused."""
 IDLE_PER_KEY = 8
-IDLE_TOTAL = 256
-"""Idle connections kept per destination, and in all (the oldest go first)."""
+"""Idle connections a page's call leaves in the pool of its destination (the pools bound the total)."""
 USER_AGENT = "dynlan"
 PAST_BUDGET = 0.5
 """Seconds past the page's wall time a call made outside the page's cancel scope may last."""
-READ_SIZE = 65536
-MAX_HEAD = 64 * 1024
-"""Largest response head (status line and fields) a call takes."""
 
 NOT_PUBLIC: tuple[Network, ...] = tuple(ipaddress.ip_network(n) for n in (
     # RFC 6890 and the IANA special-purpose registries, with the ranges that embed or translate to an IPv4
@@ -356,9 +357,22 @@ def _headers(value: Any) -> list[tuple[str, str]]:
 async def http_request(ctx: PageContext, args: tuple[Any, ...]) -> dict[str, Any]:
     """The `http_request` host call: {status, headers, body, url} of the final response."""
     call = parse_call(args)
+    tracing = current_tracing()
+    if tracing is None:
+        return await _request(ctx, call)
+    # A client span under the page's; the upstream gets its `traceparent` (W3C Trace Context), not the page's.
+    with tracing.client_span(ctx.request, f"http.request {call.method}", call.url) as (span, traceparent):
+        call.headers = [(k, v) for k, v in call.headers if k.lower() not in ("traceparent", "tracestate")]
+        call.headers.append(("traceparent", traceparent))
+        result = await _request(ctx, call)
+        span.set_attribute("http.response.status_code", result["status"])
+        return result
+
+
+async def _request(ctx: PageContext, call: Call) -> dict[str, Any]:
     outbound = ctx.outbound
     entries = policy(tuple(outbound.allow))
-    client = Client.of(ctx.host.extra)
+    client = Client.of(ctx.host)
     ctx.host.count("http.calls")
     # The page's own cancel scope ends the call with the page (503); the page's remaining time bounds it here
     # too, a little later so that the page's scope comes first where there is one, for the calls a runtime
@@ -429,219 +443,118 @@ def _header_table(fields: list[tuple[bytes, bytes]]) -> dict[str, str]:
 
 # -- connections -----------------------------------------------------------------------------------------------
 
-PoolKey = tuple[str, str, int, str]
-"""(scheme, address, port, host name): a TLS connection is only reused for the name it was verified for."""
-
-
-class _Broken(Exception):
-    """The connection failed or the server broke the protocol."""
-
-
-class _Connection:
-    """One client connection: h11 frames the messages (Content-Length, chunked, keep-alive), a trio stream (TCP,
-    or TLS over it) carries the bytes. No timeouts of its own: the call's cancel scope bounds every wait."""
-
-    __slots__ = ("stream", "tcp", "h11", "key", "idle_since")
-
-    def __init__(self, stream: trio.abc.Stream, tcp: trio.SocketStream, key: PoolKey) -> None:
-        self.stream = stream
-        self.tcp = tcp
-        self.h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD)
-        self.key = key
-        self.idle_since = 0.0
-
-    async def send(self, event: h11.Event) -> None:
-        try:
-            data = self.h11.send(event)
-        except h11.LocalProtocolError as exc:
-            raise HttpCallError(f"http.request: the request cannot be sent: {exc}") from None
-        if data:
-            try:
-                await self.stream.send_all(data)
-            except (trio.BrokenResourceError, OSError) as exc:
-                raise _Broken(f"sending failed: {exc}") from None
-
-    async def next_event(self) -> h11.Event:
-        conn = self.h11
-        while True:
-            try:
-                event = conn.next_event()
-            except h11.RemoteProtocolError as exc:
-                raise _Broken(f"bad response: {exc}") from None
-            if event is h11.PAUSED:
-                raise _Broken("more than one response")
-            if event is not h11.NEED_DATA:
-                assert isinstance(event, h11.Event)
-                return event
-            try:
-                data = await self.stream.receive_some(READ_SIZE)
-            except (trio.BrokenResourceError, OSError) as exc:
-                raise _Broken(f"reading failed: {exc}") from None
-            conn.receive_data(bytes(data))
-
-    def reusable(self) -> bool:
-        """Both messages complete on a keep-alive connection: ready for the next request."""
-        conn = self.h11
-        if conn.our_state is h11.DONE and conn.their_state is h11.DONE:
-            conn.start_next_cycle()
-            return True
-        return False
-
-    def close(self) -> None:
-        """Drop the connection now (idle or broken; under TLS too, which has no close of its own to wait for)."""
-        self.tcp.socket.close()
-
+UNBOUNDED = Timeouts(connect=86400.0, read=86400.0, write=86400.0)
+"""A call's connection has no timeouts of its own: the call's cancel scope (the page's time, or the call's
+`timeout`) bounds every wait."""
 
 
 class Client:
-    """The process's connections for pages' HTTP calls: idle keep-alive connections per destination."""
+    """Pages' HTTP calls over the worker's connection pools, the same the proxy's routes use
+    (`dynlan.proxy.Pools`): a page's call and a proxied request to one server share its kept-alive connections."""
 
-    def __init__(self) -> None:
-        self.idle: dict[PoolKey, list[_Connection]] = {}
+    def __init__(self, pools: Pools) -> None:
+        self.pools = pools
         self._tls: ssl.SSLContext | None = None
 
     @staticmethod
-    def of(extra: dict[str, Any]) -> Client:
-        """The client kept in the host's services (made on first use)."""
-        client = extra.get("http_client")
+    def of(host: Host) -> Client:
+        """The client kept in the host's services (made on first use, over the worker's pools)."""
+        client = host.extra.get("http_client")
         if not isinstance(client, Client):
-            client = extra["http_client"] = Client()
+            client = host.extra["http_client"] = Client(Pools.of(host.extra, host.nursery))
         return client
 
     def statistics(self) -> dict[str, int]:
-        return {"idle": sum(len(v) for v in self.idle.values()), "destinations": len(self.idle)}
+        return self.pools.statistics()
 
     async def exchange(self, target: Target, address: Address, method: str, headers: list[tuple[str, str]],
                        body: bytes, cap: int) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         """One request and its whole response (status, fields, body); HttpCallError when it fails."""
-        key: PoolKey = (target.scheme, str(address), target.port, target.host)
+        # A TLS connection is only reused for the name it was verified for; a plain one by address alone.
+        origin: Origin = (target.scheme, str(address), target.port, target.host if target.scheme == "https" else "")
         fields = [("host", target.authority), *headers]
         if not any(k == "user-agent" for k, _ in headers):
             fields.append(("user-agent", USER_AGENT))
         if body or method in ("POST", "PUT", "PATCH"):
             fields.append(("content-length", str(len(body))))
-        pooled = self._take(key)
-        reused = pooled is not None
-        if pooled is None:
-            pooled = await self._open(key, target, address)
+        conn = self.pools.take(origin)
+        reused = conn is not None
+        if conn is None:
+            conn = await self._open(origin, target, address)
+        else:
+            conn.timeouts = UNBOUNDED
         try:
             try:
-                return await self._roundtrip(pooled, method, target.path, fields, body, cap)
+                return await self._roundtrip(conn, method, target.path, fields, body, cap)
             except _Stale:
-                # The upstream closed the kept-alive connection as it was reused, before any response: an
+                # The server closed the kept-alive connection as it was reused, before any response: an
                 # idempotent request is sent again on a new one (RFC 9112 §9.3.1).
-                pooled.close()
+                conn.close()
                 if not reused or method not in _IDEMPOTENT:
                     raise HttpCallError(f"http.request: {target.authority} closed the connection") from None
-                pooled = await self._open(key, target, address)
-                return await self._roundtrip(pooled, method, target.path, fields, body, cap)
+                conn = await self._open(origin, target, address)
+                return await self._roundtrip(conn, method, target.path, fields, body, cap)
         except BaseException:
-            pooled.close()
+            # Cancelled (the page's time), refused, cut: whatever is left on the connection is nobody's.
+            conn.close()
             raise
 
-    async def _roundtrip(self, conn: _Connection, method: str, path: str, fields: list[tuple[str, str]],
+    async def _roundtrip(self, conn: Http1Connection, method: str, path: str, fields: list[tuple[str, str]],
                          body: bytes, cap: int) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         answered = False
+        status, size = 0, 0
+        received: list[tuple[bytes, bytes]] = []
+        parts: list[bytes] = []
         try:
-            await conn.send(h11.Request(method=method, target=path, headers=fields))
+            await conn.send_request(method, path, fields, chunked=False, body=bool(body))
             if body:
-                await conn.send(h11.Data(data=body))
-            await conn.send(h11.EndOfMessage())
-            status, size = 0, 0
-            received: list[tuple[bytes, bytes]] = []
-            parts: list[bytes] = []
+                await conn.send_body(body)
+                await conn.end_body()
             while True:
                 event = await conn.next_event()
-                if isinstance(event, h11.InformationalResponse):
-                    continue
-                if isinstance(event, h11.Response):
+                if isinstance(event, ResponseHead):
                     answered = True
-                    status, received = event.status_code, list(event.headers)
+                    status, received = event.status, event.headers
                     length = _field(received, b"content-length")
                     if length is not None and length.isdigit() and int(length) > cap:
                         raise HttpCallError(_too_large(cap))
-                elif isinstance(event, h11.Data):
+                elif isinstance(event, BodyChunk):
                     size += len(event.data)
                     if size > cap:
                         raise HttpCallError(_too_large(cap))
-                    parts.append(bytes(event.data))
-                elif isinstance(event, h11.EndOfMessage):
-                    break
-                elif isinstance(event, h11.ConnectionClosed):
-                    raise _Broken("the connection closed before the response ended")
-        except _Broken as exc:
+                    parts.append(event.data)
+                else:
+                    break  # ResponseEnd (a response cut short is UpstreamBroken)
+        except Unsendable as exc:
+            raise HttpCallError(f"http.request: the request cannot be sent: {exc}") from None
+        except (UpstreamBroken, UpstreamTimeout) as exc:
             if not answered:
                 raise _Stale() from None
             raise HttpCallError(f"http.request: {exc}") from None
-        self._release(conn)
+        self.pools.put(conn, IDLE_PER_KEY)
         return status, received, b"".join(parts)
 
-    async def _open(self, key: PoolKey, target: Target, address: Address) -> _Connection:
+    async def _open(self, origin: Origin, target: Target, address: Address) -> Http1Connection:
         try:
             tcp = await trio.open_tcp_stream(str(address), target.port)
         except OSError as exc:
             raise HttpCallError(f"http.request: cannot connect to {target.authority} ({address}): "
                                 f"{exc.strerror or exc}") from None
-        stream: trio.abc.Stream = tcp
-        if target.scheme == "https":
-            tls = trio.SSLStream(tcp, self._tls_context(), server_hostname=target.host, https_compatible=True)
-            try:
-                await tls.do_handshake()
-            except (trio.BrokenResourceError, ssl.SSLError) as exc:
-                tcp.socket.close()
-                cause = exc.__cause__ or exc
-                raise HttpCallError(f"http.request: TLS with {target.authority} failed: {cause}") from None
-            stream = tls
-        return _Connection(stream, tcp, key)
+        if target.scheme != "https":
+            return Http1Connection(tcp, origin, UNBOUNDED)
+        tls = trio.SSLStream(tcp, self._tls_context(), server_hostname=target.host, https_compatible=True)
+        try:
+            await tls.do_handshake()
+        except (trio.BrokenResourceError, ssl.SSLError) as exc:
+            tcp.socket.close()
+            cause = exc.__cause__ or exc
+            raise HttpCallError(f"http.request: TLS with {target.authority} failed: {cause}") from None
+        return Http1Connection(tls, origin, UNBOUNDED, transport=tcp)
 
     def _tls_context(self) -> ssl.SSLContext:
         if self._tls is None:
             self._tls = ssl.create_default_context()
         return self._tls
-
-    def _take(self, key: PoolKey) -> _Connection | None:
-        idle = self.idle.get(key)
-        oldest = time.monotonic() - IDLE_SECONDS
-        while idle:
-            pooled = idle.pop()
-            if pooled.idle_since >= oldest and _looks_alive(pooled.tcp):
-                return pooled
-            pooled.close()
-        return None
-
-    def _release(self, pooled: _Connection) -> None:
-        if not pooled.reusable():
-            pooled.close()
-            return
-        pooled.idle_since = now = time.monotonic()
-        idle = self.idle.setdefault(pooled.key, [])
-        idle.append(pooled)
-        if len(idle) > IDLE_PER_KEY:
-            idle.pop(0).close()
-        if sum(len(v) for v in self.idle.values()) > IDLE_TOTAL:
-            self._prune(now)
-
-    def _prune(self, now: float) -> None:
-        everyone = sorted((p for v in self.idle.values() for p in v), key=lambda p: p.idle_since)
-        drop = {id(p) for p in everyone[: len(everyone) - IDLE_TOTAL // 2]}
-        drop |= {id(p) for p in everyone if p.idle_since < now - IDLE_SECONDS}
-        for key in list(self.idle):
-            keep = []
-            for pooled in self.idle[key]:
-                if id(pooled) in drop:
-                    pooled.close()
-                else:
-                    keep.append(pooled)
-            if keep:
-                self.idle[key] = keep
-            else:
-                del self.idle[key]
-
-    def close(self) -> None:
-        for idle in self.idle.values():
-            for pooled in idle:
-                pooled.close()
-        self.idle.clear()
 
 
 def _too_large(cap: int) -> str:
@@ -651,16 +564,6 @@ def _too_large(cap: int) -> str:
 
 class _Stale(Exception):
     """The connection broke before any response came."""
-
-
-def _looks_alive(tcp: trio.SocketStream) -> bool:
-    """Nothing readable on an idle connection (a readable one has its EOF, a TLS alert or bytes nobody asked
-    for, and cannot carry the next request)."""
-    import select
-
-    poller = select.poll()
-    poller.register(tcp.socket.fileno(), select.POLLIN | select.POLLERR | select.POLLHUP)
-    return not poller.poll(0)
 
 
 __all__ = ["AllowEntry", "Client", "HttpCallError", "check_site_allow", "http_request", "parse_allow",

@@ -1,15 +1,19 @@
-"""One HTTP/1.1 connection to an upstream: a sans-I/O protocol engine, a trio stream for the bytes, and the
-timeouts around each wait.
+"""One HTTP/1.1 connection to another server: a sans-I/O protocol engine, a trio stream for the bytes, and the
+timeouts around each wait. Proxy routes and pages' HTTP calls (`dynlan/host/_http.py`) both speak through it, over
+connections from the same pools (`_pool.py`).
 
-The proxy's `Http1Connection` runs the codec of `_codec.py` (llhttp, through httptools, for responses: the
-library the server parses requests with). h11 was the first engine; measured on the bench's 4 KiB
-request, it cost about 80 µs of CPU per exchange on its own, more than the rest of the proxy together, for
-framing that llhttp does in C. Pages' HTTP calls (`dynlan/host/_http.py`) have a client of their own on
-h11, with TLS and per-destination pools.
+The engine is the codec of `_codec.py` (llhttp, through httptools, for responses: the library the server parses
+requests with). h11 was the first engine; measured on the bench's 4 KiB request, it cost about 80 µs of CPU per
+exchange on its own, more than the rest of the proxy together, for framing that llhttp does in C.
+
+On a plain TCP or Unix socket the bytes move with os.read/os.write on the socket's descriptor, a trio wait only
+when the socket is not ready (as the server's own connections do); over TLS (pages' https calls) through the
+trio.SSLStream.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import select
 
@@ -27,6 +31,7 @@ from dynlan.proxy._codec import (
     request_head,
 )
 from dynlan.proxy._config import Timeouts, Upstream
+from dynlan.proxy._pool import Origin
 
 READ_SIZE = 65536
 
@@ -39,6 +44,11 @@ class UpstreamBroken(Exception):
     """The connection failed or the upstream broke the protocol."""
 
 
+class Unsendable(UpstreamBroken):
+    """The request itself cannot be written (a field that is not ISO-8859-1, or holds CR, LF or NUL): nothing
+    was sent, and the connection is as good as before."""
+
+
 class ConnectFailed(Exception):
     """No connection could be opened (refused, unreachable, timed out): nothing was sent."""
 
@@ -47,9 +57,21 @@ class ConnectFailed(Exception):
         self.timed_out = timed_out
 
 
+def upstream_origin(upstream: Upstream) -> Origin:
+    """The pool key of a proxy upstream (an address in its canonical spelling, so that an upstream named by
+    address and a page's call to that address share their connections)."""
+    if upstream.unix_path:
+        return ("unix", upstream.unix_path, 0, "")
+    try:
+        host = str(ipaddress.ip_address(upstream.host))
+    except ValueError:
+        host = upstream.host.lower()
+    return ("http", host, upstream.port, "")
+
+
 async def open_connection(upstream: Upstream, timeouts: Timeouts) -> Http1Connection:
     """A new connection to `upstream`; ConnectFailed when there is none within `timeouts.connect`."""
-    stream: trio.abc.Stream
+    stream: trio.SocketStream
     try:
         with trio.fail_after(timeouts.connect):
             if upstream.unix_path:
@@ -60,20 +82,41 @@ async def open_connection(upstream: Upstream, timeouts: Timeouts) -> Http1Connec
         raise ConnectFailed(f"{upstream.url}: no connection within {timeouts.connect}s", timed_out=True) from None
     except OSError as exc:
         raise ConnectFailed(f"{upstream.url}: {exc.strerror or exc}", timed_out=False) from None
-    return Http1Connection(stream, timeouts)
+    return Http1Connection(stream, upstream_origin(upstream), timeouts)
 
 
-class _Connection:
-    """What both client connections share: the stream, the write timeout, the idle checks."""
+class Http1Connection:
+    """One client connection: `send_request`, then the body (`send_body`, `end_body`), then `next_event` until
+    ResponseEnd; `reusable` once a whole exchange ended on a keep-alive connection.
 
-    __slots__ = ("stream", "timeouts", "idle_since", "_fd")
+    `timeouts` are those of whoever uses it now (a pooled connection serves proxy routes with their own and
+    pages' calls, which their page's cancel scope bounds): each user sets them when it takes the connection.
+    """
 
-    def __init__(self, stream: trio.abc.Stream, timeouts: Timeouts) -> None:
+    __slots__ = ("stream", "origin", "timeouts", "idle_since", "reusable", "_fd", "_poll_fd", "_socket", "_poller",
+                 "_parser", "_chunked", "_sent_all", "_waiting")
+
+    def __init__(self, stream: trio.abc.Stream, origin: Origin, timeouts: Timeouts,
+                 transport: trio.SocketStream | None = None) -> None:
+        """`stream` is a trio.SocketStream, or a stream over `transport` (TLS over TCP)."""
         self.stream = stream
+        self.origin = origin
         self.timeouts = timeouts
         self.idle_since = 0.0
-        sock = getattr(stream, "socket", None)
-        self._fd = sock.fileno() if sock is not None else -1
+        self.reusable = False
+        tcp = transport if transport is not None else stream
+        assert isinstance(tcp, trio.SocketStream)
+        self._socket = tcp.socket
+        self._poll_fd = self._socket.fileno()
+        # Raw reads and writes on the descriptor only when nothing sits between it and the messages.
+        self._fd = self._poll_fd if transport is None else -1
+        self._poller: select.poll | None = None
+        self._parser: ResponseParser | None = None
+        self._chunked = False
+        self._sent_all = False
+        self._waiting = False
+
+    # -- bytes ---------------------------------------------------------------------------------------------
 
     async def send_raw(self, data: bytes) -> None:
         fd = self._fd
@@ -90,11 +133,11 @@ class _Connection:
             if sent == len(data):
                 return
             data = data[sent:]
-        # The upstream is not reading as fast (or a stream without a socket, as TLS): wait, within the timeout.
+        # The upstream is not reading as fast (or TLS): wait, within the timeout.
         with trio.CancelScope(deadline=trio.current_time() + self.timeouts.write) as scope:
             try:
                 await self.stream.send_all(data)
-            except (trio.BrokenResourceError, OSError) as exc:
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
                 raise UpstreamBroken(f"sending to the upstream failed: {exc}") from None
         if scope.cancelled_caught:
             raise UpstreamTimeout(f"the upstream took no bytes for {self.timeouts.write}s")
@@ -103,61 +146,59 @@ class _Connection:
         """The next bytes from the upstream (b"" at its end); UpstreamTimeout past `timeouts.read`."""
         fd = self._fd
         if fd >= 0:
-            await trio.lowlevel.checkpoint_if_cancelled()
             deadline = trio.current_time() + self.timeouts.read
-            while True:
+            if self._waiting:
+                # Just after the request went: its answer cannot be here yet, so no read that would find
+                # nothing; the wait comes first.
+                self._waiting = False
+            else:
+                await trio.lowlevel.checkpoint_if_cancelled()
                 try:
                     return os.read(fd, READ_SIZE)
                 except BlockingIOError:
                     pass
                 except OSError as exc:
                     raise UpstreamBroken(f"reading from the upstream failed: {exc}") from None
+            while True:
                 with trio.CancelScope(deadline=deadline) as scope:
                     await trio.lowlevel.wait_readable(fd)
                 if scope.cancelled_caught:
                     raise UpstreamTimeout(f"no bytes from the upstream for {self.timeouts.read}s")
+                try:
+                    return os.read(fd, READ_SIZE)
+                except BlockingIOError:
+                    pass
+                except OSError as exc:
+                    raise UpstreamBroken(f"reading from the upstream failed: {exc}") from None
         data: bytes | bytearray = b""
         with trio.CancelScope(deadline=trio.current_time() + self.timeouts.read) as scope:
             try:
                 data = await self.stream.receive_some(READ_SIZE)
-            except (trio.BrokenResourceError, OSError) as exc:
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
                 raise UpstreamBroken(f"reading from the upstream failed: {exc}") from None
         if scope.cancelled_caught:
             raise UpstreamTimeout(f"no bytes from the upstream for {self.timeouts.read}s")
         return bytes(data)
 
     def looks_alive(self) -> bool:
-        """An idle connection the upstream has not closed: nothing readable on it (a readable idle socket has
-        its EOF, or bytes no request asked for, and cannot carry the next request)."""
-        if self._fd < 0:
-            return True
-        poller = select.poll()
-        poller.register(self._fd, select.POLLIN | select.POLLERR | select.POLLHUP)
+        """An idle connection the other side has not closed: nothing readable on it (a readable idle socket has
+        its EOF, a TLS alert or bytes no request asked for, and cannot carry the next request)."""
+        poller = self._poller
+        if poller is None:
+            poller = self._poller = select.poll()
+            poller.register(self._poll_fd, select.POLLIN | select.POLLERR | select.POLLHUP)
         return not poller.poll(0)
 
     def close(self) -> None:
-        """Drop the connection now (no graceful close: it is idle or broken)."""
-        sock = getattr(self.stream, "socket", None)
-        if sock is not None:
-            sock.close()
+        """Drop the connection now (no graceful close: it is idle or broken; under TLS too, which has no close
+        of its own to wait for)."""
+        self._socket.close()
 
     async def aclose(self) -> None:
         with trio.CancelScope(shield=True):
             await trio.aclose_forcefully(self.stream)
 
-
-class Http1Connection(_Connection):
-    """The proxy's connection: `send_request`, then the body (`send_body`, `end_body`), then `next_event`
-    until ResponseEnd; `reusable` once a whole exchange ended on a keep-alive connection."""
-
-    __slots__ = ("_parser", "_chunked", "_sent_all", "reusable")
-
-    def __init__(self, stream: trio.abc.Stream, timeouts: Timeouts) -> None:
-        super().__init__(stream, timeouts)
-        self._parser: ResponseParser | None = None
-        self._chunked = False
-        self._sent_all = False
-        self.reusable = False
+    # -- messages ------------------------------------------------------------------------------------------
 
     async def send_request(self, method: str, target: str, headers: list[tuple[str, str]], *, chunked: bool,
                            body: bool) -> None:
@@ -165,14 +206,16 @@ class Http1Connection(_Connection):
         try:
             head = request_head(method, target, headers)
         except CodecError as exc:
-            raise UpstreamBroken(str(exc)) from None
+            raise Unsendable(str(exc)) from None
         self._parser = ResponseParser(method == "HEAD")
         self._chunked = chunked
         self.reusable = False
         self._sent_all = not body
         await self.send_raw(head)
+        self._waiting = not body
 
     async def send_body(self, data: bytes) -> None:
+        self._waiting = False
         if data:
             await self.send_raw(chunk(data) if self._chunked else data)
 

@@ -27,6 +27,7 @@ import trio
 
 from dynlan.http import HttpError
 from dynlan.http._headers import trailer_fields
+from dynlan.observability._tracing import current as current_tracing
 from dynlan.proxy._client import ConnectFailed, Http1Connection, UpstreamBroken, UpstreamTimeout
 from dynlan.proxy._codec import BodyChunk, ResponseEnd, ResponseHead
 from dynlan.proxy._group import Group, UpstreamState
@@ -49,6 +50,18 @@ connection before any response byte (the upstream closed it as we sent) is sent 
 
 async def forward(group: Group, ex: SiteExchange, target: str, peer: str, trusted_peer: bool) -> None:
     """Forward the request on `ex` to an upstream of `group`, with `target` as its request target."""
+    tracing = current_tracing()
+    if tracing is None:
+        await _forward(group, ex, target, peer, trusted_peer)
+        return
+    # A client span for the hop; the upstream's `traceparent` (copied from the request's) names it.
+    with tracing.client_span(ex.request, f"proxy {ex.request.method}", target) as (span, traceparent):
+        ex.request.headers.set("traceparent", traceparent)
+        await _forward(group, ex, target, peer, trusted_peer)
+        span.set_attribute("http.response.status_code", ex.status)
+
+
+async def _forward(group: Group, ex: SiteExchange, target: str, peer: str, trusted_peer: bool) -> None:
     spec = group.spec
     request = ex.request
     client = request.client[0] if request.client is not None else ""

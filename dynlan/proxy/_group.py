@@ -1,13 +1,13 @@
 """An upstream group at run time: each upstream's pool and health, and the balancing policy choosing among them.
 
 State per upstream: requests in flight (least_conn, random_two), failures in a row and an ejection deadline
-(passive health: `eject.fails` failures take it out for `eject.seconds`), the active checks' verdict (`health`),
-and the idle keep-alive connections (LIFO: the most recently used is the least likely to have been closed by the
-upstream's own idle timeout).
+(passive health: `eject.fails` failures take it out for `eject.seconds`), and the active checks' verdict
+(`health`). The idle keep-alive connections are not the group's: they are in the worker's pools (`_pool.py`),
+by origin, shared with the other groups that name the same upstream and with pages' HTTP calls to it; `keepalive`
+bounds how many idle ones this group leaves there per upstream.
 
 A group lives as long as its `ProxySpec` is in the running configuration: `keep()` runs in the app's host nursery
-for that time (health checks, dropping idle connections), and closes the pool when it ends (on shutdown, and
-when a reload drops or changes the proxy table).
+for that time (health checks), and ends when a reload drops or changes the proxy table, or on shutdown.
 """
 
 from __future__ import annotations
@@ -20,30 +20,28 @@ from collections.abc import Callable, Sequence
 
 import trio
 
-from dynlan.proxy._client import ConnectFailed, Http1Connection, open_connection
+from dynlan.proxy._client import ConnectFailed, Http1Connection, open_connection, upstream_origin
 from dynlan.proxy._codec import ResponseEnd, ResponseHead
 from dynlan.proxy._config import ProxySpec, Upstream
+from dynlan.proxy._pool import Pools
 
 log = logging.getLogger("dynlan")
 
-IDLE_SECONDS = 30.0
-"""An idle pooled connection older than this is closed (most servers close theirs after 60-75 s; closing ours
-first avoids sending a request on a connection the upstream is closing at that moment)."""
 KEEP_WAKE = 5.0
-"""How often a group without health checks wakes to drop old idle connections and see if it is still wanted."""
+"""How often a group without health checks wakes to see if it is still wanted."""
 
 
 class UpstreamState:
-    __slots__ = ("upstream", "in_flight", "fails", "ejected_until", "healthy", "check_fails", "idle", "sticky")
+    __slots__ = ("upstream", "origin", "in_flight", "fails", "ejected_until", "healthy", "check_fails", "sticky")
 
     def __init__(self, upstream: Upstream, sticky: str) -> None:
         self.upstream = upstream
+        self.origin = upstream_origin(upstream)
         self.in_flight = 0
         self.fails = 0
         self.ejected_until = 0.0
         self.healthy = True
         self.check_fails = 0
-        self.idle: list[Http1Connection] = []
         self.sticky = sticky
 
     def available(self, now: float) -> bool:
@@ -53,8 +51,10 @@ class UpstreamState:
 class Group:
     """The run-time side of one `ProxySpec`."""
 
-    def __init__(self, spec: ProxySpec) -> None:
+    def __init__(self, spec: ProxySpec, pools: Pools | None = None) -> None:
         self.spec = spec
+        self.pools = pools if pools is not None else Pools()
+        """The worker's connection pools (a group made on its own has pools of its own)."""
         self.states = [UpstreamState(u, spec.sticky_id(u)) for u in spec.upstreams]
         self.by_sticky = {s.sticky: s for s in self.states}
         self._next = 0
@@ -116,61 +116,45 @@ class Group:
     # -- connections ---------------------------------------------------------------------------------------
 
     async def connection(self, state: UpstreamState) -> tuple[Http1Connection, bool]:
-        """An idle pooled connection that still looks open, or a new one; (connection, reused)."""
-        idle = state.idle
-        while idle:
-            conn = idle.pop()
-            if conn.looks_alive():
-                return conn, True
-            conn.close()
+        """An idle pooled connection (this group's timeouts set on it), or a new one; (connection, reused)."""
+        conn = self.pools.take(state.origin)
+        if conn is not None:
+            conn.timeouts = self.spec.timeouts
+            return conn, True
         return await open_connection(state.upstream, self.spec.timeouts), False
 
     def release(self, state: UpstreamState, conn: Http1Connection) -> None:
-        """Back to the pool when it can carry another request; closed otherwise."""
-        if not self.closed and len(state.idle) < self.spec.keepalive and conn.reusable:
-            conn.idle_since = time.monotonic()
-            state.idle.append(conn)
-        else:
+        """Back to the pool when it can carry another request; closed otherwise (and once the group is
+        retired: its table's `keepalive` no longer applies)."""
+        if self.closed:
             conn.close()
-
-    def _drop_idle(self, older_than: float) -> None:
-        for state in self.states:
-            keep = []
-            for conn in state.idle:
-                if conn.idle_since < older_than:
-                    conn.close()
-                else:
-                    keep.append(conn)
-            state.idle = keep
+        else:
+            self.pools.put(conn, self.spec.keepalive)
 
     # -- the group's own task ------------------------------------------------------------------------------
 
     async def keep(self, wanted: Callable[[], bool]) -> None:
-        """Health checks and idle-connection pruning while `wanted()`; the pool is closed when it ends."""
+        """Health checks while `wanted()`; the group is closed when it ends."""
         try:
             with self.cancel_scope:
                 health = self.spec.health
                 if health is None:
                     while wanted():
                         await trio.sleep(KEEP_WAKE)
-                        self._drop_idle(time.monotonic() - IDLE_SECONDS)
                     return
                 while wanted():
                     async with trio.open_nursery() as nursery:
                         for state in self.states:
                             nursery.start_soon(self._check, state)
-                    self._drop_idle(time.monotonic() - IDLE_SECONDS)
                     await trio.sleep(health.interval)
         finally:
             self.close()
 
     def close(self) -> None:
+        """Retire the group: its task ends; the pools' idle connections stay for whoever else uses them (the
+        pools' own task closes those left idle)."""
         self.closed = True
         self.cancel_scope.cancel()
-        for state in self.states:
-            for conn in state.idle:
-                conn.close()
-            state.idle = []
 
     async def _check(self, state: UpstreamState) -> None:
         health = self.spec.health

@@ -15,6 +15,7 @@ from dynlan.http import HttpError
 from dynlan.proxy._config import ProxySpec
 from dynlan.proxy._forward import forward
 from dynlan.proxy._group import Group
+from dynlan.proxy._pool import Pools
 
 if TYPE_CHECKING:
     from dynlan.app._app import App
@@ -53,7 +54,7 @@ class ProxyService:
         group = self.groups.get(spec)
         if group is None or group.closed:
             self.live()
-            group = self.groups[spec] = Group(spec)
+            group = self.groups[spec] = Group(spec, self.pools())
         if not group.started:
             host = self.app.host
             if host is not None and host.nursery is not None:
@@ -63,6 +64,13 @@ class ProxyService:
             self._by_id.clear()  # tables of configurations long reloaded away
         self._by_id[id(spec)] = (spec, group)
         return group
+
+    def pools(self) -> Pools:
+        """The worker's connection pools, shared with pages' HTTP calls (kept in the host's services)."""
+        host = self.app.host
+        if host is None:
+            return Pools()
+        return Pools.of(host.extra, host.nursery)
 
     def start_all(self) -> None:
         """Make and start the group of every proxy table of the running configuration (at start and after a
@@ -81,7 +89,7 @@ class ProxyService:
         return {
             ",".join(u.url for u in spec.upstreams): [
                 {"url": s.upstream.url, "in_flight": s.in_flight, "healthy": s.healthy, "fails": s.fails,
-                 "idle": len(s.idle)} for s in group.states
+                 "idle": len(group.pools.idle.get(s.origin, ()))} for s in group.states
             ]
             for spec, group in self.groups.items()
         }

@@ -2,7 +2,8 @@
 Hypercorn service the suite starts (`tests/e2e/_http_upstream.py`), asked with httpx.
 
 Sites of the server (each folder is the site of that host name):
-    a.test   allows the service (by address and by name) and keeps response bodies to 100000 bytes
+    a.test   allows the service (by address and by name) and keeps response bodies to 100000 bytes; its /up/* route
+             proxies to the service
     s.test   the same list, with its Python pages in the process sandbox
     b.test   the attacker: it names only a public host, and tries the service anyway
     c.test   names the service by host name only: `localhost` resolves to the machine itself, which a name entry
@@ -162,7 +163,9 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     with service() as port, run_dynlan(tls_site, "--tls-cert", cert, "--tls-key", key) as tls:
         allowed = f'["127.0.0.1:{port}", "localhost:{port}", "127.0.0.1:{tls.port}"]'
         tables = {
-            "a.test": f"[outbound]\nallow = {allowed}\nmax_response_size = {CAP}\n",
+            # The service behind a proxy route too: the route and the pages' calls share its connections.
+            "a.test": f"[outbound]\nallow = {allowed}\nmax_response_size = {CAP}\n\n[[route]]\npath = \"/up/*\"\n"
+                      f"proxy = {{ upstreams = [\"http://127.0.0.1:{port}\"], strip_prefix = true }}\n",
             "s.test": f'[outbound]\nallow = {allowed}\nmax_response_size = {CAP}\n\n[python]\nsandbox = "process"\n',
             "b.test": '[outbound]\nallow = ["api.example.com"]\n',
             "c.test": f'[outbound]\nallow = ["localhost:{port}"]\n',
@@ -333,6 +336,20 @@ def test_calls_reuse_a_kept_alive_connection(setup: Setup, page: str) -> None:
 
     clients = {tuple(json.loads(lines(setup.call("a.test", page, f"{setup.up}/echo"))[2])["client"]) for _ in range(4)}
     assert len(clients) == 1, clients  # one connection (the worker's pool) carried the four calls
+
+
+def test_a_page_call_and_a_proxied_request_share_one_upstream_connection(setup: Setup) -> None:
+    import json
+
+    clients = set()
+    with httpx.Client(base_url=setup.server.url, headers={"host": "a.test"}, timeout=60) as c:
+        for page in ("lua.lua", "py.py", "wren.wren"):
+            proxied = c.get("/up/echo")
+            assert proxied.status_code == 200 and proxied.headers["via"] == "1.1 dynlan", proxied.text
+            clients.add(tuple(proxied.json()["client"]))
+            clients.add(tuple(json.loads(lines(setup.call("a.test", page, f"{setup.up}/echo"))[2])["client"]))
+    # The service saw one connection: the worker's pool for its origin carried the route's and the pages' requests.
+    assert len(clients) == 1, clients
 
 
 def test_set_cookie_fields_are_kept_apart(setup: Setup) -> None:
