@@ -332,10 +332,49 @@ PRIVATE_KINDS = ("php", "python")
 """The runtimes that make a private temporary folder per serving process (`dynlan-<kind>-<pid>-*`)."""
 
 
+_swept = False
+
+
 def private_folder(kind: str) -> str:
-    """A new private temporary folder for runtime `kind` of this process, named with its pid."""
+    """A new private temporary folder for runtime `kind` of this process, named with its pid.
+
+    The first one a process makes comes after `remove_stale_private_folders`: what a server killed with all
+    its processes at once left (SIGKILL of its process group, the out-of-memory killer) goes with the next.
+    """
+    global _swept
     assert kind in PRIVATE_KINDS
+    if not _swept:
+        _swept = True
+        remove_stale_private_folders()
     return tempfile.mkdtemp(prefix=f"dynlan-{kind}-{os.getpid()}-")
+
+
+def remove_stale_private_folders() -> int:
+    """Remove the private temporary folders of this user whose process is gone; returns how many there were.
+
+    A process killed outright removes nothing, and when its supervisor is killed with it (a whole process
+    group killed at once) nobody is left to remove its folders (`remove_private_folders`).
+    """
+    base = tempfile.gettempdir()
+    removed = 0
+    try:
+        names = os.listdir(base)
+    except OSError:
+        return 0
+    for name in names:
+        kind, _, rest = name.removeprefix("dynlan-").partition("-")
+        pid = rest.partition("-")[0]
+        if not name.startswith("dynlan-") or kind not in PRIVATE_KINDS or not pid.isdigit():
+            continue
+        path = os.path.join(base, name)
+        try:
+            if os.lstat(path).st_uid != os.geteuid() or os.path.exists(f"/proc/{pid}"):
+                continue  # another user's, or its process still runs
+        except OSError:
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed += 1
+    return removed
 
 
 def remove_private_folders(pid: int) -> int:

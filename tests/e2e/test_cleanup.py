@@ -145,3 +145,30 @@ def test_the_server_stopped_by_a_signal_leaves_nothing(site: Path, tmpdir_env: P
         _wait_for(lambda: not _cgroups(processes), f"their cgroups are removed: {_cgroups(processes)}")
     if sig != signal.SIGKILL:
         assert server.proc.returncode == 0, server.log()
+
+
+def test_folders_of_a_server_killed_whole_go_with_the_next_server(site: Path, tmpdir_env: Path) -> None:
+    # The supervisor and its worker killed at once (the out-of-memory killer, `kill -9` of every dynlan process)
+    # run no clean-up anywhere: the next server to make a private folder in the same TMPDIR removes what they left.
+    with run_dynlan(site, "--no-access-log", config=CONFIG, env={"TMPDIR": str(tmpdir_env)}) as server:
+        worker = server.worker_pid()
+        processes = _warm(server)
+        for pid in (worker, server.proc.pid):
+            os.kill(pid, signal.SIGSTOP)  # neither sees the other die
+        for pid in (worker, server.proc.pid):
+            os.kill(pid, signal.SIGKILL)
+        server.proc.wait(DEADLINE)
+        _wait_for(lambda: _start_time(worker) is None, "the worker ends")
+        left = _leftovers(tmpdir_env)
+        assert left and all(f"-{worker}-" in name for name in left)
+        # The runtimes' processes, in sessions of their own, outlive the group: this test stops them.
+        for pid in _alive(processes):
+            os.kill(pid, signal.SIGKILL)
+    foreign = tmpdir_env / f"dynlan-php-{os.getpid()}-live"
+    foreign.mkdir()  # a folder of a process still running (this one) stays
+    with run_dynlan(site, "--no-access-log", config=CONFIG, env={"TMPDIR": str(tmpdir_env)}) as server:
+        _warm(server)
+        now = _leftovers(tmpdir_env)
+        assert not set(left) & set(now) and foreign.name in now
+    foreign.rmdir()
+    assert _leftovers(tmpdir_env) == []
