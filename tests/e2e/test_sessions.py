@@ -138,6 +138,10 @@ def test_php_login_survives_both_workers(server: RunningServer) -> None:
     assert len(pids) >= 2  # php-cgi processes of both workers' pools saw the login
     # PHP's strict mode: an id the store never handed out is not adopted.
     assert _get(server, "/pvisit.php", httpx.Cookies({"PHPSESSID": "a" * 32})).status_code == 403
+    # Dora's PHP session id, sent to another site of the server, is no session there (each site its own namespace).
+    stolen = httpx.Cookies({"PHPSESSID": jar["PHPSESSID"]})
+    assert _get(server, "/pvisit.php", stolen, host="b.test").status_code == 403
+    assert _get(server, "/pvisit.php", stolen).text.startswith("dora ")
     assert _get(server, "/plogout.php", jar).text == "gone"
     assert _get(server, "/pvisit.php", jar).status_code == 403
 
