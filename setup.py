@@ -22,6 +22,7 @@ packages, package_dir = _packages()
 setup(
     packages=packages,
     package_dir=package_dir,
-    package_data={"": ["py.typed", "*.lua", "*.wren", "*.php", "*.c", "*.h"]},
+    # The starter site of `dynlan new` ships whole: every file under dynlan/_starter/.
+    package_data={"": ["py.typed", "*.lua", "*.wren", "*.php", "*.c", "*.h"], "dynlan": ["_starter/**/*"]},
     include_package_data=True,
 )

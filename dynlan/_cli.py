@@ -48,6 +48,9 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("runtimes", help="list page runtimes, their suffixes and availability")
 
+    n = sub.add_parser("new", help="write a starter site (a page per language, _lib/, errors/) into a new folder")
+    n.add_argument("path", metavar="PATH", help="a new or empty folder")
+
     c = sub.add_parser("cache", help="the response cache of a running server")
     csub = c.add_subparsers(dest="cache_command", required=True, metavar="ACTION")
     purge = csub.add_parser("purge", help="drop cached responses by path, tag, or all of them")
@@ -98,6 +101,10 @@ def main(argv: list[str] | None = None) -> int:
             from dynlan._serve_cmd import runtimes_command
 
             return runtimes_command()
+        if args.command == "new":
+            from dynlan._new_cmd import new_command
+
+            return new_command(args)
         if args.command == "cache":
             from dynlan._cache_cmd import cache_command
 

@@ -262,6 +262,7 @@ def _serve_worker(
         if args.banner:
             scheme = "https" if ssl_context is not None else "http"
             _banner(scheme, config.server.host, config.server.port, sites, default.name, config.server.workers)
+            _banner_details(config, scheme, sites, default.name, app)
         watchdog.mark_serving()
 
     for sock in [main, *redirects]:
@@ -318,6 +319,41 @@ def _banner(scheme: str, host: str, port: int, sites: Mapping[str, object], defa
     names = ", ".join(sites)
     print(f"dynlan serving {names} (default {default}) on {scheme}://{shown}:{port}/"
           + (f" with {workers} workers" if workers > 1 else ""), flush=True)
+
+
+def _banner_details(config: Config, scheme: str, sites: Mapping[str, Site], default: str, app: App) -> None:
+    """What the server serves, under the banner's first line: each site and the hosts it answers, a URL per
+    protocol, the admin listener, dev mode, and each runtime with its version or why it is unavailable."""
+    from dynlan.runtimes import registry
+
+    host = config.server.host
+    shown = f"[{host}]" if ":" in host else host
+    if host in ("0.0.0.0", "::"):
+        shown = "localhost"  # reachable there too; the address above is what it listens on
+    base = f"{scheme}://{shown}:{config.server.port}/"
+    lines: list[tuple[str, str]] = []
+    for name, site in sites.items():
+        hosts = "every host" if len(sites) == 1 else f"Host: {name}" + (", and any host no site names"
+                                                                          if name == default else "")
+        lines.append(("site", f"{name}  {hosts}  ({site.root})"))
+    lines.append(("HTTP/1.1", base))
+    if config.http.http2:
+        lines.append(("HTTP/2", base + ("  (ALPN h2)" if scheme == "https" else "  (h2c: prior knowledge or Upgrade)")))
+    if scheme == "https" and config.http.http3:
+        lines.append(("HTTP/3", base + f"  (QUIC on UDP port {config.server.port})"))
+    if config.admin.listen:
+        lines.append(("admin", f"http://{config.admin.listen}/  (/metrics, /healthz, /readyz, /admin)"))
+    lines.append(("dev mode", "on: error pages show the source and the request; pages reload when files change"
+                  if config.dev else "off (--dev shows errors in detail and reloads pages on change)"))
+    used = set(app.runtimes)
+    for name, _suffixes, version, status in registry().describe():
+        if status == "available":
+            text = f"{name} {version}" + ("" if name in used or not app.runtimes else "  (no page of it yet)")
+        else:
+            text = f"{name}: {status}"
+        lines.append(("runtime", text))
+    width = max(len(label) for label, _ in lines)
+    print("\n".join(f"  {label.ljust(width)}  {text}" for label, text in lines), flush=True)
 
 
 def runtimes_command() -> int:

@@ -22,6 +22,7 @@ import trio
 from dynlan import static
 from dynlan.app._errors import format_exception, send_error
 from dynlan.app._exchange import SiteExchange
+from dynlan.app._livereload import LIVE_PATH, LiveReload
 from dynlan.app._router import Match, Router
 from dynlan.app._rules import IpNetwork, client_address, parse_networks
 from dynlan.app._sites import Site
@@ -59,11 +60,14 @@ class Pipeline:
         """The upstream groups of `proxy` rules (docs/proxy.md)."""
         self.openapi = OpenApiService()
         """The sites' OpenAPI documents and their pages' request checks (`[openapi]`, docs/openapi.md)."""
+        self.live = LiveReload(app) if app.dev else None
+        """`--dev`: pages reload in the browser when their site's files change (dynlan.app._livereload)."""
 
     async def handle(self, exchange: Exchange, site: Site, trusted_proxies: list[str]) -> None:
         # The metrics' labels of this request (read by the access log once it is answered).
         LABELS.set((site.name, "-", "-"))
-        ex = SiteExchange(exchange, site.config.http.max_body_size)
+        live = self.live
+        ex = SiteExchange(exchange, site.config.http.max_body_size) if live is None else live.exchange(exchange, site)
         client = ex.request.client
         peer = client[0] if client is not None else ""
         if trusted_proxies and client is not None:
@@ -71,6 +75,9 @@ class Pipeline:
             trusted = self._trusted_networks(trusted_proxies)
             ex.request.client = (client_address(client[0], ex.request.headers, trusted), client[1])
         try:
+            if live is not None and ex.request.path == LIVE_PATH:
+                await live.stream(ex, site)
+                return
             await self._answer(ex, site, peer, trusted_proxies)
         except HttpError as exc:
             if ex.response_started:
@@ -278,6 +285,9 @@ class Pipeline:
         fill = None
         if responses is not None and responses.eligible(request) and not is_realtime(request):
             entry = responses.lookup(site.name, request)
+            if entry is None and responses.shared is not None:
+                # Stored by another worker or instance (`responses_backend = "redis"`).
+                entry = await responses.shared.fetch(site.name, request)
             if (entry is None or not responses.is_fresh(entry)) and responses.filling(site.name, request):
                 # Another request is running the page for this path: its answer will do.
                 entry = await responses.wait_filled(site.name, request, site.config.limits.wall_time) or entry
@@ -303,9 +313,6 @@ class Pipeline:
             compression=site.config.compression,
             outbound=site.config.outbound,
             websocket=site.config.websocket,
-            if entry is None and responses.shared is not None:
-                # Stored by another worker or instance (`responses_backend = "redis"`).
-                entry = await responses.shared.fetch(site.name, request)
         )
         ctx.stale = stale
         if body is not None:

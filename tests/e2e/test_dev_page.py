@@ -114,7 +114,7 @@ def chromium(url: str, screenshot: Path) -> str:
 
 def text_of(dom: str, sep: str = " ") -> str:
     """The text of `dom` (its body, if it has one), runs of white space made one space."""
-    body = dom.split("<body>", 1)[-1]
+    body = re.sub(r"<script.*?</script>", "", dom.split("<body>", 1)[-1], flags=re.S)
     return " ".join(html.unescape(re.sub(r"<[^>]+>", sep, body)).split())
 
 
@@ -135,7 +135,9 @@ def test_dev_page_in_chromium(dev: RunningServer, site: Path, language: str,
     # The screenshot is the styled page: full width, and far from blank (a bare page compresses to a few KB).
     assert png_size(shot) == (1200, 1000)
     assert shot.stat().st_size > 40_000, shot.stat().st_size
-    assert "<style>" in dom and "<script" not in dom and "http://" not in dom.split("<body>")[0]
+    # Self-contained: its styling inline, nothing fetched; the one script is live reload's (--dev, a page load).
+    assert "<style>" in dom and "http://" not in dom.split("<body>")[0]
+    assert re.findall(r"<script[^>]*>", dom) == ['<script data-dynlan-live-reload="">'], dom[-1000:]
     heading = re.search(r'<h1 id="error">(.*?)</h1>', dom, re.S)
     assert heading is not None, dom[:2000]
     assert text_of(heading.group(1), "").strip() == f"{case.kind}: {case.message}"
