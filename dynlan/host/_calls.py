@@ -340,7 +340,12 @@ _session_regenerate, _asession_regenerate = _session_change("regenerate")
 
 
 def _php_session(kind: str) -> tuple[Callable[[PageContext, Args], Any], Callable[[PageContext, Args], Awaitable[Any]]]:
-    """PHP's save handler (runtimes/php/_prelude.php): read/write/destroy/exists by PHP's own session id."""
+    """PHP's save handler (runtimes/php/_prelude.php): read/exists/write/destroy/close by PHP's own session id.
+
+    `read` takes the session's lock and `close` (or `destroy`) gives it back, as PHP's own file handler does with
+    flock: a second request of the same session waits until the first has written, so neither's changes are lost.
+    A lock outlives its request by at most the page's wall time (a php-cgi that died holding it).
+    """
     from dynlan.sessions import SessionStoreError, php_data
 
     def act_nowait(ctx: PageContext, args: Args) -> Any:
@@ -349,14 +354,17 @@ def _php_session(kind: str) -> tuple[Callable[[PageContext, Args], Any], Callabl
         key = session.php_key(_arg(args, 0))
         try:
             if kind == "read":
-                raw = service.store.load_nowait(key, service.max_age)
-                return raw.decode("utf-8", "surrogateescape") if raw is not None else ""
+                if not store.lock_nowait(key, session.token, ttl(ctx)):
+                    raise MustWait("php_session_read", args)  # held by another request: wait for it
+                return answer(ctx, args, store.load_nowait(key, service.max_age))
             if kind == "exists":
                 return service.store.load_nowait(key, service.max_age) is not None
             if kind == "write":
                 service.store.save_nowait(key, php_data(_arg(args, 1, "")), service.max_age)
             else:
-                service.store.delete_nowait(key)
+                if kind == "destroy":
+                    store.delete_nowait(key)
+                store.unlock_nowait(key, session.token)
         except SessionStoreError as exc:
             service.failed(exc)
             return "" if kind == "read" else kind != "exists"
@@ -368,14 +376,21 @@ def _php_session(kind: str) -> tuple[Callable[[PageContext, Args], Any], Callabl
         key = session.php_key(_arg(args, 0))
         try:
             if kind == "read":
-                raw = await service.store.load(key, service.max_age)
-                return raw.decode("utf-8", "surrogateescape") if raw is not None else ""
+                delay = 0.005
+                while not await store.lock(key, session.token, ttl(ctx)):
+                    if ctx.closed:
+                        raise RuntimeError("this request has ended")
+                    await trio.sleep(delay)
+                    delay = min(delay * 2, 0.1)
+                return answer(ctx, args, await store.load(key, service.max_age))
             if kind == "exists":
                 return await service.store.load(key, service.max_age) is not None
             if kind == "write":
                 await service.store.save(key, php_data(_arg(args, 1, "")), service.max_age)
             else:
-                await service.store.delete(key)
+                if kind == "destroy":
+                    await store.delete(key)
+                await store.unlock(key, session.token)
         except SessionStoreError as exc:
             service.failed(exc)
             return "" if kind == "read" else kind != "exists"
@@ -488,6 +503,7 @@ OPERATIONS: dict[str, Operation] = _table(
     # (body, options): an HTTP request to a host the site's [outbound] allow list names (dynlan.host._http).
     Operation("http_request", None, http_request, effect=True),
     # (name, values) -> the rendered text (dynlan.templates).
+    Operation("php_session_close", *_php_session("close"), effect=True),
     Operation("template_render", _template_render),
     # WebSockets, event streams and channels (dynlan.realtime, docs/websocket.md).
     Operation("ws_accept", None, realtime.ws_accept, effect=True),

@@ -103,7 +103,7 @@ class SessionService:
 class PageSession:
     """One request's session: loaded on first use, written through on every change."""
 
-    __slots__ = ("service", "ctx", "namespace", "loaded", "sid", "data", "secret")
+    __slots__ = ("service", "ctx", "namespace", "loaded", "sid", "data", "secret", "token")
 
     def __init__(self, service: SessionService, ctx: PageContext, namespace: str) -> None:
         self.service = service
@@ -113,6 +113,8 @@ class PageSession:
         self.sid: str | None = None
         self.data: dict[str, Any] = {}
         self.secret: bytes | None = None
+        self.token = secrets.token_hex(16)
+        """Names this request as the holder of a PHP session's lock."""
 
     @property
     def ready(self) -> bool:

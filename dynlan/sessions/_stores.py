@@ -30,10 +30,14 @@ class SessionStore(Protocol):
     def save_nowait(self, key: str, data: bytes, max_age: float) -> None: ...
     def delete_nowait(self, key: str) -> None: ...
     def secret_nowait(self) -> str: ...
+    def lock_nowait(self, key: str, token: str, ttl: float) -> bool: ...
+    def unlock_nowait(self, key: str, token: str) -> None: ...
     async def load(self, key: str, max_age: float) -> bytes | None: ...
     async def save(self, key: str, data: bytes, max_age: float) -> None: ...
     async def delete(self, key: str) -> None: ...
     async def secret(self) -> str: ...
+    async def lock(self, key: str, token: str, ttl: float) -> bool: ...
+    async def unlock(self, key: str, token: str) -> None: ...
 
 
 class MemorySessions:
@@ -90,6 +94,36 @@ class MemorySessions:
             raise SessionStoreError(str(exc)) from None
         return str(row[0])
 
+    def lock_nowait(self, key: str, token: str, ttl: float) -> bool:
+        """Take the lock `key` for `ttl` seconds unless someone else holds it."""
+        now = time.time()
+        name = "lock\0" + key
+        try:
+            with self._shared.transaction() as db:
+                row = db.execute("SELECT value FROM meta WHERE key = ?", (name,)).fetchone()
+                if row is not None:
+                    holder, _, expires = str(row[0]).partition(" ")
+                    if holder != token and float(expires) > now:
+                        return False
+                db.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = "
+                           "excluded.value", (name, f"{token} {now + ttl}"))
+        except SharedStoreError as exc:
+            raise SessionStoreError(str(exc)) from None
+        return True
+
+    def unlock_nowait(self, key: str, token: str) -> None:
+        try:
+            with self._shared.transaction() as db:
+                db.execute("DELETE FROM meta WHERE key = ? AND value LIKE ?", ("lock\0" + key, token + " %"))
+        except SharedStoreError as exc:
+            raise SessionStoreError(str(exc)) from None
+
+    async def lock(self, key: str, token: str, ttl: float) -> bool:
+        return self.lock_nowait(key, token, ttl)
+
+    async def unlock(self, key: str, token: str) -> None:
+        self.unlock_nowait(key, token)
+
     async def load(self, key: str, max_age: float) -> bytes | None:
         return self.load_nowait(key, max_age)
 
@@ -110,6 +144,8 @@ class RedisSessions:
 
     def __init__(self, link: RedisLink) -> None:
         self._link = link
+        self._unlock = link.script(
+            "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0")
 
     def _key(self, key: str) -> str:
         return self._link.key("session", key)
@@ -130,6 +166,30 @@ class RedisSessions:
     def secret_nowait(self) -> str:
         self._refuse()
         return ""
+
+    def lock_nowait(self, key: str, token: str, ttl: float) -> bool:
+        self._refuse()
+        return False
+
+    def unlock_nowait(self, key: str, token: str) -> None:
+        self._refuse()
+
+    async def lock(self, key: str, token: str, ttl: float) -> bool:
+        client = self._link.client
+        name = self._link.key("session-lock", key)
+        try:
+            taken = await self._link.run(lambda: client.set(name, token, nx=True, px=max(1, int(ttl * 1000))))
+        except RedisUnavailable as exc:
+            raise SessionStoreError(str(exc)) from None
+        return bool(taken)
+
+    async def unlock(self, key: str, token: str) -> None:
+        # Only the holder's token deletes it: a lock that expired and was taken by another request stays theirs.
+        try:
+            name = self._link.key("session-lock", key)
+            await self._link.run(lambda: self._unlock(keys=[name], args=[token]))
+        except RedisUnavailable as exc:
+            raise SessionStoreError(str(exc)) from None
 
     async def load(self, key: str, max_age: float) -> bytes | None:
         client = self._link.client

@@ -68,17 +68,25 @@ function dynlan_session_regenerate() { return _dynlan_call('session_regenerate',
 // PHP's own $_SESSION, kept in DynLan's session store (memory shared by the instance's workers, or Redis shared
 // by every instance) rather than in files of one worker's php-cgi pool. Data crosses base64-encoded: the bridge
 // is JSON, and a serialised session may hold any bytes.
+// read() takes the session's lock and close() gives it back, as PHP's file handler does.
 final class DynlanSessionHandler implements SessionHandlerInterface, SessionUpdateTimestampHandlerInterface {
     public function open(string $path, string $name): bool { return true; }
-    public function close(): bool { return true; }
+    public function close(): bool {
+        if ($this->id !== null) { _dynlan_call('php_session_close', [$this->id]); $this->id = null; }
+        return true;
+    }
     public function read(string $id): string|false {
         $data = _dynlan_call('php_session_read', [$id]);
         return $data === '' ? '' : (string)base64_decode($data);
+        $this->id = $id;
     }
     public function write(string $id, string $data): bool {
         return (bool)_dynlan_call('php_session_write', [$id, base64_encode($data)]);
     }
-    public function destroy(string $id): bool { return (bool)_dynlan_call('php_session_destroy', [$id]); }
+    public function destroy(string $id): bool {
+        if ($this->id === $id) { $this->id = null; }
+        return (bool)_dynlan_call('php_session_destroy', [$id]);
+    }
     public function gc(int $max_lifetime): int|false { return 0; }  // the store expires sessions itself
     public function validateId(string $id): bool { return (bool)_dynlan_call('php_session_exists', [$id]); }
     public function updateTimestamp(string $id, string $data): bool { return $this->write($id, $data); }

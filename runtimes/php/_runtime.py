@@ -173,7 +173,7 @@ PHP_OPERATIONS = frozenset({
     "cache_get", "cache_set", "cache_delete", "cache_incr", "cache_response", "cache_purge",
     "fs_read", "fs_exists", "fs_list", "fs_stat", "log", "http_request", "template_render",
     "session_get", "session_set", "session_delete", "session_regenerate",
-    "php_session_read", "php_session_exists", "php_session_write", "php_session_destroy",
+    "php_session_read", "php_session_exists", "php_session_write", "php_session_destroy", "php_session_close",
     # WebSockets, channels and event streams (docs/websocket.md): they go out on the request's own connection,
     # never through PHP's FastCGI response.
     "ws_accept", "ws_receive", "ws_send", "ws_close", "ws_info", "channel_publish", "channel_subscribe",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +31,8 @@ PAGES = {
     # A response kept in the (Redis) response cache: a counter shows which run of the page made it.
     "news.lua": 'response.cache(300, {tags = {"news"}})\nprint("edition " .. cache.incr("editions", 1))\n',
     "publish.lua": 'print(cache.purge({tag = "news"}))\n',
+    "slow.php": ("<?php session_start(); $n = $_SESSION['slow'] ?? 0; usleep(300000); $_SESSION['slow'] = $n + 1;\n"
+                 "echo $_SESSION['slow'];\n"),
     "limited/ping.lua": 'print("pong")\n',
     "dynlan.toml": f'[[route]]\npath = "/limited/*"\nrate_limit = {{ requests = {LIMIT}, per = "1m" }}\n',
 }
@@ -119,6 +122,20 @@ def test_sessions_follow_the_user_across_instances(cluster: Cluster) -> None:
     visits = [cluster.get("/visit.php", php) for _ in range(4)]
     assert [r.text for r in visits] == [f"erin {n}" for n in range(1, 5)]
     assert {r.headers["x-instance"] for r in visits} == {"a", "b"}
+
+
+def test_a_php_session_is_locked_across_instances(cluster: Cluster) -> None:
+    php = httpx.Cookies()
+    assert cluster.get("/login.php?user=gina", php).status_code == 200
+    results: list[httpx.Response] = []
+    threads = [threading.Thread(target=lambda: results.append(cluster.get("/slow.php", php))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    # Requests of one session on both instances at once: each waits for the session's lock in Redis.
+    assert sorted(r.text for r in results) == ["1", "2", "3", "4"]
+    assert {r.headers["x-instance"] for r in results} == {"a", "b"}
 
 
 def test_a_purge_on_one_instance_drops_the_entry_on_both(cluster: Cluster) -> None:

@@ -4,6 +4,7 @@ session of one site reachable from another."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,6 +37,9 @@ PAGES = {
     "pvisit.php": ("<?php session_start(); if (!isset($_SESSION['user'])) { http_response_code(403); echo 'who?'; exit; }\n"
                    "$_SESSION['visits']++; echo $_SESSION['user'], ' ', $_SESSION['visits'], ' ', getmypid();\n"),
     "plogout.php": "<?php session_start(); session_destroy(); echo 'gone';\n",
+    # Read, think, write: two of these at once would both count from the same value without the session lock.
+    "pslow.php": ("<?php session_start(); $n = $_SESSION['slow'] ?? 0; usleep(300000); $_SESSION['slow'] = $n + 1;\n"
+                  "echo $_SESSION['slow'];\n"),
 }
 
 
@@ -144,6 +148,24 @@ def test_php_login_survives_both_workers(server: RunningServer) -> None:
     assert _get(server, "/pvisit.php", stolen).text.startswith("dora ")
     assert _get(server, "/plogout.php", jar).text == "gone"
     assert _get(server, "/pvisit.php", jar).status_code == 403
+
+
+def test_php_sessions_are_locked_while_a_request_uses_them(server: RunningServer) -> None:
+    jar = httpx.Cookies()
+    assert _get(server, "/plogin.php?user=gus", jar).status_code == 200
+    cookie = httpx.Cookies({"PHPSESSID": jar["PHPSESSID"]})
+    results: list[str] = []
+
+    def slow() -> None:
+        results.append(_get(server, "/pslow.php", cookie).text)
+
+    threads = [threading.Thread(target=slow) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    # One after another (whichever worker each reached): none lost the others' write.
+    assert sorted(results) == ["1", "2", "3"]
 
 
 def test_secure_over_tls(sites: Path) -> None:
