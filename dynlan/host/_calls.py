@@ -348,19 +348,28 @@ def _php_session(kind: str) -> tuple[Callable[[PageContext, Args], Any], Callabl
     """
     from dynlan.sessions import SessionStoreError, php_data
 
+    def ttl(ctx: PageContext) -> float:
+        return ctx.limits.wall_time + 1.0
+
+    def answer(ctx: PageContext, args: Args, raw: bytes | None) -> Any:
+        if kind == "read":
+            return raw.decode("utf-8", "surrogateescape") if raw is not None else ""
+        return raw is not None
+
     def act_nowait(ctx: PageContext, args: Args) -> Any:
         session = ctx.session
         service = session.service
         key = session.php_key(_arg(args, 0))
+        store = service.store
         try:
             if kind == "read":
                 if not store.lock_nowait(key, session.token, ttl(ctx)):
                     raise MustWait("php_session_read", args)  # held by another request: wait for it
                 return answer(ctx, args, store.load_nowait(key, service.max_age))
             if kind == "exists":
-                return service.store.load_nowait(key, service.max_age) is not None
+                return answer(ctx, args, store.load_nowait(key, service.max_age))
             if kind == "write":
-                service.store.save_nowait(key, php_data(_arg(args, 1, "")), service.max_age)
+                store.save_nowait(key, php_data(_arg(args, 1, "")), service.max_age)
             else:
                 if kind == "destroy":
                     store.delete_nowait(key)
@@ -374,6 +383,7 @@ def _php_session(kind: str) -> tuple[Callable[[PageContext, Args], Any], Callabl
         session = ctx.session
         service = session.service
         key = session.php_key(_arg(args, 0))
+        store = service.store
         try:
             if kind == "read":
                 delay = 0.005
@@ -384,9 +394,9 @@ def _php_session(kind: str) -> tuple[Callable[[PageContext, Args], Any], Callabl
                     delay = min(delay * 2, 0.1)
                 return answer(ctx, args, await store.load(key, service.max_age))
             if kind == "exists":
-                return await service.store.load(key, service.max_age) is not None
+                return answer(ctx, args, await store.load(key, service.max_age))
             if kind == "write":
-                await service.store.save(key, php_data(_arg(args, 1, "")), service.max_age)
+                await store.save(key, php_data(_arg(args, 1, "")), service.max_age)
             else:
                 if kind == "destroy":
                     await store.delete(key)
@@ -493,6 +503,7 @@ OPERATIONS: dict[str, Operation] = _table(
     Operation("php_session_exists", *_php_session("exists")),
     Operation("php_session_write", *_php_session("write"), effect=True),
     Operation("php_session_destroy", *_php_session("destroy"), effect=True),
+    Operation("php_session_close", *_php_session("close"), effect=True),
     Operation("fs_read", _fs_read),
     Operation("fs_read_bytes", _fs_read_bytes),
     Operation("fs_exists", _fs_exists),
@@ -503,7 +514,6 @@ OPERATIONS: dict[str, Operation] = _table(
     # (body, options): an HTTP request to a host the site's [outbound] allow list names (dynlan.host._http).
     Operation("http_request", None, http_request, effect=True),
     # (name, values) -> the rendered text (dynlan.templates).
-    Operation("php_session_close", *_php_session("close"), effect=True),
     Operation("template_render", _template_render),
     # WebSockets, event streams and channels (dynlan.realtime, docs/websocket.md).
     Operation("ws_accept", None, realtime.ws_accept, effect=True),

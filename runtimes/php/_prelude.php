@@ -70,6 +70,7 @@ function dynlan_session_regenerate() { return _dynlan_call('session_regenerate',
 // is JSON, and a serialised session may hold any bytes.
 // read() takes the session's lock and close() gives it back, as PHP's file handler does.
 final class DynlanSessionHandler implements SessionHandlerInterface, SessionUpdateTimestampHandlerInterface {
+    private ?string $id = null;
     public function open(string $path, string $name): bool { return true; }
     public function close(): bool {
         if ($this->id !== null) { _dynlan_call('php_session_close', [$this->id]); $this->id = null; }
@@ -77,8 +78,8 @@ final class DynlanSessionHandler implements SessionHandlerInterface, SessionUpda
     }
     public function read(string $id): string|false {
         $data = _dynlan_call('php_session_read', [$id]);
-        return $data === '' ? '' : (string)base64_decode($data);
         $this->id = $id;
+        return $data === '' ? '' : (string)base64_decode($data);
     }
     public function write(string $id, string $data): bool {
         return (bool)_dynlan_call('php_session_write', [$id, base64_encode($data)]);
