@@ -20,6 +20,9 @@ from dynlan.app import App, Site, discover_sites
 from dynlan.app._reload import Reloader
 from dynlan.config import Config, ConfigError, load_config
 from dynlan.observability import RequestMetrics
+from dynlan.observability._slow import SlowLog
+from dynlan.observability._tracing import Tracing
+from dynlan.observability._tracing import install as install_tracing
 from dynlan.observability._worker import ObservedOperations
 from dynlan.server import ListenError, Server, bind_socket
 from dynlan.server._access import AccessLog
@@ -216,6 +219,10 @@ def _serve_worker(
         quic = QuicRouter(make_configuration(*certificate_files(config.tls), settings), settings,
                           retry=http.h3_retry, max_connections=config.server.max_connections)
     app = App(config, sites, default)
+    if config.log.slow_fraction > 0:
+        app.pipeline.slow = SlowLog(config.log.slow_fraction)
+    tracing = Tracing.from_config(config.trace)
+    install_tracing(tracing)
     try:
         app.prepare()
     except ConfigError as exc:
@@ -268,7 +275,11 @@ def _serve_worker(
     for sock in [main, *redirects]:
         _listen(sock, config.server.backlog)
     _tune_gc()
-    trio.run(_run, server, app, reloader, main, watchdog, ready, redirects, udp)
+    try:
+        trio.run(_run, server, app, reloader, main, watchdog, ready, redirects, udp)
+    finally:
+        if tracing is not None:
+            tracing.shutdown()
     return 0
 
 
@@ -309,6 +320,8 @@ async def _run(
     async with trio.open_nursery() as nursery:
         # The heartbeat runs as long as the loop does: runtimes starting and closing are watched too.
         await nursery.start(watchdog.run)
+        if app.pipeline.slow is not None:
+            nursery.start_soon(app.pipeline.slow.run)
         async with app.running(), reloader.running():
             await server.serve([sock], on_ready=ready, redirect_sockets=redirects, udp_socket=udp)
         nursery.cancel_scope.cancel()

@@ -23,19 +23,23 @@ from dynlan import static
 from dynlan.app._errors import format_exception, send_error
 from dynlan.app._exchange import SiteExchange
 from dynlan.app._livereload import LIVE_PATH, LiveReload
-from dynlan.app._router import Match, Router
+from dynlan.app._router import Match, Route, Router
 from dynlan.app._rules import IpNetwork, client_address, parse_networks
 from dynlan.app._sites import Site
 from dynlan.config import StaticConfig
 from dynlan.host import PageContext, run_page
 from dynlan.http import Exchange, HttpError
 from dynlan.observability import LABELS
+from dynlan.observability._slow import SlowLog
+from dynlan.observability._tracing import current as current_tracing
+from dynlan.observability._tracing import point_request_at, use_span
 from dynlan.openapi._service import BODY_METHODS, WELL_KNOWN, OpenApiService
 from dynlan.proxy import ProxyService, peer_trusted
 from dynlan.realtime import is_realtime
 
 if TYPE_CHECKING:
     from dynlan.app._app import App
+    from dynlan.runtimes import Runtime
 
 log = logging.getLogger("dynlan")
 
@@ -60,12 +64,26 @@ class Pipeline:
         """The upstream groups of `proxy` rules (docs/proxy.md)."""
         self.openapi = OpenApiService()
         """The sites' OpenAPI documents and their pages' request checks (`[openapi]`, docs/openapi.md)."""
+        self.slow: SlowLog | None = None
+        """Logs pages running past `[log] slow_fraction` of their wall time (set by the worker when asked for)."""
         self.live = LiveReload(app) if app.dev else None
         """`--dev`: pages reload in the browser when their site's files change (dynlan.app._livereload)."""
 
     async def handle(self, exchange: Exchange, site: Site, trusted_proxies: list[str]) -> None:
         # The metrics' labels of this request (read by the access log once it is answered).
         LABELS.set((site.name, "-", "-"))
+        tracing = current_tracing()
+        if tracing is None:
+            await self._handle(exchange, site, trusted_proxies)
+            return
+        span = tracing.start_request(exchange.request, site.name)
+        try:
+            await self._handle(exchange, site, trusted_proxies)
+        finally:
+            _, route, runtime = LABELS.get()
+            tracing.end_request(span, exchange.request.method, exchange.status or 499, route, runtime)
+
+    async def _handle(self, exchange: Exchange, site: Site, trusted_proxies: list[str]) -> None:
         live = self.live
         ex = SiteExchange(exchange, site.config.http.max_body_size) if live is None else live.exchange(exchange, site)
         client = ex.request.client
@@ -320,7 +338,32 @@ class Pipeline:
             ctx._body = body
             ctx._body_received = len(body)
         try:
-            await run_page(runtime, ctx)
+            await self._run_page(runtime, ctx, route)
         finally:
             if responses is not None:
                 responses.end_fill(site.name, request, fill)
+
+    async def _run_page(self, runtime: Runtime, ctx: PageContext, route: Route) -> None:
+        slow = self.slow
+        if slow is not None:
+            request_id = ctx.request.request_id
+            slow.begin(request_id, ctx.site_name, route.name, ctx.limits.wall_time)
+            try:
+                await self._run_traced(runtime, ctx, route)
+            finally:
+                slow.end(request_id)
+            return
+        await self._run_traced(runtime, ctx, route)
+
+    @staticmethod
+    async def _run_traced(runtime: Runtime, ctx: PageContext, route: Route) -> None:
+        tracing = current_tracing()
+        if tracing is None:
+            await run_page(runtime, ctx)
+            return
+        # The page's span: the page and its host calls see it in `traceparent` (docs/operations.md, Traces).
+        span = tracing.child(ctx.request, f"page {route.url}", attributes={
+            "dynlan.page": route.name, "dynlan.runtime": route.runtime})
+        point_request_at(ctx.request, span)
+        with use_span(span, end_on_exit=True, record_exception=True, set_status_on_exception=True):
+            await run_page(runtime, ctx)

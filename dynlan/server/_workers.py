@@ -66,6 +66,8 @@ class Slot:
     """The supervisor killed the current process because its event loop stayed blocked."""
     reload_pending: bool = False
     """A SIGHUP came while the current process was starting: it is told to reload once it serves."""
+    reopen_pending: bool = False
+    """A SIGUSR1 came while the current process was starting: it reopens the access log once it serves."""
 
 
 class Supervisor:
@@ -111,6 +113,7 @@ class Supervisor:
             slot.announced = False
             # It reads the config files as they are now: a reload asked for before it started is in them.
             slot.reload_pending = False
+            slot.reopen_pending = False
             slot.stale_checks = 0
             slot.killed_blocked = False
             # Its own process group: a Ctrl-C in the terminal reaches the supervisor alone, which then stops the
@@ -209,6 +212,9 @@ class Supervisor:
                         slot.reload_pending = False
                         with contextlib.suppress(ProcessLookupError):
                             proc.send_signal(signal.SIGHUP)
+                    if slot.reopen_pending and not self.stopping:
+                        slot.reopen_pending = False
+                        nursery.start_soon(self._reopen_logs, [slot])
                 if self.stopping or slot.killed_blocked:
                     continue
                 # Two stale readings in a row, to be sure of it.
@@ -292,7 +298,7 @@ class Supervisor:
                 continue
             if signum == signal.SIGUSR1:
                 # logrotate moved the access log: every worker opens `[log] access_file` again.
-                nursery.start_soon(self._reopen_logs)
+                nursery.start_soon(self._reopen_logs, None)
                 continue
             if self.stopping:
                 # A second signal: no more waiting.
@@ -301,18 +307,27 @@ class Supervisor:
                 return
             await self._stop(nursery)
 
-    async def _reopen_logs(self) -> None:
+    async def _reopen_logs(self, slots: list[Slot] | None = None) -> None:
         from dynlan.observability._worker import WorkerClient
 
         if self.control_folder is None:
             log.warning("SIGUSR1: the access log cannot be reopened without the control socket")
             return
         client = WorkerClient(self.control_folder)
-        for slot in self.slots:
+        reopened = 0
+        for slot in self.slots if slots is None else slots:
             proc = slot.proc
-            if proc is not None and proc.returncode is None and slot.announced and \
-                    await client.ask(proc.pid, {"op": "reopen_logs"}) is None:
+            if proc is None or proc.returncode is not None:
+                continue
+            if not slot.announced:
+                # Starting: it may have opened the file before it was moved; it reopens it once it serves.
+                slot.reopen_pending = True
+                continue
+            if await client.ask(proc.pid, {"op": "reopen_logs"}) is None:
                 log.warning("SIGUSR1: worker %d (pid %d) did not reopen its access log", slot.index, proc.pid)
+            else:
+                reopened += 1
+        log.info("SIGUSR1: %d worker%s reopened the access log", reopened, "" if reopened == 1 else "s")
 
     async def _stop(self, nursery: trio.Nursery) -> None:
         if self.stopping:
