@@ -186,7 +186,7 @@ static const int stackEffects[] = {
     [OP_IMPORT_MODULE] = 1, [OP_IMPORT_VARIABLE] = 1, [OP_END] = 0,
     [OP_ADD] = 0, [OP_SUB] = 0, [OP_MUL] = 0, [OP_DIV] = 0, [OP_LT] = 0, [OP_GT] = 0,
     [OP_LTE] = 0, [OP_GTE] = 0, [OP_EQ] = 0, [OP_NEQ] = 0, [OP_SUBSCRIPT] = 0,
-    [OP_ITERATE] = 0, [OP_ITERATOR_VALUE] = 0, [OP_MOD] = 0};
+    [OP_ITERATE] = 0, [OP_ITERATOR_VALUE] = 0, [OP_MOD] = 0, [OP_ADD_ELEMENT] = 0};
 
 /* ---- errors ----------------------------------------------------------- */
 

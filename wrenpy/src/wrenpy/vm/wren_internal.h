@@ -315,7 +315,7 @@ enum {
   FAST_GTE, FAST_EQ, FAST_NEQ,
   /* List and Range methods the interpreter runs inline on their usual
      arguments (anything else takes the primitive's path). */
-  FAST_SUBSCRIPT, FAST_ITERATE, FAST_ITERATOR_VALUE, FAST_MOD
+  FAST_SUBSCRIPT, FAST_ITERATE, FAST_ITERATOR_VALUE, FAST_MOD, FAST_ADD_ELEMENT
 };
 #define FAST_INFIX_SYMBOLS 256
 
@@ -571,7 +571,7 @@ typedef enum {
      to the call OP_CALL_1 makes: the same operand (u16 symbol). In the order
      of the FAST_* codes, from FAST_PLUS on. */
   OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_LT, OP_GT, OP_LTE, OP_GTE, OP_EQ, OP_NEQ,
-  OP_SUBSCRIPT, OP_ITERATE, OP_ITERATOR_VALUE, OP_MOD
+  OP_SUBSCRIPT, OP_ITERATE, OP_ITERATOR_VALUE, OP_MOD, OP_ADD_ELEMENT
 } OpCode;
 
 int wren_op_size(const uint8_t* code, const Value* constants, int ip);

@@ -66,7 +66,8 @@ WrenVM* wren_new_vm(const WrenConfiguration* config) {
                    {"/(_)", FAST_DIVIDE}, {"<(_)", FAST_LT}, {">(_)", FAST_GT},
                    {"<=(_)", FAST_LTE}, {">=(_)", FAST_GTE}, {"==(_)", FAST_EQ},
                    {"!=(_)", FAST_NEQ}, {"[_]", FAST_SUBSCRIPT}, {"iterate(_)", FAST_ITERATE},
-                   {"iteratorValue(_)", FAST_ITERATOR_VALUE}, {"%(_)", FAST_MOD}};
+                   {"iteratorValue(_)", FAST_ITERATOR_VALUE}, {"%(_)", FAST_MOD},
+                   {"add(_)", FAST_ADD_ELEMENT}};
   for (size_t i = 0; i < sizeof fastInfix / sizeof fastInfix[0]; i++) {
     int symbol = wren_method_symbol(vm, fastInfix[i].signature);
     if (symbol < FAST_INFIX_SYMBOLS) vm->fastInfix[symbol] = fastInfix[i].code;
@@ -535,7 +536,7 @@ static WrenInterpretResult run_interpreter(WrenVM* vm, ObjFiber* fiber) {
       &&op_CLASS, &&op_FOREIGN_CLASS, &&op_END_CLASS, &&op_METHOD_INSTANCE, &&op_METHOD_STATIC,
       &&op_END_MODULE, &&op_IMPORT_MODULE, &&op_IMPORT_VARIABLE, &&op_END, &&op_ADD, &&op_SUB,
       &&op_MUL, &&op_DIV, &&op_LT, &&op_GT, &&op_LTE, &&op_GTE, &&op_EQ, &&op_NEQ,
-      &&op_SUBSCRIPT, &&op_ITERATE, &&op_ITERATOR_VALUE, &&op_MOD};
+      &&op_SUBSCRIPT, &&op_ITERATE, &&op_ITERATOR_VALUE, &&op_MOD, &&op_ADD_ELEMENT};
 #define CASE(name) op_##name
 #define DISPATCH()                                      \
   do {                                                  \
@@ -715,6 +716,20 @@ static WrenInterpretResult run_interpreter(WrenVM* vm, ObjFiber* fiber) {
       }
       sp[-2] = BOOL_VAL(equal == (instruction == OP_EQ));
       goto fast_done;
+    }
+    CASE(ADD_ELEMENT) : {
+      /* list.add(x) while the list has room; growing it (which may collect)
+         is the primitive's. */
+      Value a = sp[-2];
+      if (IS_OBJ(a) && AS_OBJ(a)->type == OBJ_LIST && remaining >= 4) {
+        ValueBuffer* elements = &((ObjList*)AS_OBJ(a))->elements;
+        if (elements->count < elements->capacity) {
+          elements->data[elements->count++] = sp[-1];
+          sp[-2] = sp[-1];
+          goto fast_done;
+        }
+      }
+      goto fast_slow;
     }
     CASE(SUBSCRIPT) : CASE(ITERATE) : CASE(ITERATOR_VALUE) : {
       /* list[i], and the iteration protocol of lists and ranges: the
