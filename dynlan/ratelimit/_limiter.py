@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import time
 from typing import TYPE_CHECKING
 
@@ -47,6 +48,8 @@ class RateLimiter:
         self._redis = redis
         self._script = redis.script(REDIS_SCRIPT) if redis is not None and store == "redis" else None
         self._decisions = 0
+        # Unique to this process's decisions (its pid in the high bits: no two workers share one).
+        self._nonce = os.getpid() << 32
         self._warned = 0.0
         self.refused = 0
         self.failures = 0
@@ -81,15 +84,24 @@ class RateLimiter:
         key = f"{site}\0{limit.identity}\0{bucket}"
         # CLOCK_MONOTONIC is one clock for every process of the machine.
         now = time.monotonic()
-        with self._shared.transaction() as db:
-            row = db.execute("SELECT tat FROM rate WHERE key = ?", (key,)).fetchone()
-            decision, tat = gcra(row[0] if row is not None else None, now, limit.interval, limit.burst)
-            if tat is not None:
-                db.execute("INSERT INTO rate (key, tat) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET tat = excluded.tat",
-                           (key, tat))
-            self._decisions += 1
-            if self._decisions % SWEEP_EVERY == 0:
-                db.execute("DELETE FROM rate WHERE tat < ?", (now,))
+        interval, burst = limit.interval, limit.burst
+        self._decisions += 1
+        self._nonce += 1
+        nonce = self._nonce
+        # One statement, so one atomic step for SQLite (no read-modify-write another worker could interleave): the
+        # TAT moves on only when the request is allowed, and then the row takes this decision's nonce, which is
+        # how the answer tells an allowed request from a refused one. The decision's numbers are `gcra`'s, from
+        # the TAT before (recovered from the one after: one interval less when allowed).
+        rows = self._shared.query(
+            "INSERT INTO rate (key, tat, nonce) VALUES (?1, ?2 + ?3, ?5) ON CONFLICT(key) DO UPDATE SET "
+            "tat = CASE WHEN max(tat, ?2) + ?3 - ?3 * ?4 <= ?2 THEN max(tat, ?2) + ?3 ELSE tat END, "
+            "nonce = CASE WHEN max(tat, ?2) + ?3 - ?3 * ?4 <= ?2 THEN ?5 ELSE nonce END "
+            "RETURNING tat, nonce", (key, now, interval, burst, nonce))
+        tat, stamp = rows[0]
+        assert isinstance(tat, float)
+        decision, _ = gcra(tat - interval if stamp == nonce else tat, now, interval, burst)
+        if self._decisions % SWEEP_EVERY == 0:
+            self._shared.query("DELETE FROM rate WHERE tat < ?", (now,))
         return decision
 
     def _redis_check(self, limit: RateLimit, site: str, bucket: str) -> Decision:

@@ -51,18 +51,19 @@ class RateLimit:
         return f'"{self.name}";q={self.requests};w={max(1, round(self.per))}'
 
     def bucket(self, client: str, path: str, headers: Any, cookies: dict[str, str]) -> str:
-        """The bucket a request is counted in (a digest: a long header cannot make a long key)."""
+        """The bucket a request is counted in (a header's or cookie's value as a digest: a long value cannot make a
+        long key)."""
         if self.key == "route":
-            value = "route"
-        elif self.key == "header":
+            return "route"
+        if self.key == "header":
             found = headers.get(self.key_name)
-            value = "h:" + found if found is not None else "ip:" + client
         elif self.key == "cookie":
             found = cookies.get(self.key_name)
-            value = "c:" + found if found is not None else "ip:" + client
         else:
-            value = "ip:" + client
-        return hashlib.blake2b(value.encode("utf-8", "replace"), digest_size=16).hexdigest()
+            found = None
+        if found is None:
+            return "ip:" + client
+        return self.key[0] + ":" + hashlib.blake2b(found.encode("utf-8", "replace"), digest_size=16).hexdigest()
 
 
 def parse_duration(value: Any, where: str) -> float:
