@@ -525,6 +525,11 @@ def main(argv: list[str]) -> int:
                             env=env3, cwd=str(HERE))
                 if hc3 is not None:
                     scenarios.append(("hypercorn h3 static 4k", "h3load", f"https://127.0.0.1:{hc3}/4k.txt"))
+                # The same server with the admin listener on: every request counted for /metrics (issue 20: <= 5 %).
+                dm = start(["dynlan static 4k, metrics on"],
+                           dynlan_cmd(site, "{port}", "--admin", f"127.0.0.1:{free_port()}"))
+                if dm is not None:
+                    scenarios.append(("dynlan static 4k, metrics on", "wrk", f"http://127.0.0.1:{dm}/4k.txt"))
             if "python" in wanted:
                 cfg = tmp / "sandbox.toml"
                 cfg.write_text('[python]\nsandbox = "process"\nworkers = 2\n')
@@ -668,6 +673,7 @@ def main(argv: list[str]) -> int:
     if now is not None and before is not None and now.p99_ms is not None and before.p99_ms is not None:
         # Issue 17: p99 latency at -c32 no worse than before the change (10 % for the machine's noise).
         report.latencies.append(("static 4k p99 at -c32, now vs before", now.p99_ms, round(before.p99_ms * 1.1, 2)))
+    report.ratio("static 4k: metrics on / off", "dynlan static 4k, metrics on", "dynlan static 4k", 0.95)
     spun = report.results.get("dynlan wren hello, 2 spinning")
     if spun is not None and spun.p99_ms is not None:
         report.latencies.append(("wren hello p99, 2 pages spinning", spun.p99_ms, 100.0))

@@ -42,30 +42,37 @@ def status_class(status: int) -> str:
 class RequestMetrics:
     """Counters of the requests this worker answered (what the access log sees, on every protocol)."""
 
-    __slots__ = ("bytes_sent", "latency", "requests")
+    __slots__ = ("_cells", "bytes_sent", "latency", "requests")
 
     def __init__(self) -> None:
-        self.requests: dict[tuple[str, str, str, str, str], int] = {}
-        """(site, route, runtime, protocol, status class) -> requests."""
+        self.requests: dict[tuple[str, str, str, str, str], list[int]] = {}
+        """(site, route, runtime, protocol, status class) -> [requests]."""
         self.latency: dict[tuple[str, str, str], list[float]] = {}
         """(site, runtime, protocol) -> counts per bucket (the last: past every bound), then the sum of seconds."""
-        self.bytes_sent: dict[tuple[str, str], int] = {}
-        """(site, protocol) -> response bytes sent."""
+        self.bytes_sent: dict[tuple[str, str], list[int]] = {}
+        """(site, protocol) -> [response bytes sent]."""
+        self._cells: dict[tuple[tuple[str, str, str], str, int], tuple[list[int], list[float], list[int]]] = {}
+        """(labels, version, status) -> the three cells a request with them adds to: one lookup per request."""
 
     def record(self, labels: tuple[str, str, str], version: str, status: int, sent: int, seconds: float) -> None:
-        site, route, runtime = labels
-        protocol = _PROTOCOLS.get(version, version)
-        key = (site, route, runtime, protocol, _CLASSES[status // 100] if 100 <= status < 600 else "other")
-        requests = self.requests
-        requests[key] = requests.get(key, 0) + 1
-        hkey = (site, runtime, protocol)
-        counts = self.latency.get(hkey)
-        if counts is None:
-            counts = self.latency[hkey] = [0.0] * (len(LATENCY_BUCKETS) + 2)
+        cells = self._cells.get((labels, version, status))
+        if cells is None:
+            cells = self._new_cells(labels, version, status)
+        cells[0][0] += 1
+        counts = cells[1]
         counts[bisect_left(LATENCY_BUCKETS, seconds)] += 1
         counts[-1] += seconds
-        bkey = (site, protocol)
-        self.bytes_sent[bkey] = self.bytes_sent.get(bkey, 0) + sent
+        cells[2][0] += sent
+
+    def _new_cells(self, labels: tuple[str, str, str], version: str, status: int) -> \
+            tuple[list[int], list[float], list[int]]:
+        site, route, runtime = labels
+        protocol = _PROTOCOLS.get(version, version)
+        requests = self.requests.setdefault((site, route, runtime, protocol, status_class(status)), [0])
+        counts = self.latency.setdefault((site, runtime, protocol), [0.0] * (len(LATENCY_BUCKETS) + 2))
+        sent = self.bytes_sent.setdefault((site, protocol), [0])
+        cells = self._cells[(labels, version, status)] = (requests, counts, sent)
+        return cells
 
 
 def connection_counts(state: ServerState) -> dict[str, int]:
@@ -120,7 +127,7 @@ def snapshot(app: App, state: ServerState, metrics: RequestMetrics | None) -> di
         "requests": [], "latency": [], "bytes": [],
     }
     if metrics is not None:
-        out["requests"] = [[*key, n] for key, n in metrics.requests.items()]
+        out["requests"] = [[*key, cell[0]] for key, cell in metrics.requests.items()]
         out["latency"] = [[*key, list(counts)] for key, counts in metrics.latency.items()]
-        out["bytes"] = [[*key, n] for key, n in metrics.bytes_sent.items()]
+        out["bytes"] = [[*key, cell[0]] for key, cell in metrics.bytes_sent.items()]
     return out
