@@ -541,7 +541,9 @@ class Client:
             raise HttpCallError(f"http.request: cannot connect to {target.authority} ({address}): "
                                 f"{exc.strerror or exc}") from None
         if target.scheme != "https":
-            return Http1Connection(tcp, origin, UNBOUNDED)
+            conn = Http1Connection(tcp, origin, UNBOUNDED)
+            conn.timer = self.pools.timer
+            return conn
         tls = trio.SSLStream(tcp, self._tls_context(), server_hostname=target.host, https_compatible=True)
         try:
             await tls.do_handshake()

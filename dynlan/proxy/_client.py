@@ -32,6 +32,7 @@ from dynlan.proxy._codec import (
 )
 from dynlan.proxy._config import Timeouts, Upstream
 from dynlan.proxy._pool import Origin
+from dynlan.proxy._timer import ReadTimer
 
 READ_SIZE = 65536
 
@@ -93,8 +94,8 @@ class Http1Connection:
     pages' calls, which their page's cancel scope bounds): each user sets them when it takes the connection.
     """
 
-    __slots__ = ("stream", "origin", "timeouts", "idle_since", "reusable", "_fd", "_poll_fd", "_socket", "_poller",
-                 "_parser", "_chunked", "_sent_all", "_waiting")
+    __slots__ = ("stream", "origin", "timeouts", "idle_since", "reusable", "timer", "deadline", "expired", "_fd",
+                 "_poll_fd", "_socket", "_poller", "_parser", "_chunked", "_sent_all", "_waiting")
 
     def __init__(self, stream: trio.abc.Stream, origin: Origin, timeouts: Timeouts,
                  transport: trio.SocketStream | None = None) -> None:
@@ -104,6 +105,11 @@ class Http1Connection:
         self.timeouts = timeouts
         self.idle_since = 0.0
         self.reusable = False
+        self.timer: ReadTimer | None = None
+        """The worker's read timer (`_timer.py`), set by whoever takes the connection; without a running one,
+        each wait has a cancel scope of its own."""
+        self.deadline = 0.0
+        self.expired = False
         tcp = transport if transport is not None else stream
         assert isinstance(tcp, trio.SocketStream)
         self._socket = tcp.socket
@@ -160,10 +166,23 @@ class Http1Connection:
                 except OSError as exc:
                     raise UpstreamBroken(f"reading from the upstream failed: {exc}") from None
             while True:
-                with trio.CancelScope(deadline=deadline) as scope:
-                    await trio.lowlevel.wait_readable(fd)
-                if scope.cancelled_caught:
-                    raise UpstreamTimeout(f"no bytes from the upstream for {self.timeouts.read}s")
+                timer = self.timer
+                if timer is not None and timer.running:
+                    self.deadline = deadline
+                    timer.add(self)
+                    try:
+                        await trio.lowlevel.wait_readable(fd)
+                    except trio.ClosedResourceError:
+                        if self.expired:
+                            raise UpstreamTimeout(f"no bytes from the upstream for {self.timeouts.read}s") from None
+                        raise UpstreamBroken("the connection was closed") from None
+                    finally:
+                        timer.discard(self)
+                else:
+                    with trio.CancelScope(deadline=deadline) as scope:
+                        await trio.lowlevel.wait_readable(fd)
+                    if scope.cancelled_caught:
+                        raise UpstreamTimeout(f"no bytes from the upstream for {self.timeouts.read}s")
                 try:
                     return os.read(fd, READ_SIZE)
                 except BlockingIOError:
@@ -179,6 +198,12 @@ class Http1Connection:
         if scope.cancelled_caught:
             raise UpstreamTimeout(f"no bytes from the upstream for {self.timeouts.read}s")
         return bytes(data)
+
+    def expire(self) -> None:
+        """The read timer's call past the deadline: the wait ends (ClosedResourceError), and the connection is
+        spent (its response may still come: it is never reused)."""
+        self.expired = True
+        trio.lowlevel.notify_closing(self._fd)
 
     def looks_alive(self) -> bool:
         """An idle connection the other side has not closed: nothing readable on it (a readable idle socket has

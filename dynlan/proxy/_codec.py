@@ -95,20 +95,19 @@ def last_chunk(trailers: list[tuple[str, str]]) -> bytes:
 class ResponseParser:
     """The response to one request: `feed()` bytes (b"" at the connection's end), take `events`."""
 
-    __slots__ = ("_parser", "_head_only", "_headers", "_size", "_status", "events", "_head_done", "_done",
-                 "_until_close", "_framed", "_trailers")
+    __slots__ = ("_parser", "_head_only", "_fields", "_size", "_status", "events", "_head_done", "_done",
+                 "_until_close")
 
     def __init__(self, head_only: bool) -> None:
         self._parser = httptools.HttpResponseParser(self)
         self._head_only = head_only
-        self._headers: list[tuple[bytes, bytes]] = []
+        self._fields: list[tuple[bytes, bytes]] = []
+        """The fields of the head being read, then those of the trailer section, as received."""
         self._size = 0
         self._status = 0
         self._head_done = False
         self._done = False
-        self._framed = False
         self._until_close = False
-        self._trailers: list[tuple[bytes, bytes]] = []
         self.events: deque[ResponseEvent] = deque()
 
     @property
@@ -141,9 +140,12 @@ class ResponseParser:
 
     def _finish(self, keep_alive: bool) -> None:
         self._done = True
-        self.events.append(ResponseEnd(keep_alive, tuple(self._trailers)))
+        trailers = tuple((name.lower(), value) for name, value in self._fields) if self._head_done else ()
+        self.events.append(ResponseEnd(keep_alive, trailers))
 
     # -- llhttp callbacks ----------------------------------------------------------------------------------
+    # A callback per field is the costly part of a parse (a call from C into Python for each): it only counts
+    # and keeps the field; the head's end does the rest in one pass.
 
     def on_message_begin(self) -> None:
         if self._done:
@@ -154,34 +156,33 @@ class ResponseParser:
             raise _Stop
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._size += len(name) + len(value)
-        if self._size > MAX_HEAD:
+        size = self._size + len(name) + len(value)
+        self._size = size
+        if size > MAX_HEAD:
             raise CodecError(f"the response head is over {MAX_HEAD} bytes (its trailers counted with it)")
-        lower = name.lower()
-        if self._head_done:
-            self._trailers.append((lower, value))  # a trailer field (after a chunked body)
-            return
-        if lower == b"content-length" or lower == b"transfer-encoding":
-            self._framed = True
-        self._headers.append((lower, value))
+        self._fields.append((name, value))
 
     def on_headers_complete(self) -> None:
         status = self._parser.get_status_code()
         if 100 <= status < 200:
             # An interim response (100 Continue, 103 Early Hints): the final one follows.
-            self._headers = []
+            self._fields = []
             self._size = 0
-            self._framed = False
             return
         self._status = status
         self._head_done = True
-        self.events.append(ResponseHead(status, self._headers))
+        headers = [(name.lower(), value) for name, value in self._fields]
+        self._fields = []  # from here on, the trailer section's
+        self.events.append(ResponseHead(status, headers))
         no_body = self._head_only or status in (204, 304)
         if no_body:
             # RFC 9110 §9.3.2, §15.3.5, §15.4.5: whatever Content-Length says, no body follows.
             self._finish(self._parser.should_keep_alive())
             raise _Stop
-        self._until_close = not self._framed
+        for name, _ in headers:
+            if name == b"content-length" or name == b"transfer-encoding":
+                return
+        self._until_close = True
 
     def on_body(self, body: bytes) -> None:
         if self._head_done:

@@ -121,7 +121,9 @@ class Group:
         if conn is not None:
             conn.timeouts = self.spec.timeouts
             return conn, True
-        return await open_connection(state.upstream, self.spec.timeouts), False
+        conn = await open_connection(state.upstream, self.spec.timeouts)
+        conn.timer = self.pools.timer
+        return conn, False
 
     def release(self, state: UpstreamState, conn: Http1Connection) -> None:
         """Back to the pool when it can carry another request; closed otherwise (and once the group is

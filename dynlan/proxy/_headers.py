@@ -55,58 +55,82 @@ def _forwarded_node(address: str) -> str:
     return address or "unknown"
 
 
+_SPECIAL = HOP_BY_HOP | _FORWARDING | {"host", "expect", "content-length", "via"}
+"""Request fields the loop of `request_headers` looks at; every other one passes as it is (unless `Proxy-*`)."""
+
+
 def request_headers(request: HttpRequest, spec: ProxySpec, peer: str, trusted_peer: bool,
                     ) -> tuple[list[tuple[str, str]], str]:
     """The fields to send upstream, and how the body is framed: "none", "body" (Content-Length kept),
     "chunked" (the client sent it chunked: chunked again) or "probe" (HTTP/2 and /3 without a length)."""
-    received = request.headers.items()
-    listed = _connection_names(received)
-    out: list[tuple[str, str]] = []
-    chunked = False
-    has_length = False
-    trailers = False
-    for name, value in received:
+    # One pass over the fields (this runs for every proxied request): most go as they are; the forwarding
+    # fields a trusted peer sent are kept in place, and where this hop adds to one, it adds to the last.
+    out: list[tuple[str, str]] = [("host", spec.host or request.host or spec.upstreams[0].default_host)]
+    listed: set[str] | None = None
+    chunked = has_length = trailers = False
+    zero_length = False
+    last: dict[str, int] = {}
+    for name, value in request.headers:
+        if name not in _SPECIAL:
+            if name[:6] != "proxy-":
+                out.append((name, value))
+            continue
         if name == "transfer-encoding":
             chunked = True
         elif name == "te":
             trailers = trailers or _accepts_trailers(value)
-        if _dropped(name, listed) or name == "host" or name == "expect":
-            # Expect: 100-continue is answered to the client by the server when the body is first read; the
-            # upstream gets the body without waiting.
-            continue
-        if name in _FORWARDING and not trusted_peer:
-            continue
-        if name == "content-length":
-            if has_length:
-                continue
-            has_length = True
-        out.append((name, value))
-    out.insert(0, ("host", spec.host or request.host or spec.upstreams[0].default_host))
+        elif name == "connection":
+            listed = (listed or set()) | {token.strip().lower() for token in value.split(",") if token.strip()}
+        elif name == "content-length":
+            if not has_length:
+                # Only the first: the server has checked that repeats agree (RFC 9110 §8.6).
+                has_length = True
+                zero_length = value.strip() == "0"
+                out.append((name, value))
+        elif name == "via" or (name in _FORWARDING and trusted_peer):
+            last[name] = len(out)
+            out.append((name, value))
+        # Else hop-by-hop, Host (set above), Expect (100-continue is answered to the client by the server when
+        # the body is first read; the upstream gets the body without waiting) or a forwarding field from a peer
+        # that is not trusted: not passed on.
+    if listed:
+        # Fields the client named in Connection are this hop's (RFC 9110 §7.6.1).
+        out = [field for field in out if field[0] not in listed or field[0] == "host"]
+        last = {name: i for i, (name, _) in enumerate(out) if name in last}
     proto = request.scheme
     host = request.host
     version = _via_version(request.http_version)
     node = f"for={_forwarded_node(peer)};proto={proto}"
     if host:
         node += f';host="{host}"'  # quoted: a port's ':' is not a token character (RFC 7239 §4)
-    _append(out, "forwarded", node)
-    _append(out, "x-forwarded-for", peer)
-    if not trusted_peer or not request.headers.get("x-forwarded-proto"):
-        _replace(out, "x-forwarded-proto", proto)
-    if host and (not trusted_peer or not request.headers.get("x-forwarded-host")):
-        _replace(out, "x-forwarded-host", host)
-    _append(out, "via", f"{version} {VIA_NAME}")
+    _add(out, last, "forwarded", node)
+    _add(out, last, "x-forwarded-for", peer)
+    if "x-forwarded-proto" not in last:
+        out.append(("x-forwarded-proto", proto))
+    if host and "x-forwarded-host" not in last:
+        out.append(("x-forwarded-host", host))
+    _add(out, last, "via", f"{version} {VIA_NAME}")
     if trailers:
         out.append(("te", "trailers"))
         out.append(("connection", "te"))
     if chunked:
         kind = "chunked"
     elif has_length:
-        kind = "none" if (request.headers.get("content-length") or "").strip() == "0" else "body"
+        kind = "none" if zero_length else "body"
     elif version.startswith("1"):
         kind = "none"  # RFC 9112 §6.3: neither Content-Length nor Transfer-Encoding: no body
     else:
         kind = "probe"
     return out, kind
+
+
+def _add(fields: list[tuple[str, str]], last: dict[str, int], name: str, value: str) -> None:
+    """Add `value` to the last field called `name` (at `last[name]`) as one more list element, or a new field."""
+    at = last.get(name)
+    if at is None:
+        fields.append((name, value))
+    else:
+        fields[at] = (name, f"{fields[at][1]}, {value}")
 
 
 def _accepts_trailers(value: str) -> bool:
@@ -128,16 +152,37 @@ def _replace(fields: list[tuple[str, str]], name: str, value: str) -> None:
     fields.append((name, value))
 
 
+_RESPONSE_DROPPED = frozenset(name.encode() for name in HOP_BY_HOP) | {b"date", b"server"}
+"""Date and Server are the server's own (it adds them to every response, RFC 9110 §6.6.1: the origin of the
+response to this client is this server); two of each would be a contradiction."""
+
+
 def response_headers(raw: Iterable[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
     """The upstream response's fields for the client: hop-by-hop ones dropped, `Via` added."""
-    decoded = [(name.decode("latin-1").lower(), value.decode("latin-1")) for name, value in raw]
-    listed = _connection_names(decoded)
-    # Date and Server are the server's own (it adds them to every response, RFC 9110 §6.6.1: the origin of
-    # the response to this client is this server); two of each would be a contradiction.
-    out = [(name, value) for name, value in decoded
-           if not _dropped(name, listed) and name != "date" and name != "server"]
-    _append(out, "via", f"1.1 {VIA_NAME}")
+    out: list[tuple[str, str]] = []
+    listed: set[str] | None = None
+    via = -1
+    for name, value in raw:
+        name = name.lower()
+        if name in _RESPONSE_DROPPED or name[:6] == b"proxy-":
+            if name == b"connection":
+                tokens = value.decode("latin-1").lower().split(",")
+                listed = (listed or set()) | {token.strip() for token in tokens if token.strip()}
+            continue
+        if name == b"via":
+            via = len(out)
+        out.append((name.decode("latin-1"), value.decode("latin-1")))
+    if listed:
+        out = [field for field in out if field[0] not in listed]
+        via = max((i for i, (name, _) in enumerate(out) if name == "via"), default=-1)
+    if via < 0:
+        out.append(("via", _VIA_RESPONSE))
+    else:
+        out[via] = ("via", f"{out[via][1]}, {_VIA_RESPONSE}")
     return out
+
+
+_VIA_RESPONSE = f"1.1 {VIA_NAME}"
 
 
 def response_trailers(raw: Iterable[tuple[bytes, bytes]]) -> list[tuple[str, str]]:

@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+from dynlan.proxy._timer import ReadTimer
+
 if TYPE_CHECKING:
     from dynlan.proxy._client import Http1Connection
 
@@ -52,9 +54,11 @@ EXTRA_KEY = "upstream_pools"
 class Pools:
     """Idle connections by origin."""
 
-    __slots__ = ("idle", "count", "closed", "started")
+    __slots__ = ("idle", "count", "closed", "started", "timer")
 
     def __init__(self) -> None:
+        self.timer = ReadTimer()
+        """The read timeouts of the connections taken from these pools (its task runs beside the pools')."""
         self.idle: dict[Origin, list[Http1Connection]] = {}
         self.count = 0
         self.closed = False
@@ -70,6 +74,7 @@ class Pools:
         if not pools.started and nursery is not None:
             pools.started = True
             nursery.start_soon(pools.keep)
+            nursery.start_soon(pools.timer.run)
         return pools
 
     def take(self, origin: Origin) -> Http1Connection | None:
