@@ -69,7 +69,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
     proc.wait(10)
 
 
-def site_config(a: str, b: str, sock: str, dead: str) -> str:
+def site_config(a: str, b: str, sock: str, dead: str, hole: str) -> str:
     return f"""
 [[route]]
 path = "/api/*"
@@ -115,7 +115,29 @@ proxy = {{ upstreams = ["http://{a}", "http://{b}"], policy = "random_two", stri
 [[route]]
 path = "/sock/*"
 proxy = {{ upstreams = ["unix:{sock}"], strip_prefix = true }}
+
+[[route]]
+path = "/hole/*"
+proxy = {{ upstreams = ["http://{hole}"], timeouts = {{ connect = 0.5 }} }}
+
+[[route]]
+path = "/hole-then-a/*"
+proxy = {{ upstreams = ["http://{hole}", "http://{a}"], timeouts = {{ connect = 0.5 }}, eject = {{ fails = 1000 }} }}
 """
+
+
+@contextlib.contextmanager
+def black_hole() -> Iterator[str]:
+    """An address whose connections never complete: a listener with a backlog of 0 whose one place in the accept
+    queue is taken by a connection never accepted (Linux then drops further SYNs, and a connect waits until its
+    timeout), deterministic on loopback."""
+    listener = socket.create_server(("127.0.0.1", 0), backlog=0)
+    filler = socket.create_connection(listener.getsockname(), timeout=10)
+    try:
+        yield "{}:{}".format(*listener.getsockname())
+    finally:
+        filler.close()
+        listener.close()
 
 
 SERVER_CONFIG = """
@@ -145,10 +167,12 @@ def proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upstreams]:
     (root / "errors").mkdir(parents=True)
     (root / "index.html").write_text("home\n")
     (root / "errors" / "502.html").write_text("<h1>our own bad gateway page</h1>\n")
+    (root / "errors" / "504.html").write_text("<h1>our own gateway timeout page</h1>\n")
     sock = str(base / "up.sock")
     dead = f"127.0.0.1:{free_port()}"  # nothing listens there
-    with upstream("a") as (a, a_bind), upstream("b") as (b, b_bind), upstream("s", f"unix:{sock}") as (s, _):
-        (root / "dynlan.toml").write_text(site_config(a_bind, b_bind, sock, dead))
+    with upstream("a") as (a, a_bind), upstream("b") as (b, b_bind), upstream("s", f"unix:{sock}") as (s, _), \
+            black_hole() as hole:
+        (root / "dynlan.toml").write_text(site_config(a_bind, b_bind, sock, dead, hole))
         with run_dynlan(root, config=SERVER_CONFIG) as server:
             ups = Upstreams(root, server, {"a": a, "b": b, "s": s}, {"a": a_bind, "b": b_bind})
             try:
@@ -262,6 +286,17 @@ def test_a_refused_connection_is_tried_on_the_next_upstream(proxied: Upstreams) 
         for method in ("GET", "POST", "DELETE", "GET"):
             r = c.request(method, "/mixed/x", content=b"body" if method == "POST" else None)
             assert seen(r)["name"] == "a" and seen(r)["method"] == method
+
+
+def test_a_connect_timeout_is_504_with_the_sites_error_page(proxied: Upstreams) -> None:
+    started = time.monotonic()
+    r = httpx.get(proxied.server.url + "/hole/x", timeout=30)
+    assert r.status_code == 504 and "our own gateway timeout page" in r.text, r.text
+    assert time.monotonic() - started < 10  # the connect timeout (0.5 s), not the kernel's (minutes)
+    assert "no connection within 0.5s" in proxied.server.log()
+    # With another upstream in the list, the request goes on to it (nothing was sent to the first).
+    with httpx.Client(base_url=proxied.server.url, timeout=30) as c:
+        assert {seen(c.post("/hole-then-a/x", content=b"body"))["name"] for _ in range(2)} == {"a"}
 
 
 def test_upstream_timeout_is_504(proxied: Upstreams) -> None:
