@@ -91,7 +91,7 @@ class ForeignClass(NamedTuple):
     """
 
     allocate: Callable[[VM], object]
-    finalize: Callable[[object], None] | None = None
+    finalize: Callable[[Any], None] | None = None
 
 
 _NO_FOREIGN: Mapping[Any, Any] = MappingProxyType({})
