@@ -12,9 +12,9 @@ PORT   ?= 8080
 
 # command:debian-package pairs. Serving needs php-cgi alone (for .php pages); the suite adds a Redis server, the
 # HTTP clients it drives the server with, a browser, openssl, the PHP applications it serves and the pure-Lua
-# libraries it copies into a test site (tests/e2e/test_libraries.py).
+# libraries it copies into a test site (tests/e2e/test_libraries.py); nginx is an upstream of the proxy tests.
 SERVE_SYSDEPS := php-cgi:php-cgi
-TEST_SYSDEPS  := redis-server:redis-server nghttp:nghttp2-client h2load:nghttp2-client curl:curl chromium:chromium openssl:openssl
+TEST_SYSDEPS  := redis-server:redis-server nghttp:nghttp2-client h2load:nghttp2-client curl:curl chromium:chromium openssl:openssl nginx:nginx
 TEST_DEBS     := adminer php-sqlite3 lua-penlight lua-dkjson lua-inspect
 SOAK_SECONDS  ?= 600
 BENCH_SYSDEPS := wrk:wrk nginx:nginx h2load:nghttp2-client php-fpm8.2:php-fpm
