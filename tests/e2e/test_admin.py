@@ -21,6 +21,7 @@ import pytest
 from websockets.sync.client import connect
 
 from tests._server import RunningServer, free_port, run_dynlan, wait_port
+from tests.e2e.test_redis import Redis
 
 
 @pytest.fixture(scope="module")
@@ -240,3 +241,27 @@ def test_dashboard_in_chromium(admin: tuple[RunningServer, str], tmp_path: Path)
     # No asset comes from anywhere else: the page names no other origin.
     page = httpx.get(base + "/admin", timeout=30).text
     assert "http://" not in page and "https://" not in page and "src=" not in page
+
+
+def test_readyz_follows_redis(tmp_path: Path) -> None:
+    redis = Redis(free_port(), tmp_path)
+    redis.start()
+    try:
+        (tmp_path / "site").mkdir()
+        (tmp_path / "site" / "a.txt").write_text("a\n")
+        port = free_port()
+        config = (f'[admin]\nlisten = "127.0.0.1:{port}"\n[server]\ngrace_period = 0.5\n'
+                  f'[cache]\nbackend = "redis"\nurl = "redis://127.0.0.1:{redis.port}/0"\n')
+        with run_dynlan(tmp_path / "site", "--no-access-log", config=config) as server:
+            wait_port(port, server.proc)
+            base = f"http://127.0.0.1:{port}"
+            wait_ready(base)
+            redis.stop()
+            r = ready(base)
+            assert r.status_code == 503
+            assert any("redis unreachable" in p for w in r.json()["workers"] for p in w["problems"]), r.text
+            assert httpx.get(base + "/healthz", timeout=30).status_code == 200
+            redis.start()
+            wait_ready(base)
+    finally:
+        redis.stop()

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests._server import RunningServer, free_port, run_dynlan, wait_port
+from tests._server import RunningServer, curl, free_port, run_dynlan, wait_port
 
 TOKEN = "s3cret-admin-token"
 AUTH = {"authorization": f"Bearer {TOKEN}"}
@@ -79,7 +79,12 @@ def test_counters_move_with_requests_served_by_both_workers(admin: tuple[Running
             assert c.get("/a.txt").status_code == 200
             assert c.get("/users/7").text == "7\n"
     assert httpx.get(server.url + "/nothing-here").status_code == 404
+    # HTTP/2 (h2c, prior knowledge) is its own protocol label.
+    for _ in range(2):
+        assert curl("--http2-prior-knowledge", server.url + "/hello?n=h2") == "hello h2\n"
     after = scrape(base)
+    h2 = dict(site=site, route="/hello", runtime="lua", protocol="h2", status="2xx")
+    assert value(after, "dynlan_requests_total", **h2) - value(before, "dynlan_requests_total", **h2) == 2
     page = dict(site=site, route="/hello", runtime="lua", protocol="http/1.1", status="2xx")
     assert value(after, "dynlan_requests_total", **page) - value(before, "dynlan_requests_total", **page) == count
     static = dict(site=site, route="static", runtime="static", protocol="http/1.1", status="2xx")
