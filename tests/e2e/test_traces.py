@@ -32,6 +32,8 @@ from tests._server import run_dynlan
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 CALLER_SPAN = "00f067aa0ba902b7"
 TRACEPARENT = f"00-{TRACE_ID}-{CALLER_SPAN}-01"
+OTHER_TRACE = "0af7651916cd43dd8448eb211c80319c"
+OTHER = f"00-{OTHER_TRACE}-b7ad6b7169203331-01"
 
 PAGE = """local r = http.request{{url = "http://127.0.0.1:{port}/up"}}
 print(request.headers.traceparent)
@@ -74,7 +76,8 @@ async def test_spans_to_the_in_memory_exporter(tmp_path: Path) -> None:
     site = tmp_path / "a.test"
     site.mkdir()
     (site / "call.lua").write_text(PAGE.format(port=port))
-    (site / "dynlan.toml").write_text(f'[outbound]\nallow = ["127.0.0.1:{port}"]\n')
+    (site / "dynlan.toml").write_text(f'[outbound]\nallow = ["127.0.0.1:{port}"]\n\n[[route]]\npath = "/up/*"\n'
+                                      f'proxy = {{ upstreams = ["http://127.0.0.1:{port}"] }}\n')
     config = Config()
     config.outbound.allow = [f"127.0.0.1:{port}"]
     sites, default = discover_sites(tmp_path / "a.test", config)
@@ -91,11 +94,27 @@ async def test_spans_to_the_in_memory_exporter(tmp_path: Path) -> None:
             with trio.fail_after(60):
                 answer = await _request(app, b"GET /call?x=1 HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n"
                                         b"traceparent: " + TRACEPARENT.encode() + b"\r\n\r\n")
+                proxied = await _request(app, b"GET /up/x HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n"
+                                         b"traceparent: " + OTHER.encode() + b"\r\n\r\n")
             nursery.cancel_scope.cancel()
     finally:
         install(None)
     assert answer.startswith(b"HTTP/1.1 200"), answer
-    spans = {span.name: span for span in exporter.get_finished_spans()}
+    assert proxied.startswith(b"HTTP/1.1 200"), proxied
+    finished = exporter.get_finished_spans()
+    # The proxied request: its server span, then a client span for the hop, whose id the upstream got.
+    hop = {span.name: span for span in finished if span.context is not None
+           and f"{span.context.trace_id:032x}" == OTHER_TRACE}
+    assert set(hop) == {"GET proxy", "proxy GET"}, hop
+    hop_server, hop_client = hop["GET proxy"], hop["proxy GET"]
+    assert hop_client.kind == SpanKind.CLIENT and hop_client.parent is not None and hop_server.context is not None
+    assert hop_client.parent.span_id == hop_server.context.span_id
+    assert hop_client.context is not None
+    assert upstream.seen[-1] == f"00-{OTHER_TRACE}-{hop_client.context.span_id:016x}-01"
+    assert proxied.endswith(upstream.seen[-1].encode())
+    upstream.seen.pop()
+    spans = {span.name: span for span in finished if span.context is not None
+             and f"{span.context.trace_id:032x}" == TRACE_ID}
     assert set(spans) == {"GET /call", "page /call", "http.request GET"}, spans
     server, page, call = spans["GET /call"], spans["page /call"], spans["http.request GET"]
     # One trace, the caller's: server <- caller, page <- server, upstream call <- page.
