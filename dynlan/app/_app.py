@@ -130,7 +130,8 @@ class App:
 
     def _broadcast_purge(self, message: dict[str, str]) -> None:
         if self._broadcast is not None:
-            self._broadcast({"op": "purge", **message})
+            # `relayed`: the other workers make it without publishing it again to the other instances.
+            self._broadcast({"op": "purge", "relayed": True, **message})
 
     def unavailable_reason(self, name: str) -> str:
         """Why a runtime's pages answer 503."""

@@ -1,7 +1,8 @@
 """Response-cache purges reach every instance: published on a Redis channel every worker of every instance hears.
 
 A page's purge is made at once in its own worker, told to the instance's other workers over the control socket
-(`dynlan.server._control`), and published here for the other instances. Each message carries the publishing
+(`dynlan.server._control`), and published here for the other instances; so is a purge asked for on the command
+line (`dynlan cache purge`), by each worker it reaches. Each message carries the publishing
 process's origin, so it is not made twice where it began. Pub/sub keeps nothing: an instance cut off from Redis
 while a purge is published misses it, and its entries go when they expire (docs/deploy.md).
 """
@@ -47,7 +48,7 @@ class PurgeChannel:
         shared = self.responses.shared if self.responses is not None else None
         if shared is not None:
             # Out of Redis first: an instance told of the purge must not find the entry there again.
-            await shared.purge(message["site"], path=message.get("path"), tag=message.get("tag"))
+            await shared.purge(message.get("site"), path=message.get("path"), tag=message.get("tag"))
         try:
             await self.link.publish(CHANNEL, json.dumps({**message, "origin": self.origin}))
             self.published += 1
@@ -63,9 +64,11 @@ class PurgeChannel:
             return
         self.received += 1
         site, path, tag = message.get("site"), message.get("path"), message.get("tag")
-        if self.responses is None or not isinstance(site, str):
+        if self.responses is None or not isinstance(site, str | None):
             return
         if isinstance(path, str):
             self.responses.purge(site, path=path)
         elif isinstance(tag, str):
             self.responses.purge(site, tag=tag)
+        elif message.get("all") == "1":
+            self.responses.purge(site)

@@ -582,33 +582,37 @@ class SharedResponses:
         except RedisUnavailable as exc:
             self._failed(exc)
 
-    async def purge(self, site: str, *, path: str | None = None, tag: str | None = None) -> int:
-        """Delete a site's entries by path (a trailing `*` matches a prefix) or tag from Redis."""
+    async def purge(self, site: str | None, *, path: str | None = None, tag: str | None = None) -> int:
+        """Delete entries from Redis by path (a trailing `*` matches a prefix), by tag, or all (neither), of one
+        site or of every site (None)."""
         from dynlan.host._redis import RedisUnavailable
 
         link = self.link
         client = link.client
+        sites = _glob_escape(site) if site is not None else "*"
 
         def delete() -> int:
             if tag is not None:
-                indexes = [link.key("rc-tag", site, tag)]
-            elif path is not None and path.endswith("*"):
-                pattern = _glob_escape(link.key("rc-path", site, path[:-1])) + "*"
-                indexes = [k.decode("utf-8", "surrogateescape") if isinstance(k, bytes) else k
-                           for k in client.scan_iter(match=pattern, count=500)]
-            elif path is not None:
-                indexes = [link.key("rc-path", site, path)]
+                kind, pattern = "rc-tag", _glob_escape(link.key("rc-tag", "")) + sites + _glob_escape("\0" + tag)
+            elif path is not None and not path.endswith("*"):
+                kind, pattern = "rc-path", _glob_escape(link.key("rc-path", "")) + sites + _glob_escape("\0" + path)
             else:
-                return 0
+                prefix = path[:-1] if path is not None else ""
+                kind, pattern = "rc-path", (_glob_escape(link.key("rc-path", "")) + sites
+                                            + _glob_escape("\0" + prefix) + "*")
+            head = link.key(kind, "")
             count = 0
-            for index in indexes:
+            for raw in client.scan_iter(match=pattern, count=500):
+                index = raw.decode("utf-8", "surrogateescape") if isinstance(raw, bytes) else str(raw)
+                # `PREFIX kind NUL site NUL rest`: a site's name never holds a NUL.
+                owner, _, rest = index[len(head):].partition("\0")
                 members = client.smembers(index)
-                names = [link.key("rc", site, m.decode("ascii") if isinstance(m, bytes) else m) for m in members]
+                names = [link.key("rc", owner, m.decode("ascii") if isinstance(m, bytes) else m) for m in members]
                 if names:
                     count += int(client.delete(*names))
                 client.delete(index)
-                if index.startswith(link.key("rc-path", site, "")):
-                    client.delete(link.key("rc-spec", site, index[len(link.key("rc-path", site, "")):]))
+                if kind == "rc-path":
+                    client.delete(link.key("rc-spec", owner, rest))
             return count
 
         try:

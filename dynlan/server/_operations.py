@@ -65,4 +65,8 @@ class Operations:
         if path is None and tag is None and not message.get("all"):
             return {"ok": False, "error": "purge needs a path, a tag or all"}
         purged = responses.purge(site, path=path, tag=tag) if responses is not None else 0
+        if host is not None and host.publish_purge is not None and not message.get("relayed"):
+            # `dynlan cache purge`: the other instances too, through Redis (a page's purge is published by its worker).
+            what = {"path": path} if path is not None else {"tag": tag} if tag is not None else {"all": "1"}
+            host.publish_purge({**({"site": site} if site is not None else {}), **what})
         return {"ok": True, "pid": os.getpid(), "purged": purged}

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -153,6 +154,15 @@ def test_a_purge_on_one_instance_drops_the_entry_on_both(cluster: Cluster) -> No
         time.sleep(0.05)
     assert fresh.headers["x-cache"] == "MISS"
     assert cluster.get("/news", server=a).text == fresh.text
+    # `dynlan cache purge` on the command line of one machine reaches the other instance too.
+    assert cluster.get("/news", server=b).headers["x-cache"] == "HIT"
+    subprocess.run([sys.executable, "-m", "dynlan", "cache", "purge", "--tag", "news", "--port", str(a.port)],
+                   check=True, capture_output=True, timeout=30)
+    deadline = time.monotonic() + 10
+    while (again := cluster.get("/news", server=b)).text == fresh.text:
+        assert time.monotonic() < deadline, "b still serves the response purged on a's command line"
+        time.sleep(0.05)
+    assert again.headers["x-cache"] == "MISS"
 
 
 def test_a_limit_holds_across_instances(cluster: Cluster) -> None:
