@@ -103,7 +103,7 @@ class SessionService:
 class PageSession:
     """One request's session: loaded on first use, written through on every change."""
 
-    __slots__ = ("service", "ctx", "namespace", "loaded", "sid", "data", "secret", "token")
+    __slots__ = ("service", "ctx", "namespace", "loaded", "sid", "data", "secret", "token", "cookie_sent")
 
     def __init__(self, service: SessionService, ctx: PageContext, namespace: str) -> None:
         self.service = service
@@ -115,6 +115,7 @@ class PageSession:
         self.secret: bytes | None = None
         self.token = secrets.token_hex(16)
         """Names this request as the holder of a PHP session's lock."""
+        self.cookie_sent = False
 
     @property
     def ready(self) -> bool:
@@ -165,10 +166,17 @@ class PageSession:
         """A fresh id with its cookie; returns the id it replaces."""
         old = self.sid
         self.sid = secrets.token_urlsafe(16)
-        secret = self.secret if self.secret is not None else self.service.secret_nowait()
-        self._cookie(f"{self.sid}.{self.service.signature(secret, self.namespace, self.sid)}", int(self.service.max_age))
+        self._send_cookie()
         self.ctx.session_private = True
         return old
+
+    def _send_cookie(self) -> None:
+        """The session's cookie, with a full `max_age` again: the store keeps a session `max_age` past its last
+        change, and so does the browser."""
+        assert self.sid is not None and self.secret is not None
+        self._cookie(f"{self.sid}.{self.service.signature(self.secret, self.namespace, self.sid)}",
+                     int(self.service.max_age))
+        self.cookie_sent = True
 
     def _cookie(self, value: str, max_age: int) -> None:
         ctx = self.ctx
@@ -187,6 +195,12 @@ class PageSession:
         """Make `op` (set/delete/regenerate) on the loaded session; the store writes it needs, in order:
         ("save", key, data) or ("delete", key, b"")."""
         writes: list[tuple[str, str, bytes]] = []
+        if self.secret is None and (op == "regenerate" or (op == "set" and self.sid is None)):
+            # The store never answered (on_error = "open" let the page go on): no key to sign a new id with.
+            self.service.failed(SessionStoreError("the session store did not answer; no session was started"))
+            return writes
+        if op == "set" and self.sid is not None and not self.cookie_sent and self.secret is not None:
+            self._send_cookie()
         if op == "set":
             assert key is not None
             check_value(value)

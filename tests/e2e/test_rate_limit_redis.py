@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -38,6 +39,8 @@ class Servers:
     redis: Redis
     closed: RunningServer
     open: RunningServer
+    site: Path
+    config: Callable[[str], str]
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +62,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
         stack.callback(redis.stop)
         closed = stack.enter_context(run_dynlan(site, "--no-access-log", config=config("closed")))
         opened = stack.enter_context(run_dynlan(site, "--no-access-log", config=config("open")))
-        yield Servers(redis, closed, opened)
+        yield Servers(redis, closed, opened, site, config)
 
 
 def _get(server: RunningServer, path: str, jar: httpx.Cookies | None = None) -> httpx.Response:
@@ -96,6 +99,10 @@ def test_redis_away_fails_closed_or_open_and_comes_back(servers: Servers) -> Non
     assert r.status_code == 200 and "ratelimit" not in r.headers
     assert [_get(opened, "/count", jar_open).text.strip() for _ in range(2)] == ["1", "1"]
     assert "sessions not kept" in opened.log() and "rate limits not enforced" in opened.log()
+    # An instance started while Redis is away serves too (with no key to sign a session id, none is started).
+    with run_dynlan(servers.site, "--no-access-log", config=servers.config("open")) as late:
+        r = _get(late, "/count", httpx.Cookies())
+        assert r.status_code == 200 and r.text.strip() == "1" and "set-cookie" not in r.headers
 
     servers.redis.start()  # an empty Redis: what was kept is gone, and both reconnect by themselves
     deadline = time.monotonic() + 20

@@ -93,6 +93,9 @@ def test_the_cookie(server: RunningServer) -> None:
         jar = httpx.Cookies({"dynlan_session": forged})
         assert _get(server, "/peek", jar).text.strip() == "nil"
     assert _get(server, "/peek", httpx.Cookies({"dynlan_session": value})).text.strip() == "1"
+    # A change sends the cookie again, with a full Max-Age: the browser keeps it as long as the store does.
+    again = _get(server, "/count", httpx.Cookies({"dynlan_session": value})).headers["set-cookie"]
+    assert again.split(";")[0] == f"dynlan_session={value}" and "max-age=1209600" in again.lower()
 
 
 def test_another_sites_cookie_is_no_session_there(server: RunningServer) -> None:
