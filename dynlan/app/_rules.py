@@ -477,7 +477,7 @@ class Rules:
                 if rule.edits is not None:
                     edits = rule.edits if edits is None else edits.then(rule.edits)
             answer = self._check_address(matched, path, query, client, edits)
-            if answer is None and limiter is not None:
+            if answer is None and limiter is not None and any(rule.rate_limit is not None for rule in matched):
                 answer, edits = await self._limit(matched, path, query, client, headers, edits, limiter, site, counted)
             if answer is None:
                 answer = await self._check(matched, method, path, query, headers, edits)
