@@ -4,7 +4,7 @@ Every server starts on a free loopback port before any load runs and stops at
 the end. Each scenario gets BENCH_SECONDS (default 12) of load from wrk (or
 h2load for HTTP/2), split over BENCH_ROUNDS (default 3) interleaved rounds; the
 median of the rounds is reported.
-Usage: bench/run.py [static] [rules] [lua] [wren] [python] [php] [h2] [h3] [cache] [proxy] [template]
+Usage: bench/run.py [static] [rules] [lua] [wren] [python] [php] [h2] [h3] [cache] [proxy] [template] [websocket]
 (default: every scenario)
 With BENCH_BASELINE=DIR (a checkout of an earlier commit with its own .venv), that dynlan runs beside this one.
 A scenario whose server, tool or page is unavailable prints "n/a (reason)".
@@ -189,6 +189,19 @@ def h3load(name: str, url: str, seconds: int = SECONDS) -> Result:
     return Result(name, float(found.group(1)), None, int(found.group(3)))
 
 
+def wsload(name: str, url: str, seconds: int = SECONDS) -> Result:
+    """WebSocket echo load from bench/wsload.py (CONNECTIONS clients, one message in flight each)."""
+    cmd = [sys.executable, str(HERE / "wsload.py"), url, "--seconds", str(seconds), "--connections", str(CONNECTIONS)]
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        return Result(name, note=f"wsload failed: {exc}")
+    found = re.search(r"([\d.]+) msg/s, (\d+) ok, (\d+) failed, p99 ([\d.]+) ms", out)
+    if not found or int(found.group(2)) == 0:
+        return Result(name, note="no echoes: " + out.strip()[-200:])
+    return Result(name, float(found.group(1)), float(found.group(4)), int(found.group(3)))
+
+
 def make_site(root: Path) -> None:
     root.mkdir(parents=True, exist_ok=True)
     (root / "4k.txt").write_bytes((b"0123456789abcdef" * 256)[:4096])
@@ -200,6 +213,8 @@ def make_site(root: Path) -> None:
     (root / "spin-wren.wren").write_text("var x = 0\nwhile (true) x = x + 1\n")  # until its budget ends it
     (root / "hello-py.py").write_text('def handle(request, response):\n    response.write("Hello, world!\\n")\n')
     (root / "hello.php").write_text('<?php echo "Hello, world!\\n";\n')
+    (root / "echo-ws.lua").write_text('local ws = websocket.accept()\nwhile true do\n  local m, kind = ws:receive()\n'
+                                      '  if m == nil then break end\n  ws:send(m, kind)\nend\n')
     # The 64 KiB page, built by a page each time or kept by the response cache.
     (root / "page-64k.lua").write_text('response.write(fs.read("64k.html"))\n')
     (root / "cached-64k.lua").write_text('response.cache(3600)\nresponse.write(fs.read("64k.html"))\n')
@@ -413,7 +428,7 @@ def main(argv: list[str]) -> int:
     """Every server runs at once (idle ones cost nothing); the scenarios are then
     measured in ROUNDS interleaved rounds and each figure is the median, so a
     slow stretch of the machine lands on every server alike."""
-    every = {"static", "rules", "lua", "wren", "python", "php", "h2", "h3", "cache", "proxy", "template"}
+    every = {"static", "rules", "lua", "wren", "python", "php", "h2", "h3", "cache", "proxy", "template", "websocket"}
     wanted = set(argv) or every
     if wanted - every:
         print(f"usage: bench/run.py [{'] ['.join(sorted(every))}]; unknown: {' '.join(sorted(wanted - every))}",
@@ -608,6 +623,18 @@ def main(argv: list[str]) -> int:
                 else:
                     missing.extend(Result(row, note="nginx not installed") for row in proxy_rows)
 
+            if "websocket" in wanted:
+                # Echo messages per second over 32 connections: a Lua page against a minimal `websockets` server.
+                dw = start(["dynlan lua websocket echo"], dynlan_cmd(site, "{port}", "--no-access-log"))
+                if dw is not None:
+                    scenarios.append(("dynlan lua websocket echo", "wsload", f"ws://127.0.0.1:{dw}/echo-ws"))
+                ww = start(["websockets echo"], [sys.executable, str(HERE / "ws_echo.py"), "{port}"])
+                if ww is not None:
+                    scenarios.append(("websockets echo", "wsload", f"ws://127.0.0.1:{ww}/"))
+                wf = start(["floor websocket echo"], [sys.executable, str(HERE / "floor_ws.py"), "{port}"])
+                if wf is not None:
+                    scenarios.append(("floor websocket echo", "wsload", f"ws://127.0.0.1:{wf}/"))
+
             runs: dict[str, list[Result]] = {name: [] for name, _, _ in scenarios}
             for round_no in range(1, ROUNDS + 1):
                 print(f"round {round_no}/{ROUNDS}", flush=True)
@@ -616,6 +643,8 @@ def main(argv: list[str]) -> int:
                         runs[name].append(h2load(name, url, per_run))
                     elif tool == "h3load":
                         runs[name].append(h3load(name, url, per_run))
+                    elif tool == "wsload":
+                        runs[name].append(wsload(name, url, per_run))
                     elif tool == "wrk-light":
                         runs[name].append(wrk(name, url, per_run, connections=4))
                     elif tool == "wrk-light+spin":
@@ -634,7 +663,7 @@ def main(argv: list[str]) -> int:
                 rows.append(Result(name, median([r.rps for r in good if r.rps is not None]),
                                    median(p99s) if p99s else None, sum(r.errors for r in good)))
             # Each server's rows together, measured or n/a, in the order they were set up.
-            servers = ["dynlan", "before", "floor", "hypercorn", "nginx"]
+            servers = ["dynlan", "before", "floor", "hypercorn", "nginx", "websockets"]
             for result in sorted(rows + missing, key=lambda r: servers.index(re.split(r"[ +]", r.name)[0])):
                 report.add(result)
     finally:
@@ -668,6 +697,8 @@ def main(argv: list[str]) -> int:
     report.ratio("h2c lua hello / h2c static 4k", "dynlan h2c lua hello", "dynlan h2c static 4k", 0.0)
     report.ratio("proxy 4k / dynlan static 4k", "dynlan proxy 4k", "dynlan static 4k", 0.6)
     report.ratio("proxy 4k: dynlan / nginx proxy_pass", "dynlan proxy 4k", "nginx proxy 4k", 0.0)
+    report.ratio("websocket echo: dynlan lua / websockets", "dynlan lua websocket echo", "websockets echo", 0.5)
+    report.ratio("websocket echo: dynlan lua / floor", "dynlan lua websocket echo", "floor websocket echo", 0.0)
     report.ratio("lua 100-row table: template / by hand", "dynlan lua table, template", "dynlan lua table, by hand", 0.0)
     now, before = report.results.get("dynlan static 4k"), report.results.get("before static 4k")
     if now is not None and before is not None and now.p99_ms is not None and before.p99_ms is not None:

@@ -517,8 +517,9 @@ OPERATIONS: dict[str, Operation] = _table(
     Operation("template_render", _template_render),
     # WebSockets, event streams and channels (dynlan.realtime, docs/websocket.md).
     Operation("ws_accept", None, realtime.ws_accept, effect=True),
-    Operation("ws_receive", None, realtime.ws_receive, effect=True),
-    Operation("ws_send", None, realtime.ws_send, effect=True),
+    Operation("ws_receive", realtime.ws_receive_nowait, realtime.ws_receive, effect=True),
+    Operation("ws_send", realtime.ws_send_nowait, realtime.ws_send, effect=True),
+    Operation("ws_flush", None, realtime.ws_flush, effect=True),
     Operation("ws_close", None, realtime.ws_close, effect=True),
     Operation("ws_info", realtime.ws_info),
     Operation("channel_publish", realtime.channel_publish, effect=True),

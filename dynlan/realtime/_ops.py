@@ -19,7 +19,7 @@ from dynlan.realtime._channels import hub_for
 from dynlan.realtime._sse import HEADERS as SSE_HEADERS
 from dynlan.realtime._sse import format_comment, format_event
 from dynlan.realtime._state import Realtime
-from dynlan.realtime._websocket import WebSocket
+from dynlan.realtime._websocket import Received, WebSocket
 
 if TYPE_CHECKING:
     from dynlan.host._context import PageContext
@@ -144,7 +144,26 @@ async def ws_receive(ctx: PageContext, args: Args) -> dict[str, Any] | None:
         return {"kind": "timeout"}
     if got is None:
         return None
-    state.renewed = True
+    return _received(ctx, got, args)
+
+
+def _must_wait(op: str, args: Args) -> Exception:
+    from dynlan.host._calls import MustWait  # (the table imports this module)
+
+    return MustWait(op, args)
+
+
+def ws_receive_nowait(ctx: PageContext, args: Args) -> dict[str, Any] | None:
+    """`ws_receive` answered at once when a message is already here (and no channel or timeout is asked for)."""
+    ws = _websocket(ctx)
+    got = ws.receive_nowait() if not _arg(args, 0) and _arg(args, 1) is None else None
+    if got is None:
+        raise _must_wait("ws_receive", args)
+    return _received(ctx, got, args)
+
+
+def _received(ctx: PageContext, got: Received, args: Args) -> dict[str, Any]:
+    _state(ctx).renewed = True
     if isinstance(got.data, str):
         return {"kind": "text", "data": got.data}
     if _arg(args, 2) == "base64":
@@ -152,11 +171,28 @@ async def ws_receive(ctx: PageContext, args: Args) -> dict[str, Any] | None:
     return {"kind": "binary", "data": got.data}
 
 
+def ws_send_nowait(ctx: PageContext, args: Args) -> bool:
+    """`ws_send` answered at once when the socket takes the message; else the rest waits (`ws_flush`)."""
+    ws = _websocket(ctx)
+    if not ws.send_nowait(_message(args)):
+        raise _must_wait("ws_flush", ())
+    return ws.open
+
+
+async def ws_flush(ctx: PageContext, args: Args) -> bool:
+    """() -> whether the connection is still open, once what `ws_send` left is sent."""
+    return await _websocket(ctx).flush()
+
+
 async def ws_send(ctx: PageContext, args: Args) -> bool:
     """(data, kind) -> whether the connection is still open. Kind `text`, `binary`, or nil: text when the data
     is a string of a language that tells strings from bytes, or bytes that are valid UTF-8."""
-    ws = _websocket(ctx)
-    data, kind = _arg(args, 0), _arg(args, 1)
+    return await _websocket(ctx).send(_message(args))
+
+
+def _message(args: Args) -> str | bytes:
+    data: Any = _arg(args, 0)
+    kind = _arg(args, 1)
     if kind == "base64":
         # PHP's bridge is JSON: its binary messages cross base64-encoded.
         try:
@@ -179,7 +215,8 @@ async def ws_send(ctx: PageContext, args: Args) -> bool:
         except UnicodeDecodeError:
             if kind == "text":
                 raise ValueError("a text message is valid UTF-8") from None
-    return await ws.send(data)
+    message: str | bytes = data
+    return message
 
 
 async def ws_close(ctx: PageContext, args: Args) -> None:

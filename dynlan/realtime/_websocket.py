@@ -9,17 +9,20 @@ handshake (RFC 6455 §5.5.1, §7) completed, by the host while the page waits in
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 import trio
 from wsproto.connection import Connection, ConnectionState, ConnectionType
-from wsproto.events import BytesMessage, CloseConnection, Ping, TextMessage
+from wsproto.events import BytesMessage, CloseConnection, Event, Ping, TextMessage
 from wsproto.frame_protocol import CloseReason
 from wsproto.utilities import LocalProtocolError
 
 RECEIVE_SIZE = 65536
+UNYIELDED = 8
+"""Messages answered at once (`receive_nowait`, `send_nowait`) before the page goes through the scheduler."""
 CLOSE_WAIT = 5.0
 """Seconds the host waits for the peer's Close frame after sending its own (RFC 6455 §7.1.1)."""
 
@@ -36,6 +39,14 @@ class Tunnel(Protocol):
 
     async def send_all(self, data: bytes) -> None:
         """Send bytes to the peer (raises `trio.BrokenResourceError` when it is gone)."""
+        ...
+
+    def receive_nowait(self) -> bytes | None:
+        """Bytes the peer sent that can be had at once; None when none can (b"": it has closed or is gone)."""
+        ...
+
+    def send_nowait(self, data: bytes) -> int:
+        """Send what the socket takes at once; how much it took (raises `trio.BrokenResourceError`)."""
         ...
 
     async def aclose(self) -> None:
@@ -60,8 +71,15 @@ class WebSocket:
         self._conn = Connection(ConnectionType.SERVER)
         if initial:
             self._conn.receive_data(initial)
+        self._events: deque[Event] = deque()
+        """What the frame parser reported and the host has not acted on yet."""
         self._parts: list[str | bytes] = []
         self._size = 0
+        self._too_big = False
+        self._out = b""
+        """Bytes of a message that the socket did not take at once (`send_nowait`)."""
+        self._unyielded = 0
+        self._read_failed = False
         self.close_code: int | None = None
         """The code the connection closed with (1006: it broke without a Close frame)."""
         self.close_reason = ""
@@ -76,21 +94,89 @@ class WebSocket:
 
     # -- receiving -------------------------------------------------------------------
 
+    def _peek(self) -> Event | None:
+        """The next event of the frame parser, parsed one frame at a time: a Close is not taken (and the
+        connection not yet closing) before the page has had the messages that came ahead of it."""
+        events = self._events
+        if not events:
+            for event in self._conn.events():
+                events.append(event)
+                break
+        return events[0] if events else None
+
+    def _take(self) -> Received | None:
+        """A whole message from what was read, without waiting; None when there is none yet, or when a control
+        frame (ping, close) or an oversize message comes first: those are the waiting path's."""
+        while True:
+            event = self._peek()
+            if not isinstance(event, TextMessage | BytesMessage):
+                return None
+            self._events.popleft()
+            data = event.data
+            self._size += len(data)
+            if self._size > self.max_message:
+                self._too_big = True
+                return None
+            if event.message_finished and not self._parts:
+                self._size = 0
+                self.received += 1
+                return Received(bytes(data) if isinstance(data, bytearray) else data)
+            self._parts.append(bytes(data) if isinstance(data, bytearray) else data)
+            if event.message_finished:
+                parts, self._parts, self._size = self._parts, [], 0
+                joined: str | bytes = "".join(parts) if isinstance(event, TextMessage) else b"".join(parts)  # type: ignore[arg-type]
+                self.received += 1
+                return Received(joined)
+
+    def receive_nowait(self) -> Received | None:
+        """A message that is already here (parsed, or readable from the socket at once); None: wait in `receive`.
+
+        Every few answers the caller is sent to the waiting path anyway, which lets the other tasks run: a peer
+        sending without pause cannot hold the event loop."""
+        if self._ended or self._unyielded >= UNYIELDED or self._conn.state is not ConnectionState.OPEN:
+            return None
+        message = self._take()
+        if message is None and not self._events and not self._too_big:
+            data = self.tunnel.receive_nowait()
+            if data:
+                self._conn.receive_data(data)
+                message = self._take()
+            elif data is None:
+                self._read_failed = True  # the waiting path need not try again before it waits
+        if message is not None:
+            self._unyielded += 1
+        return message
+
     async def receive(self) -> Received | None:
         """The next whole message; None once the connection is closing or closed.
 
         Waiting is bounded by `idle_timeout` (then the host closes with 1001). Cancelling this wait loses
         nothing: bytes already read stay in the frame parser, fragments in `_parts`.
         """
+        if self._unyielded:
+            self._unyielded = 0
+            await trio.lowlevel.checkpoint()
         while True:
-            message = await self._next_event()
-            if message is not None or self._ended or self._conn.state is not ConnectionState.OPEN:
-                return message
-            with trio.move_on_after(self.idle_timeout) as idle:
-                data = await self._read()
-            if idle.cancelled_caught:
-                await self.close(CloseReason.GOING_AWAY, "idle timeout")
+            if self._too_big:
+                # RFC 6455 §7.4.1: 1009, a message too big to process.
+                await self.close(CloseReason.MESSAGE_TOO_BIG, f"message over {self.max_message} bytes")
                 return None
+            message = self._take()
+            if message is not None:
+                return message
+            if self._events:
+                await self._control(self._events.popleft())
+                continue
+            if self._ended or self._conn.state is not ConnectionState.OPEN:
+                return None
+            data = None if self._read_failed else self.tunnel.receive_nowait()
+            self._read_failed = False
+            if data is None:
+                with trio.move_on_after(self.idle_timeout) as idle:
+                    data = await self._read()
+                if idle.cancelled_caught:
+                    await self.close(CloseReason.GOING_AWAY, "idle timeout")
+                    return None
             if not data:
                 self._broken()
                 return None
@@ -108,27 +194,11 @@ class WebSocket:
             self.close_code = CloseReason.ABNORMAL_CLOSURE
         self._ended = True
 
-    async def _next_event(self) -> Received | None:
-        """Act on what the parser has (pings, closes, fragments); a whole message when one is complete."""
-        for event in self._conn.events():
-            if isinstance(event, TextMessage | BytesMessage):
-                self._size += len(event.data)
-                if self._size > self.max_message:
-                    # RFC 6455 §7.4.1: 1009, a message too big to process.
-                    await self.close(CloseReason.MESSAGE_TOO_BIG, f"message over {self.max_message} bytes")
-                    return None
-                self._parts.append(bytes(event.data) if isinstance(event.data, bytearray) else event.data)
-                if event.message_finished:
-                    parts, self._parts, self._size = self._parts, [], 0
-                    data: str | bytes = "".join(parts) if isinstance(event, TextMessage) else b"".join(parts)  # type: ignore[arg-type]
-                    self.received += 1
-                    return Received(data)
-            elif isinstance(event, Ping):
-                await self._send(self._conn.send(event.response()))
-            elif isinstance(event, CloseConnection):
-                await self._closed_by_peer(event)
-                return None
-        return None
+    async def _control(self, event: Event) -> None:
+        if isinstance(event, Ping):
+            await self._send(self._conn.send(event.response()))
+        elif isinstance(event, CloseConnection):
+            await self._closed_by_peer(event)
 
     async def _closed_by_peer(self, event: CloseConnection) -> None:
         code = int(event.code)
@@ -158,12 +228,47 @@ class WebSocket:
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             self._broken()
 
+    def _frame(self, data: str | bytes) -> bytes:
+        self.sent += 1
+        return self._conn.send(TextMessage(data) if isinstance(data, str) else BytesMessage(data))
+
+    def send_nowait(self, data: str | bytes) -> bool:
+        """Send one message if the socket takes it at once; False when the rest must wait (`flush`). A closed
+        connection takes nothing (True: there is nothing to wait for)."""
+        if not self.open:
+            return True
+        if self._out or self._unyielded >= UNYIELDED:
+            self._out += self._frame(data)
+            return False
+        frame = self._frame(data)
+        try:
+            sent = self.tunnel.send_nowait(frame)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            self._broken()
+            return True
+        self._unyielded += 1
+        if sent < len(frame):
+            self._out = frame[sent:]
+            return False
+        return True
+
+    async def flush(self) -> bool:
+        """Send what `send_nowait` left; whether the connection is still open."""
+        out, self._out = self._out, b""
+        self._unyielded = 0
+        if out:
+            await self._send(out)
+        else:
+            await trio.lowlevel.checkpoint()
+        return self.open
+
     async def send(self, data: str | bytes) -> bool:
         """Send one message (text for `str`); False when the connection is no longer open."""
         if not self.open:
             return False
-        await self._send(self._conn.send(TextMessage(data) if isinstance(data, str) else BytesMessage(data)))
-        self.sent += 1
+        out, self._out = self._out + self._frame(data), b""
+        self._unyielded = 0
+        await self._send(out)
         return not self._ended
 
     async def close(self, code: int = CloseReason.NORMAL_CLOSURE, reason: str = "") -> None:
@@ -176,7 +281,8 @@ class WebSocket:
                 frame = self._conn.send(CloseConnection(code, reason or None))
             except LocalProtocolError:
                 frame = b""
-            await self._send(frame)
+            out, self._out = self._out, b""
+            await self._send(out + frame)
             with trio.move_on_after(CLOSE_WAIT):
                 while not self._ended and self._closing():
                     data = await self._read()

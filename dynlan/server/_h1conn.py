@@ -563,15 +563,49 @@ class H1Tunnel:
     async def receive_some(self) -> bytes:
         if self.closed:
             return b""
+        sock = self.conn._socket
+        if sock is not None:
+            # A plain TCP socket is read directly once readable (as `H1Connection._receive` does).
+            while True:
+                await trio.lowlevel.wait_readable(sock)
+                data = self.receive_nowait()
+                if data is not None:
+                    return data
         try:
             return bytes(await self.conn.stream.receive_some(RECV_SIZE))
         except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return b""
+
+    def receive_nowait(self) -> bytes | None:
+        sock = self.conn._socket
+        if sock is None or self.closed:
+            return None
+        fd = sock.fileno()
+        if fd == -1:
+            return b""
+        try:
+            return os.read(fd, RECV_SIZE)
+        except BlockingIOError:
+            return None
+        except OSError:
             return b""
 
     async def send_all(self, data: bytes) -> None:
         if self.closed:
             raise trio.ClosedResourceError("the WebSocket's connection is closed")
         await self.conn.send(data)
+
+    def send_nowait(self, data: bytes) -> int:
+        """What a plain TCP socket takes at once (a TLS stream takes nothing here: `send_all` sends it)."""
+        sock = self.conn._socket
+        if sock is None or self.closed:
+            return 0
+        try:
+            return os.write(sock.fileno(), data)
+        except BlockingIOError:
+            return 0
+        except OSError as exc:
+            raise trio.BrokenResourceError(f"send failed: {exc}") from None
 
     async def aclose(self) -> None:
         # RFC 6455 §7.1.1: the server closes the TCP connection first, once the close handshake is done.

@@ -254,10 +254,21 @@ class StreamTunnel:
         ex._consumed(flow)  # flow control paces the peer by what the page reads
         return data
 
+    def receive_nowait(self) -> bytes | None:
+        ex = self.exchange
+        if not ex._body:
+            return b"" if ex.complete or ex.done else None
+        data, flow = ex._body.popleft()
+        ex._consumed(flow)
+        return data
+
     async def send_all(self, data: bytes) -> None:
         if self.exchange.done:
             raise StreamGone()
         await self.exchange._send(data, end=False)
+
+    def send_nowait(self, data: bytes) -> int:
+        return 0  # flow control and the connection's writer: `send_all`
 
     async def aclose(self) -> None:
         ex = self.exchange

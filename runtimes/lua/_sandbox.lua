@@ -976,7 +976,7 @@ local ws_methods = share({
         error("ws:receive takes channel subscriptions and a timeout in seconds", 2)
       end
     end
-    local r = call("ws_receive", ids, timeout)
+    local r = call("ws_receive", ids[1] and ids or nil, timeout)
     state_of().count = 0  -- instructions are budgeted per message
     if r == nil then return nil end
     if r.kind == "timeout" then return nil, "timeout" end

@@ -177,7 +177,9 @@ def test_frames_sent_with_the_handshake_are_not_lost(server: RunningServer) -> N
     assert head.startswith(b"HTTP/1.1 101 ")
     rest = head.partition(b"\r\n\r\n")[2]
     while b"early" not in rest:
-        rest += sock.recv(65536)
+        more = sock.recv(65536)
+        assert more, rest
+        rest += more
     assert read_close(sock) in (1000, None) or b"\x88" in rest
     sock.close()
 
