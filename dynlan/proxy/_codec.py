@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from typing import ClassVar
 
 import httptools
 
@@ -98,8 +99,16 @@ class ResponseParser:
     __slots__ = ("_parser", "_head_only", "_fields", "_size", "_status", "events", "_head_done", "_done",
                  "_until_close")
 
+    # Callbacks httptools looks up when it makes a parser and this class has no use for: declared empty, so that
+    # the lookup finds them rather than raising AttributeError three times per response.
+    on_status: ClassVar[None] = None
+    on_chunk_header: ClassVar[None] = None
+    on_chunk_complete: ClassVar[None] = None
+
     def __init__(self, head_only: bool) -> None:
-        self._parser = httptools.HttpResponseParser(self)
+        self._parser: httptools.HttpResponseParser | None = httptools.HttpResponseParser(self)
+        """Dropped at the response's end: it holds this object's callbacks, and the cycle would otherwise wait for
+        the cyclic garbage collector (one per proxied response, on the hot path)."""
         self._head_only = head_only
         self._fields: list[tuple[bytes, bytes]] = []
         """The fields of the head being read, then those of the trailer section, as received."""
@@ -124,8 +133,10 @@ class ResponseParser:
                 self._finish(False)
                 return
             raise CodecError("the upstream closed the connection before the end of its response")
+        parser = self._parser
+        assert parser is not None
         try:
-            self._parser.feed_data(data)
+            parser.feed_data(data)
         except httptools.HttpParserCallbackError as exc:
             # httptools wraps what a callback raised; the callback's own exception is the context.
             if isinstance(exc.__context__, _Stop):
@@ -140,6 +151,7 @@ class ResponseParser:
 
     def _finish(self, keep_alive: bool) -> None:
         self._done = True
+        self._parser = None
         trailers = tuple((name.lower(), value) for name, value in self._fields) if self._head_done else ()
         self.events.append(ResponseEnd(keep_alive, trailers))
 
@@ -163,7 +175,9 @@ class ResponseParser:
         self._fields.append((name, value))
 
     def on_headers_complete(self) -> None:
-        status = self._parser.get_status_code()
+        parser = self._parser
+        assert parser is not None
+        status = parser.get_status_code()
         if 100 <= status < 200:
             # An interim response (100 Continue, 103 Early Hints): the final one follows.
             self._fields = []
@@ -177,7 +191,7 @@ class ResponseParser:
         no_body = self._head_only or status in (204, 304)
         if no_body:
             # RFC 9110 §9.3.2, §15.3.5, §15.4.5: whatever Content-Length says, no body follows.
-            self._finish(self._parser.should_keep_alive())
+            self._finish(parser.should_keep_alive())
             raise _Stop
         for name, _ in headers:
             if name == b"content-length" or name == b"transfer-encoding":
@@ -191,4 +205,6 @@ class ResponseParser:
     def on_message_complete(self) -> None:
         if not self._head_done:
             return  # the end of an interim response
-        self._finish(self._parser.should_keep_alive() and not self._until_close)
+        parser = self._parser
+        assert parser is not None
+        self._finish(parser.should_keep_alive() and not self._until_close)
