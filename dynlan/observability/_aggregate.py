@@ -242,6 +242,16 @@ class Aggregator(Collector):
                 for unit in ("entries", "bytes"):
                     if unit in stats:
                         _add_into(sizes, {(cache_name, unit): stats[unit]})
+        runtime_stats: dict[tuple[str, str], float] = {}
+        for snap in self.live.values():
+            for name, stats in snap.get("runtimes", {}).items():
+                _add_into(runtime_stats, {(name, key): value for key, value in stats.items()
+                                          if isinstance(value, int | float) and not key.startswith("pool.")})
+        statistic = GaugeMetricFamily("dynlan_runtime_statistic", "Each runtime's own statistics() (requests, "
+                                      "errors, budgets, VMs...), summed over the workers.", labels=["runtime", "name"])
+        for labels, value in sorted(runtime_stats.items()):
+            statistic.add_metric(list(labels), value)
+        yield statistic
         for labels, value in sorted(pools.items()):
             pool.add_metric(list(labels), value)
         for labels, value in sorted(sizes.items()):

@@ -57,14 +57,14 @@ def scrape(base: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     return samples
 
 
-def value(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str) -> float:
-    key = (name, tuple(sorted(labels.items())))
+def value(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], metric: str, **labels: str) -> float:
+    key = (metric, tuple(sorted(labels.items())))
     return samples.get(key, 0.0)
 
 
-def total(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str) -> float:
-    """The sum of every sample of `name` whose labels include `labels`."""
-    return sum(v for (n, ls), v in samples.items() if n == name and set(labels.items()) <= set(ls))
+def total(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], metric: str, **labels: str) -> float:
+    """The sum of every sample of `metric` whose labels include `labels`."""
+    return sum(v for (n, ls), v in samples.items() if n == metric and set(labels.items()) <= set(ls))
 
 
 def test_counters_move_with_requests_served_by_both_workers(admin: tuple[RunningServer, str, str]) -> None:
@@ -128,6 +128,8 @@ def test_errors_budgets_and_php_pool(admin: tuple[RunningServer, str, str]) -> N
     assert value(after, "dynlan_pool_processes", runtime="php", state="idle") + \
         value(after, "dynlan_pool_processes", runtime="php", state="busy") >= 1
     assert value(after, "dynlan_pool_events_total", runtime="php", event="started") >= 1
+    assert value(after, "dynlan_runtime_statistic", runtime="php", name="requests") >= 1
+    assert value(after, "dynlan_runtime_statistic", runtime="lua", name="requests") >= 1
 
 
 def test_pages_in_flight_and_connections(admin: tuple[RunningServer, str, str]) -> None:
