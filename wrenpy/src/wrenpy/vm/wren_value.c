@@ -409,8 +409,37 @@ static uint32_t hash_value(Value v) {
   }
 }
 
+/* find_entry for a String key: the same object, or a String of the same
+   hash and length with the same bytes (no call per probe). */
+static MapEntry* find_string_entry(MapEntry* entries, uint32_t capacity, ObjString* key) {
+  uint32_t index = key->hash & (capacity - 1);
+  MapEntry* tombstone = NULL;
+  for (uint32_t probes = 0; probes < capacity; probes++) {
+    MapEntry* e = &entries[index];
+    if (IS_UNDEFINED(e->key)) {
+      if (IS_FALSE(e->value)) return tombstone != NULL ? tombstone : e;
+      if (tombstone == NULL) tombstone = e;
+    } else if (IS_OBJ(e->key)) {
+      Obj* o = AS_OBJ(e->key);
+      if (o == &key->obj) return e;
+      if (o->type == OBJ_STRING) {
+        ObjString* other = (ObjString*)o;
+        if (other->hash == key->hash && other->length == key->length &&
+            memcmp(other->value, key->value, key->length) == 0) {
+          return e;
+        }
+      }
+    }
+    index = (index + 1) & (capacity - 1);
+  }
+  return tombstone;
+}
+
 static MapEntry* find_entry(MapEntry* entries, uint32_t capacity, Value key) {
   if (capacity == 0) return NULL;
+  if (IS_OBJ(key) && AS_OBJ(key)->type == OBJ_STRING) {
+    return find_string_entry(entries, capacity, (ObjString*)AS_OBJ(key));
+  }
   uint32_t index = hash_value(key) & (capacity - 1);
   MapEntry* tombstone = NULL;
   /* At most one pass: a table whose free slots have all become tombstones
