@@ -453,9 +453,11 @@ class LuaRuntime:
         ctx.usage["instructions"] = int(state[b"count"] or 0)
         ctx.usage["output"] = ctx.response.written + int(state[b"size"] or 0)
         start = state[b"mem_start"]
-        used = vm.lua.get_memory_used()
-        if isinstance(start, (int, float)) and not isinstance(start, bool) and isinstance(used, int):
-            ctx.usage["memory"] = max(0, used - int(start * 1024))
+        # The VM's memory now (KB) less what it held when the request began: what the request grew it by,
+        # as the budget hook counts it (other requests' garbage aside).
+        now = vm.lua.eval(b"collectgarbage('count')")
+        if isinstance(start, (int, float)) and not isinstance(start, bool) and isinstance(now, (int, float)):
+            ctx.usage["memory"] = max(0, int((now - start) * 1024))
 
     site_keys: frozenset[str] = frozenset()
     """A site's [lua] table may set nothing: the engine, its threads and the slice are the worker's."""

@@ -758,8 +758,34 @@ local function write(st, s)
 end
 
 local function share(t, name, mt)
-  shared[t] = true
   mt = mt or {}
+  -- The fields move to a table no page can reach, so that assigning to one,
+  -- existing or not, meets __newindex and is refused. Left in `t` they would
+  -- take a plain assignment: a page could swap `cache.get` or `http.request`
+  -- for its own function, which every later request of every site on the VM
+  -- would then call with its own arguments.
+  if next(t) ~= nil then
+    local fields = {}
+    for k, v in pairs(t) do fields[k] = v end
+    for k in pairs(fields) do rawset(t, k, nil) end
+    local index = mt.__index
+    if index == nil then
+      mt.__index = fields
+    elseif type(index) == "function" then
+      mt.__index = function(tb, k)
+        local v = fields[k]
+        if v ~= nil then return v end
+        return index(tb, k)
+      end
+    else
+      mt.__index = function(tb, k)
+        local v = fields[k]
+        if v ~= nil then return v end
+        return index[k]
+      end
+    end
+  end
+  shared[t] = true
   mt.__metatable = false
   if mt.__newindex == nil then
     mt.__newindex = function() error("attempt to modify read-only table '" .. name .. "'", 2) end

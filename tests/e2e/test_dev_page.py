@@ -191,6 +191,7 @@ def test_lua_budget_used_is_counted(dev: RunningServer) -> None:
     instructions = re.search(r"instructions ([\d,]+) of", budget)
     assert instructions is not None and int(instructions.group(1).replace(",", "")) > 300_000, budget
     assert "output 2.9 KiB" in budget, budget
+    assert re.search(r"memory \d+(\.\d)? (B|KiB|MiB) of 64\.0 MiB", budget), budget
 
 
 def test_without_dev_nothing_leaves_the_server(site: Path) -> None:
