@@ -66,7 +66,7 @@ def server(sites: Path) -> Iterator[RunningServer]:
 
 def _get(server: RunningServer, path: str, jar: httpx.Cookies, host: str = "a.test") -> httpx.Response:
     # A new connection per request: SO_REUSEPORT sends them to either worker.
-    with httpx.Client(base_url=server.url, headers={"host": host}, cookies=jar) as c:
+    with httpx.Client(base_url=server.url, headers={"host": host}, cookies=jar, timeout=30) as c:
         r = c.get(path)
         jar.update(c.cookies)
     return r
@@ -85,7 +85,7 @@ def test_one_session_for_every_language_across_workers(server: RunningServer) ->
 
 
 def test_the_cookie(server: RunningServer) -> None:
-    with httpx.Client(base_url=server.url, headers={"host": "a.test"}) as c:
+    with httpx.Client(base_url=server.url, headers={"host": "a.test"}, timeout=30) as c:
         assert c.get("/peek").headers.get("set-cookie") is None  # reading creates nothing
         cookie = c.get("/count").headers["set-cookie"]
     value = cookie.split(";")[0].split("=", 1)[1]
@@ -183,7 +183,7 @@ def test_secure_over_tls(sites: Path) -> None:
         deadline = time.monotonic() + 20
         while True:
             try:
-                r = httpx.get(url + "/count", verify=False)
+                r = httpx.get(url + "/count", verify=False, timeout=30)
                 break
             except httpx.TransportError:
                 assert time.monotonic() < deadline
