@@ -9,6 +9,8 @@ them (`error("/etc/passwd:2: x", 0)` in Lua), so a path is trusted only once it 
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -99,7 +101,7 @@ def read_excerpt(root: str, rel: str, line: int, context: int = EXCERPT_CONTEXT)
     return tuple((n, lines[n - 1]) for n in range(start, end + 1))
 
 
-def shown_frames(root: str, frames: tuple[Frame, ...] | list[Frame]) -> tuple[ShownFrame, ...]:
+def shown_frames(root: str, frames: Sequence[Frame]) -> tuple[ShownFrame, ...]:
     """The frames in the site's own files, each with its excerpt; any other frame is left out."""
     out: list[ShownFrame] = []
     for frame in frames:
@@ -146,12 +148,32 @@ def budget_use(ctx: PageContext, elapsed: float) -> tuple[BudgetUse, ...]:
     )
 
 
+_TEMPLATE_AT = re.compile(r"template (\S+), line (\d+): ")
+_EXCERPT_LINE = re.compile(r"^[> ] +\d+ \| ")
+
+
+def _template_frame(message: str, frames: Sequence[Frame]) -> tuple[str, tuple[Frame, ...]]:
+    """A template's failure that reached a page through `template.render` names the template's line (and, in
+    `--dev`, carries its excerpt): the excerpt goes, the template becomes the innermost frame."""
+    lines = message.split("\n")
+    kept = [line for line in lines[1:] if not _EXCERPT_LINE.match(line)]
+    message = "\n".join([lines[0], *kept]).strip()
+    at = _TEMPLATE_AT.search(lines[0])
+    if at is None:
+        return message, tuple(frames)
+    frame = Frame(at.group(1), int(at.group(2)), "template")
+    if frames and (frames[0].file, frames[0].line) == (frame.file, frame.line):
+        return message, tuple(frames)
+    return message, (frame, *frames)
+
+
 def build_report(
-    ctx: PageContext, status: int, kind: str, message: str, frames: tuple[Frame, ...] | list[Frame], elapsed: float,
+    ctx: PageContext, status: int, kind: str, message: str, frames: Sequence[Frame], elapsed: float,
 ) -> DevReport:
     """The dev report of a request to a page that failed (or ran past a budget) after `elapsed` seconds."""
     request = ctx.request
     root = ctx.fs.root
+    message, frames = _template_frame(message, frames)
     return DevReport(
         status=status,
         kind=kind,
