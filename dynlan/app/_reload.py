@@ -45,10 +45,13 @@ RESTART_ONLY: tuple[tuple[str, ...], ...] = (
     ("tls", "self_signed"), ("tls", "redirect_port"),
     ("cache", "backend"), ("cache", "max_bytes"), ("cache", "url"), ("cache", "prefix"), ("cache", "responses"),
     ("cache", "response_max_bytes"), ("cache", "response_max_entry"), ("cache", "stale_if_error"),
+    ("cache", "responses_backend"), ("ratelimit", "store"), ("ratelimit", "on_error"), ("sessions", "store"),
+    ("sessions", "secret"), ("sessions", "cookie"), ("sessions", "max_age"), ("sessions", "on_error"),
     ("dev",),
 )
 """Settings a serving process cannot change: the sockets it listens on and how (bound by the supervisor, ALPN
-and QUIC set up once), its worker count, the host services made at start-up (the cache and the response cache),
+and QUIC set up once), its worker count, the host services made at start-up (the cache and the response cache, the stores of rate
+limits and sessions),
 and development mode (runtimes are configured with it). The rest of the server config, every site's
 `dynlan.toml`, certificates (same TLS on/off), and the runtime tables of runtimes not yet running reload."""
 

@@ -25,14 +25,24 @@ from tests.e2e.test_redis import Redis
 
 
 @pytest.fixture(scope="module")
-def admin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningServer, str]]:
+def redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Redis]:
+    server = Redis(free_port(), tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def admin(tmp_path_factory: pytest.TempPathFactory, redis: Redis) -> Iterator[tuple[RunningServer, str]]:
     root = tmp_path_factory.mktemp("admin")
     (root / "hello.lua").write_text("print('hello')\n")
     (root / "slow.lua").write_text("sleep(tonumber(request.query.s or '1'))\nprint('finished')\n")
     (root / "cached.lua").write_text("response.cache(3600)\nprint(os.time())\n")
     (root / "a.txt").write_text("a\n")
     port = free_port()
-    config = f'[admin]\nlisten = "127.0.0.1:{port}"\n[server]\ngrace_period = 0.5\n'
+    # The page cache on Redis: /readyz follows it.
+    config = (f'[admin]\nlisten = "127.0.0.1:{port}"\n[server]\ngrace_period = 0.5\n'
+              f'[cache]\nbackend = "redis"\nurl = "redis://127.0.0.1:{redis.port}/0"\n')
     with run_dynlan(root, "--workers", "2", "--no-access-log", config=config) as server:
         wait_port(port, server.proc)
         yield server, f"http://127.0.0.1:{port}"
@@ -243,25 +253,15 @@ def test_dashboard_in_chromium(admin: tuple[RunningServer, str], tmp_path: Path)
     assert "http://" not in page and "https://" not in page and "src=" not in page
 
 
-def test_readyz_follows_redis(tmp_path: Path) -> None:
-    redis = Redis(free_port(), tmp_path)
-    redis.start()
+def test_readyz_follows_redis(admin: tuple[RunningServer, str], redis: Redis) -> None:
+    _, base = admin
+    wait_ready(base)
+    redis.stop()
     try:
-        (tmp_path / "site").mkdir()
-        (tmp_path / "site" / "a.txt").write_text("a\n")
-        port = free_port()
-        config = (f'[admin]\nlisten = "127.0.0.1:{port}"\n[server]\ngrace_period = 0.5\n'
-                  f'[cache]\nbackend = "redis"\nurl = "redis://127.0.0.1:{redis.port}/0"\n')
-        with run_dynlan(tmp_path / "site", "--no-access-log", config=config) as server:
-            wait_port(port, server.proc)
-            base = f"http://127.0.0.1:{port}"
-            wait_ready(base)
-            redis.stop()
-            r = ready(base)
-            assert r.status_code == 503
-            assert any("redis unreachable" in p for w in r.json()["workers"] for p in w["problems"]), r.text
-            assert httpx.get(base + "/healthz", timeout=30).status_code == 200
-            redis.start()
-            wait_ready(base)
+        r = ready(base)
+        assert r.status_code == 503
+        assert any("redis unreachable" in p for w in r.json()["workers"] for p in w["problems"]), r.text
+        assert httpx.get(base + "/healthz", timeout=30).status_code == 200
     finally:
-        redis.stop()
+        redis.start()
+    wait_ready(base)

@@ -162,14 +162,10 @@ def _serve_error(site: Path, config: str) -> str:
     return out.stderr
 
 
-@pytest.mark.parametrize(("table", "named"), [
-    ('{ requests = 0, per = "1m" }', "route[0].rate_limit.requests"),
-    ('{ requests = 5, per = "fortnight" }', "route[0].rate_limit.per"),
-    ('{ requests = 5, key = "user" }', "route[0].rate_limit.key"),
-    ('{ requests = 5, every = "1m" }', "route[0].rate_limit: unknown key 'every'"),
-])
-def test_config_errors_are_named_at_start(site: Path, table: str, named: str) -> None:
-    assert named in _serve_error(site, f'[[route]]\npath = "/x/*"\nrate_limit = {table}\n')
+def test_config_errors_are_named_at_start(site: Path) -> None:
+    # (Every key's checks: tests/unit/test_gcra.py.)
+    error = _serve_error(site, '[[route]]\npath = "/x/*"\nrate_limit = { requests = 5, per = "fortnight" }\n')
+    assert "route[0].rate_limit.per: 'fortnight' is not a duration" in error
 
 
 def test_server_store_choice_is_checked(site: Path) -> None:
