@@ -22,7 +22,7 @@ from dynlan.host._respcache import (
     ResponseCache,
     make_policy,
 )
-from dynlan.host._run import run_page, site_excerpt, source_excerpt
+from dynlan.host._run import run_page
 from dynlan.host._values import CacheValue, CacheValueError, parse_ttl
 
 __all__ = [
@@ -57,6 +57,4 @@ __all__ = [
     "make_policy",
     "parse_ttl",
     "run_page",
-    "site_excerpt",
-    "source_excerpt",
 ]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
 
 import trio
@@ -14,33 +13,6 @@ from dynlan.http import HttpError
 from dynlan.runtimes import Runtime
 
 log = logging.getLogger("dynlan")
-
-
-def source_excerpt(path: str, line: int, context: int = 3) -> str:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            lines = f.read().splitlines()
-    except OSError:
-        return ""
-    start, end = max(1, line - context), min(len(lines), line + context)
-    width = len(str(end))
-    return "\n".join(
-        f"{'>' if n == line else ' '} {n:>{width}} | {lines[n - 1]}" for n in range(start, end + 1)
-    )
-
-
-def site_excerpt(ctx: PageContext, file: str, line: int) -> tuple[str, str] | None:
-    """(path relative to the site, excerpt) of a file named by a page error, if it is one of the site's own.
-
-    An error message is the page's to choose (`error("/etc/passwd:2: x", 0)` in Lua): only a file inside the
-    site root, after symlinks, is ever shown, never one of the server's or another site's.
-    """
-    root = ctx.fs.root
-    real = os.path.realpath(os.path.join(root, file))
-    if not real.startswith(root + os.sep) or not os.path.isfile(real):
-        return None
-    excerpt = source_excerpt(real, line)
-    return (os.path.relpath(real, root), excerpt) if excerpt else None
 
 
 async def run_page(runtime: Runtime, ctx: PageContext) -> None:

@@ -11,6 +11,7 @@ from dynlan.config import LimitsConfig
 from dynlan.host import (
     OPERATIONS,
     DevReport,
+    Frame,
     Host,
     HostCallError,
     MemoryCache,
@@ -21,8 +22,8 @@ from dynlan.host import (
     call,
     call_nowait,
     run_page,
-    site_excerpt,
 )
+from dynlan.host._devreport import ShownFrame, shown_frames
 from dynlan.http import Headers, HttpError, HttpRequest
 
 
@@ -170,10 +171,10 @@ def test_dev_excerpts_only_of_the_sites_own_files(sites: tuple[Host, Path, Path]
     host, a, b = sites
     ctx = make_ctx(host, a, "a.test")
     (a / "page.lua").write_text("one\ntwo\nthree\n")
-    shown = site_excerpt(ctx, str(a / "page.lua"), 2)
-    assert shown is not None and shown[0] == "page.lua" and "> 2 | two" in shown[1]
+    shown = shown_frames(ctx.fs.root, [Frame(str(a / "page.lua"), 2, "main chunk")])
+    assert shown == (ShownFrame("page.lua", 2, "main chunk", "", ((1, "one"), (2, "two"), (3, "three"))),)
     for named in ("/etc/passwd", "../b.test/_secret.txt", str(b / "_secret.txt")):
-        assert site_excerpt(ctx, named, 1) is None
+        assert shown_frames(ctx.fs.root, [Frame(named, 1)]) == ()
 
 
 async def test_dev_error_page_does_not_show_files_outside_the_site(sites: tuple[Host, Path, Path]) -> None:
