@@ -213,12 +213,14 @@ class Aggregator(Collector):
         for protocol, n in sorted(conns.items()):
             connections.add_metric([protocol], n)
         yield connections
-        inflight = GaugeMetricFamily("dynlan_pages_in_flight", "Pages running now, by site.", labels=["site"])
-        by_site: dict[str, int] = {}
+        inflight = GaugeMetricFamily("dynlan_pages_in_flight", "Pages running now, by site and runtime.",
+                                     labels=["site", "runtime"])
+        running: dict[tuple[str, str], int] = {}
         for page in self.inflight():
-            by_site[page["site"]] = by_site.get(page["site"], 0) + 1
-        for site, n in sorted(by_site.items()):
-            inflight.add_metric([site], n)
+            key = (page["site"], page.get("runtime", "-"))
+            running[key] = running.get(key, 0) + 1
+        for (site, runtime), n in sorted(running.items()):
+            inflight.add_metric([site, runtime], n)
         yield inflight
         memory = GaugeMetricFamily("dynlan_process_resident_memory_bytes", "Resident memory of the supervisor and "
                                    "of each worker.", labels=["process"])

@@ -43,7 +43,8 @@ td,th{text-align:left;padding:.15em .5em;border-bottom:1px solid #eee;font-varia
 <div class="legend" id="l-latency"></div></section>
 <section><h2>Connections and pages in flight</h2><canvas id="c-conns" data-series="{}"></canvas>
 <div class="legend" id="l-conns"></div></section>
-<section><h2>Pages in flight</h2><table id="t-inflight"><thead><tr><th>site</th><th>page</th><th>elapsed</th>
+<section><h2>Pages in flight</h2><table id="t-inflight"><thead><tr><th>site</th><th>page</th><th>runtime</th>
+<th>elapsed</th>
 <th>budget used</th></tr></thead><tbody></tbody></table></section>
 <section><h2>Per site</h2><table id="t-sites"><thead><tr><th>site</th><th>requests</th><th>5xx</th><th>req/s</th>
 </tr></thead><tbody></tbody></table>
@@ -120,6 +121,7 @@ function tables(){
   if (!current) return;
   const last = current.sample;
   rows("t-inflight", current.inflight.map(p => `<tr><td>${esc(p.site)}</td><td>${esc(p.page)}</td>` +
+    `<td>${esc(p.runtime)}</td>` +
     `<td>${p.elapsed.toFixed(1)} s</td><td><span class="bar"><i style="width:${Math.min(100, p.used * 100)}%"></i>` +
     `</span> ${(p.used * 100).toFixed(0)}% of ${p.budget} s</td></tr>`));
   const table = (id, data, now) => rows(id, Object.entries(data).sort().map(([name, r]) =>

@@ -103,9 +103,12 @@ def snapshot(app: App, state: ServerState, metrics: RequestMetrics | None) -> di
         for request_id, (site_name, page, started) in list(host.inflight.items()):
             site = app.sites.get(site_name)
             budget = site.config.limits.wall_time if site is not None else app.config.limits.wall_time
+            router = site.router if site is not None else None
+            runtime = router.runtime_for(page.rpartition("/")[2]) if router is not None else None
             elapsed = now - started
-            inflight.append({"id": request_id, "site": site_name, "page": page, "elapsed": round(elapsed, 3),
-                             "budget": budget, "used": round(elapsed / budget, 4) if budget > 0 else 0.0})
+            inflight.append({"id": request_id, "site": site_name, "page": page, "runtime": runtime or "-",
+                             "elapsed": round(elapsed, 3), "budget": budget,
+                             "used": round(elapsed / budget, 4) if budget > 0 else 0.0})
     runtimes: dict[str, dict[str, int | float]] = {}
     for name, runtime in app.runtimes.items():
         try:

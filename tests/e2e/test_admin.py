@@ -223,7 +223,7 @@ def test_dashboard_in_chromium(admin: tuple[RunningServer, str], tmp_path: Path)
         assert status["2xx"][-1] > 0
         row = browser.wait_for("(() => { const r = [...document.querySelectorAll('#t-inflight tbody tr')]"
                                ".find(tr => tr.textContent.includes('slow.lua')); return r && r.textContent; })()")
-        assert "of 10 s" in row
+        assert "of 10 s" in row and "lua" in row
         sites = browser.evaluate("document.querySelector('#t-sites tbody').textContent")
         assert server.url and "admin" in sites
         runtimes = browser.evaluate("[...document.querySelectorAll('#t-runtimes tbody td:first-child')]"

@@ -146,7 +146,7 @@ def test_pages_in_flight_and_connections(admin: tuple[RunningServer, str, str]) 
     deadline = time.monotonic() + 30
     while True:
         samples = scrape(base)
-        if value(samples, "dynlan_pages_in_flight", site=site) >= 1:
+        if value(samples, "dynlan_pages_in_flight", site=site, runtime="lua") >= 1:
             break
         assert time.monotonic() < deadline, "the slow page never showed as in flight"
     assert value(samples, "dynlan_connections", protocol="http/1.1") >= 1
