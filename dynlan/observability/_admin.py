@@ -216,8 +216,9 @@ class _AdminApp:
             await _json(exchange, 200, {"status": "ok", "pid": os.getpid()})
         elif path == "/readyz":
             views = await admin.poll(ready=True)
-            ready = bool(views) and all(not view.problems for view in views)
-            await _json(exchange, 200 if ready else 503, {"ready": ready, "workers": [
+            stopping = admin.supervisor.stopping
+            ready = bool(views) and all(not view.problems for view in views) and not stopping
+            await _json(exchange, 200 if ready else 503, {"ready": ready, "stopping": stopping, "workers": [
                 {"index": v.index, "pid": v.pid, "serving": v.serving, "problems": v.problems} for v in views]})
         elif path == "/metrics":
             await admin.poll()
