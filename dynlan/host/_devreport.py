@@ -134,6 +134,11 @@ def _size(n: int) -> str:
     return str(n)
 
 
+def _instructions(n: int, language: str) -> str:
+    # Lua's budget check runs every few thousand instructions, and counts only what ran up to the last one.
+    return f"at least {n:,}" if language == "lua" else f"{n:,}"
+
+
 def budget_use(ctx: PageContext, elapsed: float) -> tuple[BudgetUse, ...]:
     limits = ctx.limits
     usage = ctx.usage
@@ -141,8 +146,7 @@ def budget_use(ctx: PageContext, elapsed: float) -> tuple[BudgetUse, ...]:
     memory = usage.get("memory")
     return (
         BudgetUse("time", f"{elapsed * 1000:.1f} ms", f"{limits.wall_time:g} s"),
-        # Counted by the budget check, which runs every few thousand instructions: what ran since the last one is not.
-        BudgetUse("instructions", f"at least {instructions:,}" if instructions is not None else "",
+        BudgetUse("instructions", _instructions(instructions, ctx.language) if instructions is not None else "",
                   f"{limits.instructions:,}"),
         BudgetUse("memory", _size(memory) if memory is not None else "", _size(limits.memory)),
         BudgetUse("output", _size(usage.get("output", ctx.response.written)), _size(limits.output_size)),

@@ -420,6 +420,9 @@ class WrenRuntime:
             run.fiber, run.waiter = run.waiter, None
 
     def _finish(self, run: _Run) -> None:
+        if run.ctx.dev and (run.failure is not None or run.errors):
+            # For the dev error page: what the request ran of its budget (per message, for a WebSocket's).
+            run.ctx.usage["instructions"] = max(0, run.ctx.limits.instructions - run.instructions_left)
         if run.failure is not None:
             raise run.failure
         if not run.errors:

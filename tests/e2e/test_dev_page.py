@@ -44,6 +44,7 @@ FILES = {
                     "        throw new InvalidArgumentException('a cart needs three items');\n    }\n"
                     "    return array_sum($items);\n}\n"
                     "echo 'order ' . dynlan_param('id');\necho total([1, 2]);\n",
+    "count.wren": "var x = 0\nfor (i in 1..30000) x = x + i\nSystem.print(\"a\" * 3000)\nFiber.abort(\"stop here\")\n",
     "spin.lua": "local x = 0\nfor i = 1, 300000 do x = x + i end\nresponse.write(string.rep('a', 3000))\n"
                 "error('stop here')\n",
     "tpl.jinja": "<h1>{{ request.path }}</h1>\n<ul>\n{% for item in items %}\n<li>{{ item }}</li>\n{% endfor }\n</ul>\n",
@@ -182,6 +183,15 @@ def test_dev_page_masks_cookies_and_credentials(dev: RunningServer) -> None:
     text = text_of(r.text)
     assert "sid=••••; theme=••••" in text
     assert "Bearer ••••" in text and "visible" in text
+
+
+def test_wren_budget_used_is_counted(dev: RunningServer) -> None:
+    r = httpx.get(dev.url + "/count")
+    assert r.status_code == 500, r.text[-2000:]
+    budget = text_of(r.text.split('id="budget"', 1)[1].split("</table>", 1)[0])
+    instructions = re.search(r"instructions ([\d,]+) of", budget)
+    assert instructions is not None and int(instructions.group(1).replace(",", "")) > 30_000, budget
+    assert "output 2.9 KiB" in budget, budget
 
 
 def test_lua_budget_used_is_counted(dev: RunningServer) -> None:
