@@ -95,7 +95,7 @@ class Http1Connection:
     """
 
     __slots__ = ("stream", "origin", "timeouts", "idle_since", "reusable", "timer", "deadline", "expired", "_fd",
-                 "_poll_fd", "_socket", "_poller", "_parser", "_chunked", "_sent_all", "_waiting")
+                 "_poll_fd", "_socket", "_poller", "_parser", "_chunked", "_sent_all")
 
     def __init__(self, stream: trio.abc.Stream, origin: Origin, timeouts: Timeouts,
                  transport: trio.SocketStream | None = None) -> None:
@@ -120,7 +120,6 @@ class Http1Connection:
         self._parser: ResponseParser | None = None
         self._chunked = False
         self._sent_all = False
-        self._waiting = False
 
     # -- bytes ---------------------------------------------------------------------------------------------
 
@@ -152,19 +151,17 @@ class Http1Connection:
         """The next bytes from the upstream (b"" at its end); UpstreamTimeout past `timeouts.read`."""
         fd = self._fd
         if fd >= 0:
+            # A read first, even just after the request went: on loopback the upstream often answers while the
+            # write that woke it returns (the kernel runs it on this CPU), and a read that finds the answer costs
+            # far less than a wait in the event loop.
+            await trio.lowlevel.checkpoint_if_cancelled()
+            try:
+                return os.read(fd, READ_SIZE)
+            except BlockingIOError:
+                pass
+            except OSError as exc:
+                raise UpstreamBroken(f"reading from the upstream failed: {exc}") from None
             deadline = trio.current_time() + self.timeouts.read
-            if self._waiting:
-                # Just after the request went: its answer cannot be here yet, so no read that would find
-                # nothing; the wait comes first.
-                self._waiting = False
-            else:
-                await trio.lowlevel.checkpoint_if_cancelled()
-                try:
-                    return os.read(fd, READ_SIZE)
-                except BlockingIOError:
-                    pass
-                except OSError as exc:
-                    raise UpstreamBroken(f"reading from the upstream failed: {exc}") from None
             while True:
                 timer = self.timer
                 if timer is not None and timer.running:
@@ -237,10 +234,8 @@ class Http1Connection:
         self.reusable = False
         self._sent_all = not body
         await self.send_raw(head)
-        self._waiting = not body
 
     async def send_body(self, data: bytes) -> None:
-        self._waiting = False
         if data:
             await self.send_raw(chunk(data) if self._chunked else data)
 

@@ -162,6 +162,16 @@ def test_a_token_is_required(admin: tuple[RunningServer, str, str]) -> None:
     assert httpx.get(base + "/metrics", headers={"authorization": "Bearer wrong"}).status_code == 401
     assert httpx.post(base + "/admin/purge", headers={"x-dynlan-admin": "1"}).status_code == 401
     assert httpx.get(base + "/healthz", headers=AUTH).status_code == 200
+    # A browser brings the token once in the address; a cookie for this listener carries it from then on.
+    assert httpx.get(base + "/admin?token=wrong").status_code == 401
+    with httpx.Client(base_url=base) as browser:
+        r = browser.get(f"/admin?token={TOKEN}")
+        assert r.status_code == 303 and r.headers["location"] == "/admin"
+        cookie = r.headers["set-cookie"]
+        assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+        page = browser.get("/admin")
+        assert page.status_code == 200 and "<canvas" in page.text
+        assert browser.get("/metrics").status_code == 200
 
 
 def test_off_loopback_without_a_token_is_refused(tmp_path: Path) -> None:
