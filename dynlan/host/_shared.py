@@ -35,12 +35,48 @@ class SharedStoreError(Exception):
     """The instance's shared store could not answer (a lock held past the timeout, a broken file)."""
 
 
+PREFIX = "dynlan-instance-"
+
+
 def create_file() -> str:
-    """A new, empty database file only this user can open, in shared memory where there is some (the supervisor)."""
-    folder = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
-    fd, path = tempfile.mkstemp(prefix="dynlan-instance-", suffix=".sqlite", dir=folder)
+    """A new, empty database file only this user can open, in shared memory where there is some (the supervisor).
+
+    Its name carries the creating process's pid: files whose creator is gone (a supervisor killed with SIGKILL
+    cannot remove its own) are removed here first, so they do not pile up in shared memory.
+    """
+    folder = "/dev/shm" if os.access("/dev/shm", os.W_OK) else tempfile.gettempdir()
+    remove_stale_files(folder)
+    fd, path = tempfile.mkstemp(prefix=f"{PREFIX}{os.getpid()}-", suffix=".sqlite", dir=folder)
     os.close(fd)
     return path
+
+
+def remove_stale_files(folder: str) -> int:
+    """Remove this user's instance files in `folder` whose creating process has ended; how many."""
+    removed = 0
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return 0
+    for name in names:
+        if not name.startswith(PREFIX) or not name.endswith(".sqlite"):
+            continue
+        pid_text = name[len(PREFIX):].partition("-")[0]
+        if not pid_text.isdigit():
+            continue
+        path = os.path.join(folder, name)
+        try:
+            if os.stat(path).st_uid != os.getuid():
+                continue
+            os.kill(int(pid_text), 0)
+            continue  # its process is alive (this one, or an instance still serving)
+        except ProcessLookupError:
+            pass
+        except OSError:
+            continue  # gone already, or another user's process: not ours to judge
+        remove_file(path)
+        removed += 1
+    return removed
 
 
 def remove_file(path: str) -> None:
