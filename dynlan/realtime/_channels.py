@@ -33,6 +33,8 @@ log = logging.getLogger("dynlan")
 MAX_MESSAGE = 60 * 1024
 """Bytes of one channel message (one datagram to each sibling process)."""
 MAX_NAME = 200
+MAX_PENDING = 1000
+"""Channel messages on their way to Redis at once, past which more are dropped."""
 _TEXT, _BINARY = b"t", b"b"
 
 
@@ -102,6 +104,7 @@ class ChannelHub:
         self._folder = relay_folder()
         self._started = False
         self._redis: Any = None
+        self._to_redis: trio.MemorySendChannel[bytes] | None = None
         self.stats = {"published": 0, "delivered": 0, "relayed": 0, "relay_errors": 0}
 
     # -- the page side ---------------------------------------------------------------
@@ -131,8 +134,12 @@ class ChannelHub:
         self.stats["published"] += 1
         self._deliver(key, message)
         payload = self._origin + b"\0" + key.encode() + b"\0" + (_TEXT if isinstance(message, str) else _BINARY) + data
-        if self._redis is not None and self._nursery is not None:
-            self._nursery.start_soon(self._redis_publish, payload)
+        if self._to_redis is not None:
+            try:
+                self._to_redis.send_nowait(payload)
+            except trio.WouldBlock:
+                # Redis is slower than the pages publishing: drop rather than queue without bound.
+                self.stats["relay_errors"] += 1
         else:
             self._relay(payload)
 
@@ -160,7 +167,9 @@ class ChannelHub:
             import redis
 
             self._redis = redis.Redis.from_url(self._redis_url, socket_connect_timeout=2, health_check_interval=10)
+            self._to_redis, queue = trio.open_memory_channel[bytes](MAX_PENDING)
             self._nursery.start_soon(self._redis_listen)
+            self._nursery.start_soon(self._redis_send, queue)
             return
         try:
             self._folder.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -214,13 +223,29 @@ class ChannelHub:
                 path.unlink()
             tsock.close()
 
-    async def _redis_publish(self, payload: bytes) -> None:
-        try:
-            await trio.to_thread.run_sync(self._redis.publish, self._redis_channel + "all", payload)
-            self.stats["relayed"] += 1
-        except Exception as exc:
-            self.stats["relay_errors"] += 1
-            log.warning("channel message not sent to Redis: %s", exc)
+    async def _redis_send(self, queue: trio.MemoryReceiveChannel[bytes]) -> None:
+        """One task sends to Redis, in the order pages published; what queued meanwhile goes in one pipeline."""
+        channel = self._redis_channel + "all"
+        async for payload in queue:
+            batch = [payload]
+            while True:
+                try:
+                    batch.append(queue.receive_nowait())
+                except trio.WouldBlock:
+                    break
+
+            def send(batch: list[bytes] = batch) -> None:
+                pipe = self._redis.pipeline(transaction=False)
+                for item in batch:
+                    pipe.publish(channel, item)
+                pipe.execute()
+
+            try:
+                await trio.to_thread.run_sync(send)
+                self.stats["relayed"] += len(batch)
+            except Exception as exc:
+                self.stats["relay_errors"] += len(batch)
+                log.warning("channel messages not sent to Redis: %s", exc)
 
     async def _redis_listen(self) -> None:
         while True:
