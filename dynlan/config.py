@@ -196,6 +196,9 @@ class SessionsConfig:
     """Name of the session cookie."""
     max_age: float = 14 * 86400.0
     """Seconds a session lives after its last use."""
+    site_max_bytes: int = 64 * 1024 * 1024
+    """Bytes of sessions one site may keep in the `memory` store (it lives in the machine's memory); past it, a
+    page's session write fails with an error naming the budget."""
     on_error: str = "closed"
     """When the store cannot answer: `closed` ends the page with 503, `open` gives the page an empty session
     whose changes are not kept."""
@@ -505,6 +508,8 @@ def _check_sessions(cfg: SessionsConfig, source: str) -> None:
         raise ConfigError(f"{source}: sessions.cookie: {cfg.cookie!r} is not a cookie name")
     if cfg.max_age <= 0:
         raise ConfigError(f"{source}: sessions.max_age: must be more than 0, got {_show(cfg.max_age)}")
+    if cfg.site_max_bytes <= 0:
+        raise ConfigError(f"{source}: sessions.site_max_bytes: must be more than 0, got {cfg.site_max_bytes}")
 
 
 SHARE_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")

@@ -109,7 +109,7 @@ class App:
             self.redis = RedisLink(config.cache.url, config.cache.prefix)
         self.limiter = RateLimiter.from_config(config.ratelimit, self.shared, self.redis)
         store = RedisSessions(self.redis) if config.sessions.store == "redis" and self.redis is not None \
-            else MemorySessions(self.shared)
+            else MemorySessions(self.shared, config.sessions.site_max_bytes)
         self.host.sessions = SessionService(config.sessions, store)
         if self.redis is not None and self.host.responses is not None and config.cache.responses_backend == "redis":
             from dynlan.host._respcache import SharedResponses

@@ -47,6 +47,7 @@ RESTART_ONLY: tuple[tuple[str, ...], ...] = (
     ("cache", "response_max_bytes"), ("cache", "response_max_entry"), ("cache", "stale_if_error"),
     ("cache", "responses_backend"), ("ratelimit", "store"), ("ratelimit", "on_error"), ("sessions", "store"),
     ("sessions", "secret"), ("sessions", "cookie"), ("sessions", "max_age"), ("sessions", "on_error"),
+    ("sessions", "site_max_bytes"),
     ("dev",),
 )
 """Settings a serving process cannot change: the sockets it listens on and how (bound by the supervisor, ALPN

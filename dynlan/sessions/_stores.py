@@ -40,14 +40,38 @@ class SessionStore(Protocol):
     async def unlock(self, key: str, token: str) -> None: ...
 
 
+def _namespace(key: str) -> str:
+    return key.partition("\0")[0]
+
+
 class MemorySessions:
-    """Sessions in the instance's shared store: every worker process of the instance sees them."""
+    """Sessions in the instance's shared store: every worker process of the instance sees them.
+
+    The store is in the machine's memory, so each site's sessions have a byte budget (`site_max_bytes`): a site
+    whose pages keep making sessions fills its own budget, not the machine (and not another site's). The bytes
+    of each namespace are counted in the same transaction as every write and delete.
+    """
 
     local = True
 
-    def __init__(self, shared: SharedStore) -> None:
+    def __init__(self, shared: SharedStore, site_max_bytes: int = 64 * 1024 * 1024) -> None:
         self._shared = shared
+        self.site_max_bytes = site_max_bytes
         self._writes = 0
+
+    @staticmethod
+    def _account(db: Any, namespace: str, delta: int) -> int:
+        row = db.execute("INSERT INTO usage (namespace, bytes) VALUES (?1, ?2) ON CONFLICT(namespace) DO UPDATE "
+                         "SET bytes = max(0, bytes + ?2) RETURNING bytes", (namespace, delta)).fetchone()
+        return int(row[0])
+
+    def _sweep(self, db: Any, now: float) -> None:
+        freed: dict[str, int] = {}
+        for key, size in db.execute("DELETE FROM session WHERE expires <= ? RETURNING key, length(data) + length(key)",
+                                    (now,)).fetchall():
+            freed[_namespace(key)] = freed.get(_namespace(key), 0) + int(size)
+        for namespace, size in freed.items():
+            self._account(db, namespace, -size)
 
     def load_nowait(self, key: str, max_age: float) -> bytes | None:
         now = time.time()
@@ -58,6 +82,7 @@ class MemorySessions:
                     return None
                 if row[1] <= now:
                     db.execute("DELETE FROM session WHERE key = ?", (key,))
+                    self._account(db, _namespace(key), -(len(row[0]) + len(key)))
                     return None
                 db.execute("UPDATE session SET expires = ? WHERE key = ?", (now + max_age, key))
                 return bytes(row[0])
@@ -68,18 +93,27 @@ class MemorySessions:
         now = time.time()
         try:
             with self._shared.transaction() as db:
-                db.execute("INSERT INTO session (key, data, expires) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE "
-                           "SET data = excluded.data, expires = excluded.expires", (key, data, now + max_age))
                 self._writes += 1
                 if self._writes % SWEEP_EVERY == 0:
-                    db.execute("DELETE FROM session WHERE expires <= ?", (now,))
+                    self._sweep(db, now)
+                row = db.execute("SELECT length(data) FROM session WHERE key = ?", (key,)).fetchone()
+                delta = len(data) + (-int(row[0]) if row is not None else len(key))
+                used = self._account(db, _namespace(key), delta)
+                if delta > 0 and used > self.site_max_bytes:
+                    # Rolled back with the transaction: nothing is kept, the count included.
+                    raise ValueError(f"this site's sessions would hold more than their budget of "
+                                     f"{self.site_max_bytes} bytes ([sessions] site_max_bytes)")
+                db.execute("INSERT INTO session (key, data, expires) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE "
+                           "SET data = excluded.data, expires = excluded.expires", (key, data, now + max_age))
         except SharedStoreError as exc:
             raise SessionStoreError(str(exc)) from None
 
     def delete_nowait(self, key: str) -> None:
         try:
             with self._shared.transaction() as db:
-                db.execute("DELETE FROM session WHERE key = ?", (key,))
+                row = db.execute("DELETE FROM session WHERE key = ? RETURNING length(data)", (key,)).fetchone()
+                if row is not None:
+                    self._account(db, _namespace(key), -(int(row[0]) + len(key)))
         except SharedStoreError as exc:
             raise SessionStoreError(str(exc)) from None
 

@@ -7,7 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from dynlan.host._shared import PREFIX, SharedStore, remove_stale_files
+from dynlan.sessions import MemorySessions
 
 
 def test_files_of_ended_processes_are_removed(tmp_path: Path) -> None:
@@ -21,3 +24,25 @@ def test_files_of_ended_processes_are_removed(tmp_path: Path) -> None:
     (tmp_path / (dead.name + "-wal")).write_bytes(b"")
     assert remove_stale_files(str(tmp_path)) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([alive.name, other.name])
+
+
+def test_each_sites_sessions_have_a_byte_budget(tmp_path: Path) -> None:
+    shared = SharedStore(str(tmp_path / "store.sqlite"))
+    try:
+        store = MemorySessions(shared, site_max_bytes=1000)
+        store.save_nowait("a.test\0s\0one", b"x" * 600, 60)
+        with pytest.raises(ValueError, match="budget of 1000 bytes"):
+            store.save_nowait("a.test\0s\0two", b"x" * 600, 60)
+        assert store.load_nowait("a.test\0s\0two", 60) is None  # nothing kept of the refused write
+        store.save_nowait("b.test\0s\0two", b"x" * 600, 60)  # another site's budget is its own
+        store.save_nowait("a.test\0s\0one", b"x" * 100, 60)  # smaller: room again
+        store.save_nowait("a.test\0s\0two", b"x" * 600, 60)
+        store.delete_nowait("a.test\0s\0two")
+        store.delete_nowait("a.test\0s\0one")
+        store.save_nowait("a.test\0s\0three", b"x" * 900, 60)
+        # Expired sessions give their bytes back when they are found or swept.
+        store.save_nowait("b.test\0s\0short", b"x" * 300, -1)
+        assert store.load_nowait("b.test\0s\0short", 60) is None
+        store.save_nowait("b.test\0s\0again", b"x" * 300, 60)
+    finally:
+        shared.close()
