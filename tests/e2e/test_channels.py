@@ -51,9 +51,29 @@ PUBLISHERS = {
 }
 
 
+# A page that forges subscriptions by number: it reaches only its own request's (none but the one it made).
+FORGE_PY = """
+async def handle(request, response):
+    own = channel.subscribe("bait")
+    Subscription = type(own)
+    got, refused = [], 0
+    for number in range(1, 65):
+        forged = Subscription(own._port, number, "forged")
+        try:
+            message = await forged.receive(0)
+        except Exception:
+            refused += 1
+            continue
+        if message is not None:
+            got.append(message)
+    response.write(f"refused={refused} got={got}")
+"""
+
+
 def _site(root: Path) -> None:
     root.mkdir(parents=True)
     (root / "sub.lua").write_text(SUB_LUA)
+    (root / "forge.py").write_text(FORGE_PY)
     (root / "subpy.py").write_text(SUB_PY)
     for suffix, text in PUBLISHERS.items():
         (root / f"pub-{suffix}.{suffix}").write_text(text)
@@ -155,3 +175,15 @@ def test_across_servers_through_redis(sites: Path, tmp_path: Path) -> None:
             asyncio.run(asyncio.wait_for(go(one, two), 60))
     finally:
         redis.stop()
+
+
+def test_subscriptions_are_the_requests_own(server: RunningServer) -> None:
+    async def go() -> None:
+        async with subscriber(server.port, "a.test", "room") as victim, \
+                subscriber(server.port, "a.test", "room", page="subpy"):
+            await victim.send("pub:SECRET in the room")
+            assert await victim.recv() == "room: SECRET in the room"
+            # Other requests hold subscriptions 1 and up now, with that message queued: none is reachable.
+            r = await asyncio.to_thread(httpx.get, f"{server.url}/forge", headers={"host": "a.test"}, timeout=30)
+            assert r.status_code == 200 and r.text == "refused=63 got=[]", r.text
+    asyncio.run(asyncio.wait_for(go(), 60))
