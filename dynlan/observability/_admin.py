@@ -83,14 +83,22 @@ class AdminServer:
 
     async def run_poller(self) -> None:
         while True:
-            await self.poll()
-            aggregator = self.aggregator
-            inflight = aggregator.inflight()
-            sample = aggregator.history.sample(aggregator.totals(), aggregator.connections(), len(inflight))
-            self.latest = {"sample": sample, "minute": aggregator.history.current_minute(), **self._tables(inflight)}
-            tick, self._tick = self._tick, trio.Event()
-            tick.set()
+            try:
+                await self.sample()
+            except Exception:
+                # The supervisor runs this: a bug in the dashboard's bookkeeping must not stop the server.
+                log.exception("admin listener: sampling the workers failed")
             await trio.sleep(POLL_INTERVAL)
+
+    async def sample(self) -> None:
+        """Poll the workers, add a second to the history, wake the event streams."""
+        await self.poll()
+        aggregator = self.aggregator
+        inflight = aggregator.inflight()
+        sample = aggregator.history.sample(aggregator.totals(), aggregator.connections(), len(inflight))
+        self.latest = {"sample": sample, "minute": aggregator.history.current_minute(), **self._tables(inflight)}
+        tick, self._tick = self._tick, trio.Event()
+        tick.set()
 
     def _tables(self, inflight: list[dict[str, Any]]) -> dict[str, Any]:
         """Per site, per runtime and per worker: what the dashboard lists under its charts."""
@@ -166,7 +174,13 @@ class AdminServer:
             nursery.start_soon(self.run_poller)
             task_status.started()
             while True:
-                stream = await listener.accept()
+                try:
+                    stream = await listener.accept()
+                except OSError as exc:
+                    # Out of file descriptors for a moment (EMFILE): the server goes on, so does this listener.
+                    log.warning("admin listener: accept failed: %s", exc)
+                    await trio.sleep(0.1)
+                    continue
                 nursery.start_soon(one, stream)
 
     def authorised(self, exchange: Exchange) -> bool:
