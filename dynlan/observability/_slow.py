@@ -53,7 +53,11 @@ class SlowLog:
     async def run(self) -> None:
         while True:
             await trio.sleep(CHECK_INTERVAL)
-            self.check(time.monotonic())
+            try:
+                self.check(time.monotonic())
+            except Exception:
+                # A log line must never take the worker down.
+                log.exception("slow-page log failed")
 
     def check(self, now: float) -> None:
         for request_id, entry in list(self.running.items()):
