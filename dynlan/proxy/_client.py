@@ -161,31 +161,7 @@ class Http1Connection:
                 pass
             except OSError as exc:
                 raise UpstreamBroken(f"reading from the upstream failed: {exc}") from None
-            deadline = trio.current_time() + self.timeouts.read
-            while True:
-                timer = self.timer
-                if timer is not None and timer.running:
-                    self.deadline = deadline
-                    timer.add(self)
-                    try:
-                        await trio.lowlevel.wait_readable(fd)
-                    except trio.ClosedResourceError:
-                        if self.expired:
-                            raise UpstreamTimeout(f"no bytes from the upstream for {self.timeouts.read}s") from None
-                        raise UpstreamBroken("the connection was closed") from None
-                    finally:
-                        timer.discard(self)
-                else:
-                    with trio.CancelScope(deadline=deadline) as scope:
-                        await trio.lowlevel.wait_readable(fd)
-                    if scope.cancelled_caught:
-                        raise UpstreamTimeout(f"no bytes from the upstream for {self.timeouts.read}s")
-                try:
-                    return os.read(fd, READ_SIZE)
-                except BlockingIOError:
-                    pass
-                except OSError as exc:
-                    raise UpstreamBroken(f"reading from the upstream failed: {exc}") from None
+            return await self._wait_and_receive(fd)
         data: bytes | bytearray = b""
         with trio.CancelScope(deadline=trio.current_time() + self.timeouts.read) as scope:
             try:
@@ -195,6 +171,34 @@ class Http1Connection:
         if scope.cancelled_caught:
             raise UpstreamTimeout(f"no bytes from the upstream for {self.timeouts.read}s")
         return bytes(data)
+
+    async def _wait_and_receive(self, fd: int) -> bytes:
+        """Wait until `fd` is readable (within `timeouts.read`), then read it."""
+        deadline = trio.current_time() + self.timeouts.read
+        while True:
+            timer = self.timer
+            if timer is not None and timer.running:
+                self.deadline = deadline
+                timer.add(self)
+                try:
+                    await trio.lowlevel.wait_readable(fd)
+                except trio.ClosedResourceError:
+                    if self.expired:
+                        raise UpstreamTimeout(f"no bytes from the upstream for {self.timeouts.read}s") from None
+                    raise UpstreamBroken("the connection was closed") from None
+                finally:
+                    timer.discard(self)
+            else:
+                with trio.CancelScope(deadline=deadline) as scope:
+                    await trio.lowlevel.wait_readable(fd)
+                if scope.cancelled_caught:
+                    raise UpstreamTimeout(f"no bytes from the upstream for {self.timeouts.read}s")
+            try:
+                return os.read(fd, READ_SIZE)
+            except BlockingIOError:
+                pass
+            except OSError as exc:
+                raise UpstreamBroken(f"reading from the upstream failed: {exc}") from None
 
     def expire(self) -> None:
         """The read timer's call past the deadline: the wait ends (ClosedResourceError), and the connection is
@@ -256,7 +260,18 @@ class Http1Connection:
         assert parser is not None
         events = parser.events
         while not events:
-            data = await self._receive()
+            fd = self._fd
+            if fd >= 0:
+                # The answer is often here already (see `_receive`): read it without another coroutine.
+                await trio.lowlevel.checkpoint_if_cancelled()
+                try:
+                    data = os.read(fd, READ_SIZE)
+                except BlockingIOError:
+                    data = await self._wait_and_receive(fd)
+                except OSError as exc:
+                    raise UpstreamBroken(f"reading from the upstream failed: {exc}") from None
+            else:
+                data = await self._receive()
             try:
                 parser.feed(data)
             except CodecError as exc:

@@ -68,8 +68,12 @@ class Group:
     def choose(self, client: str, sticky: str | None, exclude: Sequence[UpstreamState] = ()) -> UpstreamState | None:
         """The upstream for a request by the policy, among those available and not in `exclude` (when none is
         available, among all not excluded: an upstream maybe back is better than a sure 502)."""
+        states = self.states
+        if len(states) == 1:
+            # One upstream: every policy chooses it, out or not (an upstream maybe back beats a sure 502).
+            return None if exclude else states[0]
         now = time.monotonic()
-        candidates = [s for s in self.states if s not in exclude and s.available(now)]
+        candidates = [s for s in states if s not in exclude and s.available(now)]
         if not candidates:
             candidates = [s for s in self.states if s not in exclude]
             if not candidates:
