@@ -291,7 +291,10 @@ class Http1Connection:
             return None  # not all here yet, or trailers to pass on after the body
         end = events.pop()
         assert isinstance(end, ResponseEnd)
-        body = b"".join(event.data for event in events if isinstance(event, BodyChunk))
+        if len(events) == 1 and isinstance(events[0], BodyChunk):
+            body = events[0].data  # the usual case: the body in one piece
+        else:
+            body = b"".join(event.data for event in events if isinstance(event, BodyChunk))
         events.clear()
         self.reusable = end.keep_alive and self._sent_all
         return body

@@ -114,7 +114,7 @@ async def _exchange(group: Group, state: UpstreamState, conn: Http1Connection, r
     try:
         await conn.send_request(request.method, target, headers, chunked=body_kind == "chunked",
                                 body=body_kind != "none")
-        trailers: list[tuple[str, str]] = []
+        trailers: list[tuple[str, str]] | None = []
         if body_kind == "none":
             trailers = await _relay_response(group, state, conn, ex, sticky)
         else:
@@ -133,7 +133,8 @@ async def _exchange(group: Group, state: UpstreamState, conn: Http1Connection, r
                 raise client_side[0]  # the client's body failed (413, a broken connection): that is the story
             if failed:
                 raise failed[0]
-        await ex.finish(trailers)
+        if trailers is not None:
+            await ex.finish(trailers)
         group.release(state, conn)
         released = True
         return False
@@ -154,8 +155,9 @@ async def _exchange(group: Group, state: UpstreamState, conn: Http1Connection, r
 
 
 async def _relay_response(group: Group, state: UpstreamState, conn: Http1Connection, ex: SiteExchange,
-                          sticky: str | None) -> list[tuple[str, str]]:
-    """The response's head and body to the client; returns its trailer fields, for the end of the response."""
+                          sticky: str | None) -> list[tuple[str, str]] | None:
+    """The response's head and body to the client; returns its trailer fields, for the end of the response (None:
+    the response went whole, in one answer, and is over)."""
     spec = group.spec
     event = await conn.next_event()
     if not isinstance(event, ResponseHead):
@@ -168,7 +170,7 @@ async def _relay_response(group: Group, state: UpstreamState, conn: Http1Connect
         whole = conn.buffered_body()
         if whole is not None:
             await ex.respond(event.status, out, whole)
-            return []
+            return None
     await ex.send_head(event.status, out)
     while True:
         body = await conn.next_event()
