@@ -20,9 +20,12 @@ from wsproto.events import BytesMessage, CloseConnection, Event, Ping, TextMessa
 from wsproto.frame_protocol import CloseReason
 from wsproto.utilities import LocalProtocolError
 
+FINISHED, FAILED, GOING_AWAY = 1000, 1011, 1001
+"""How a page's WebSocket ends: the page returned, failed, or was cut (the server stops, or the peer left)."""
 RECEIVE_SIZE = 65536
 UNYIELDED = 8
 """Messages answered at once (`receive_nowait`, `send_nowait`) before the page goes through the scheduler."""
+_REASONS: dict[int, str] = {1011: "page failed", 1001: "server going away"}
 CLOSE_WAIT = 5.0
 """Seconds the host waits for the peer's Close frame after sending its own (RFC 6455 §7.1.1)."""
 
@@ -30,8 +33,9 @@ CLOSE_WAIT = 5.0
 class Tunnel(Protocol):
     """The bytes of an accepted WebSocket, in both directions (the server layer implements it per protocol)."""
 
-    finisher: Callable[[bool], Awaitable[None]] | None
-    """Set by the host: closes the WebSocket when the page is over (True: it failed); the server layer calls it."""
+    finisher: Callable[[int], Awaitable[None]] | None
+    """Set by the host: closes the WebSocket with a close code when the page is over; the server layer calls it
+    (`FINISHED`, `FAILED`, `GOING_AWAY`)."""
 
     async def receive_some(self) -> bytes:
         """The next bytes from the peer; b"" when it has closed its side (or is gone)."""
@@ -307,10 +311,11 @@ class WebSocket:
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
                 pass
 
-    async def finish(self, failed: bool) -> None:
-        """The page is over: close what it left open (1000, or 1011 when it failed, RFC 6455 §7.4.1)."""
+    async def finish(self, code: int) -> None:
+        """The page is over: close what it left open with `code` (RFC 6455 §7.4.1: 1000 when it returned, 1011
+        when it failed, 1001 when the server is going away, which waits less for the peer's answer)."""
         if not self._ended:
-            with trio.CancelScope(shield=True, deadline=trio.current_time() + CLOSE_WAIT + 1):
-                await self.close(CloseReason.INTERNAL_ERROR if failed else CloseReason.NORMAL_CLOSURE,
-                                 "page failed" if failed else "")
+            wait = 1.0 if code == CloseReason.GOING_AWAY else CLOSE_WAIT + 1
+            with trio.CancelScope(shield=True, deadline=trio.current_time() + wait):
+                await self.close(code, _REASONS.get(code, ""))
 

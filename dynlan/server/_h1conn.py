@@ -368,7 +368,7 @@ class H1Connection:
                 await self.app.handle(exchange)
                 if exchange.tunnel is not None:
                     # A WebSocket: the connection was its until the page ended; it is not HTTP's again.
-                    await exchange.tunnel.finish(False)
+                    await exchange.tunnel.finish(1000)
                     self.access.log(request, 101, exchange.bytes_sent, started)
                     return
                 if not exchange.finished:
@@ -378,8 +378,9 @@ class H1Connection:
                 # after the app gave up on the request.
                 self.linger = True
                 if exchange.tunnel is not None:
-                    # A WebSocket page that failed: 1011 to the peer (RFC 6455 §7.4.1).
-                    await exchange.tunnel.finish(True)
+                    # A WebSocket page that failed: 1011 to the peer; one cut because the server stops (its grace
+                    # period is over): 1001, going away (RFC 6455 §7.4.1).
+                    await exchange.tunnel.finish(1001 if self.state.shutting_down else 1011)
                 elif not exchange.response_started:
                     await self.send(raw_error_response(exc.status, exc.message))
                     exchange.status = exc.status
@@ -388,6 +389,13 @@ class H1Connection:
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 # The client went away: the line still says what it asked for and got (499: no response).
                 self.access.log(request, exchange.status or 499, exchange.bytes_sent, started)
+                raise
+            except trio.Cancelled:
+                if exchange.tunnel is not None:
+                    # The server stops (its grace period is over): 1001, going away (RFC 6455 §7.4.1).
+                    with trio.CancelScope(shield=True):
+                        await exchange.tunnel.finish(1001)
+                    self.access.log(request, 101, exchange.bytes_sent, started)
                 raise
             self.access.log(request, exchange.status, exchange.bytes_sent, started)
             if self.state.shutting_down:
@@ -556,8 +564,8 @@ class H1Tunnel:
 
     def __init__(self, conn: H1Connection) -> None:
         self.conn = conn
-        self.finisher: Callable[[bool], Awaitable[None]] | None = None
-        """Closes what runs over the tunnel when the page is over (True: it failed)."""
+        self.finisher: Callable[[int], Awaitable[None]] | None = None
+        """Closes what runs over the tunnel when the page is over, with a WebSocket close code."""
         self.closed = False
 
     async def receive_some(self) -> bytes:
@@ -614,7 +622,7 @@ class H1Tunnel:
             with trio.move_on_after(1):
                 await self.conn.stream.aclose()
 
-    async def finish(self, failed: bool) -> None:
+    async def finish(self, code: int) -> None:
         if self.finisher is not None:
-            await self.finisher(failed)
+            await self.finisher(code)
         await self.aclose()

@@ -237,8 +237,8 @@ class StreamTunnel:
 
     def __init__(self, exchange: StreamExchange) -> None:
         self.exchange = exchange
-        self.finisher: Callable[[bool], Awaitable[None]] | None = None
-        """Closes what runs over the tunnel when the page is over (True: it failed)."""
+        self.finisher: Callable[[int], Awaitable[None]] | None = None
+        """Closes what runs over the tunnel when the page is over, with a WebSocket close code."""
 
     async def receive_some(self) -> bytes:
         ex = self.exchange
@@ -280,9 +280,9 @@ class StreamTunnel:
                 return
             ex._wake()
 
-    async def finish(self, failed: bool) -> None:
+    async def finish(self, code: int) -> None:
         if self.finisher is not None:
-            await self.finisher(failed)
+            await self.finisher(code)
         await self.aclose()
 
 
@@ -306,14 +306,14 @@ async def _serve_stream(exchange: StreamExchange, app: App, protocol: str) -> No
                 raise HttpError(413, "request body too large")
             await app.handle(exchange)
             if exchange.tunnel is not None:
-                await exchange.tunnel.finish(False)
+                await exchange.tunnel.finish(1000)
             if not exchange.finished:
                 await exchange.finish()
         except HttpError as exc:
             # The app had given up on the request (413 while reading the body, ...).
             if exchange.tunnel is not None:
                 # A WebSocket page that failed: 1011 to the peer, then the stream ends.
-                await exchange.tunnel.finish(True)
+                await exchange.tunnel.finish(1011)
             elif not exchange.response_started:
                 body = f"{exc.status} {exc.message}\n".encode()
                 await exchange.respond(exc.status, [("content-type", "text/plain; charset=utf-8"),
@@ -322,6 +322,12 @@ async def _serve_stream(exchange: StreamExchange, app: App, protocol: str) -> No
                 exchange.abort(error=True)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
+        except trio.Cancelled:
+            if exchange.tunnel is not None:
+                # The server stops, or the stream was reset: 1001, going away (RFC 6455 §7.4.1), where it still can.
+                with trio.CancelScope(shield=True):
+                    await exchange.tunnel.finish(1001)
+            raise
         except Exception:
             # Never let one stream take the connection (and the server) down.
             log.exception("request %s on %s stream %d failed", request.request_id, protocol, exchange.stream_id)

@@ -284,3 +284,17 @@ def test_invalid_status_for_a_missing_page(server: RunningServer) -> None:
         with pytest.raises(InvalidStatus):
             await connect(ws_url(server, "/nothing-here"))
     run(go())
+
+
+def test_server_stop_closes_open_websockets_with_1001(site: Path) -> None:
+    async def go(server: RunningServer) -> None:
+        async with connect(ws_url(server, "/busy"), ping_interval=None) as ws:
+            await ws.send("hi")
+            assert await ws.recv() == "hi"
+            # SIGTERM: the grace period (1 s here) passes, then the page is cut and the peer told so.
+            server.proc.terminate()
+            with pytest.raises(ConnectionClosed):
+                await ws.recv()
+            assert ws.close_code == 1001 and ws.close_reason == "server going away"
+    with run_dynlan(site, config="[server]\ngrace_period = 1.0\n") as server:
+        run(go(server))
