@@ -113,9 +113,10 @@ class LiveReload:
                 watch.last = os.path.relpath(sorted(p for _, p in changes)[0], root)
                 changed, watch.changed = watch.changed, trio.Event()
                 changed.set()
-        except OSError as exc:
+        except Exception as exc:  # the watcher is a dev aid: its failure must not end the worker
+            # Out of inotify watches, a folder gone: pages are still served, they just do not reload. The watch
+            # stays, so the next request does not start another that fails the same way.
             log.warning("live reload cannot watch %s: %s", root, exc)
-            self._watches.pop(root, None)
 
     def exchange(self, inner: Exchange, site: Site) -> SiteExchange:
         """The request's exchange, which adds the reload script to the HTML it answers with."""
