@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import logging
 import signal
@@ -26,6 +27,29 @@ if TYPE_CHECKING:
     from dynlan.http._h3proto import QuicRouter
 
 log = logging.getLogger("dynlan")
+
+
+MEMORY_TRIM_INTERVAL = 10.0
+"""Seconds between two returns of the C heap's free pages to the system (`trim_memory`)."""
+
+
+async def trim_memory() -> None:
+    """Give the free pages of the C heap back to the system every `MEMORY_TRIM_INTERVAL`; runs for the server's life.
+
+    glibc keeps what is freed inside its heaps, and a chunk still in use pins the free pages below the top of
+    its heap: under mixed traffic a worker's RSS kept growing (+9 % in four minutes of `make soak`) while what
+    it holds alive did not (the collector's object counts and tracemalloc stay flat). `malloc_trim(0)` releases
+    the free pages of every arena (glibc 2.8 and later); with it the soak's RSS stays flat. Run in a thread:
+    it takes the arenas' locks, not the event loop. Elsewhere than glibc there is nothing to call.
+    """
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    while True:
+        await trio.sleep(MEMORY_TRIM_INTERVAL)
+        await trio.to_thread.run_sync(trim, 0)
 
 
 class ListenError(Exception):
@@ -384,6 +408,7 @@ class Server:
             if handle_signals:
                 await nursery.start(self._watch_signals, nursery)
             nursery.start_soon(self.access.run_flusher)
+            nursery.start_soon(trim_memory)
             await self._start_control(nursery, sockets)
             for listener in listeners:
                 nursery.start_soon(self.accept_loop, listener, nursery)
