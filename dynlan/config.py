@@ -237,22 +237,6 @@ class OpenApiConfig:
 
 
 @dataclass(slots=True)
-class WebSocketConfig:
-    """WebSocket connections and event streams a page holds open (docs/websocket.md)."""
-
-    max_message: int = 4 * 1024 * 1024
-    """Bytes of one WebSocket message (all its fragments): a larger one closes the connection with 1009."""
-    idle_timeout: float = 300.0
-    """Seconds a page may wait in `ws:receive()` with nothing arriving: the connection then closes with 1001."""
-    lifetime: float = 3600.0
-    """Seconds a WebSocket or an event stream may stay open (the page's wall-time budget once it accepts one)."""
-    heartbeat: float = 15.0
-    """Seconds between the comment lines an event stream sends while its page waits on a channel."""
-    channel_backlog: int = 256
-    """Channel messages a subscription keeps while its page is busy; past it the oldest are dropped."""
-
-
-@dataclass(slots=True)
 class AdminConfig:
     listen: str = ""
     """`HOST:PORT` of the admin listener (`/metrics`, `/healthz`, `/readyz`, `/admin`; docs/operations.md), served
@@ -281,6 +265,22 @@ class TraceConfig:
     """The `service.name` resource attribute of the spans."""
     sample_ratio: float = 1.0
     """Fraction of requests traced (a request with a sampled `traceparent` is traced whatever this says)."""
+
+
+@dataclass(slots=True)
+class WebSocketConfig:
+    """WebSocket connections and event streams a page holds open (docs/websocket.md)."""
+
+    max_message: int = 4 * 1024 * 1024
+    """Bytes of one WebSocket message (all its fragments): a larger one closes the connection with 1009."""
+    idle_timeout: float = 300.0
+    """Seconds a page may wait in `ws:receive()` with nothing arriving: the connection then closes with 1001."""
+    lifetime: float = 3600.0
+    """Seconds a WebSocket or an event stream may stay open (the page's wall-time budget once it accepts one)."""
+    heartbeat: float = 15.0
+    """Seconds between the comment lines an event stream sends while its page waits on a channel."""
+    channel_backlog: int = 256
+    """Channel messages a subscription keeps while its page is busy; past it the oldest are dropped."""
 
 
 @dataclass(slots=True)

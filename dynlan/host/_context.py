@@ -214,12 +214,13 @@ class PageResponse:
         if self.ctx.realtime is not None:
             # A refused WebSocket handshake is answered 426 (or 400) unless the page wrote its own response.
             self.ctx.realtime.settle(self)
-        self.finished = True
         exchange = self.ctx.exchange
         if self.streaming:
-            await self.flush()
+            await self.flush()  # before `finished`: flush sends nothing once the response is finished
+            self.finished = True
             await exchange.finish()
             return
+        self.finished = True
         body = self.take_body()
         headers = self.headers.items()
         ctx = self.ctx
