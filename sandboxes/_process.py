@@ -368,13 +368,24 @@ def remove_stale_private_folders() -> int:
             continue
         path = os.path.join(base, name)
         try:
-            if os.lstat(path).st_uid != os.geteuid() or os.path.exists(f"/proc/{pid}"):
+            if os.lstat(path).st_uid != os.geteuid() or _running(int(pid)):
                 continue  # another user's, or its process still runs
         except OSError:
             continue
         shutil.rmtree(path, ignore_errors=True)
         removed += 1
     return removed
+
+
+def _running(pid: int) -> bool:
+    """Whether process `pid` runs: a zombie (ended, its exit status not collected, as happens to orphans where
+    the machine's init does not reap) has ended."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read().rpartition(b")")[2].split()[:1]
+    except OSError:
+        return False
+    return state != [b"Z"]
 
 
 def remove_private_folders(pid: int) -> int:
