@@ -121,6 +121,10 @@ class App:
             channel = PurgeChannel(self.redis, self.host.responses)
             self.host.publish_purge = channel.publish_nowait
             await nursery.start(channel.run)
+        if config.cache.backend == "redis":
+            from dynlan.realtime._channels import hub_for
+
+            await hub_for(self.host).start_redis()
 
     # -- the server's other processes ----------------------------------------------------
 

@@ -159,17 +159,30 @@ class ChannelHub:
 
     # -- across processes ------------------------------------------------------------
 
+    async def start_redis(self) -> None:
+        """With Redis configured, subscribe before the worker serves: a message another instance publishes
+        right after a page here subscribed is not lost to a subscription still on its way."""
+        if self._started or self._nursery is None or not self._redis_url:
+            return
+        self._started = True
+        queue = self._open_redis()
+        self._nursery.start_soon(self._redis_send, queue)
+        await self._nursery.start(self._redis_listen)
+
+    def _open_redis(self) -> trio.MemoryReceiveChannel[bytes]:
+        import redis
+
+        self._redis = redis.Redis.from_url(self._redis_url, socket_connect_timeout=2, health_check_interval=10)
+        self._to_redis, queue = trio.open_memory_channel[bytes](MAX_PENDING)
+        return queue
+
     def _start(self) -> None:
         if self._started or self._nursery is None:
             return
         self._started = True
         if self._redis_url:
-            import redis
-
-            self._redis = redis.Redis.from_url(self._redis_url, socket_connect_timeout=2, health_check_interval=10)
-            self._to_redis, queue = trio.open_memory_channel[bytes](MAX_PENDING)
+            self._nursery.start_soon(self._redis_send, self._open_redis())
             self._nursery.start_soon(self._redis_listen)
-            self._nursery.start_soon(self._redis_send, queue)
             return
         try:
             self._folder.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -247,11 +260,16 @@ class ChannelHub:
                 self.stats["relay_errors"] += len(batch)
                 log.warning("channel messages not sent to Redis: %s", exc)
 
-    async def _redis_listen(self) -> None:
+    async def _redis_listen(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         while True:
             try:
                 pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-                await trio.to_thread.run_sync(pubsub.subscribe, self._redis_channel + "all")
+                try:
+                    await trio.to_thread.run_sync(pubsub.subscribe, self._redis_channel + "all")
+                finally:
+                    # Subscribed, or Redis is not there yet: either way the worker serves (and this retries).
+                    task_status.started()
+                    task_status = trio.TASK_STATUS_IGNORED
                 try:
                     while True:
                         message = await trio.to_thread.run_sync(pubsub.get_message, True, 1.0, abandon_on_cancel=True)
