@@ -21,7 +21,7 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -101,22 +101,40 @@ class LiveReload:
         def wanted(change: watchfiles.Change, path: str) -> bool:
             return not IGNORED_FOLDERS.intersection(os.path.relpath(path, root).split(os.sep))
 
+        # The watcher's thread checks this event every step: set the moment the worker stops, it ends the watch at
+        # once (cancelling the task alone waits for the thread's own timeout, seconds).
+        stop = trio.Event()
+
+        async def stop_when_cancelled() -> None:
+            try:
+                await trio.sleep_forever()
+            finally:
+                stop.set()
+
         try:
-            async for changes in watchfiles.awatch(root, watch_filter=wanted, debounce=DEBOUNCE_MS, step=DEBOUNCE_MS):
-                stamp = 0
-                for _, path in changes:
-                    try:
-                        stamp = max(stamp, os.stat(path, follow_symlinks=False).st_mtime_ns)
-                    except OSError:
-                        stamp = max(stamp, time.time_ns())  # removed: now is when it changed
-                watch.stamp = max(stamp, watch.stamp + 1)
-                watch.last = os.path.relpath(sorted(p for _, p in changes)[0], root)
-                changed, watch.changed = watch.changed, trio.Event()
-                changed.set()
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(stop_when_cancelled)
+                await self._changes(watchfiles.awatch(root, watch_filter=wanted, debounce=DEBOUNCE_MS,
+                                                      step=DEBOUNCE_MS, stop_event=stop), root, watch)
+                nursery.cancel_scope.cancel()
         except Exception as exc:  # the watcher is a dev aid: its failure must not end the worker
             # Out of inotify watches, a folder gone: pages are still served, they just do not reload. The watch
             # stays, so the next request does not start another that fails the same way.
             log.warning("live reload cannot watch %s: %s", root, exc)
+
+    @staticmethod
+    async def _changes(batches: Any, root: str, watch: _Watch) -> None:
+        async for changes in batches:
+            stamp = 0
+            for _, path in changes:
+                try:
+                    stamp = max(stamp, os.stat(path, follow_symlinks=False).st_mtime_ns)
+                except OSError:
+                    stamp = max(stamp, time.time_ns())  # removed: now is when it changed
+            watch.stamp = max(stamp, watch.stamp + 1)
+            watch.last = os.path.relpath(sorted(p for _, p in changes)[0], root)
+            changed, watch.changed = watch.changed, trio.Event()
+            changed.set()
 
     def exchange(self, inner: Exchange, site: Site) -> SiteExchange:
         """The request's exchange, which adds the reload script to the HTML it answers with."""

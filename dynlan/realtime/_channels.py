@@ -172,6 +172,7 @@ class ChannelHub:
     def _open_redis(self) -> trio.MemoryReceiveChannel[bytes]:
         import redis
 
+        assert self._redis_url is not None
         self._redis = redis.Redis.from_url(self._redis_url, socket_connect_timeout=2, health_check_interval=10)
         self._to_redis, queue = trio.open_memory_channel[bytes](MAX_PENDING)
         return queue
