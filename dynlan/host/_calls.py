@@ -375,7 +375,7 @@ def _php_session(kind: str) -> tuple[Callable[[PageContext, Args], Any], Callabl
                     store.delete_nowait(key)
                 store.unlock_nowait(key, session.token)
         except SessionStoreError as exc:
-            service.failed(exc)
+            service.failed(exc, ctx)
             return "" if kind == "read" else kind != "exists"
         return True
 
@@ -402,7 +402,7 @@ def _php_session(kind: str) -> tuple[Callable[[PageContext, Args], Any], Callabl
                     await store.delete(key)
                 await store.unlock(key, session.token)
         except SessionStoreError as exc:
-            service.failed(exc)
+            service.failed(exc, ctx)
             return "" if kind == "read" else kind != "exists"
         return True
 

@@ -308,6 +308,8 @@ class PageContext:
         """The page cache in this site's namespace."""
         self.closed = False
         """Set when the request has ended: host calls for it are refused from then on."""
+        self.unavailable: str | None = None
+        """A shared store the page called failed closed (sessions): a page error after it is a 503, saying this."""
         self.options = options or {}
         """This site's table for the runtime (e.g. `[python] sandbox = "process"`)."""
         self.compression = compression

@@ -61,6 +61,10 @@ async def _run(runtime: Runtime, ctx: PageContext, wall: float) -> None:
                 frames = (Frame(exc.file, exc.line),)
             detail = build_report(ctx, 500, exc.kind or "error", exc.headline, frames,
                                   time.monotonic() - started)
+        if ctx.unavailable:
+            # A store the page needed is away (on_error = "closed"): try again later, not a fault of the page.
+            await _fail(ctx, 503, ctx.unavailable, detail)
+            return
         await _fail(ctx, 500, "the page failed", detail)
 
 

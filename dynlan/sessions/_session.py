@@ -86,10 +86,15 @@ class SessionService:
             return None
         return sid
 
-    def failed(self, exc: Exception) -> None:
-        """A store failure: raised to the page (`closed`), or logged once a minute and ignored (`open`)."""
+    def failed(self, exc: Exception, ctx: PageContext | None = None) -> None:
+        """A store failure: raised to the page (`closed`), or logged once a minute and ignored (`open`).
+
+        Closed, a page that does not catch the error is answered 503 rather than 500: the store is away, the page
+        is not at fault (`dynlan.host._run`)."""
         self.failures += 1
         if self.on_error == "closed":
+            if ctx is not None:
+                ctx.unavailable = "sessions are unavailable"
             raise RuntimeError(f"sessions are unavailable: {exc}") from None
         now = time.monotonic()
         if now - self._warned > WARN_EVERY:
@@ -146,7 +151,7 @@ class PageSession:
             self._found(sid, service.store.load_nowait(self._key(sid), service.max_age) if sid else None)
         except SessionStoreError as exc:
             self.loaded = True
-            service.failed(exc)
+            service.failed(exc, self.ctx)
 
     async def load(self) -> None:
         if self.loaded:
@@ -158,7 +163,7 @@ class PageSession:
             self._found(sid, await service.store.load(self._key(sid), service.max_age) if sid else None)
         except SessionStoreError as exc:
             self.loaded = True
-            service.failed(exc)
+            service.failed(exc, self.ctx)
 
     # -- changes (the session is loaded) ---------------------------------------------------
 
@@ -197,7 +202,7 @@ class PageSession:
         writes: list[tuple[str, str, bytes]] = []
         if self.secret is None and (op == "regenerate" or (op == "set" and self.sid is None)):
             # The store never answered (on_error = "open" let the page go on): no key to sign a new id with.
-            self.service.failed(SessionStoreError("the session store did not answer; no session was started"))
+            self.service.failed(SessionStoreError("the session store did not answer; no session was started"), self.ctx)
             return writes
         if op == "set" and self.sid is not None and not self.cookie_sent and self.secret is not None:
             self._send_cookie()
@@ -248,7 +253,7 @@ class PageSession:
                 else:
                     store.delete_nowait(key)
         except SessionStoreError as exc:
-            self.service.failed(exc)
+            self.service.failed(exc, self.ctx)
 
     async def write(self, writes: list[tuple[str, str, bytes]]) -> None:
         store, max_age = self.service.store, self.service.max_age
@@ -259,7 +264,7 @@ class PageSession:
                 else:
                     await store.delete(key)
         except SessionStoreError as exc:
-            self.service.failed(exc)
+            self.service.failed(exc, self.ctx)
 
     # -- PHP's $_SESSION, by PHP's own id ------------------------------------------------------
 
