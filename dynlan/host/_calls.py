@@ -28,6 +28,7 @@ from dynlan.host._cache import CacheError
 from dynlan.host._fs import FsError
 from dynlan.host._http import http_request
 from dynlan.host._values import CacheValueError, parse_ttl
+from dynlan.observability import _tracing
 from dynlan.realtime import _ops as realtime
 
 if TYPE_CHECKING:
@@ -61,6 +62,8 @@ class Operation:
     call can no longer be started again from the top (the Lua runtime's preemption relies on it)."""
     cache: bool = False
     """Answers at once only when the cache backend is local."""
+    traced: bool = False
+    """Gets a span of its own under the page's when traces are on (the cache, files and sessions)."""
 
 
 def _arg(args: Args, i: int, default: Any = None) -> Any:
@@ -490,25 +493,25 @@ OPERATIONS: dict[str, Operation] = _table(
     Operation("json_encode", _json_encode),
     Operation("json_decode", _json_decode),
     Operation("cache_response", _cache_response),
-    Operation("cache_purge", _cache_purge, effect=True),
-    Operation("cache_get", _cache_get, _acache_get, cache=True),
-    Operation("cache_set", _cache_set, _acache_set, effect=True, cache=True),
-    Operation("cache_delete", _cache_delete, _acache_delete, effect=True, cache=True),
-    Operation("cache_incr", _cache_incr, _acache_incr, effect=True, cache=True),
-    Operation("session_get", _session_get, _asession_get),
-    Operation("session_set", _session_set, _asession_set, effect=True),
-    Operation("session_delete", _session_delete, _asession_delete, effect=True),
-    Operation("session_regenerate", _session_regenerate, _asession_regenerate, effect=True),
-    Operation("php_session_read", *_php_session("read")),
-    Operation("php_session_exists", *_php_session("exists")),
-    Operation("php_session_write", *_php_session("write"), effect=True),
-    Operation("php_session_destroy", *_php_session("destroy"), effect=True),
-    Operation("php_session_close", *_php_session("close"), effect=True),
-    Operation("fs_read", _fs_read),
-    Operation("fs_read_bytes", _fs_read_bytes),
-    Operation("fs_exists", _fs_exists),
-    Operation("fs_list", _fs_list),
-    Operation("fs_stat", _fs_stat),
+    Operation("cache_purge", _cache_purge, effect=True, traced=True),
+    Operation("cache_get", _cache_get, _acache_get, cache=True, traced=True),
+    Operation("cache_set", _cache_set, _acache_set, effect=True, cache=True, traced=True),
+    Operation("cache_delete", _cache_delete, _acache_delete, effect=True, cache=True, traced=True),
+    Operation("cache_incr", _cache_incr, _acache_incr, effect=True, cache=True, traced=True),
+    Operation("session_get", _session_get, _asession_get, traced=True),
+    Operation("session_set", _session_set, _asession_set, effect=True, traced=True),
+    Operation("session_delete", _session_delete, _asession_delete, effect=True, traced=True),
+    Operation("session_regenerate", _session_regenerate, _asession_regenerate, effect=True, traced=True),
+    Operation("php_session_read", *_php_session("read"), traced=True),
+    Operation("php_session_exists", *_php_session("exists"), traced=True),
+    Operation("php_session_write", *_php_session("write"), effect=True, traced=True),
+    Operation("php_session_destroy", *_php_session("destroy"), effect=True, traced=True),
+    Operation("php_session_close", *_php_session("close"), effect=True, traced=True),
+    Operation("fs_read", _fs_read, traced=True),
+    Operation("fs_read_bytes", _fs_read_bytes, traced=True),
+    Operation("fs_exists", _fs_exists, traced=True),
+    Operation("fs_list", _fs_list, traced=True),
+    Operation("fs_stat", _fs_stat, traced=True),
     Operation("log", _log),
     Operation("sleep", None, _asleep),
     # (body, options): an HTTP request to a host the site's [outbound] allow list names (dynlan.host._http).
@@ -554,6 +557,14 @@ def call_nowait(ctx: PageContext, op: str, args: Args = ()) -> Any:
     row = _operation(ctx, op)
     if row.run is None or (row.cache and not ctx.cache.local):
         raise MustWait(op, args)
+    if row.traced and (tracing := _tracing.current()) is not None:
+        with tracing.host_span(ctx.request, op):
+            return _run_nowait(ctx, row, args)
+    return _run_nowait(ctx, row, args)
+
+
+def _run_nowait(ctx: PageContext, row: Operation, args: Args) -> Any:
+    assert row.run is not None
     try:
         return row.run(ctx, args)
     except _PAGE_ERRORS as exc:
@@ -563,6 +574,13 @@ def call_nowait(ctx: PageContext, op: str, args: Args = ()) -> Any:
 async def call(ctx: PageContext, op: str, args: Args = ()) -> Any:
     """Answer `op` for `ctx`, waiting on I/O where it has to."""
     row = _operation(ctx, op)
+    if row.traced and (tracing := _tracing.current()) is not None:
+        with tracing.host_span(ctx.request, op):
+            return await _run(ctx, op, row, args)
+    return await _run(ctx, op, row, args)
+
+
+async def _run(ctx: PageContext, op: str, row: Operation, args: Args) -> Any:
     try:
         if row.arun is not None and (row.run is None or not row.cache or not ctx.cache.local):
             return await row.arun(ctx, args)

@@ -1,4 +1,5 @@
-"""Traces (OpenTelemetry): a span per request, a child span for the page run and for its upstream HTTP calls.
+"""Traces (OpenTelemetry): a span per request, a child span for the page run, and under it one for each of its
+upstream HTTP calls and its host calls to the cache, the site's files and sessions.
 
 W3C Trace Context (https://www.w3.org/TR/trace-context/) carries the trace: a request's `traceparent` makes
 its span a child of the caller's; the request's own `traceparent` header is then replaced by one naming the
@@ -104,6 +105,24 @@ class Tracing:
         """A span under the one the request's `traceparent` names (the request's, or the page's)."""
         return self.tracer.start_span(name, context=_PROPAGATOR.extract(_carrier(request)), kind=kind,
                                       attributes=attributes)
+
+    @contextlib.contextmanager
+    def host_span(self, request: HttpRequest, op: str) -> Iterator[Span]:
+        """A span for a host call of the page (`cache_get`, `fs_read`, ...). A call that turns out to wait
+        (`MustWait`) leaves it unended, so never exported: the waiting form has a span of its own."""
+        from dynlan.host._calls import MustWait
+
+        span = self.child(request, f"host {op}", attributes={"dynlan.host_call": op})
+        try:
+            yield span
+        except MustWait:
+            raise
+        except BaseException as exc:
+            span.record_exception(exc)
+            span.set_status(Status(StatusCode.ERROR, str(exc)))
+            span.end()
+            raise
+        span.end()
 
     @contextlib.contextmanager
     def client_span(self, request: HttpRequest, name: str, url: str) -> Iterator[tuple[Span, str]]:

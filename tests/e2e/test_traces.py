@@ -36,6 +36,9 @@ OTHER_TRACE = "0af7651916cd43dd8448eb211c80319c"
 OTHER = f"00-{OTHER_TRACE}-b7ad6b7169203331-01"
 
 PAGE = """local r = http.request{{url = "http://127.0.0.1:{port}/up"}}
+cache.set("k", "v")
+assert(cache.get("k") == "v")
+assert(#fs.read("call.lua") > 0)
 print(request.headers.traceparent)
 print(r.body)
 """
@@ -115,8 +118,15 @@ async def test_spans_to_the_in_memory_exporter(tmp_path: Path) -> None:
     upstream.seen.pop()
     spans = {span.name: span for span in finished if span.context is not None
              and f"{span.context.trace_id:032x}" == TRACE_ID}
-    assert set(spans) == {"GET /call", "page /call", "http.request GET"}, spans
+    host_calls = ("host cache_set", "host cache_get", "host fs_read_bytes")
+    assert set(spans) == {"GET /call", "page /call", "http.request GET", *host_calls}, spans
     server, page, call = spans["GET /call"], spans["page /call"], spans["http.request GET"]
+    for name in host_calls:
+        # The page's host calls, each under the page's span.
+        host_call = spans[name]
+        assert host_call.parent is not None and page.context is not None
+        assert host_call.parent.span_id == page.context.span_id
+        assert host_call.attributes is not None and host_call.attributes["dynlan.host_call"] == name[5:]
     # One trace, the caller's: server <- caller, page <- server, upstream call <- page.
     for span in (server, page, call):
         assert span.context is not None and f"{span.context.trace_id:032x}" == TRACE_ID
