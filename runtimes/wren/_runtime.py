@@ -130,6 +130,8 @@ class _Run:
     errors: list[Any] = field(default_factory=list)
     modules: list[str] = field(default_factory=list)
     """Every module name of this run (its page, the site modules it imported): removed when it ends."""
+    heap_start: int = 0
+    """The VM's heap when the page started (`--dev` only): what it grew by is the page's memory on the error page."""
 
 
 class WrenRuntime:
@@ -334,6 +336,8 @@ class WrenRuntime:
         source = self._source(ctx.page)
         number = next(self._ids)
         run = _Run(ctx, number, f"page#{number}", os.path.dirname(ctx.page), ctx.limits.instructions)
+        if ctx.dev and self.vm is not None:
+            run.heap_start = self.vm.statistics().heap_bytes
         self._modules[run.module] = _Module(number, run.directory)
         run.modules.append(run.module)
         try:
@@ -423,6 +427,9 @@ class WrenRuntime:
         if run.ctx.dev and (run.failure is not None or run.errors):
             # For the dev error page: what the request ran of its budget (per message, for a WebSocket's).
             run.ctx.usage["instructions"] = max(0, run.ctx.limits.instructions - run.instructions_left)
+            if self.vm is not None:
+                # The VM is shared (as Lua's is): the growth of its heap while the page ran, an estimate.
+                run.ctx.usage["memory"] = max(0, self.vm.statistics().heap_bytes - run.heap_start)
         if run.failure is not None:
             raise run.failure
         if not run.errors:

@@ -192,6 +192,10 @@ def test_wren_budget_used_is_counted(dev: RunningServer) -> None:
     instructions = re.search(r"instructions ([\d,]+) of", budget)
     assert instructions is not None and int(instructions.group(1).replace(",", "")) > 30_000, budget
     assert "output 2.9 KiB" in budget, budget
+    # The 3000-character string at least (the VM's heap grew by it while the page ran).
+    memory = re.search(r"memory (\d+(?:\.\d)?) (B|KiB|MiB) of 64\.0 MiB", budget)
+    assert memory is not None and float(memory.group(1)) * {"B": 1, "KiB": 1024, "MiB": 1 << 20}[memory.group(2)] \
+        >= 3000, budget
 
 
 def test_lua_budget_used_is_counted(dev: RunningServer) -> None:
