@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import re
 
 import trio
 import trio.testing
@@ -70,7 +71,9 @@ def test_ip_hash_keeps_a_client_and_moves_it_only_when_its_upstream_is_out() -> 
 def test_the_sticky_cookie_names_an_upstream_by_an_opaque_id() -> None:
     g = group("cookie")
     ids = {s.sticky for s in g.states}
-    assert len(ids) == 3 and not any("127.0.0.1" in i or "900" in i for i in ids)
+    # Opaque: not the address, nor its port (hex digits only, so "9001" could turn up by chance; ":9001" cannot).
+    assert len(ids) == 3 and not any("127.0.0.1" in i or ":900" in i for i in ids)
+    assert all(re.fullmatch(r"[0-9a-f]+", i) for i in ids), ids
     target = g.states[2]
     assert set(urls(g, 10, sticky=target.sticky)) == {target.upstream.url}
     target.ejected_until = float("inf")
