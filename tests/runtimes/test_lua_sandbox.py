@@ -301,7 +301,7 @@ RAW_IN_LUAJIT = {"concat_index", "concat_c_index", "insert_len"}
 @pytest.mark.parametrize(("page", "engine"), [(page, engine) for page in sorted(LONG_CALLS) for engine in ENGINES
                                               if engine == "lua54" or page not in RAW_IN_LUAJIT])
 async def test_long_c_calls_end_within_the_budget(tmp_path: Path, page: str, engine: str) -> None:
-    wall = 2.0
+    wall = 1.0
     async with serving(tmp_path, LONG_CALLS, engine, wall_time=wall, memory=96 * 1024 * 1024) as site:
         started = time.monotonic()
         status, body = await site.get(page)
