@@ -9,7 +9,8 @@ included, which cost the same for every version of the server), and the same for
     .venv/bin/python bench/hotpath.py [PATH ...]      (default: /4k.txt /hello-lua)
     PYTHONPATH=<other checkout> .venv/bin/python <other checkout>/bench/hotpath.py
 
-Environment: HOTPATH_REQUESTS (per path and round, default 20000), HOTPATH_ROUNDS (5), HOTPATH_CONNECTIONS (8).
+Environment: HOTPATH_REQUESTS (per path and round, default 20000), HOTPATH_ROUNDS (5), HOTPATH_CONNECTIONS (8),
+HOTPATH_PROFILE (a file: the dynlan rounds run under cProfile, its statistics saved there for pstats).
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ def _site(root: Path) -> None:
     (root / "hello-lua.lua").write_text('print("Hello, world!")\n')
     (root / "hello-wren.wren").write_text('System.print("Hello, world!")\n')
     (root / "hello-py.py").write_text('def handle(request, response):\n    response.write("Hello, world!\\n")\n')
+    (root / "hello.php").write_text('<?php echo "Hello, world!\\n";\n')  # php-cgi's own CPU time is not counted
 
 
 async def _main(paths: list[str], site: Path) -> None:
@@ -110,12 +112,24 @@ async def _main(paths: list[str], site: Path) -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 20, 20)
+    profile_to = os.environ.get("HOTPATH_PROFILE")
+    profiler = None
+    if profile_to:
+        import cProfile
+
+        profiler = cProfile.Profile()
     async with app.running():
         rows: dict[str, list[float]] = {}
         for _ in range(ROUNDS):
             for name, fn, path in [("floor", floor, "/4k.txt"), *(("dynlan", serve, p) for p in paths)]:
+                if profiler is not None and name == "dynlan":
+                    profiler.enable()
                 rows.setdefault(f"{name} {path}", []).append(await _measure(fn, path))
+                if profiler is not None:
+                    profiler.disable()
     log.close()
+    if profiler is not None and profile_to:
+        profiler.dump_stats(profile_to)
     floor_us = statistics.median(rows["floor /4k.txt"])
     for label, values in rows.items():
         us = statistics.median(values)

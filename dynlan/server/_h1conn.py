@@ -93,7 +93,9 @@ class H1Connection:
         self.stream = stream
         self.upgrade_h2 = upgrade_h2
         """Takes the connection over to HTTP/2 after `Upgrade: h2c` (None: upgrades are ignored)."""
-        self.app = app
+        # What the connection tracks for the end of a shutdown's grace period itself (see `grace`): the app
+        # without a scope per request.
+        self.app = getattr(app, "untracked", app)
         self.http = http
         self.state = state
         self.access = access
@@ -106,6 +108,11 @@ class H1Connection:
         self._unyielded = 0
         """Direct reads and writes done since this task last let the others run (`_checkpoint`)."""
         self.timer = trio.CancelScope()
+        self.grace = trio.CancelScope()
+        """In `state.running` while the app answers a request: the end of the grace period cancels it, and
+        the request gets 503 if its response has not started, or is broken off (`_cut_short`)."""
+        self.current: tuple[HttpRequest, H1Exchange, float] | None = None
+        """The request the app is answering, with when it began."""
         self.phase = "idle"
         self.responded = False
         self.proto = make_h1_protocol(
@@ -289,7 +296,10 @@ class H1Connection:
         self.state.connections.add(self)
         try:
             with self.timer:
-                await self._serve()
+                with self.grace:
+                    await self._serve()
+                if self.grace.cancelled_caught:
+                    await self._cut_short()
             if self.timer.cancelled_caught and self.phase in ("head", "body") and not self.responded:
                 # RFC 9110 §15.5.9: 408 when the client took too long to send.
                 self.linger = True
@@ -304,6 +314,22 @@ class H1Connection:
                     await self._lingering_close()
                 with trio.move_on_after(1):
                     await self.stream.aclose()
+
+    async def _cut_short(self) -> None:
+        """The grace period ended while the app answered `current`: 503 if its response had not started (RFC 9110
+        §15.6.4), else it is broken off (the connection closes), never finished as if it were complete."""
+        current = self.current
+        if current is None:
+            return
+        request, exchange, started = current
+        if exchange.tunnel is not None:
+            return  # a WebSocket: ended with 1001 and logged on its way out
+        self.linger = True
+        if not exchange.response_started:
+            with trio.move_on_after(1):
+                await self.send(raw_error_response(503, "the server is shutting down"))
+            exchange.status = 503
+        self.access.log(request, exchange.status, exchange.bytes_sent, started)
 
     async def _lingering_close(self) -> None:
         """Half-close, then drain what the client is still sending, briefly.
@@ -364,11 +390,15 @@ class H1Connection:
                 await self.send(raw_error_response(413, "request body too large"))
                 self.access.log(request, 413, 0, started)
                 return
+            running = self.state.running
+            self.current = (request, exchange, started)
+            running.add(self.grace)
             try:
                 await self.app.handle(exchange)
                 if exchange.tunnel is not None:
                     # A WebSocket: the connection was its until the page ended; it is not HTTP's again.
                     await exchange.tunnel.finish(1000)
+                    self.current = None
                     self.access.log(request, 101, exchange.bytes_sent, started)
                     return
                 if not exchange.finished:
@@ -384,10 +414,12 @@ class H1Connection:
                 elif not exchange.response_started:
                     await self.send(raw_error_response(exc.status, exc.message))
                     exchange.status = exc.status
+                self.current = None
                 self.access.log(request, exchange.status, exchange.bytes_sent, started)
                 return
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 # The client went away: the line still says what it asked for and got (499: no response).
+                self.current = None
                 self.access.log(request, exchange.status or 499, exchange.bytes_sent, started)
                 raise
             except trio.Cancelled:
@@ -395,8 +427,12 @@ class H1Connection:
                     # The server stops (its grace period is over): 1001, going away (RFC 6455 §7.4.1).
                     with trio.CancelScope(shield=True):
                         await exchange.tunnel.finish(1001)
+                    self.current = None
                     self.access.log(request, 101, exchange.bytes_sent, started)
                 raise
+            finally:
+                running.discard(self.grace)
+            self.current = None
             self.access.log(request, exchange.status, exchange.bytes_sent, started)
             if self.state.shutting_down:
                 return

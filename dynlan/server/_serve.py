@@ -137,6 +137,9 @@ class _Answering:
     def __init__(self, app: App, state: ServerState) -> None:
         self.app = app
         self.state = state
+        self.untracked = app
+        """The app itself: an HTTP/1.1 connection tracks its request with its own scope, entered once per
+        connection rather than once per request (`H1Connection`)."""
 
     async def handle(self, exchange: Exchange) -> None:
         with self.state.answering() as scope:
