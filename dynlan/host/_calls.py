@@ -451,6 +451,15 @@ def _log(ctx: PageContext, args: Args) -> None:
     ctx.log.at(text(_arg(args, 0, "info")), text(_arg(args, 1, "")))
 
 
+def _dev_usage(ctx: PageContext, args: Args) -> None:
+    """(budget, amount): what a runtime that measures its pages in the page's own process reports of its
+    budget's use, for the dev error page (PHP's peak memory); nothing outside `--dev`."""
+    budget = text(_arg(args, 0, ""))
+    amount = number(_arg(args, 1), 0)
+    if ctx.dev and budget == "memory" and amount >= 0:
+        ctx.usage[budget] = int(amount)
+
+
 def _template_render(ctx: PageContext, args: Args) -> str:
     # (name, values): a template of the site, rendered within the request's time and output budgets
     # (dynlan.templates). Imported here: dynlan.templates itself imports the host's budget errors.
@@ -513,6 +522,7 @@ OPERATIONS: dict[str, Operation] = _table(
     Operation("fs_list", _fs_list, traced=True),
     Operation("fs_stat", _fs_stat, traced=True),
     Operation("log", _log),
+    Operation("dev_usage", _dev_usage),
     Operation("sleep", None, _asleep),
     # (body, options): an HTTP request to a host the site's [outbound] allow list names (dynlan.host._http).
     Operation("http_request", None, http_request, effect=True),

@@ -93,6 +93,12 @@ final class DynlanSessionHandler implements SessionHandlerInterface, SessionUpda
     public function updateTimestamp(string $id, string $data): bool { return $this->write($id, $data); }
 }
 session_set_save_handler(new DynlanSessionHandler(), true);
+// --dev: the page's peak memory, for the error page's budget table (after the page, whatever ended it).
+if (($_SERVER['DYNLAN_DEV'] ?? '') === '1') {
+    register_shutdown_function(static function () {
+        try { _dynlan_call('dev_usage', ['memory', memory_get_peak_usage()]); } catch (Throwable $e) {}
+    });
+}
 // An id the store does not know is not adopted (session fixation); the cookie is out of scripts' and other
 // sites' reach.
 ini_set('session.use_strict_mode', '1');

@@ -171,7 +171,7 @@ ALWAYS_DISABLED = ("dl",)
 
 PHP_OPERATIONS = frozenset({
     "cache_get", "cache_set", "cache_delete", "cache_incr", "cache_response", "cache_purge",
-    "fs_read", "fs_exists", "fs_list", "fs_stat", "log", "http_request", "template_render",
+    "fs_read", "fs_exists", "fs_list", "fs_stat", "log", "dev_usage", "http_request", "template_render",
     "session_get", "session_set", "session_delete", "session_regenerate",
     "php_session_read", "php_session_exists", "php_session_write", "php_session_destroy", "php_session_close",
     # WebSockets, channels and event streams (docs/websocket.md): they go out on the request's own connection,
@@ -548,6 +548,8 @@ class PhpRuntime:
         }
         if r.scheme == "https":
             env["HTTPS"] = "on"
+        if ctx.dev:
+            env["DYNLAN_DEV"] = "1"  # the prelude reports the page's peak memory for the dev error page
         ctype = r.headers.get("content-type")
         if ctype is not None:
             env["CONTENT_TYPE"] = ctype

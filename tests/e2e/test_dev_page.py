@@ -198,6 +198,15 @@ def test_wren_budget_used_is_counted(dev: RunningServer) -> None:
         >= 3000, budget
 
 
+def test_php_budget_used_is_counted(dev: RunningServer) -> None:
+    r = httpx.get(dev.url + "/php/42", timeout=30)
+    assert r.status_code == 500
+    budget = text_of(r.text.split('id="budget"', 1)[1].split("</table>", 1)[0])
+    # PHP's own peak (memory_get_peak_usage), reported by the prelude after the page: some KiB at least.
+    memory = re.search(r"memory (\d+(?:\.\d)?) (KiB|MiB) of 64\.0 MiB", budget)
+    assert memory is not None, budget
+
+
 def test_lua_budget_used_is_counted(dev: RunningServer) -> None:
     r = httpx.get(dev.url + "/spin")
     assert r.status_code == 500
