@@ -84,6 +84,7 @@ _CGI_HEADER = re.compile(r"HTTP_[A-Z0-9_]+")
 
 
 @functools.lru_cache(maxsize=1024)
+@functools.lru_cache(maxsize=1024)
 def _cgi_header(name: str) -> str | None:
     """The CGI variable for a request header (`HTTP_USER_AGENT`), or None for one PHP must not get."""
     if name in ("content-type", "content-length", "proxy", "transfer-encoding"):
@@ -92,6 +93,39 @@ def _cgi_header(name: str) -> str | None:
         return None
     key = "HTTP_" + name.upper().replace("-", "_")
     return key if _CGI_HEADER.fullmatch(key) else None
+
+
+async def _fcgi_send(stream: trio.SocketStream, data: bytes) -> None:
+    """Write to php-cgi's socket: at once while it has room (a request's records nearly always fit), else
+    through trio's send_all, which waits for room. Without send_all's machinery on every request."""
+    await trio.lowlevel.checkpoint_if_cancelled()
+    fd = stream.socket.fileno()
+    sent = 0
+    if fd != -1:
+        try:
+            sent = os.write(fd, data)
+        except BlockingIOError:
+            pass
+        except OSError as exc:
+            raise trio.BrokenResourceError(f"php-cgi's socket: {exc}") from None
+    if sent < len(data):
+        await stream.send_all(memoryview(data)[sent:])
+
+
+async def _fcgi_receive(stream: trio.SocketStream) -> bytes:
+    """What php-cgi sent next (b"" when it closed): read at once when it is there, else once readable."""
+    await trio.lowlevel.checkpoint_if_cancelled()
+    sock = stream.socket
+    while True:
+        fd = sock.fileno()
+        if fd == -1:
+            raise trio.ClosedResourceError("php-cgi's socket was closed")
+        try:
+            return os.read(fd, 65536)
+        except BlockingIOError:
+            await trio.lowlevel.wait_readable(sock)
+        except OSError as exc:
+            raise trio.BrokenResourceError(f"php-cgi's socket: {exc}") from None
 
 
 @functools.lru_cache(maxsize=4096)
@@ -673,8 +707,8 @@ class PhpRuntime:
             head = fcgi.begin_request(REQUEST_ID, keep_conn=True) + fcgi.params_data(REQUEST_ID, params)
             if isinstance(body, bytes):
                 # Most requests: the whole request in one write, no body task.
-                await stream.send_all(head + (FastCGIConnection.stdin(REQUEST_ID, body) if body else b"")
-                                      + FastCGIConnection.stdin(REQUEST_ID, b""))
+                await _fcgi_send(stream, head + (FastCGIConnection.stdin(REQUEST_ID, body) if body else b"")
+                                 + FastCGIConnection.stdin(REQUEST_ID, b""))
                 return await self._read_response(ctx, stream, fcgi)
             await stream.send_all(head)
             # Raised below, outside the nursery (no exception group): the body's failure (413,
@@ -726,7 +760,7 @@ class PhpRuntime:
             data = b""
             if pending:
                 with trio.move_on_after(PAUSE):
-                    data = await stream.receive_some(65536)
+                    data = await _fcgi_receive(stream)
                 if not data:
                     if head.head is None:
                         pending = False
@@ -737,7 +771,7 @@ class PhpRuntime:
                     pending = False
                     continue
             else:
-                data = await stream.receive_some(65536)
+                data = await _fcgi_receive(stream)
                 if not data:
                     raise PageError("php-cgi closed the connection before ending the request")
             fcgi.receive_data(data)

@@ -26,12 +26,13 @@ def server() -> Iterator[RunningServer]:
 def test_chat_between_two_chromium_tabs(server: RunningServer) -> None:
     async def go() -> None:
         async with chromium() as browser:
-            alice = await browser.tab(f"{server.url}/realtime/room.html?name=alice")
-            bob = await browser.tab(f"{server.url}/realtime/room.html?name=bob")
-            for tab in (alice, bob):
-                await browser.wait_for(tab, "document.body && document.body.dataset.state === 'open'")
             log = "document.getElementById('log').textContent"
-            # Bob's page has joined by now: his tab hears it, and so does Alice's, which joined first.
+            alice = await browser.tab(f"{server.url}/realtime/room.html?name=alice")
+            # Alice hears her own join, which her page publishes once it is subscribed to the room: only then
+            # does Bob come (a join published before her subscription would be nobody's to hear).
+            await browser.wait_for(alice, f"{log}.includes('alice joined')")
+            bob = await browser.tab(f"{server.url}/realtime/room.html?name=bob")
+            await browser.wait_for(bob, "document.body && document.body.dataset.state === 'open'")
             await browser.wait_for(alice, f"{log}.includes('bob joined')")
             await browser.evaluate(alice, "say('hello from alice')")
             await browser.wait_for(bob, f"{log}.includes('alice: hello from alice')")
