@@ -417,6 +417,10 @@ def kill_orphans(keep: set[int]) -> tuple[int, int]:
         tree = [pid, *descendants(pid)]
         for each in tree:
             _pending_groups.update(_pids_groups(each))
+            # A process that already ended (a zombie) no longer names its cgroup in /proc; the one a worker made
+            # for itself is named after it.
+            _pending_groups.update(group for root in _PIDS_ROOTS
+                                   if os.path.isdir(group := os.path.join(root, f"dynlan-{each}")))
         for each in reversed(tree):
             _kill_pid(each)
         if _reaped(pid):
