@@ -7,6 +7,9 @@ included, which cost the same for every version of the server), and the same for
 (`floor_h1.serve`, trio + httptools). Compare two checkouts by running each one's copy:
 
     .venv/bin/python bench/hotpath.py [PATH ...]      (default: /4k.txt /hello-lua)
+
+`/proxied/...` goes through a `proxy` rule to the floor server on a loopback port of the same run (its CPU time is
+counted too: compare a proxied path with `floor` plus the static one).
     PYTHONPATH=<other checkout> .venv/bin/python <other checkout>/bench/hotpath.py
 
 Environment: HOTPATH_REQUESTS (per path and round, default 20000), HOTPATH_ROUNDS (5), HOTPATH_CONNECTIONS (8),
@@ -74,8 +77,10 @@ async def _measure(serve: Callable[[trio.SocketStream], Awaitable[None]], path: 
     return (time.process_time() - started) / (per_connection * CONNECTIONS) * 1e6
 
 
-def _site(root: Path) -> None:
+def _site(root: Path, upstream: int) -> None:
     root.mkdir(parents=True, exist_ok=True)
+    (root / "dynlan.toml").write_text(f'[[route]]\npath = "/proxied/*"\n'
+                                      f'proxy = {{ upstreams = ["http://127.0.0.1:{upstream}"], strip_prefix = true }}\n')
     (root / "4k.txt").write_bytes((b"0123456789abcdef" * 256)[:4096])
     (root / "hello-lua.lua").write_text('print("Hello, world!")\n')
     (root / "hello-wren.wren").write_text('System.print("Hello, world!")\n')
@@ -83,7 +88,7 @@ def _site(root: Path) -> None:
     (root / "hello.php").write_text('<?php echo "Hello, world!\\n";\n')  # php-cgi's own CPU time is not counted
 
 
-async def _main(paths: list[str], site: Path) -> None:
+async def _main(paths: list[str], site: Path, upstream: socket.socket) -> None:
     from dynlan.app import App
     from dynlan.app._sites import discover_sites
     from dynlan.config import load_config
@@ -118,7 +123,9 @@ async def _main(paths: list[str], site: Path) -> None:
         import cProfile
 
         profiler = cProfile.Profile()
-    async with app.running():
+    async with app.running(), trio.open_nursery() as upstreams:
+        listener = trio.SocketListener(trio.socket.from_stdlib_socket(upstream))
+        upstreams.start_soon(trio.serve_listeners, floor, [listener])
         rows: dict[str, list[float]] = {}
         for _ in range(ROUNDS):
             for name, fn, path in [("floor", floor, "/4k.txt"), *(("dynlan", serve, p) for p in paths)]:
@@ -127,6 +134,7 @@ async def _main(paths: list[str], site: Path) -> None:
                 rows.setdefault(f"{name} {path}", []).append(await _measure(fn, path))
                 if profiler is not None:
                     profiler.disable()
+        upstreams.cancel_scope.cancel()
     log.close()
     if profiler is not None and profile_to:
         profiler.dump_stats(profile_to)
@@ -139,12 +147,13 @@ async def _main(paths: list[str], site: Path) -> None:
 
 def main(argv: list[str]) -> int:
     paths = argv or ["/4k.txt", "/hello-lua"]
-    with tempfile.TemporaryDirectory(prefix="dynlan-hotpath-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="dynlan-hotpath-") as tmp, \
+            socket.create_server(("127.0.0.1", 0)) as upstream:
         site = Path(tmp) / "site"
-        _site(site)
+        _site(site, upstream.getsockname()[1])
         print(f"hotpath: {ROUNDS} rounds of {REQUESTS} requests per path over {CONNECTIONS} connections "
               f"(CPU time of server and clients in one process)", flush=True)
-        trio.run(_main, paths, site)
+        trio.run(_main, paths, site, upstream)
     return 0
 
 

@@ -50,6 +50,8 @@ IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 MAX_REWRITES = 10
+PROXIED_PATHS = 1024
+"""Paths a site's rules remember as only proxied (emptied when full: every other path is evaluated anew)."""
 """Rewrites one request may go through; one more is a loop (500)."""
 
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)
@@ -297,6 +299,13 @@ class _Rule:
     """Requests beyond this rate get 429 (`dynlan.ratelimit`)."""
 
     @property
+    def plain(self) -> bool:
+        """Nothing of the request but its path decides what this rule does (no host, address, credential,
+        method or rate check)."""
+        return not self.hosts and self.methods is None and not self.allow and not self.deny and self.auth is None \
+            and self.rate_limit is None
+
+    @property
     def handler(self) -> bool:
         return self.redirect is not None or self.rewrite is not None or self.respond is not None \
             or self.proxy is not None
@@ -391,7 +400,7 @@ class Outcome:
 class Rules:
     """The compiled rules of one site (its own, then the server's)."""
 
-    __slots__ = ("_rules", "_exact", "_prefix", "_all")
+    __slots__ = ("_rules", "_exact", "_prefix", "_all", "_proxied")
 
     def __init__(self, rules: Iterable[_Rule] = ()) -> None:
         self._rules = tuple(rules)
@@ -406,6 +415,9 @@ class Rules:
         self._exact = {k: tuple(v) for k, v in exact.items()}
         self._prefix = {k: tuple(v) for k, v in prefix.items()}
         self._all = self._prefix.get("", ())
+        self._proxied: dict[str, tuple[_Rule, str, HeaderEdits | None]] = {}
+        """Paths whose rules only proxy them (nothing checked of the request but its path): the rule, the path
+        sent upstream and the header edits, so that the next request for one skips the evaluation."""
 
     def __bool__(self) -> bool:
         return bool(self._rules)
@@ -455,6 +467,11 @@ class Rules:
 
         `limiter` counts the requests of rules with a `rate_limit`, in `site`'s buckets (None: not counted).
         """
+        proxied = self._proxied.get(path)
+        if proxied is not None:
+            known, written, known_edits = proxied
+            return Outcome(path, edits=known_edits, query=query, rule=known.where, proxy=known.proxy,
+                           target=written + "?" + query if query else written)
         original_path, original_query = path, query
         edits: HeaderEdits | None = None
         rewrites = 0
@@ -495,6 +512,11 @@ class Rules:
                 return Outcome(path, status, head, body, edits=edits, query=query, rule=rule.where)
             if rule.proxy is not None:
                 target = upstream_target(path, canonical, rule.prefix, rule.proxy.strip_prefix, query)
+                if rewrites == 0 and all(r.plain for r in matched):
+                    if len(self._proxied) >= PROXIED_PATHS:
+                        self._proxied.clear()
+                    written = upstream_target(path, canonical, rule.prefix, rule.proxy.strip_prefix, "")
+                    self._proxied[path] = (rule, written, edits)
                 return Outcome(path, edits=edits, query=query, rule=rule.where, proxy=rule.proxy, target=target)
             uri = _quote(original_path, _QUERY_SAFE) + ("?" + _quote(original_query, _QUERY_SAFE) if original_query else "")
             template = rule.redirect or rule.rewrite

@@ -267,7 +267,13 @@ class Http1Connection:
                 try:
                     data = os.read(fd, READ_SIZE)
                 except BlockingIOError:
-                    data = await self._wait_and_receive(fd)
+                    # Not yet: the other tasks run first (under load, the answer has come by the time they
+                    # have), and only then a wait in the event loop, which costs its registrations with epoll.
+                    await trio.lowlevel.cancel_shielded_checkpoint()
+                    try:
+                        data = os.read(fd, READ_SIZE)
+                    except BlockingIOError:
+                        data = await self._wait_and_receive(fd)
                 except OSError as exc:
                     raise UpstreamBroken(f"reading from the upstream failed: {exc}") from None
             else:

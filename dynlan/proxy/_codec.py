@@ -26,19 +26,23 @@ class CodecError(Exception):
     """The upstream broke HTTP/1.1 (or a request could not be written safely)."""
 
 
-@dataclass(frozen=True, slots=True)
+# Events are made for every proxied response: plain slotted classes (a frozen dataclass's __init__ sets each field
+# through object.__setattr__, several times slower); nothing changes them once made.
+
+
+@dataclass(slots=True)
 class ResponseHead:
     status: int
     headers: list[tuple[bytes, bytes]]
     """Names lower-case, as received otherwise."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class BodyChunk:
     data: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ResponseEnd:
     keep_alive: bool
     """The connection can carry another request (HTTP/1.1 keep-alive, and no bytes after the response)."""
@@ -111,7 +115,7 @@ class ResponseParser:
         the cyclic garbage collector (one per proxied response, on the hot path)."""
         self._head_only = head_only
         self._fields: list[tuple[bytes, bytes]] = []
-        """The fields of the head being read, then those of the trailer section, as received."""
+        """The fields of the head being read, then those of the trailer section (names lower-cased)."""
         self._size = 0
         self._status = 0
         self._head_done = False
@@ -152,7 +156,7 @@ class ResponseParser:
     def _finish(self, keep_alive: bool) -> None:
         self._done = True
         self._parser = None
-        trailers = tuple((name.lower(), value) for name, value in self._fields) if self._head_done else ()
+        trailers = tuple(self._fields) if self._head_done else ()
         self.events.append(ResponseEnd(keep_alive, trailers))
 
     # -- llhttp callbacks ----------------------------------------------------------------------------------
@@ -168,11 +172,10 @@ class ResponseParser:
             raise _Stop
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        size = self._size + len(name) + len(value)
-        self._size = size
-        if size > MAX_HEAD:
+        self._size += len(name) + len(value)
+        if self._size > MAX_HEAD:
             raise CodecError(f"the response head is over {MAX_HEAD} bytes (its trailers counted with it)")
-        self._fields.append((name, value))
+        self._fields.append((name.lower(), value))
 
     def on_headers_complete(self) -> None:
         parser = self._parser
@@ -185,11 +188,10 @@ class ResponseParser:
             return
         self._status = status
         self._head_done = True
-        headers = [(name.lower(), value) for name, value in self._fields]
+        headers = self._fields
         self._fields = []  # from here on, the trailer section's
         self.events.append(ResponseHead(status, headers))
-        no_body = self._head_only or status in (204, 304)
-        if no_body:
+        if self._head_only or status == 204 or status == 304:
             # RFC 9110 §9.3.2, §15.3.5, §15.4.5: whatever Content-Length says, no body follows.
             self._finish(parser.should_keep_alive())
             raise _Stop

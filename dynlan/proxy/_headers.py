@@ -157,8 +157,24 @@ _RESPONSE_DROPPED = frozenset(name.encode() for name in HOP_BY_HOP) | {b"date", 
 response to this client is this server); two of each would be a contradiction."""
 
 
+_MEMO_SIZE = 256
+_memo: dict[tuple[tuple[bytes, bytes], ...], list[tuple[str, str]]] = {}
+"""Recent heads' fields as converted: an upstream sends the same ones again and again (only `Date` changes, once a
+second), and the conversion is pure. Emptied when full, so fields that differ every time cost one entry each."""
+
+
 def response_headers(raw: Iterable[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
-    """The upstream response's fields for the client: hop-by-hop ones dropped, `Via` added."""
+    """The upstream response's fields for the client: hop-by-hop ones dropped, `Via` added (a new list)."""
+    key = tuple(raw)
+    known = _memo.get(key)
+    if known is None:
+        if len(_memo) >= _MEMO_SIZE:
+            _memo.clear()
+        known = _memo[key] = _response_headers(key)
+    return known.copy()
+
+
+def _response_headers(raw: Iterable[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     listed: set[str] | None = None
     via = -1

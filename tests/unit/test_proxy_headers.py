@@ -77,6 +77,15 @@ def test_response_fields() -> None:
                    ("via", "1.0 up, 1.1 dynlan")]
 
 
+def test_response_fields_are_a_new_list_each_time() -> None:
+    # The same head converts once; what a caller adds to its list (a sticky cookie) reaches no other response.
+    raw = [(b"content-type", b"text/plain"), (b"connection", b"keep-alive")]
+    first = response_headers(raw)
+    first.append(("set-cookie", "dynlan_upstream=abc"))
+    assert response_headers(raw) == [("content-type", "text/plain"), ("via", "1.1 dynlan")]
+    assert response_headers([*raw, (b"x-id", b"2")])[-2:] == [("x-id", "2"), ("via", "1.1 dynlan")]
+
+
 def test_response_trailers_keep_what_a_trailer_section_may_carry() -> None:
     raw = [(b"X-Checksum", b"abc"), (b"grpc-status", b"0"), (b"content-length", b"9"), (b"transfer-encoding", b"x"),
            (b"host", b"evil.test"), (b"set-cookie", b"s=1"), (b"authorization", b"Basic eA=="),

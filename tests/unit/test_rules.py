@@ -497,6 +497,27 @@ async def test_edits_come_with_the_rules_own_answers() -> None:
     assert outcome.rule == "site/dynlan.toml: route[1]"
 
 
+async def test_a_proxied_path_is_remembered_only_when_nothing_else_is_checked() -> None:
+    r = rules('''
+[[route]]
+path = "/api/*"
+proxy = { upstreams = ["http://127.0.0.1:9001"], strip_prefix = true }
+[[route]]
+path = "/admin/*"
+methods = ["GET"]
+allow = ["203.0.113.0/24"]
+proxy = { upstreams = ["http://127.0.0.1:9002"] }
+''')
+    for query in ("", "a=1", "b=2"):
+        outcome = await ask(r, "/api/v1/x", query=query)
+        assert outcome.proxy is not None and outcome.target == "/v1/x" + ("?" + query if query else ""), outcome
+    # The second and later requests for an /admin path are checked like the first.
+    assert (await ask(r, "/admin/x")).proxy is not None
+    check(await ask(r, "/admin/x", method="POST"), {"status": 405})
+    check(await ask(r, "/admin/x", client="198.51.100.7"), {"status": 403})
+    assert (await ask(r, "/admin/x")).target == "/admin/x"
+
+
 async def test_respond_defaults() -> None:
     outcome = await ask(rules('[[route]]\npath = "/ping"\nrespond = { body = "pong" }\n'), "/ping", "HEAD")
     check(outcome, {"status": 200, "body": b"pong", "headers": {"content-type": "text/plain; charset=utf-8"}})
