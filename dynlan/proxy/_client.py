@@ -95,7 +95,7 @@ class Http1Connection:
     """
 
     __slots__ = ("stream", "origin", "timeouts", "idle_since", "reusable", "timer", "deadline", "expired", "_fd",
-                 "_poll_fd", "_socket", "_poller", "_parser", "_chunked", "_sent_all")
+                 "_poll_fd", "_socket", "_poller", "_parser", "_chunked", "_sent_all", "_asked")
 
     def __init__(self, stream: trio.abc.Stream, origin: Origin, timeouts: Timeouts,
                  transport: trio.SocketStream | None = None) -> None:
@@ -120,6 +120,8 @@ class Http1Connection:
         self._parser: ResponseParser | None = None
         self._chunked = False
         self._sent_all = False
+        self._asked = False
+        """A request went since the last read of its answer."""
 
     # -- bytes ---------------------------------------------------------------------------------------------
 
@@ -237,6 +239,7 @@ class Http1Connection:
         self._chunked = chunked
         self.reusable = False
         self._sent_all = not body
+        self._asked = True
         await self.send_raw(head)
 
     async def send_body(self, data: bytes) -> None:
@@ -262,18 +265,17 @@ class Http1Connection:
         while not events:
             fd = self._fd
             if fd >= 0:
-                # The answer is often here already (see `_receive`): read it without another coroutine.
                 await trio.lowlevel.checkpoint_if_cancelled()
+                if self._asked:
+                    # Just after the request went, the answer is not there yet: the other tasks run first
+                    # (under load, it has come by the time they have), and only then a read, and a wait in
+                    # the event loop (which costs its registrations with epoll) only if it still has not.
+                    self._asked = False
+                    await trio.lowlevel.cancel_shielded_checkpoint()
                 try:
                     data = os.read(fd, READ_SIZE)
                 except BlockingIOError:
-                    # Not yet: the other tasks run first (under load, the answer has come by the time they
-                    # have), and only then a wait in the event loop, which costs its registrations with epoll.
-                    await trio.lowlevel.cancel_shielded_checkpoint()
-                    try:
-                        data = os.read(fd, READ_SIZE)
-                    except BlockingIOError:
-                        data = await self._wait_and_receive(fd)
+                    data = await self._wait_and_receive(fd)
                 except OSError as exc:
                     raise UpstreamBroken(f"reading from the upstream failed: {exc}") from None
             else:

@@ -107,6 +107,8 @@ class H1Connection:
         """A plain TCP stream's socket, written directly while it has room (`send`)."""
         self._unyielded = 0
         """Direct reads and writes done since this task last let the others run (`_checkpoint`)."""
+        self._answered = False
+        """Bytes went to the client since the last read: its next request is not there yet."""
         self.timer = trio.CancelScope()
         self.grace = trio.CancelScope()
         """In `state.running` while the app answers a request: the end of the grace period cancels it, and
@@ -153,7 +155,14 @@ class H1Connection:
         # A plain TCP socket is read directly: what is already there is taken at once, and otherwise
         # the task waits until the socket is readable.
         await self._checkpoint()
-        armed = False
+        armed = yielded = False
+        if self._answered:
+            # The client is still reading the answer: its next request cannot be there yet. The other
+            # connections' tasks run first (under load, it comes while they do); then a read.
+            self._answered = False
+            yielded = True
+            self._unyielded = 0
+            await trio.lowlevel.cancel_shielded_checkpoint()
         while True:
             fd = sock.fileno()
             if fd == -1:
@@ -161,6 +170,13 @@ class H1Connection:
             try:
                 data = os.read(fd, RECV_SIZE)
             except BlockingIOError:
+                if not yielded:
+                    # Not there yet: the other connections' tasks run first (under load, a client's next
+                    # request comes while they do), and only then a wait in epoll, with its deadline.
+                    yielded = True
+                    self._unyielded = 0
+                    await trio.lowlevel.cancel_shielded_checkpoint()
+                    continue
                 if timeout is not None and not armed:
                     self.timer.deadline = trio.current_time() + timeout
                     armed = True
@@ -205,6 +221,7 @@ class H1Connection:
             except OSError as exc:
                 raise _Closed(f"send failed: {exc}") from None
             self._unyielded += 1
+            self._answered = True
             if sent == len(data):
                 return
             data = data[sent:]
