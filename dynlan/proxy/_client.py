@@ -229,13 +229,14 @@ class Http1Connection:
     # -- messages ------------------------------------------------------------------------------------------
 
     async def send_request(self, method: str, target: str, headers: list[tuple[str, str]], *, chunked: bool,
-                           body: bool) -> None:
-        """The request head (the whole request, without a body). `chunked`: the body goes chunked."""
+                           body: bool, upgrade: bool = False) -> None:
+        """The request head (the whole request, without a body). `chunked`: the body goes chunked. `upgrade`:
+        the request asks to switch protocols, and a 101 is its final response (then `upgraded()`)."""
         try:
             head = request_head(method, target, headers)
         except CodecError as exc:
             raise Unsendable(str(exc)) from None
-        self._parser = ResponseParser(method == "HEAD")
+        self._parser = ResponseParser(method == "HEAD", upgrade)
         self._chunked = chunked
         self.reusable = False
         self._sent_all = not body
@@ -288,6 +289,17 @@ class Http1Connection:
         if isinstance(event, ResponseEnd):
             self.reusable = event.keep_alive and self._sent_all
         return event
+
+    def upgraded(self) -> bytes | None:
+        """After a 101 to an `upgrade` request: the bytes of the new protocol read with its head (the connection
+        carries nothing else from then on, and is never pooled); else None."""
+        parser = self._parser
+        return parser.upgraded if parser is not None else None
+
+    async def receive_raw(self) -> bytes:
+        """The next bytes of a connection that switched protocols (b"" at its end); UpstreamTimeout past
+        `timeouts.read` without a byte."""
+        return await self._receive()
 
     def buffered_body(self) -> bytes | None:
         """After the head: the whole body when the rest of the response has already been read (a small one

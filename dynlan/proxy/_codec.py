@@ -101,7 +101,7 @@ class ResponseParser:
     """The response to one request: `feed()` bytes (b"" at the connection's end), take `events`."""
 
     __slots__ = ("_parser", "_head_only", "_fields", "_size", "_status", "events", "_head_done", "_done",
-                 "_until_close")
+                 "_until_close", "_upgrade", "upgraded")
 
     # Callbacks httptools looks up when it makes a parser and this class has no use for: declared empty, so that
     # the lookup finds them rather than raising AttributeError three times per response.
@@ -109,7 +109,7 @@ class ResponseParser:
     on_chunk_header: ClassVar[None] = None
     on_chunk_complete: ClassVar[None] = None
 
-    def __init__(self, head_only: bool) -> None:
+    def __init__(self, head_only: bool, upgrade: bool = False) -> None:
         self._parser: httptools.HttpResponseParser | None = httptools.HttpResponseParser(self)
         """Dropped at the response's end: it holds this object's callbacks, and the cycle would otherwise wait for
         the cyclic garbage collector (one per proxied response, on the hot path)."""
@@ -121,6 +121,10 @@ class ResponseParser:
         self._head_done = False
         self._done = False
         self._until_close = False
+        self._upgrade = upgrade
+        """The request asked to switch protocols (a WebSocket): a 101 is its final response."""
+        self.upgraded: bytes | None = None
+        """After a 101 to such a request: the bytes that came after its head (the new protocol's)."""
         self.events: deque[ResponseEvent] = deque()
 
     @property
@@ -148,8 +152,17 @@ class ResponseParser:
             if isinstance(exc.__context__, CodecError):
                 raise exc.__context__ from None
             raise CodecError(f"bad response: {exc}") from None
-        except httptools.HttpParserUpgrade:
-            raise CodecError("the upstream switched protocols") from None
+        except httptools.HttpParserUpgrade as exc:
+            if not (self._upgrade and self._status == 101):
+                raise CodecError("the upstream switched protocols") from None
+            offset = exc.args[0] if exc.args and isinstance(exc.args[0], int) else len(data)
+            self.upgraded = data[offset:]
+            if not self._done:
+                self._finish(False)
+            else:
+                end = self.events[-1]
+                assert isinstance(end, ResponseEnd)
+                end.keep_alive = False  # the connection is the new protocol's now
         except httptools.HttpParserError as exc:
             raise CodecError(f"bad response: {exc}") from None
 
@@ -181,7 +194,7 @@ class ResponseParser:
         parser = self._parser
         assert parser is not None
         status = parser.get_status_code()
-        if 100 <= status < 200:
+        if 100 <= status < 200 and not (status == 101 and self._upgrade):
             # An interim response (100 Continue, 103 Early Hints): the final one follows.
             self._fields = []
             self._size = 0
@@ -191,6 +204,8 @@ class ResponseParser:
         headers = self._fields
         self._fields = []  # from here on, the trailer section's
         self.events.append(ResponseHead(status, headers))
+        if status == 101:
+            return  # llhttp ends the message and reports the switch with where the new protocol's bytes begin
         if self._head_only or status == 204 or status == 304:
             # RFC 9110 §9.3.2, §15.3.5, §15.4.5: whatever Content-Length says, no body follows.
             self._finish(parser.should_keep_alive())

@@ -11,6 +11,12 @@ Nothing is buffered beyond one chunk each way, so a 100 MiB upload or download c
 client's exchange sets the pace: a slow client slows the reads from the upstream (trio's send waits), and the
 upstream's slowness is bounded by `timeouts.read` and `timeouts.write`.
 
+A WebSocket handshake (HTTP/1.1 `Upgrade`, or an HTTP/2 extended CONNECT, RFC 8441) goes upstream as an HTTP/1.1
+upgrade on a connection of its own; after the upstream's 101 (checked as a client checks it, RFC 6455 §4.1), the
+client's handshake is accepted with what the upstream chose, and the bytes of both sides are relayed as they come
+until either side ends. The frames are the same bytes over HTTP/1.1 and HTTP/2, so nothing is parsed. An answer
+other than 101 goes to the client as any response.
+
 Failures before the response head are HttpErrors the pipeline renders with the site's error pages: 502 when no
 upstream could be reached or one broke the exchange, 504 when one timed out. After the head, the response cannot
 change: the error propagates and the server breaks the response off (the client sees a truncated body or a reset
@@ -19,11 +25,14 @@ stream, never a complete-looking one).
 
 from __future__ import annotations
 
+import base64
 import logging
+import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import trio
+from wsproto.utilities import generate_accept_token
 
 from dynlan.http import HttpError
 from dynlan.http._headers import trailer_fields
@@ -37,9 +46,11 @@ from dynlan.proxy._headers import (
     response_trailers,
     sticky_cookie,
 )
+from dynlan.realtime._handshake import Offer, Refusal, accept_headers, asks_websocket, offer
 
 if TYPE_CHECKING:
     from dynlan.app._exchange import SiteExchange
+    from dynlan.realtime import Tunnel
 
 log = logging.getLogger("dynlan")
 
@@ -67,6 +78,17 @@ async def _forward(group: Group, ex: SiteExchange, target: str, peer: str, trust
     client = request.client[0] if request.client is not None else ""
     sticky = request_cookie(request.headers.get_all("cookie"), spec.cookie) if spec.policy == "cookie" else None
     headers, body_kind = request_headers(request, spec, peer, trusted_peer)
+    websocket: Offer | Refusal | None = offer(request) if asks_websocket(request) else None
+    if isinstance(websocket, Refusal):
+        raise HttpError(websocket.status, websocket.message)
+    key = ""
+    if websocket is not None:
+        # The upgrade is this hop's (Connection and Upgrade are hop-by-hop): asked again upstream, with the
+        # client's key over HTTP/1.1 (the upstream's accept token is then the client's too), a new one over HTTP/2.
+        key = websocket.key or base64.b64encode(os.urandom(16)).decode("ascii")
+        headers = [f for f in headers if f[0] not in _UPGRADE_DROPPED]
+        headers += [("connection", "upgrade"), ("upgrade", "websocket"), ("sec-websocket-key", key)]
+        body_kind = "none"
     first = b""
     if body_kind == "probe":
         # No declared length (HTTP/2 and HTTP/3 need none): the first read tells whether there is a body at all.
@@ -93,7 +115,10 @@ async def _forward(group: Group, ex: SiteExchange, target: str, peer: str, trust
             continue
         state.in_flight += 1
         try:
-            retry = await _exchange(group, state, conn, reused, ex, target, headers, body_kind, first, sticky)
+            if websocket is None:
+                retry = await _exchange(group, state, conn, reused, ex, target, headers, body_kind, first, sticky)
+            else:
+                retry = await _upgrade(group, state, conn, reused, ex, target, headers, websocket, key, sticky)
         finally:
             state.in_flight -= 1
         if not retry:
@@ -155,11 +180,11 @@ async def _exchange(group: Group, state: UpstreamState, conn: Http1Connection, r
 
 
 async def _relay_response(group: Group, state: UpstreamState, conn: Http1Connection, ex: SiteExchange,
-                          sticky: str | None) -> list[tuple[str, str]] | None:
-    """The response's head and body to the client; returns its trailer fields, for the end of the response (None:
-    the response went whole, in one answer, and is over)."""
+                          sticky: str | None, head: ResponseHead | None = None) -> list[tuple[str, str]] | None:
+    """The response's head (`head` when it was read already) and body to the client; returns its trailer fields,
+    for the end of the response (None: the response went whole, in one answer, and is over)."""
     spec = group.spec
-    event = await conn.next_event()
+    event = head if head is not None else await conn.next_event()
     if not isinstance(event, ResponseHead):
         raise UpstreamBroken("the upstream closed the connection before its response")
     group.succeeded(state)
@@ -179,6 +204,109 @@ async def _relay_response(group: Group, state: UpstreamState, conn: Http1Connect
             continue
         # ResponseEnd (a response cut short is an UpstreamBroken from next_event).
         return response_trailers(body.trailers) if isinstance(body, ResponseEnd) else []
+
+
+_UPGRADE_DROPPED = frozenset({"sec-websocket-key", "te", "connection", "upgrade"})
+
+
+async def _upgrade(group: Group, state: UpstreamState, conn: Http1Connection, reused: bool, ex: SiteExchange,
+                   target: str, headers: list[tuple[str, str]], websocket: Offer, key: str,
+                   sticky: str | None) -> bool:
+    """A WebSocket handshake on `conn`, then both sides relayed; True when it should be sent again on a new
+    connection (a reused one that was closing)."""
+    request = ex.request
+    released = False
+    try:
+        await conn.send_request("GET", target, headers, chunked=False, body=False, upgrade=True)
+        head = await conn.next_event()
+        if not isinstance(head, ResponseHead):
+            raise UpstreamBroken("the upstream closed the connection before its response")
+        if head.status != 101:
+            # Refused (401, 403, 404, 426 ...): the upstream's answer is the client's.
+            trailers = await _relay_response(group, state, conn, ex, sticky, head)
+            if trailers is not None:
+                await ex.finish(trailers)
+            group.release(state, conn)
+            released = True
+            return False
+        group.succeeded(state)
+        fields = _accepted(head.headers, websocket, key)
+        tunnel, initial = await ex.open_tunnel(fields)
+        await _splice(conn, tunnel, initial, conn.upgraded() or b"", request.request_id)
+        return False
+    except UpstreamTimeout as exc:
+        log.warning("[%s] proxy: %s: %s", request.request_id, state.upstream.url, exc)
+        group.failed(state, str(exc))
+        raise HttpError(504, "the upstream server did not answer in time", close=ex.response_started) from None
+    except UpstreamBroken as exc:
+        if reused and not ex.response_started:
+            return True
+        log.warning("[%s] proxy: %s: %s", request.request_id, state.upstream.url, exc)
+        group.failed(state, str(exc))
+        raise HttpError(502, "the upstream server failed to answer", close=ex.response_started) from None
+    finally:
+        if not released:
+            conn.close()
+
+
+def _accepted(raw: list[tuple[bytes, bytes]], websocket: Offer, key: str) -> list[tuple[str, str]]:
+    """The upstream's 101, checked as a WebSocket client checks it (RFC 6455 §4.1, UpstreamBroken when it is
+    not one), and the fields that accept the client's handshake with what the upstream chose."""
+    fields: dict[bytes, list[bytes]] = {}
+    for name, value in raw:
+        fields.setdefault(name, []).append(value)
+
+    def tokens(name: bytes) -> set[str]:
+        return {t.strip().lower() for v in fields.get(name, []) for t in v.decode("latin-1").split(",")}
+
+    if "websocket" not in tokens(b"upgrade") or "upgrade" not in tokens(b"connection"):
+        raise UpstreamBroken("the upstream's 101 is not a WebSocket one")
+    accept = b"".join(fields.get(b"sec-websocket-accept", [])).strip()
+    if accept != generate_accept_token(key.encode("ascii")):
+        raise UpstreamBroken("the upstream's Sec-WebSocket-Accept does not match the key")
+    chosen = b", ".join(fields.get(b"sec-websocket-protocol", [])).decode("latin-1").strip()
+    if chosen and chosen not in websocket.protocols:
+        raise UpstreamBroken(f"the upstream chose a subprotocol the client did not offer ({chosen!r})")
+    out = accept_headers(websocket, chosen or None)
+    extensions = b", ".join(fields.get(b"sec-websocket-extensions", [])).decode("latin-1").strip()
+    if extensions:
+        # The frames are relayed as they are: what the upstream agreed to (permessage-deflate) the client gets.
+        out.append(("sec-websocket-extensions", extensions))
+    return out
+
+
+async def _splice(conn: Http1Connection, tunnel: Tunnel, initial: bytes, early: bytes, request_id: str) -> None:
+    """The bytes of both sides to the other, as they come, until either side ends (or the upstream is silent for
+    `timeouts.read`): then both close."""
+
+    async def client_to_upstream(cancel: trio.CancelScope) -> None:
+        try:
+            data = initial
+            while True:
+                if data:
+                    await conn.send_raw(data)
+                data = await tunnel.receive_some()
+                if not data:
+                    return
+        except (UpstreamBroken, UpstreamTimeout, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            log.debug("[%s] proxy: WebSocket relay to the upstream ended: %s", request_id, exc)
+        finally:
+            cancel.cancel()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(client_to_upstream, nursery.cancel_scope)
+        try:
+            data = early
+            while True:
+                if data:
+                    await tunnel.send_all(data)
+                data = await conn.receive_raw()
+                if not data:
+                    break
+        except (UpstreamBroken, UpstreamTimeout, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            log.debug("[%s] proxy: WebSocket relay to the client ended: %s", request_id, exc)
+        finally:
+            nursery.cancel_scope.cancel()
 
 
 async def _send_body(conn: Http1Connection, ex: SiteExchange, first: bytes, errors: list[Exception],

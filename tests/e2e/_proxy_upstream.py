@@ -5,6 +5,10 @@
     /chunks?n=K    K chunks of "chunk i\\n", no Content-Length (chunked)
     /slow?s=S      answers after S seconds
     /cut           declares 100000 bytes, sends 1000, then fails (the connection is dropped)
+    .../ws         a WebSocket (subprotocol "chat" when offered): first a JSON text of its name and the fields it
+                   saw, then every text back as "NAME: text", every binary message back as it is; "bye" closes
+                   it with 1000
+    .../ws-refuse  a WebSocket handshake refused (Hypercorn answers 403)
     anything else  JSON: the upstream's name, the method, raw path and query, the fields and the body's size
                    (the body is read chunk by chunk and counted, never held)
 """
@@ -27,6 +31,9 @@ CHUNK = b"x" * 65536
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
         await lifespan(receive, send)
+        return
+    if scope["type"] == "websocket":
+        await _websocket(scope, receive, send)
         return
     path = scope["path"]
     query = parse_qs(scope["query_string"].decode())
@@ -82,3 +89,27 @@ async def _answer(send: Any, status: int, body: bytes, content_type: bytes = b"t
     headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode()), *(extra or [])]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+async def _websocket(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    message = await receive()
+    assert message["type"] == "websocket.connect"
+    if not scope["path"].endswith("/ws"):
+        await send({"type": "websocket.close", "code": 1008})
+        return
+    chosen = "chat" if "chat" in scope.get("subprotocols", []) else None
+    await send({"type": "websocket.accept", "subprotocol": chosen})
+    seen = {"name": NAME, "path": scope["raw_path"].decode("latin-1"),
+            "headers": [[k.decode("latin-1"), v.decode("latin-1")] for k, v in scope["headers"]]}
+    await send({"type": "websocket.send", "text": json.dumps(seen)})
+    while True:
+        message = await receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        if message.get("text") == "bye":
+            await send({"type": "websocket.close", "code": 1000})
+            return
+        if message.get("text") is not None:
+            await send({"type": "websocket.send", "text": f"{NAME}: {message['text']}"})
+        else:
+            await send({"type": "websocket.send", "bytes": message["bytes"]})

@@ -26,10 +26,15 @@ import h2.events
 import h11
 import httpx
 import pytest
+from websockets.exceptions import ConnectionClosedOK, InvalidStatus
+from websockets.sync.client import connect as ws_connect
+from websockets.typing import Subprotocol
+from wsproto.events import BytesMessage, TextMessage
 
 from dynlan.server._control import send_to_server
 from tests._h3client import H3Response
 from tests._server import RunningServer, free_port, run_dynlan, wait_port
+from tests.e2e._wsclient import H2WebSocket
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -408,6 +413,57 @@ def test_a_reload_with_a_bad_proxy_is_refused_and_a_good_one_applies(tmp_path: P
             replies = send_to_server(server.port, {"op": "reload"}, timeout=60)
             assert replies and replies[0]["ok"], replies
             assert set(_api_names(server, 4)) == {"b"}
+
+
+def test_a_websocket_is_passed_through_over_http1(proxied: Upstreams) -> None:
+    url = proxied.server.url.replace("http://", "ws://") + "/keep/ws"
+    with ws_connect(url, subprotocols=[Subprotocol("chat")], max_size=None, open_timeout=30) as ws:
+        assert ws.subprotocol == "chat"
+        seen = json.loads(ws.recv(timeout=30))
+        assert seen["name"] == "a" and seen["path"] == "/keep/ws"
+        names = [k for k, _ in seen["headers"]]
+        assert "x-forwarded-for" in names and "via" in names and "sec-websocket-key" in names
+        ws.send("hello")
+        assert ws.recv(timeout=30) == "a: hello"
+        blob = os.urandom(1 << 20)
+        ws.send(blob)
+        assert ws.recv(timeout=30) == blob
+        ws.send("bye")
+        with pytest.raises(ConnectionClosedOK):
+            ws.recv(timeout=30)
+        assert ws.close_code == 1000
+
+
+def test_a_websocket_is_passed_through_from_http2(proxied: Upstreams) -> None:
+    # RFC 8441 from the client, an HTTP/1.1 upgrade to the upstream: the frames are the same bytes.
+    client = H2WebSocket(proxied.server.port, "/keep/ws", protocols="chat")
+    try:
+        assert client.status == 200 and client.headers.get("sec-websocket-protocol") == "chat", client.headers
+        assert json.loads(client.message())["name"] == "a"
+        client.send(TextMessage("over h2"))
+        assert client.message() == "a: over h2"
+        client.send(BytesMessage(b"\x00\x01" * 40000))
+        assert client.message() == b"\x00\x01" * 40000
+    finally:
+        client.close()
+
+
+def test_a_websocket_the_upstream_refuses_gets_its_answer(proxied: Upstreams) -> None:
+    url = proxied.server.url.replace("http://", "ws://") + "/keep/ws-refuse"
+    with pytest.raises(InvalidStatus) as refused:
+        ws_connect(url, open_timeout=30)
+    assert refused.value.response.status_code == 403
+
+
+def test_a_malformed_websocket_handshake_is_refused_before_the_upstream(proxied: Upstreams) -> None:
+    with socket.create_connection(("127.0.0.1", proxied.server.port), timeout=30) as sock:
+        sock.sendall(b"GET /keep/ws HTTP/1.1\r\nhost: localhost\r\nupgrade: websocket\r\nconnection: Upgrade\r\n"
+                     b"sec-websocket-version: 12\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+        answer = sock.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 426 "), answer
+    # This server's own words (the upstream's answer would say something else, through Via).
+    assert b"sec-websocket-version: 13" in answer.lower() and b"WebSocket version 13 is required" in answer
+    assert b"via:" not in answer.lower()
 
 
 def _count(server: RunningServer, needle: str) -> int:

@@ -112,3 +112,33 @@ def test_request_head_and_chunks() -> None:
                                     ("GET", "/a", [("x\r\ny", "1")]), ("GET", "/a", [("x", "\u0100")])]:
         with pytest.raises(CodecError):
             request_head(method, target, headers)
+
+
+SWITCH = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+
+
+@pytest.mark.parametrize("split", [len(SWITCH) - 3, len(SWITCH), len(SWITCH) + 1])
+def test_a_101_ends_an_upgrade_request_and_keeps_the_new_protocols_bytes(split: int) -> None:
+    raw = SWITCH + b"\x81\x02hi"
+    parser = ResponseParser(False, upgrade=True)
+    parser.feed(raw[:split])
+    if not parser.done:
+        parser.feed(raw[split:])
+    events = list(parser.events)
+    assert events == [ResponseHead(101, [(b"upgrade", b"websocket"), (b"connection", b"Upgrade")]),
+                      ResponseEnd(False)]
+    # What came in the read that ended the head is the new protocol's (the reads after it are the caller's).
+    assert parser.upgraded == (raw[len(SWITCH):] if split < len(SWITCH) else raw[len(SWITCH):split])
+
+
+def test_a_101_to_a_request_that_did_not_ask_is_refused() -> None:
+    with pytest.raises(CodecError, match="switched protocols"):
+        ResponseParser(False).feed(SWITCH + b"\x81\x02hi")
+
+
+def test_an_upgrade_request_may_get_an_ordinary_answer() -> None:
+    parser = ResponseParser(False, upgrade=True)
+    parser.feed(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\nno")
+    assert list(parser.events) == [ResponseHead(403, [(b"content-length", b"2")]), BodyChunk(b"no"),
+                                   ResponseEnd(True)]
+    assert parser.upgraded is None

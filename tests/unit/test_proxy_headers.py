@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import ipaddress
 
+import pytest
+
 from dynlan.http import Headers, HttpRequest
 from dynlan.proxy import parse_proxy, peer_trusted
+from dynlan.proxy._client import UpstreamBroken
+from dynlan.proxy._forward import _accepted
 from dynlan.proxy._headers import request_headers, response_headers, response_trailers
+from dynlan.realtime import Offer
 
 SPEC = parse_proxy({"upstreams": ["http://127.0.0.1:9001"]}, "p")
 
@@ -99,3 +104,24 @@ def test_peer_trusted() -> None:
     nets = [ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("::1/128")]
     assert peer_trusted("10.1.2.3", nets) and peer_trusted("::ffff:10.1.2.3", nets) and peer_trusted("::1", nets)
     assert not peer_trusted("11.0.0.1", nets) and not peer_trusted("", nets) and not peer_trusted("10.0.0.1", [])
+
+
+def test_an_upstreams_websocket_answer_is_checked_as_a_client_checks_it() -> None:
+    key = "dGhlIHNhbXBsZSBub25jZQ=="
+    good = [(b"upgrade", b"websocket"), (b"connection", b"Upgrade"),
+            (b"sec-websocket-accept", b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo="), (b"sec-websocket-protocol", b"chat"),
+            (b"sec-websocket-extensions", b"permessage-deflate")]
+    over_h1 = Offer(key, ("chat", "v2"), False)
+    assert _accepted(good, over_h1, key) == [
+        ("upgrade", "websocket"), ("connection", "Upgrade"), ("sec-websocket-accept", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
+        ("sec-websocket-protocol", "chat"), ("sec-websocket-extensions", "permessage-deflate")]
+    # Over HTTP/2 the client's answer is a 200 with no accept token (RFC 8441 §5): only what was chosen.
+    assert _accepted(good, Offer("", ("chat",), True), key) == [
+        ("sec-websocket-protocol", "chat"), ("sec-websocket-extensions", "permessage-deflate")]
+    for bad, why in [
+        ([(n, b"x" if n == b"sec-websocket-accept" else v) for n, v in good], "does not match"),
+        ([f for f in good if f[0] != b"upgrade"], "not a WebSocket"),
+        ([(n, b"mqtt" if n == b"sec-websocket-protocol" else v) for n, v in good], "did not offer"),
+    ]:
+        with pytest.raises(UpstreamBroken, match=why):
+            _accepted(bad, over_h1, key)
