@@ -176,6 +176,11 @@ class WebSocket:
             data = None if self._read_failed else self.tunnel.receive_nowait()
             self._read_failed = False
             if data is None:
+                # Not there yet: the other tasks run first (under load, the peer's next message comes while
+                # they do), and only then a wait in epoll, with its idle deadline.
+                await trio.lowlevel.checkpoint()
+                data = self.tunnel.receive_nowait()
+            if data is None:
                 with trio.move_on_after(self.idle_timeout) as idle:
                     data = await self._read()
                 if idle.cancelled_caught:
