@@ -49,7 +49,8 @@ def _tokens(value: str | None) -> list[str]:
 
 def asks_websocket(request: HttpRequest) -> bool:
     """Whether the request asks for a WebSocket at all (well-formed or not)."""
-    return "websocket" in _tokens(request.headers.get("upgrade"))
+    value = request.headers.get("upgrade")
+    return value is not None and "websocket" in _tokens(value)
 
 
 def is_realtime(request: HttpRequest) -> bool:
