@@ -28,7 +28,7 @@ from __future__ import annotations
 import base64
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
 import trio
@@ -163,20 +163,24 @@ async def _exchange(group: Group, state: UpstreamState, conn: Http1Connection, r
         group.release(state, conn)
         released = True
         return False
-    except UpstreamTimeout as exc:
-        log.warning("[%s] proxy: %s: %s", request.request_id, state.upstream.url, exc)
-        group.failed(state, str(exc))
-        # After the head, close=True: the server breaks the response off (a cut connection or a reset stream).
-        raise HttpError(504, "the upstream server did not answer in time", close=ex.response_started) from None
-    except UpstreamBroken as exc:
-        if reused and not ex.response_started and body_kind == "none" and request.method in IDEMPOTENT:
+    except (UpstreamTimeout, UpstreamBroken) as exc:
+        if isinstance(exc, UpstreamBroken) and reused and not ex.response_started and body_kind == "none" \
+                and request.method in IDEMPOTENT:
             return True
-        log.warning("[%s] proxy: %s: %s", request.request_id, state.upstream.url, exc)
-        group.failed(state, str(exc))
-        raise HttpError(502, "the upstream server failed to answer", close=ex.response_started) from None
+        raise _failure(group, state, ex, exc) from None
     finally:
         if not released:
             conn.close()
+
+
+def _failure(group: Group, state: UpstreamState, ex: SiteExchange, exc: UpstreamTimeout | UpstreamBroken) -> HttpError:
+    """A failed exchange, logged and counted against its upstream: the answer is 504 for a timeout, else 502. After
+    the head, close=True: the server breaks the response off (a cut connection or a reset stream)."""
+    log.warning("[%s] proxy: %s: %s", ex.request.request_id, state.upstream.url, exc)
+    group.failed(state, str(exc))
+    if isinstance(exc, UpstreamTimeout):
+        return HttpError(504, "the upstream server did not answer in time", close=ex.response_started)
+    return HttpError(502, "the upstream server failed to answer", close=ex.response_started)
 
 
 async def _relay_response(group: Group, state: UpstreamState, conn: Http1Connection, ex: SiteExchange,
@@ -234,16 +238,10 @@ async def _upgrade(group: Group, state: UpstreamState, conn: Http1Connection, re
         tunnel, initial = await ex.open_tunnel(fields)
         await _splice(conn, tunnel, initial, conn.upgraded() or b"", request.request_id)
         return False
-    except UpstreamTimeout as exc:
-        log.warning("[%s] proxy: %s: %s", request.request_id, state.upstream.url, exc)
-        group.failed(state, str(exc))
-        raise HttpError(504, "the upstream server did not answer in time", close=ex.response_started) from None
-    except UpstreamBroken as exc:
-        if reused and not ex.response_started:
+    except (UpstreamTimeout, UpstreamBroken) as exc:
+        if isinstance(exc, UpstreamBroken) and reused and not ex.response_started:
             return True
-        log.warning("[%s] proxy: %s: %s", request.request_id, state.upstream.url, exc)
-        group.failed(state, str(exc))
-        raise HttpError(502, "the upstream server failed to answer", close=ex.response_started) from None
+        raise _failure(group, state, ex, exc) from None
     finally:
         if not released:
             conn.close()
@@ -279,34 +277,24 @@ async def _splice(conn: Http1Connection, tunnel: Tunnel, initial: bytes, early: 
     """The bytes of both sides to the other, as they come, until either side ends (or the upstream is silent for
     `timeouts.read`): then both close."""
 
-    async def client_to_upstream(cancel: trio.CancelScope) -> None:
+    async def pump(first: bytes, receive: Callable[[], Awaitable[bytes]], send: Callable[[bytes], Awaitable[None]],
+                   where: str, done: trio.CancelScope) -> None:
         try:
-            data = initial
+            data = first
             while True:
                 if data:
-                    await conn.send_raw(data)
-                data = await tunnel.receive_some()
+                    await send(data)
+                data = await receive()
                 if not data:
                     return
         except (UpstreamBroken, UpstreamTimeout, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-            log.debug("[%s] proxy: WebSocket relay to the upstream ended: %s", request_id, exc)
+            log.debug("[%s] proxy: WebSocket relay %s ended: %s", request_id, where, exc)
         finally:
-            cancel.cancel()
+            done.cancel()
 
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(client_to_upstream, nursery.cancel_scope)
-        try:
-            data = early
-            while True:
-                if data:
-                    await tunnel.send_all(data)
-                data = await conn.receive_raw()
-                if not data:
-                    break
-        except (UpstreamBroken, UpstreamTimeout, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-            log.debug("[%s] proxy: WebSocket relay to the client ended: %s", request_id, exc)
-        finally:
-            nursery.cancel_scope.cancel()
+        nursery.start_soon(pump, initial, tunnel.receive_some, conn.send_raw, "to the upstream", nursery.cancel_scope)
+        await pump(early, conn.receive_raw, tunnel.send_all, "to the client", nursery.cancel_scope)
 
 
 async def _send_body(conn: Http1Connection, ex: SiteExchange, first: bytes, errors: list[Exception],
