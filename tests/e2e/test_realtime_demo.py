@@ -1,5 +1,6 @@
 """The demo's real-time pages in a real browser: a chat between two headless Chromium tabs (WebSocket and
-channels), and server-sent events read by Chromium's EventSource."""
+channels), also through a second dynlan whose `proxy` rule fronts the first, and server-sent events read by
+Chromium's EventSource."""
 
 from __future__ import annotations
 
@@ -24,14 +25,28 @@ def server() -> Iterator[RunningServer]:
 
 
 def test_chat_between_two_chromium_tabs(server: RunningServer) -> None:
+    _chat(server.url)
+
+
+def test_chat_through_a_proxy(server: RunningServer, tmp_path: Path) -> None:
+    # The demo behind another dynlan: pages, scripts and the WebSocket upgrade all go through its `proxy` rule.
+    front = tmp_path / "front"
+    front.mkdir()
+    (front / "dynlan.toml").write_text(f'[[route]]\npath = "/*"\nproxy = {{ upstreams = ["{server.url}"] }}\n')
+    with run_dynlan(front) as proxy:
+        _chat(proxy.url)
+        assert "proxy:" not in proxy.log()  # no upstream failure on the way
+
+
+def _chat(base: str) -> None:
     async def go() -> None:
         async with chromium() as browser:
             log = "document.getElementById('log').textContent"
-            alice = await browser.tab(f"{server.url}/realtime/room.html?name=alice")
+            alice = await browser.tab(f"{base}/realtime/room.html?name=alice")
             # Alice hears her own join, which her page publishes once it is subscribed to the room: only then
             # does Bob come (a join published before her subscription would be nobody's to hear).
             await browser.wait_for(alice, f"{log}.includes('alice joined')")
-            bob = await browser.tab(f"{server.url}/realtime/room.html?name=bob")
+            bob = await browser.tab(f"{base}/realtime/room.html?name=bob")
             await browser.wait_for(bob, "document.body && document.body.dataset.state === 'open'")
             await browser.wait_for(alice, f"{log}.includes('bob joined')")
             await browser.evaluate(alice, "say('hello from alice')")
