@@ -101,6 +101,7 @@ async def _main(paths: list[str], site: Path, upstream: socket.socket) -> None:
 
     names = frozenset(registry().names())
     config = load_config(None, names)
+    config.outbound.allow = ["127.0.0.1:*"]  # the proxied row's upstream, granted to the site's rule
     sites, default = discover_sites(site, config, names)
     app = App(config, sites, default)
     app.prepare()

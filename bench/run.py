@@ -615,7 +615,10 @@ def main(argv: list[str]) -> int:
                         proxy_site.mkdir()
                         (proxy_site / "dynlan.toml").write_text(
                             f'[[route]]\npath = "/*"\nproxy = {{ upstreams = ["http://127.0.0.1:{back}"] }}\n')
-                        dp = start(["dynlan proxy 4k"], dynlan_cmd(proxy_site, "{port}"))
+                        # The upstream is on loopback: the server's config grants it to the site's rule.
+                        grant = tmp / "proxy-server.toml"
+                        grant.write_text(f'[outbound]\nallow = ["127.0.0.1:{back}"]\n')
+                        dp = start(["dynlan proxy 4k"], dynlan_cmd(proxy_site, "{port}", "--config", str(grant)))
                         if dp is not None:
                             page("dynlan proxy 4k", dp, "/4k.txt")
                     else:

@@ -655,7 +655,8 @@ def site_config(base: Config, site_file: Path | None, runtime_names: frozenset[s
         _check_choices(cfg, str(site_file))
         _check_values(cfg, str(site_file))
         _check_site_rules(base, cfg, data, str(site_file))
-        cfg.rules = _rules_module().compile_rules(cfg.routes, str(site_file), cfg.rate_limit).then(base.rules)
+        cfg.rules = _rules_module().compile_rules(cfg.routes, str(site_file), cfg.rate_limit,
+                                                  tuple(base.outbound.allow)).then(base.rules)
     else:
         cfg.rules = base.rules
     return cfg

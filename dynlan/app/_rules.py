@@ -659,19 +659,21 @@ def _ip(text: str) -> IpAddress | None:
 # -- compiling ---------------------------------------------------------------------------------------------------
 
 
-def compile_rules(entries: list[dict[str, Any]], source: str, rate_limit: dict[str, Any] | None = None) -> Rules:
+def compile_rules(entries: list[dict[str, Any]], source: str, rate_limit: dict[str, Any] | None = None,
+                  outbound: tuple[str, ...] | None = None) -> Rules:
     """The rules of a config file's `[[route]]` tables, and of its top-level `rate_limit` (a rule on `/*` that only
-    limits); ConfigError naming the file and key on any problem."""
+    limits); ConfigError naming the file and key on any problem. `outbound`: a site's own file, whose `proxy`
+    upstreams the server's `[outbound] allow` bounds (`ProxySpec.allow`); None: the server's config."""
     if not isinstance(entries, list):
         raise ConfigError(f"{source}: route: expected an array of tables ([[route]])")
-    rules = [_compile_rule(entry, f"{source}: route[{i}]") for i, entry in enumerate(entries)]
+    rules = [_compile_rule(entry, f"{source}: route[{i}]", outbound) for i, entry in enumerate(entries)]
     if rate_limit:
         where = f"{source}: rate_limit"
         rules.append(_Rule(where, "/*", "", "", rate_limit=parse_rate_limit(rate_limit, where, "/*")))
     return Rules(rules)
 
 
-def _compile_rule(entry: Any, where: str) -> _Rule:
+def _compile_rule(entry: Any, where: str, outbound: tuple[str, ...] | None = None) -> _Rule:
     if not isinstance(entry, dict):
         raise ConfigError(f"{where}: expected a table")
     for key in entry:
@@ -712,7 +714,7 @@ def _compile_rule(entry: Any, where: str) -> _Rule:
     if "respond" in entry:
         kwargs["respond"] = _respond(entry["respond"], f"{where}.respond")
     if "proxy" in entry:
-        kwargs["proxy"] = parse_proxy(entry["proxy"], f"{where}.proxy")
+        kwargs["proxy"] = parse_proxy(entry["proxy"], f"{where}.proxy", outbound)
     if "rate_limit" in entry:
         kwargs["rate_limit"] = parse_rate_limit(entry["rate_limit"], f"{where}.rate_limit", written)
     return _Rule(where, written, prefix, exact, **kwargs)

@@ -138,6 +138,11 @@ def parse_entry(text: str) -> AllowEntry:
     """One allow entry; ValueError saying what is wrong."""
     if not isinstance(text, str) or not text:
         raise ValueError(f"{text!r} is not a host (\"api.example.com\", \"127.0.0.1:9000\", \"10.0.0.0/8:443\")")
+    if text.startswith("unix:"):
+        # A Unix socket a site's `proxy` rules may use (dynlan.proxy); pages' calls are http and https only.
+        if not text[5:].startswith("/") or "\x00" in text:
+            raise ValueError(f"{text!r}: a Unix socket is named by its absolute path (\"unix:/run/app.sock\")")
+        return AllowEntry(text, "", None, frozenset())
     host, ports = text.strip().lower(), DEFAULT_PORTS
     if host.startswith("["):
         end = host.find("]")
@@ -162,7 +167,13 @@ def parse_entry(text: str) -> AllowEntry:
     return AllowEntry(text, "", network, ports)
 
 
+ANY_PORT = frozenset(range(1, 65536))
+"""What `:*` admits (an operator's grant of a host's every port, `"127.0.0.1:*"`)."""
+
+
 def _port(value: str, text: str) -> frozenset[int]:
+    if value == "*":
+        return ANY_PORT
     if not value.isdigit() or not 1 <= int(value) <= 65535:
         raise ValueError(f"{text!r}: {value!r} is not a TCP port")
     return frozenset({int(value)})
@@ -185,13 +196,18 @@ def check_site_allow(site: list[str], server: list[str], where: str) -> None:
     (the machine's own addresses and private networks are the server's to grant, in its own list)."""
     granted = parse_allow(server, "outbound.allow")
     for i, entry in enumerate(parse_allow(site, where)):
-        if granted:
-            if not any(entry.within(outer) for outer in granted):
-                raise ConfigError(f"{where}[{i}] = {entry.text!r} is not within the server's outbound.allow; "
-                                  f"a site can only narrow it")
-        elif entry.special:
-            raise ConfigError(f"{where}[{i}] = {entry.text!r} is a loopback, private or other non-public address; "
-                              f"a site may name one only where the server's outbound.allow does")
+        check_site_entry(entry, granted, f"{where}[{i}]")
+
+
+def check_site_entry(entry: AllowEntry, granted: tuple[AllowEntry, ...], where: str) -> None:
+    """One host a site's file names, against the server's list (`check_site_allow`)."""
+    if granted:
+        if not any(entry.within(outer) for outer in granted):
+            raise ConfigError(f"{where} = {entry.text!r} is not within the server's outbound.allow; "
+                              f"a site can only narrow it")
+    elif entry.special:
+        raise ConfigError(f"{where} = {entry.text!r} is a loopback, private or other non-public address; "
+                          f"a site may name one only where the server's outbound.allow does")
 
 
 @functools.lru_cache(maxsize=256)
@@ -214,7 +230,7 @@ def _admitted(entries: tuple[AllowEntry, ...], address: Address, port: int, by_n
     return by_name and public(address)
 
 
-async def _resolve(entries: tuple[AllowEntry, ...], host: str, port: int) -> Address:
+async def resolve(entries: tuple[AllowEntry, ...], host: str, port: int) -> Address:
     """The one address the call connects to, checked against the list (HttpCallError when none may be)."""
     try:
         literal: Address | None = ipaddress.ip_address(host)
@@ -401,7 +417,7 @@ async def _follow(client: Client, entries: tuple[AllowEntry, ...], call: Call, c
     target = parse_url(url)
     left = call.redirects
     while True:
-        address = await _resolve(entries, target.host, target.port)
+        address = await resolve(entries, target.host, target.port)
         status, fields, data = await client.exchange(target, address, method, headers, body, cap)
         location = _field(fields, "location")
         if left == 0 or status not in (301, 302, 303, 307, 308) or location is None:
@@ -568,5 +584,5 @@ class _Stale(Exception):
     """The connection broke before any response came."""
 
 
-__all__ = ["AllowEntry", "Client", "HttpCallError", "check_site_allow", "http_request", "parse_allow",
-           "parse_entry", "parse_url", "policy", "public"]
+__all__ = ["AllowEntry", "Client", "HttpCallError", "check_site_allow", "check_site_entry", "http_request",
+           "parse_allow", "parse_entry", "parse_url", "policy", "public", "resolve"]

@@ -30,7 +30,7 @@ from dynlan.proxy._codec import (
     last_chunk,
     request_head,
 )
-from dynlan.proxy._config import Timeouts, Upstream
+from dynlan.proxy._config import Timeouts, Upstream, authority
 from dynlan.proxy._pool import Origin
 from dynlan.proxy._timer import ReadTimer
 
@@ -70,13 +70,19 @@ def upstream_origin(upstream: Upstream) -> Origin:
     return ("http", host, upstream.port, "")
 
 
-async def open_connection(upstream: Upstream, timeouts: Timeouts) -> Http1Connection:
-    """A new connection to `upstream`; ConnectFailed when there is none within `timeouts.connect`."""
+async def open_connection(upstream: Upstream, timeouts: Timeouts, allow: tuple[str, ...] | None = None,
+                          ) -> Http1Connection:
+    """A new connection to `upstream`; ConnectFailed when there is none within `timeouts.connect`. `allow`: the
+    upstream is a site's (`ProxySpec.allow`): its name is resolved here, and the connection goes to the address
+    found only when the server's list admits it (without a list, a public address only), as a page's call would."""
     stream: trio.SocketStream
     try:
         with trio.fail_after(timeouts.connect):
             if upstream.unix_path:
                 stream = await trio.open_unix_socket(upstream.unix_path)
+            elif allow is not None:
+                address = await _admitted(upstream, allow)
+                stream = await trio.open_tcp_stream(address, upstream.port)
             else:
                 stream = await trio.open_tcp_stream(upstream.host, upstream.port)
     except trio.TooSlowError:
@@ -84,6 +90,17 @@ async def open_connection(upstream: Upstream, timeouts: Timeouts) -> Http1Connec
     except OSError as exc:
         raise ConnectFailed(f"{upstream.url}: {exc.strerror or exc}", timed_out=False) from None
     return Http1Connection(stream, upstream_origin(upstream), timeouts)
+
+
+async def _admitted(upstream: Upstream, allow: tuple[str, ...]) -> str:
+    """The address a site's upstream may be reached at (ConnectFailed when none may be)."""
+    from dynlan.host._http import HttpCallError, policy, resolve  # noqa: PLC0415 - the host imports this module
+
+    entries = policy(allow or (authority(upstream.host, upstream.port),))
+    try:
+        return str(await resolve(entries, upstream.host, upstream.port))
+    except HttpCallError as exc:
+        raise ConnectFailed(f"{upstream.url}: {exc}", timed_out=False) from None
 
 
 class Http1Connection:

@@ -96,6 +96,10 @@ class ProxySpec:
     """The sticky cookie's name (policy `cookie`)."""
     cookie_key: bytes = b""
     """Signs the sticky cookie's upstream ids (empty: the process's own key)."""
+    allow: tuple[str, ...] | None = None
+    """A rule of a site's own file: the server's `[outbound] allow` list, which bounds where it may connect (empty:
+    public addresses only), checked again at each connect after the name resolves. None: a rule of the server's
+    config, which goes where it says."""
 
     def describe(self) -> str:
         return f"-> proxy {self.policy} {','.join(u.url for u in self.upstreams)}"
@@ -107,8 +111,9 @@ class ProxySpec:
         return hmac.new(key, upstream.url.encode(), hashlib.sha256).hexdigest()[:20]
 
 
-def parse_proxy(value: Any, where: str) -> ProxySpec:
-    """A rule's `proxy` table compiled; ConfigError naming `where` and the key."""
+def parse_proxy(value: Any, where: str, allow: tuple[str, ...] | None = None) -> ProxySpec:
+    """A rule's `proxy` table compiled; ConfigError naming `where` and the key. `allow`: the rule is a site's own,
+    bounded by the server's `[outbound] allow` (`ProxySpec.allow`)."""
     if not isinstance(value, dict):
         raise ConfigError(f"{where}: expected a table {{ upstreams = [\"http://127.0.0.1:9001\"], ... }}")
     for key in value:
@@ -141,7 +146,7 @@ def parse_proxy(value: Any, where: str) -> ProxySpec:
     if not isinstance(cookie_key, str) or (cookie_key and len(cookie_key) < 16):
         raise ConfigError(f"{where}.cookie_key: a secret of at least 16 characters")
     eject = _table(value.get("eject", {}), f"{where}.eject", ("fails", "seconds"))
-    return ProxySpec(
+    spec = ProxySpec(
         upstreams=upstreams,
         policy=policy,
         strip_prefix=strip,
@@ -153,7 +158,35 @@ def parse_proxy(value: Any, where: str) -> ProxySpec:
         keepalive=keepalive,
         cookie=cookie,
         cookie_key=cookie_key.encode(),
+        allow=allow,
     )
+    if allow is not None:
+        for i, upstream in enumerate(upstreams):
+            _check_site_upstream(upstream, allow, f"{where}.upstreams[{i}]")
+    return spec
+
+
+def _check_site_upstream(upstream: Upstream, allow: tuple[str, ...], where: str) -> None:
+    """An upstream in a site's own file (which is not trusted) reaches only what the server grants: a TCP address
+    or name as a site's own `[outbound] allow` entry would (within the server's list; without one, public
+    addresses only), a Unix socket only when the server's list names it (`unix:/run/app.sock`)."""
+    if upstream.unix_path:
+        if f"unix:{upstream.unix_path}" not in allow:
+            raise ConfigError(f"{where} = {upstream.url!r}: a site's proxy reaches a Unix socket only where the "
+                              f"server's outbound.allow lists \"unix:{upstream.unix_path}\"")
+        return
+    from dynlan.host._http import check_site_entry, parse_allow, parse_entry  # noqa: PLC0415 - the host imports the proxy
+
+    try:
+        entry = parse_entry(authority(upstream.host, upstream.port))
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    check_site_entry(entry, parse_allow(list(allow), "outbound.allow"), where)
+
+
+def authority(host: str, port: int) -> str:
+    """`host:port`, an IPv6 address in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _upstream(value: Any, where: str) -> Upstream:

@@ -125,7 +125,7 @@ class Group:
         if conn is not None:
             conn.timeouts = self.spec.timeouts
             return conn, True
-        conn = await open_connection(state.upstream, self.spec.timeouts)
+        conn = await open_connection(state.upstream, self.spec.timeouts, self.spec.allow)
         conn.timer = self.pools.timer
         return conn, False
 
@@ -189,7 +189,7 @@ class Group:
 
     async def _probe(self, state: UpstreamState, path: str) -> tuple[bool, str]:
         try:
-            conn = await open_connection(state.upstream, self.spec.timeouts)
+            conn = await open_connection(state.upstream, self.spec.timeouts, self.spec.allow)
         except ConnectFailed as exc:
             return False, str(exc)
         try:

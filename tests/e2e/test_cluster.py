@@ -109,7 +109,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         front_site.mkdir()
         (front_site / "dynlan.toml").write_text(
             f'[[route]]\npath = "/*"\nproxy = {{ upstreams = ["{a.url}", "{b.url}"], policy = "round_robin" }}\n')
-        front = stack.enter_context(run_dynlan(front_site, "--no-access-log"))
+        front = stack.enter_context(run_dynlan(front_site, "--no-access-log",
+                                               config='[outbound]\nallow = ["127.0.0.1:*"]\n'))
         yield Cluster(front, a, b, redis)
 
 

@@ -145,6 +145,9 @@ def black_hole() -> Iterator[str]:
         listener.close()
 
 
+LOOPBACK = '[outbound]\nallow = ["127.0.0.1:*"]\n'
+"""The server's grant of the machine's loopback ports to sites' proxy rules (docs/proxy.md)."""
+
 SERVER_CONFIG = """
 [http]
 max_body_size = 209715200
@@ -178,7 +181,8 @@ def proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upstreams]:
     with upstream("a") as (a, a_bind), upstream("b") as (b, b_bind), upstream("s", f"unix:{sock}") as (s, _), \
             black_hole() as hole:
         (root / "dynlan.toml").write_text(site_config(a_bind, b_bind, sock, dead, hole))
-        with run_dynlan(root, config=SERVER_CONFIG) as server:
+        grant = f'[outbound]\nallow = ["127.0.0.1:*", "unix:{sock}"]\n'
+        with run_dynlan(root, config=SERVER_CONFIG + grant) as server:
             ups = Upstreams(root, server, {"a": a, "b": b, "s": s}, {"a": a_bind, "b": b_bind})
             try:
                 yield ups
@@ -378,6 +382,30 @@ def test_100_mib_up_and_down_stay_memory_bounded(proxied: Upstreams) -> None:
     assert grown < 40 * 1024, f"the worker grew by {grown} KiB"
 
 
+def test_a_sites_proxy_reaches_only_what_the_server_grants(tmp_path: Path) -> None:
+    # Sites do not trust each other: a site's own rule may not point the server at the machine. A loopback
+    # address is refused when the site is read; a name that resolves to one is refused at each connect (502),
+    # and the listener behind it never sees a connection.
+    (tmp_path / "index.html").write_text("x")
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        (tmp_path / "dynlan.toml").write_text(f'[[route]]\npath = "/in/*"\n'
+                                               f'proxy = {{ upstreams = ["http://127.0.0.1:{port}"] }}\n')
+        done = subprocess.run([sys.executable, "-m", "dynlan", "check", str(tmp_path)], capture_output=True,
+                              text=True, timeout=60)
+        assert done.returncode != 0 and "route[0].proxy.upstreams[0]" in done.stderr, done.stderr
+        assert "outbound.allow" in done.stderr
+        (tmp_path / "dynlan.toml").write_text(f'[[route]]\npath = "/in/*"\n'
+                                               f'proxy = {{ upstreams = ["http://localhost:{port}"] }}\n')
+        with run_dynlan(tmp_path, "--no-access-log") as server:
+            r = httpx.get(f"{server.url}/in/x", timeout=30)
+            assert r.status_code == 502, r.text
+            assert "localhost resolves to" in server.log(), server.log()
+        listener.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            listener.accept()
+
+
 def test_config_errors_name_the_key(tmp_path: Path) -> None:
     (tmp_path / "index.html").write_text("x")
     for table, key, words in [
@@ -403,7 +431,7 @@ def test_a_reload_with_a_bad_proxy_is_refused_and_a_good_one_applies(tmp_path: P
     config = tmp_path / "dynlan.toml"
     with upstream("a") as (_, a), upstream("b") as (_, b):
         config.write_text(f'[[route]]\npath = "/api/*"\nproxy = {{ upstreams = ["http://{a}"] }}\n')
-        with run_dynlan(tmp_path, "--no-access-log") as server:
+        with run_dynlan(tmp_path, "--no-access-log", config=LOOPBACK) as server:
             assert set(_api_names(server, 4)) == {"a"}
             config.write_text(f'[[route]]\npath = "/api/*"\nproxy = {{ upstreams = ["http://{b}"], policy = "x" }}\n')
             replies = send_to_server(server.port, {"op": "reload"}, timeout=60)
@@ -526,7 +554,7 @@ def test_http3_client_to_http1_upstream(tmp_path: Path) -> None:
     with upstream("a") as (_, a):
         (root / "dynlan.toml").write_text(f'[[route]]\npath = "/api/*"\nproxy = {{ upstreams = ["http://{a}"], '
                                           f'strip_prefix = true }}\n')
-        with run_dynlan(root, "--tls-cert", cert, "--tls-key", key, "--http3", "--no-access-log") as server:
+        with run_dynlan(root, "--tls-cert", cert, "--tls-key", key, "--http3", "--no-access-log", config=LOOPBACK) as server:
             got, posted, big = fetch(server.port, [("GET", "/api/x?q=1", b""), ("POST", "/api/up", b"p" * 200_000),
                                                    ("GET", "/api/big?n=300000", b"")], cafile=cert)
     info = json.loads(got.body)
@@ -542,7 +570,7 @@ def test_health_checks_run_from_the_start(tmp_path: Path) -> None:
     (tmp_path / "dynlan.toml").write_text(
         f'[[route]]\npath = "/api/*"\n'
         f'proxy = {{ upstreams = ["http://{dead}"], health = {{ path = "/health", interval = 0.2, fails = 1 }} }}\n')
-    with run_dynlan(tmp_path, "--no-access-log") as server:
+    with run_dynlan(tmp_path, "--no-access-log", config=LOOPBACK) as server:
         deadline = time.monotonic() + 30
         # No request reaches the rule: the checks of a group start with the server.
         while f"upstream http://{dead} is unhealthy" not in server.log():
@@ -640,7 +668,7 @@ def trailers_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Ru
     try:
         (root / "dynlan.toml").write_text(f'[[route]]\npath = "/t/*"\nproxy = {{ upstreams = ["http://{up.bind}"], '
                                           f'strip_prefix = true }}\nheaders = {{ set = {{ "x-rule" = "t" }} }}\n')
-        with run_dynlan(root, "--tls-cert", cert, "--tls-key", key, "--http3", "--no-access-log") as server:
+        with run_dynlan(root, "--tls-cert", cert, "--tls-key", key, "--http3", "--no-access-log", config=LOOPBACK) as server:
             yield server, cert
     finally:
         up.close()

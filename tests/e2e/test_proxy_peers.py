@@ -90,7 +90,7 @@ def peers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Peers]:
                 f'strip_prefix = true }}\n\n'
                 f'[[route]]\npath = "/dl/*"\nproxy = {{ upstreams = ["http://127.0.0.1:{back.port}"], '
                 f'strip_prefix = true, host = "back.internal" }}\n')
-            with run_dynlan(front_site, "--no-access-log") as front:
+            with run_dynlan(front_site, "--no-access-log", config='[outbound]\nallow = ["127.0.0.1:*"]\n') as front:
                 yield Peers(front, files, back)
     finally:
         proc.terminate()

@@ -33,7 +33,7 @@ def test_chat_through_a_proxy(server: RunningServer, tmp_path: Path) -> None:
     front = tmp_path / "front"
     front.mkdir()
     (front / "dynlan.toml").write_text(f'[[route]]\npath = "/*"\nproxy = {{ upstreams = ["{server.url}"] }}\n')
-    with run_dynlan(front) as proxy:
+    with run_dynlan(front, config='[outbound]\nallow = ["127.0.0.1:*"]\n') as proxy:
         _chat(proxy.url)
         assert "proxy:" not in proxy.log()  # no upstream failure on the way
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from dynlan.app._rules import compile_rules
-from dynlan.config import ConfigError
+from dynlan.config import Config, ConfigError, load_config, site_config
 from dynlan.http import Headers
 from dynlan.proxy import HealthCheck, ProxySpec, Timeouts, parse_proxy
 
@@ -96,3 +98,42 @@ async def test_the_outcome_carries_the_proxy_and_the_target() -> None:
     assert await outcome("GET", "/old/v1") == (spec, "/v1", 0)  # a rewrite into a proxied path
     assert await outcome("GET", "/raw/a%2Fb") == (rules.proxies()[1], "/raw/a%2Fb", 0)
     assert (await outcome("POST", "/raw/a"))[2] == 405  # the rule's checks come first
+
+
+@pytest.mark.parametrize("upstream, server, refused", [
+    ("http://127.0.0.1:9001", [], "loopback, private"),
+    ("http://169.254.169.254", [], "loopback, private"),
+    ("http://[::1]:9001", [], "loopback, private"),
+    ("unix:/var/run/docker.sock", [], '"unix:/var/run/docker.sock"'),
+    ("http://127.0.0.1:9001", ["127.0.0.1:9002"], "not within"),
+    ("unix:/run/a.sock", ["unix:/run/b.sock", "127.0.0.1:*"], '"unix:/run/a.sock"'),
+    ("http://backend.internal:8080", ["10.0.0.0/8:8080"], "not within"),
+    ("http://127.0.0.1:9001", ["127.0.0.1:9001"], None),
+    ("http://127.0.0.1:9001", ["127.0.0.1:*"], None),
+    ("http://[::1]:9001", ["[::1]:*"], None),
+    ("unix:/run/a.sock", ["unix:/run/a.sock"], None),
+    ("http://api.example.com", [], None),
+    ("http://backend.internal:8080", ["backend.internal:8080", "10.0.0.0/8:8080"], None),
+])
+def test_a_sites_upstreams_are_bound_by_the_servers_outbound_list(tmp_path: Path, upstream: str, server: list[str],
+                                                                  refused: str | None) -> None:
+    # A site's file is not trusted: its proxy reaches what the server grants, as its pages' calls do.
+    site_file = tmp_path / "dynlan.toml"
+    site_file.write_text(f'[[route]]\npath = "/api/*"\nproxy = {{ upstreams = ["{upstream}"] }}\n')
+    base = Config()
+    base.outbound.allow = server
+    if refused is None:
+        [spec] = site_config(base, site_file).rules.proxies()
+        assert spec.allow == tuple(server)
+        return
+    with pytest.raises(ConfigError) as error:
+        site_config(base, site_file)
+    assert "route[0].proxy.upstreams[0]" in str(error.value) and refused in str(error.value), error.value
+
+
+def test_the_servers_own_rules_go_where_they_say(tmp_path: Path) -> None:
+    server_file = tmp_path / "server.toml"
+    server_file.write_text('[[route]]\npath = "/api/*"\nproxy = { upstreams = ["http://127.0.0.1:9001", '
+                           '"unix:/run/app.sock"] }\n')
+    [spec] = load_config(server_file).rules.proxies()
+    assert spec.allow is None
