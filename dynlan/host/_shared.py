@@ -18,11 +18,14 @@ import contextlib
 import os
 import sqlite3
 import tempfile
+import time
 from collections.abc import Iterator
 
 ENV = "DYNLAN_INSTANCE_STORE"
 """The variable naming the instance's database file (set by the supervisor)."""
 BUSY_TIMEOUT = 1.0
+OPEN_TIMEOUT = 10.0
+"""Seconds a process starting may wait for the file's lock while it sets the connection up."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS rate (key TEXT PRIMARY KEY, tat REAL NOT NULL, nonce INTEGER NOT NULL) WITHOUT ROWID;
@@ -49,6 +52,10 @@ def create_file() -> str:
     remove_stale_files(folder)
     fd, path = tempfile.mkstemp(prefix=f"{PREFIX}{os.getpid()}-", suffix=".sqlite", dir=folder)
     os.close(fd)
+    # The journal mode and the tables, once, before any worker opens the file: workers starting together then
+    # find them there, and none of them has to write (changing the journal mode takes the file's lock without
+    # waiting for it, so two workers doing it at once could fail to start on a busy machine).
+    SharedStore(path).close()
     return path
 
 
@@ -93,15 +100,25 @@ class SharedStore:
         self.path = path
         self._owned = owned
         self._db = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
-        try:
-            # WAL: readers never wait for the writer; nothing needs to survive a power cut (sessions and
-            # counters of a running instance), so no fsync.
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=OFF")
-            self._db.executescript(_SCHEMA)
-        except sqlite3.Error as exc:
-            self._db.close()
-            raise SharedStoreError(f"instance store {path}: {exc}") from None
+        deadline = time.monotonic() + OPEN_TIMEOUT
+        while True:
+            try:
+                # WAL: readers never wait for the writer; nothing needs to survive a power cut (sessions and
+                # counters of a running instance), so no fsync.
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=OFF")
+                self._db.executescript(_SCHEMA)
+                return
+            except sqlite3.OperationalError as exc:
+                # Another process holds the file's lock as this one starts: it lets go in microseconds, unless
+                # the machine is too busy to run it; starting is not in a hurry.
+                if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() > deadline:
+                    self._db.close()
+                    raise SharedStoreError(f"instance store {path}: {exc}") from None
+                time.sleep(0.05)
+            except sqlite3.Error as exc:
+                self._db.close()
+                raise SharedStoreError(f"instance store {path}: {exc}") from None
 
     @classmethod
     def for_process(cls) -> SharedStore:

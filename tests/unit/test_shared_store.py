@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 
-from dynlan.host._shared import PREFIX, SharedStore, remove_stale_files
+from dynlan.host._shared import (
+    BUSY_TIMEOUT,
+    PREFIX,
+    SharedStore,
+    create_file,
+    remove_file,
+    remove_stale_files,
+)
 from dynlan.sessions import MemorySessions
 
 
@@ -46,3 +55,31 @@ def test_each_sites_sessions_have_a_byte_budget(tmp_path: Path) -> None:
         store.save_nowait("b.test\0s\0again", b"x" * 300, 60)
     finally:
         shared.close()
+
+
+def test_a_process_starting_while_another_holds_the_lock_waits_for_it(tmp_path: Path) -> None:
+    # On a busy machine a worker may open the file while another process holds its lock for longer than an
+    # operation's BUSY_TIMEOUT: it waits (up to OPEN_TIMEOUT) rather than failing to start.
+    path = str(tmp_path / "store.sqlite")
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN EXCLUSIVE")
+    release = threading.Timer(BUSY_TIMEOUT * 1.5, holder.execute, ("COMMIT",))
+    release.start()
+    try:
+        store = SharedStore(path)
+    finally:
+        release.join()
+        holder.close()
+    store.close()
+
+
+def test_the_supervisors_file_is_ready_before_any_worker_opens_it() -> None:
+    path = create_file()
+    try:
+        db = sqlite3.connect(path)
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert {"rate", "session", "meta", "usage"} <= tables
+        db.close()
+    finally:
+        remove_file(path)
