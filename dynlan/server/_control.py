@@ -65,9 +65,15 @@ class ControlServer:
         os.chmod(self.folder, 0o700)
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
+        # Bound under another name and renamed once it listens: a client never finds the socket refusing
+        # connections (it would take it for one a killed process left, and remove it).
+        binding = self.folder / f"{os.getpid()}.binding"
+        with contextlib.suppress(FileNotFoundError):
+            binding.unlink()
         sock = trio.socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        await sock.bind(str(self.path))
+        await sock.bind(str(binding))
         sock.listen(16)
+        os.rename(binding, self.path)
         listener = trio.SocketListener(sock)
         try:
             async with trio.open_nursery() as nursery:
@@ -131,6 +137,19 @@ class ControlServer:
                         log.warning("control message to %s failed: %s", path.name, exc)
 
 
+def _alive(path: Path) -> bool:
+    """Whether the process a socket is named after (`<pid>.sock`) still runs."""
+    if not path.stem.isdigit():
+        return False
+    try:
+        os.kill(int(path.stem), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # another user's process: alive
+    return True
+
+
 def send_to_server(port: int, message: dict[str, Any], timeout: float = TIMEOUT) -> list[dict[str, Any]]:
     """Send a message to every process of the server on `port`; their replies (blocking, for the CLI)."""
     replies: list[dict[str, Any]] = []
@@ -142,9 +161,10 @@ def send_to_server(port: int, message: dict[str, Any], timeout: float = TIMEOUT)
                 sock.connect(str(path))
             except OSError as exc:
                 if exc.errno in (errno.ECONNREFUSED, errno.ENOENT):
-                    # Left behind by a process that was killed: nobody listens.
-                    with contextlib.suppress(OSError):
-                        path.unlink()
+                    if exc.errno == errno.ECONNREFUSED and not _alive(path):
+                        # Left behind by a process that was killed: nobody listens.
+                        with contextlib.suppress(OSError):
+                            path.unlink()
                     continue
                 raise
             sock.sendall(_encode(message))
