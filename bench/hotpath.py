@@ -7,10 +7,10 @@ included, which cost the same for every version of the server), and the same for
 (`floor_h1.serve`, trio + httptools). Compare two checkouts by running each one's copy:
 
     .venv/bin/python bench/hotpath.py [PATH ...]      (default: /4k.txt /hello-lua)
+    PYTHONPATH=<other checkout> .venv/bin/python <other checkout>/bench/hotpath.py
 
 `/proxied/...` goes through a `proxy` rule to the floor server on a loopback port of the same run (its CPU time is
 counted too: compare a proxied path with `floor` plus the static one).
-    PYTHONPATH=<other checkout> .venv/bin/python <other checkout>/bench/hotpath.py
 
 Environment: HOTPATH_REQUESTS (per path and round, default 20000), HOTPATH_ROUNDS (5), HOTPATH_CONNECTIONS (8),
 HOTPATH_PROFILE (a file: the dynlan rounds run under cProfile, its statistics saved there for pstats).

@@ -35,7 +35,7 @@ from dynlan.observability._tracing import current as current_tracing
 from dynlan.observability._tracing import point_request_at, use_span
 from dynlan.openapi._service import BODY_METHODS, WELL_KNOWN, OpenApiService
 from dynlan.proxy import ProxyService, peer_trusted
-from dynlan.realtime import Refusal, asks_websocket, is_realtime, offer
+from dynlan.realtime import Refusal, is_realtime, offer
 
 if TYPE_CHECKING:
     from dynlan.app._app import App
@@ -149,14 +149,13 @@ class Pipeline:
                 # is this hop's `X-Forwarded-For`.
                 trusted = bool(trusted_proxies) and peer_trusted(peer, self._trusted_networks(trusted_proxies))
                 LABELS.set((site.name, "proxy", "proxy"))
-                if asks_websocket(request):
-                    refusal = offer(request)
-                    if isinstance(refusal, Refusal):
-                        # A malformed handshake is answered here, as a page's would be (400, or 426 with the
-                        # version this server speaks), and never reaches the upstream.
-                        await send_error(ex, site, refusal.status, refusal.message, headers=list(refusal.headers))
-                        return
-                await self.proxies.forward(ex, outcome.proxy, outcome.target, peer, trusted)
+                websocket = offer(request)
+                if isinstance(websocket, Refusal):
+                    # A malformed handshake is answered here, as a page's would be (400, or 426 with the
+                    # version this server speaks), and never reaches the upstream.
+                    await send_error(ex, site, websocket.status, websocket.message, headers=list(websocket.headers))
+                    return
+                await self.proxies.forward(ex, outcome.proxy, outcome.target, peer, trusted, websocket)
                 return
             if outcome.query != request.query_string:
                 # A rewrite that gives a query: pages read that one. `request.path` stays the path the

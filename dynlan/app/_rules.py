@@ -50,9 +50,9 @@ IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 MAX_REWRITES = 10
+"""Rewrites one request may go through; one more is a loop (500)."""
 PROXIED_PATHS = 1024
 """Paths a site's rules remember as only proxied (emptied when full: every other path is evaluated anew)."""
-"""Rewrites one request may go through; one more is a loop (500)."""
 
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 DEFAULT_REDIRECT_STATUS = 307
@@ -469,9 +469,7 @@ class Rules:
         """
         proxied = self._proxied.get(path)
         if proxied is not None:
-            known, written, known_edits = proxied
-            return Outcome(path, edits=known_edits, query=query, rule=known.where, proxy=known.proxy,
-                           target=written + "?" + query if query else written)
+            return _proxied_outcome(path, query, *proxied)
         original_path, original_query = path, query
         edits: HeaderEdits | None = None
         rewrites = 0
@@ -511,13 +509,12 @@ class Rules:
                 head = [("content-type", content_type)] if content_type else []
                 return Outcome(path, status, head, body, edits=edits, query=query, rule=rule.where)
             if rule.proxy is not None:
-                target = upstream_target(path, canonical, rule.prefix, rule.proxy.strip_prefix, query)
+                written = upstream_target(path, canonical, rule.prefix, rule.proxy.strip_prefix, "")
                 if rewrites == 0 and all(r.plain for r in matched):
                     if len(self._proxied) >= PROXIED_PATHS:
                         self._proxied.clear()
-                    written = upstream_target(path, canonical, rule.prefix, rule.proxy.strip_prefix, "")
                     self._proxied[path] = (rule, written, edits)
-                return Outcome(path, edits=edits, query=query, rule=rule.where, proxy=rule.proxy, target=target)
+                return _proxied_outcome(path, query, rule, written, edits)
             uri = _quote(original_path, _QUERY_SAFE) + ("?" + _quote(original_query, _QUERY_SAFE) if original_query else "")
             template = rule.redirect or rule.rewrite
             assert template is not None
@@ -609,6 +606,12 @@ class Rules:
             return Outcome(path, 405, [("allow", allow)], message=f"{method} is not allowed here", edits=edits,
                            query=query, rule=next(r.where for r in matched if r.methods is not None and method not in r.methods))
         return None
+
+
+def _proxied_outcome(path: str, query: str, rule: _Rule, written: str, edits: HeaderEdits | None) -> Outcome:
+    """A `proxy` rule's outcome: `written` (the upstream path, `upstream_target`) with the request's query."""
+    return Outcome(path, edits=edits, query=query, rule=rule.where, proxy=rule.proxy,
+                   target=written + "?" + query if query else written)
 
 
 _limiter: list[trio.CapacityLimiter] = []

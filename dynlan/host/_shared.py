@@ -109,16 +109,14 @@ class SharedStore:
                 self._db.execute("PRAGMA synchronous=OFF")
                 self._db.executescript(_SCHEMA)
                 return
-            except sqlite3.OperationalError as exc:
+            except sqlite3.Error as exc:
                 # Another process holds the file's lock as this one starts: it lets go in microseconds, unless
                 # the machine is too busy to run it; starting is not in a hurry.
-                if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() > deadline:
+                locked = isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc))
+                if not locked or time.monotonic() > deadline:
                     self._db.close()
                     raise SharedStoreError(f"instance store {path}: {exc}") from None
                 time.sleep(0.05)
-            except sqlite3.Error as exc:
-                self._db.close()
-                raise SharedStoreError(f"instance store {path}: {exc}") from None
 
     @classmethod
     def for_process(cls) -> SharedStore:

@@ -81,7 +81,7 @@ async def open_connection(upstream: Upstream, timeouts: Timeouts, allow: tuple[s
             if upstream.unix_path:
                 stream = await trio.open_unix_socket(upstream.unix_path)
             elif allow is not None:
-                address = await _admitted(upstream, allow)
+                address = await _granted_address(upstream, allow)
                 stream = await trio.open_tcp_stream(address, upstream.port)
             else:
                 stream = await trio.open_tcp_stream(upstream.host, upstream.port)
@@ -92,7 +92,7 @@ async def open_connection(upstream: Upstream, timeouts: Timeouts, allow: tuple[s
     return Http1Connection(stream, upstream_origin(upstream), timeouts)
 
 
-async def _admitted(upstream: Upstream, allow: tuple[str, ...]) -> str:
+async def _granted_address(upstream: Upstream, allow: tuple[str, ...]) -> str:
     """The address a site's upstream may be reached at (ConnectFailed when none may be)."""
     from dynlan.host._http import HttpCallError, policy, resolve  # noqa: PLC0415 - the host imports this module
 

@@ -157,12 +157,6 @@ class ResponseParser:
                 raise CodecError("the upstream switched protocols") from None
             offset = exc.args[0] if exc.args and isinstance(exc.args[0], int) else len(data)
             self.upgraded = data[offset:]
-            if not self._done:
-                self._finish(False)
-            else:
-                end = self.events[-1]
-                assert isinstance(end, ResponseEnd)
-                end.keep_alive = False  # the connection is the new protocol's now
         except httptools.HttpParserError as exc:
             raise CodecError(f"bad response: {exc}") from None
 
@@ -224,4 +218,5 @@ class ResponseParser:
             return  # the end of an interim response
         parser = self._parser
         assert parser is not None
-        self._finish(parser.should_keep_alive() and not self._until_close)
+        # After a 101 the connection is the new protocol's: never another request on it.
+        self._finish(parser.should_keep_alive() and not self._until_close and self._status != 101)

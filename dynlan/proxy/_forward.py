@@ -46,7 +46,7 @@ from dynlan.proxy._headers import (
     response_trailers,
     sticky_cookie,
 )
-from dynlan.realtime._handshake import Offer, Refusal, accept_headers, asks_websocket, offer
+from dynlan.realtime._handshake import Offer, accept_headers
 
 if TYPE_CHECKING:
     from dynlan.app._exchange import SiteExchange
@@ -59,28 +59,28 @@ IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 connection before any response byte (the upstream closed it as we sent) is sent again on a new connection."""
 
 
-async def forward(group: Group, ex: SiteExchange, target: str, peer: str, trusted_peer: bool) -> None:
-    """Forward the request on `ex` to an upstream of `group`, with `target` as its request target."""
+async def forward(group: Group, ex: SiteExchange, target: str, peer: str, trusted_peer: bool,
+                  websocket: Offer | None = None) -> None:
+    """Forward the request on `ex` to an upstream of `group`, with `target` as its request target; `websocket`:
+    the request's well-formed WebSocket handshake (`dynlan.realtime.offer`), or None."""
     tracing = current_tracing()
     if tracing is None:
-        await _forward(group, ex, target, peer, trusted_peer)
+        await _forward(group, ex, target, peer, trusted_peer, websocket)
         return
     # A client span for the hop; the upstream's `traceparent` (copied from the request's) names it.
     with tracing.client_span(ex.request, f"proxy {ex.request.method}", target) as (span, traceparent):
         ex.request.headers.set("traceparent", traceparent)
-        await _forward(group, ex, target, peer, trusted_peer)
+        await _forward(group, ex, target, peer, trusted_peer, websocket)
         span.set_attribute("http.response.status_code", ex.status)
 
 
-async def _forward(group: Group, ex: SiteExchange, target: str, peer: str, trusted_peer: bool) -> None:
+async def _forward(group: Group, ex: SiteExchange, target: str, peer: str, trusted_peer: bool,
+                   websocket: Offer | None) -> None:
     spec = group.spec
     request = ex.request
     client = request.client[0] if request.client is not None else ""
     sticky = request_cookie(request.headers.get_all("cookie"), spec.cookie) if spec.policy == "cookie" else None
     headers, body_kind = request_headers(request, spec, peer, trusted_peer)
-    websocket: Offer | Refusal | None = offer(request) if asks_websocket(request) else None
-    if isinstance(websocket, Refusal):
-        raise HttpError(websocket.status, websocket.message)
     key = ""
     if websocket is not None:
         # The upgrade is this hop's (Connection and Upgrade are hop-by-hop): asked again upstream, with the

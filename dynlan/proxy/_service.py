@@ -20,6 +20,7 @@ from dynlan.proxy._pool import Pools
 if TYPE_CHECKING:
     from dynlan.app._app import App
     from dynlan.app._exchange import SiteExchange
+    from dynlan.realtime import Offer
 
 
 class ProxyService:
@@ -79,11 +80,13 @@ class ProxyService:
         for spec in self.live():
             self.group(spec)
 
-    async def forward(self, ex: SiteExchange, spec: ProxySpec, target: str, peer: str, trusted_peer: bool) -> None:
-        """Forward the request on `ex` by `spec` (HttpError 502/504 before a response starts)."""
+    async def forward(self, ex: SiteExchange, spec: ProxySpec, target: str, peer: str, trusted_peer: bool,
+                      websocket: Offer | None = None) -> None:
+        """Forward the request on `ex` by `spec` (HttpError 502/504 before a response starts); `websocket`: the
+        request's WebSocket handshake, passed through."""
         if self.app.host is None:
             raise HttpError(503, "the server is not running")
-        await forward(self.group(spec), ex, target, peer, trusted_peer)
+        await forward(self.group(spec), ex, target, peer, trusted_peer, websocket)
 
     def statistics(self) -> dict[str, Any]:
         return {

@@ -154,15 +154,17 @@ class H1Connection:
             return
         # A plain TCP socket is read directly: what is already there is taken at once, and otherwise
         # the task waits until the socket is readable.
-        await self._checkpoint()
-        armed = yielded = False
-        if self._answered:
-            # The client is still reading the answer: its next request cannot be there yet. The other
-            # connections' tasks run first (under load, it comes while they do); then a read.
+        armed = False
+        # After an answer the client is still reading it: its next request cannot be there yet. The other
+        # connections' tasks run first (under load, it comes while they do), then a read; and a read that finds
+        # nothing lets them run once more before a wait in epoll, with its deadline.
+        yielded = self._answered
+        if yielded:
             self._answered = False
-            yielded = True
             self._unyielded = 0
-            await trio.lowlevel.cancel_shielded_checkpoint()
+            await trio.lowlevel.checkpoint()
+        else:
+            await self._checkpoint()
         while True:
             fd = sock.fileno()
             if fd == -1:
@@ -171,8 +173,6 @@ class H1Connection:
                 data = os.read(fd, RECV_SIZE)
             except BlockingIOError:
                 if not yielded:
-                    # Not there yet: the other connections' tasks run first (under load, a client's next
-                    # request comes while they do), and only then a wait in epoll, with its deadline.
                     yielded = True
                     self._unyielded = 0
                     await trio.lowlevel.cancel_shielded_checkpoint()

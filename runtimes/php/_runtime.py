@@ -84,7 +84,6 @@ _CGI_HEADER = re.compile(r"HTTP_[A-Z0-9_]+")
 
 
 @functools.lru_cache(maxsize=1024)
-@functools.lru_cache(maxsize=1024)
 def _cgi_header(name: str) -> str | None:
     """The CGI variable for a request header (`HTTP_USER_AGENT`), or None for one PHP must not get."""
     if name in ("content-type", "content-length", "proxy", "transfer-encoding"):
