@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -83,7 +84,9 @@ def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30) -> 
 @contextlib.contextmanager
 def run_dynlan(
     site: str | Path, *args: str, config: str | None = None, port: int | None = None, env: dict[str, str] | None = None,
+    max_files: int | None = None,
 ) -> Iterator[RunningServer]:
+    """`max_files`: the server's limit on open file descriptors (RLIMIT_NOFILE), its workers' too."""
     port = port or free_port()
     tmp = Path(tempfile.mkdtemp(prefix="dynlan-test-"))
     cmd = [sys.executable, "-m", "dynlan", "serve", str(site), "--port", str(port), *args]
@@ -94,7 +97,8 @@ def run_dynlan(
     log_path = tmp / "server.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                env={**os.environ, **env} if env else None)
+                                env={**os.environ, **env} if env else None,
+                                preexec_fn=None if max_files is None else lambda: _limit_files(max_files))
     server = RunningServer(proc, port, log_path)
     try:
         wait_port(port, proc)
@@ -103,6 +107,10 @@ def run_dynlan(
         server.stop()
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _limit_files(count: int) -> None:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (count, count))
 
 
 def curl(*args: str, timeout: int = 30) -> str:

@@ -124,6 +124,10 @@ class RedirectToHttps:
 
 LAST_ANSWERS = 1.0
 """Seconds requests cut short at the end of the grace period get to send their 503 before connections close."""
+OUT_OF_RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+"""What `accept` fails with when the process or machine is out of descriptors or memory: a wait, not an end."""
+ACCEPT_BACKOFF = 0.1
+"""Seconds between tries to accept while out of resources."""
 
 
 class _Answering:
@@ -334,6 +338,7 @@ class Server:
         self._accept_scopes.append(scope)
         if self.state.shutting_down:
             scope.cancel()
+        starved = False
         with scope:
             while True:
                 # Take a slot before accepting: beyond max_connections, clients
@@ -342,10 +347,28 @@ class Server:
                 await self.limiter.acquire_on_behalf_of(token)
                 try:
                     stream = await listener.accept()
+                except OSError as exc:
+                    self.limiter.release_on_behalf_of(token)
+                    if self.state.shutting_down:
+                        # The socket stopped listening (`_stop_listening`) as this task woke to accept.
+                        return
+                    if exc.errno not in OUT_OF_RESOURCES:
+                        raise
+                    # Out of file descriptors or memory: the connections being served go on; new ones wait
+                    # in the backlog a moment instead of the server stopping. Said once per spell.
+                    if not starved:
+                        starved = True
+                        log.warning("cannot accept connections (%s): they wait in the backlog until the "
+                                    "connections open now close", exc)
+                    await trio.sleep(ACCEPT_BACKOFF)
+                    continue
                 except BaseException:
                     self.limiter.release_on_behalf_of(token)
                     raise
                 self.limiter.release_on_behalf_of(token)
+                if starved:
+                    starved = False
+                    log.warning("accepting connections again")
                 self.limiter.acquire_on_behalf_of_nowait(stream)
                 nursery.start_soon(self._serve_one, stream, redirect)
 

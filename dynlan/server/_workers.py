@@ -142,6 +142,10 @@ class Supervisor:
             self._forget(proc.pid)
             slot.served = slot.served or bool(slot.heartbeat.serving_since)
             if self.stopping:
+                if code > 0:
+                    # A worker that failed while it finished its requests: they may have been lost; say so.
+                    log.error("worker %d (pid %d) exited with %d while stopping", slot.index, proc.pid, code)
+                    self.exit_status = self.exit_status or 1
                 return
             if code > 0 and not slot.heartbeat.serving_since and not self.ready.is_set():
                 # Ended on its own before it served, and no worker has: a start-up error (bad runtime config,
