@@ -532,7 +532,7 @@ class H1Exchange:
         self.finished = True
         conn.responded = True
         await conn.send(head)
-        self.tunnel = H1Tunnel(conn)
+        self.tunnel = H1Tunnel(conn, self)
         return self.tunnel, rest
 
     async def receive(self) -> bytes:
@@ -615,8 +615,10 @@ class H1Exchange:
 class H1Tunnel:
     """The connection's bytes after a 101, both ways (implements `dynlan.realtime.Tunnel`)."""
 
-    def __init__(self, conn: H1Connection) -> None:
+    def __init__(self, conn: H1Connection, exchange: H1Exchange) -> None:
         self.conn = conn
+        self.exchange = exchange
+        """Counts what goes through the tunnel to the client, as a response's body is (the access log's bytes)."""
         self.finisher: Callable[[int], Awaitable[None]] | None = None
         """Closes what runs over the tunnel when the page is over, with a WebSocket close code."""
         self.closed = False
@@ -655,6 +657,7 @@ class H1Tunnel:
         if self.closed:
             raise trio.ClosedResourceError("the WebSocket's connection is closed")
         await self.conn.send(data)
+        self.exchange.bytes_sent += len(data)
 
     def send_nowait(self, data: bytes) -> int:
         """What a plain TCP socket takes at once (a TLS stream takes nothing here: `send_all` sends it)."""
@@ -662,11 +665,13 @@ class H1Tunnel:
         if sock is None or self.closed:
             return 0
         try:
-            return os.write(sock.fileno(), data)
+            sent = os.write(sock.fileno(), data)
         except BlockingIOError:
             return 0
         except OSError as exc:
             raise trio.BrokenResourceError(f"send failed: {exc}") from None
+        self.exchange.bytes_sent += sent
+        return sent
 
     async def aclose(self) -> None:
         # RFC 6455 §7.1.1: the server closes the TCP connection first, once the close handshake is done.

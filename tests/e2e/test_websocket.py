@@ -119,6 +119,39 @@ def test_echo_text_binary_and_one_mib(server: RunningServer) -> None:
     run(go())
 
 
+def _access_line(server: RunningServer, needle: str) -> str:
+    """The access log's line with `needle` (the log is written in batches: it comes within a moment)."""
+    deadline = time.monotonic() + 20
+    while True:
+        lines = [line for line in server.log().splitlines() if needle in line]
+        if lines:
+            return lines[-1]
+        assert time.monotonic() < deadline, server.log()[-3000:]
+        time.sleep(0.05)
+
+
+def test_access_log_counts_what_a_websocket_sent(server: RunningServer) -> None:
+    """A WebSocket's line says 101 and the bytes that went to the client over it, as a response's says its body's."""
+    big = b"\x07" * MIB
+
+    async def go() -> None:
+        async with connect(ws_url(server, "/echo?counted=h1"), max_size=None) as ws:
+            await ws.send(big)
+            assert await ws.recv() == big
+    run(go())
+    fields = _access_line(server, "/echo?counted=h1").split()
+    assert fields[fields.index('HTTP/1.1"') + 1] == "101"
+    assert MIB < int(fields[fields.index('HTTP/1.1"') + 2]) < MIB + 100  # the frame, its header, the close
+    client = H2WebSocket(server.port, "/echo?counted=h2")
+    try:
+        client.send(BytesMessage(big))
+        assert client.message() == big
+    finally:
+        client.close()
+    line = _access_line(server, "/echo?counted=h2")
+    assert MIB < int(line.split('"')[2].split()[1]) < MIB + 100, line
+
+
 def test_subprotocol_is_chosen_from_the_offer(server: RunningServer) -> None:
     async def go() -> None:
         async with connect(ws_url(server, "/echo"), subprotocols=["echo", "x"]) as ws:  # type: ignore[list-item]
