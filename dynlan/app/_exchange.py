@@ -65,6 +65,18 @@ class SiteExchange:
         # Trailers pass as they are: the rules' edits are of the head, which is what caches and clients act on.
         await self._inner.finish(trailers)
 
+    @property
+    def replayable(self) -> bool:
+        """Whether this request's answer could be kept (`allow_replay`): a plain HTTP/1.1 GET."""
+        return getattr(self._inner, "replay_key", None) is not None and self.edit is None
+
+    def allow_replay(self, path: str) -> None:
+        """This request's answer, a static file's, may be kept and written again for the same plain request
+        without the pipeline (HTTP/1.1: `dynlan.server._replay`), unless the rules edit it."""
+        allow = getattr(self._inner, "allow_replay", None)
+        if allow is not None and self.edit is None:
+            allow(path)
+
     async def respond(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
         await self._inner.respond(status, headers if self.edit is None else self.edit(headers), body)
 

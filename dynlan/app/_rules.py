@@ -461,6 +461,18 @@ class Rules:
                 found.extend(self._all)
         return found
 
+    def untouched(self, path: str, host: str) -> bool:
+        """Whether no rule applies to `path` on `host`, whatever else a request for it carries (its client, its
+        fields, its method): what `evaluate` makes of it is the request as it came."""
+        canonical = canonical_path(path) if path.startswith("/") else None
+        if canonical is None:
+            return False
+        matched = self.match(canonical)
+        if matched and any(rule.hosts for rule in matched):
+            name = _host_name(host)
+            matched = [rule for rule in matched if not rule.hosts or rule.takes_host(name)]
+        return not matched
+
     async def evaluate(self, method: str, path: str, query: str, host: str, client: str, headers: Headers,
                        limiter: RateLimiter | None = None, site: str = "") -> Outcome:
         """What the rules make of a request (see the module's docstring for the order).

@@ -469,6 +469,17 @@ class FastH1Protocol:
         status_line = _STATUS_LINES.get(status) or f"HTTP/1.1 {status} \r\n".encode()
         return status_line + "".join(lines).encode("latin-1")
 
+    def replayed(self) -> bool:
+        """A whole keep-alive response, framed by its content-length, is written as kept bytes
+        (`dynlan.server._replay`); False (nothing changed) when the request does not keep the connection."""
+        if not self._request_keep_alive() or self._head_sent:
+            return False
+        self._head_sent = True
+        self._continue_pending = False
+        self._remaining = 0
+        self._ended = True
+        return True
+
     def _request_keep_alive(self) -> bool:
         return bool(self._keep_alive_req and self._keep_alive_req[0])
 

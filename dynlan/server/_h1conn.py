@@ -28,7 +28,9 @@ from dynlan.http import (
     make_h1_protocol,
     split_target,
 )
+from dynlan.observability._metrics import LABELS
 from dynlan.server._access import AccessLog
+from dynlan.server._replay import Kept, Key, ReplayCache, signature
 from dynlan.server._state import DATE, ServerState, new_request_id
 
 RECV_SIZE = 65536
@@ -89,6 +91,7 @@ class H1Connection:
         extra_headers: list[tuple[str, str]] | None = None,
         initial: bytes = b"",
         upgrade_h2: Callable[[RequestReceived, bytes], Awaitable[None]] | None = None,
+        replay: ReplayCache | None = None,
     ) -> None:
         self.stream = stream
         self.upgrade_h2 = upgrade_h2
@@ -120,6 +123,8 @@ class H1Connection:
         self.proto = make_h1_protocol(
             http.h1_parser, max_header_size=http.max_header_size, max_request_line=http.max_request_line
         )
+        self.replay = replay if hasattr(self.proto, "replayed") else None
+        """Kept answers of static files (`dynlan.server._replay`); the llhttp core only."""
         if initial:
             self.proto.receive_data(initial)
 
@@ -383,23 +388,21 @@ class H1Connection:
             if self.upgrade_h2 is not None and _asks_upgrade(event) and await self._try_upgrade(event):
                 return
             started = time.perf_counter()
-            path, query, authority = split_target(event.target)
-            headers = Headers.from_lowered(event.headers)
-            request = HttpRequest(
-                method=event.method,
-                target=event.target,
-                path=path,
-                query_string=query,
-                headers=headers,
-                http_version=event.http_version,
-                scheme=self.scheme,
-                host=authority or headers.get("host") or "",
-                client=self.client,
-                request_id=new_request_id(),
-            )
-            exchange = H1Exchange(self, request)
+            key = None
+            replay = self.replay
+            if replay is not None and not self.state.shutting_down:
+                key = replay.key(event, self.scheme)
+                if key is not None:
+                    kept = replay.get(key)
+                    if kept is not None and self.proto.replayed():  # type: ignore[attr-defined]
+                        await self._replay(event, kept, started)
+                        if self.state.shutting_down or not self.proto.start_next_cycle():
+                            return
+                        continue
+            request = self._request(event)
+            exchange = H1Exchange(self, request, key)
             self.responded = False
-            declared = headers.get("content-length")
+            declared = request.headers.get("content-length")
             if declared is not None and declared.isdigit() and int(declared) > self.http.max_body_size:
                 # Refused before any page runs (RFC 9110 §15.5.14); the unread
                 # body makes the connection unusable, so it closes.
@@ -460,6 +463,34 @@ class H1Connection:
             if not self.proto.start_next_cycle():
                 return
 
+    def _request(self, event: RequestReceived) -> HttpRequest:
+        path, query, authority = split_target(event.target)
+        headers = Headers.from_lowered(event.headers)
+        return HttpRequest(
+            method=event.method,
+            target=event.target,
+            path=path,
+            query_string=query,
+            headers=headers,
+            http_version=event.http_version,
+            scheme=self.scheme,
+            host=authority or headers.get("host") or "",
+            client=self.client,
+            request_id=new_request_id(),
+        )
+
+    async def _replay(self, event: RequestReceived, kept: Kept, started: float) -> None:
+        """Answer with a kept answer's bytes; logged and counted as the full path would."""
+        request = self._request(event)
+        self.responded = True
+        try:
+            await self.send(kept.data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            self.access.log(request, 499, 0, started)
+            raise
+        LABELS.set(kept.labels)
+        self.access.log(request, 200, kept.sent, started)
+
     async def _try_upgrade(self, event: RequestReceived) -> bool:
         """`Upgrade: h2c` (RFC 7540 §3.2): answer 101 and carry on as HTTP/2, the request on stream 1.
 
@@ -502,9 +533,12 @@ class H1Connection:
 class H1Exchange:
     """One request/response on an HTTP/1.1 connection (implements `Exchange`)."""
 
-    def __init__(self, conn: H1Connection, request: HttpRequest) -> None:
+    def __init__(self, conn: H1Connection, request: HttpRequest, replay_key: Key | None = None) -> None:
         self.conn = conn
         self.request = request
+        self.replay_key = replay_key
+        """Set when the request may be answered with kept bytes next time (`dynlan.server._replay`)."""
+        self._replay_file: tuple[str, tuple[int, int, int, int]] | None = None
         self.status = 0
         self.bytes_sent = 0
         self.finished = False
@@ -601,6 +635,13 @@ class H1Exchange:
         self._pending = b""
         await self.conn.send(out)
 
+    def allow_replay(self, path: str) -> None:
+        """The pipeline's leave to keep this request's answer, if it is a 200 of the static file at `path`."""
+        if self.replay_key is not None:
+            sig = signature(path)  # before the file is read: a change while it is shows at the next request
+            if sig is not None:
+                self._replay_file = (path, sig)
+
     async def respond(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
         proto = self.conn.proto
         out = self._head(status, headers)
@@ -609,6 +650,9 @@ class H1Exchange:
             self.bytes_sent += len(body)
         out += proto.send_end()
         self.finished = True
+        if self._replay_file is not None and status == 200 and self.conn.replay is not None \
+                and self.replay_key is not None:
+            self.conn.replay.keep(self.replay_key, out, *self._replay_file, LABELS.get(), len(body))
         await self.conn.send(out)
 
 

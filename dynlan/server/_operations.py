@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from dynlan.app import App
+    from dynlan.server._replay import ReplayCache
 
 Reload = Callable[[], Awaitable[dict[str, Any]]]
 """Re-reads and swaps in the configuration; returns the reply of the `reload` operation."""
@@ -30,6 +31,8 @@ class Operations:
     def __init__(self, app: App, reload: Reload | None = None) -> None:
         self.app = app
         self._reload = reload
+        self.replay: ReplayCache | None = None
+        """The server's kept static answers, for `stats` (set by the server)."""
 
     async def handle(self, message: dict[str, Any]) -> dict[str, Any]:
         """Answer one control message."""
@@ -50,7 +53,8 @@ class Operations:
         return {"ok": True, "pid": os.getpid(),
                 "responses": responses.statistics() if responses is not None else None,
                 "counters": dict(host.counters) if host is not None else {},
-                "pages_running": len(host.inflight) if host is not None else 0}
+                "pages_running": len(host.inflight) if host is not None else 0,
+                "replayed": self.replay.hits if self.replay is not None else 0}
 
     def purge(self, message: dict[str, Any]) -> dict[str, Any]:
         """Drop cached responses: by path, tag or all, optionally of one site."""

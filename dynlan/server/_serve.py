@@ -21,6 +21,7 @@ from dynlan.server._access import AccessLog
 from dynlan.server._control import ControlServer
 from dynlan.server._h1conn import RECV_SIZE, App, H1Connection
 from dynlan.server._operations import Operations
+from dynlan.server._replay import ReplayCache
 from dynlan.server._state import ServerState
 
 if TYPE_CHECKING:
@@ -187,6 +188,10 @@ class Server:
         """Set: HTTP/3 is served on the UDP socket given to serve()."""
         self._redirect = RedirectToHttps(config.server.port)
         """Answers connections on the plain-HTTP redirect port, if there is one."""
+        self.replay = ReplayCache()
+        """Kept answers of static files, for the main listeners' HTTP/1.1 connections (`dynlan.server._replay`)."""
+        if operations is not None:
+            operations.replay = self.replay
 
     def prepare_config(self, old: Config, new: Config) -> Callable[[], None]:
         """Check a reloaded config for this server (its certificates); what applies it (see `dynlan/app/_reload.py`).
@@ -210,6 +215,7 @@ class Server:
                     raise ConfigError(f"TLS: the certificate for HTTP/3 is not usable: {exc}") from None
 
         def commit() -> None:
+            self.replay.clear()  # kept under the old sites, rules and settings
             self.config = new
             self.limiter.total_tokens = new.server.max_connections
             self.access.enabled = new.server.access_log
@@ -242,10 +248,11 @@ class Server:
                     await self._h2(stream, client, "https", self._https_headers)
                     return
                 await H1Connection(stream, self._answering, http, self.state, self.access, client, "https",
-                                   self._https_headers).serve()
+                                   self._https_headers, replay=self.replay).serve()
                 return
             if not http.http2:
-                await H1Connection(stream, self._answering, http, self.state, self.access, client, scheme).serve()
+                await H1Connection(stream, self._answering, http, self.state, self.access, client, scheme,
+                                   replay=self.replay).serve()
                 return
             initial = await self._peek(stream)
             if initial is None:
@@ -258,7 +265,7 @@ class Server:
                 await self._h2(stream, client, scheme, [], upgrade=(request, settings))
 
             await H1Connection(stream, self._answering, http, self.state, self.access, client, scheme,
-                               initial=initial, upgrade_h2=upgrade).serve()
+                               initial=initial, upgrade_h2=upgrade, replay=self.replay).serve()
         finally:
             self.state.connection_closed()
 

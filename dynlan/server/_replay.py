@@ -1,0 +1,143 @@
+"""Kept answers: a static file's whole 200 response, written again for the same plain request without the app.
+
+A site without rules answers a plain `GET` of a small static file with the same bytes every time, but for its
+`Date`. Such an answer is kept (its bytes, the file it came from and what that file was), and the next request
+with the same target, `Host` and `Accept-Encoding`, and no field that could change the answer, gets those bytes
+with the current date, as long as the file is unchanged (one `stat`) and the answer is less than
+`RECHECK` old (what routing decided stands as long as the pipeline's own memory of it does). HTTP/1.1 only: the
+request, the access log line and the metrics are those of the full path.
+
+What may be kept is the pipeline's call (`H1Exchange.allow_replay`): it knows the site has no rules, tracing is
+off, there is no live reload, and the path is a static file. What a request may carry is decided here: a field
+outside `PLAIN_FIELDS` (a cookie, credentials, a conditional or a range, a body) takes the full path.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from dynlan.http import RequestReceived
+from dynlan.server._state import DATE
+
+PLAIN_FIELDS = frozenset({
+    "host", "user-agent", "accept", "accept-language", "accept-encoding", "connection", "referer", "cache-control",
+    "pragma", "dnt", "priority", "upgrade-insecure-requests", "sec-fetch-site", "sec-fetch-mode", "sec-fetch-dest",
+    "sec-fetch-user", "sec-ch-ua", "sec-ch-ua-mobile", "sec-ch-ua-platform",
+})
+"""Request fields that change nothing in a static file's plain 200 (with no rules): a request with any other takes
+the full path. `Accept-Encoding` is part of the key; `Connection` may only ask for keep-alive."""
+RECHECK = 1.0
+"""Seconds an answer is kept before the full path decides again (a page added for the URL, a link changed)."""
+MAX_BODY = 64 * 1024
+"""Largest body kept (larger files go out with sendfile, where a copy gains nothing)."""
+BUDGET = 16 * 1024 * 1024
+"""Bytes of answers kept in all; past it, they are all dropped and kept again as they are asked for."""
+
+Key = tuple[str, str, str, str]
+Signature = tuple[int, int, int, int]
+
+
+def signature(path: str) -> Signature | None:
+    """What a file is now (None: gone): a change of content, size, inode or mode shows in it."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino)
+
+
+class Kept:
+    """One answer: its bytes with the date they were made at, the file and what it was, the metrics' labels."""
+
+    __slots__ = ("data", "date", "date_at", "expires", "labels", "path", "sent", "signature")
+
+    def __init__(self, data: bytes, date: str, date_at: int, path: str, sig: Signature, labels: tuple[str, str, str],
+                 sent: int, expires: float) -> None:
+        self.data = data
+        self.date = date
+        self.date_at = date_at
+        self.path = path
+        self.signature = sig
+        self.labels = labels
+        self.sent = sent
+        self.expires = expires
+
+
+class ReplayCache:
+    """The kept answers of one server's HTTP/1.1 connections (cleared when its configuration is reloaded)."""
+
+    def __init__(self) -> None:
+        self._kept: dict[Key, Kept] = {}
+        self._bytes = 0
+        self.hits = 0
+        """Requests answered with kept bytes (the control socket's `stats`)."""
+
+    @staticmethod
+    def key(event: RequestReceived, scheme: str) -> Key | None:
+        """The key of a request that may be answered with kept bytes; None when it takes the full path."""
+        if event.method != "GET" or event.http_version != "1.1":
+            return None
+        host = coding = None
+        for name, value in event.headers:
+            if name == "host":
+                if host is not None:
+                    return None
+                host = value
+            elif name == "accept-encoding":
+                if coding is not None:
+                    return None
+                coding = value
+            elif name == "connection":
+                if value.lower() != "keep-alive":
+                    return None
+            elif name not in PLAIN_FIELDS:
+                return None
+        return (scheme, event.target, host or "", coding or "")
+
+    def get(self, key: Key) -> Kept | None:
+        """The kept answer, its bytes with today's `Date`, when the file is still what it was; None otherwise."""
+        kept = self._kept.get(key)
+        if kept is None:
+            return None
+        if time.monotonic() > kept.expires or signature(kept.path) != kept.signature:
+            self._drop(key, kept)
+            return None
+        date = DATE.get()
+        if date != kept.date:
+            # The date is a field of the head: the same length every second (RFC 9110 §5.6.7's IMF-fixdate).
+            at = kept.date_at
+            kept.data = kept.data[:at] + date.encode("latin-1") + kept.data[at + len(kept.date):]
+            kept.date = date
+        self.hits += 1
+        return kept
+
+    def keep(self, key: Key, data: bytes, path: str, sig: Signature, labels: tuple[str, str, str], sent: int) -> None:
+        """Keep a complete 200 answer (head and body, framed by its `content-length`) made for `key`."""
+        if sent > MAX_BODY or sent == 0:
+            return
+        end = data.find(b"\r\n\r\n")
+        head = data[:end + 2].lower()
+        if end < 0 or b"\r\nconnection:" in head or b"\r\ntransfer-encoding:" in head \
+                or b"\r\ncontent-length:" not in head or b"\r\nset-cookie:" in head:
+            return
+        date = DATE.get()
+        marker = b"\r\ndate: " + date.encode("latin-1") + b"\r\n"
+        at = data.find(marker, 0, end + 2)
+        if at < 0:
+            return  # made in another second than this one: kept by the next request
+        old = self._kept.pop(key, None)
+        if old is not None:
+            self._bytes -= len(old.data)
+        if self._bytes + len(data) > BUDGET:
+            self.clear()
+        self._kept[key] = Kept(data, date, at + 8, path, sig, labels, sent, time.monotonic() + RECHECK)
+        self._bytes += len(data)
+
+    def _drop(self, key: Key, kept: Kept) -> None:
+        if self._kept.pop(key, None) is not None:
+            self._bytes -= len(kept.data)
+
+    def clear(self) -> None:
+        self._kept.clear()
+        self._bytes = 0

@@ -1,0 +1,115 @@
+"""The kept answers' store (dynlan/server/_replay.py): keys, the date, the file check, the budget."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from dynlan.http import RequestReceived
+from dynlan.server import _replay
+from dynlan.server._replay import ReplayCache, signature
+
+DATE_1 = "Mon, 07 Dec 2026 01:40:26 GMT"
+DATE_2 = "Mon, 07 Dec 2026 01:40:27 GMT"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.value = DATE_1
+
+    def get(self) -> str:
+        return self.value
+
+
+@pytest.fixture()
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    c = Clock()
+    monkeypatch.setattr(_replay, "DATE", c)
+    return c
+
+
+def answer(date: str, body: bytes, *extra: bytes) -> bytes:
+    return (b"HTTP/1.1 200 OK\r\ndate: " + date.encode() + b"\r\nserver: dynlan\r\n" + b"".join(extra)
+            + b"content-length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+
+
+def request(*fields: tuple[str, str], method: str = "GET", version: str = "1.1") -> RequestReceived:
+    return RequestReceived(1, method, "/a.txt", list(fields), version)
+
+
+def test_keys() -> None:
+    plain = ReplayCache.key(request(("host", "a"), ("accept-encoding", "gzip"), ("user-agent", "x")), "http")
+    assert plain == ("http", "/a.txt", "a", "gzip")
+    assert ReplayCache.key(request(("host", "a"), ("connection", "Keep-Alive")), "http") == ("http", "/a.txt", "a", "")
+    for fields in ([("cookie", "a=b")], [("range", "bytes=0-1")], [("if-none-match", '"x"')],
+                   [("authorization", "Basic eA==")], [("connection", "close")], [("x-forwarded-for", "1.2.3.4")],
+                   [("host", "a"), ("host", "b")], [("content-length", "0")]):
+        assert ReplayCache.key(request(*fields), "http") is None, fields
+    assert ReplayCache.key(request(method="HEAD"), "http") is None
+    assert ReplayCache.key(request(version="1.0"), "http") is None
+
+
+def test_the_date_is_made_again_and_the_rest_kept(clock: Clock, tmp_path: Path) -> None:
+    f = tmp_path / "a.txt"
+    f.write_bytes(b"body")
+    cache = ReplayCache()
+    sig = signature(str(f))
+    assert sig is not None
+    cache.keep(("http", "/a.txt", "a", ""), answer(DATE_1, b"body"), str(f), sig, ("s", "static", "static"), 4)
+    kept = cache.get(("http", "/a.txt", "a", ""))
+    assert kept is not None and kept.data == answer(DATE_1, b"body")
+    clock.value = DATE_2
+    kept = cache.get(("http", "/a.txt", "a", ""))
+    assert kept is not None and kept.data == answer(DATE_2, b"body") and kept.labels == ("s", "static", "static")
+    assert cache.hits == 2
+
+
+def test_what_is_not_kept(clock: Clock, tmp_path: Path) -> None:
+    f = tmp_path / "a.txt"
+    f.write_bytes(b"body")
+    sig = signature(str(f))
+    assert sig is not None
+    cache = ReplayCache()
+    labels = ("s", "static", "static")
+    for data in (answer(DATE_1, b"body", b"connection: close\r\n"), answer(DATE_1, b"body", b"set-cookie: a=b\r\n"),
+                 answer(DATE_2, b"body"),  # made in another second than the keeper's
+                 b"HTTP/1.1 200 OK\r\ndate: " + DATE_1.encode() + b"\r\ntransfer-encoding: chunked\r\n\r\n4\r\nbody\r\n0\r\n\r\n"):
+        cache.keep(("http", "/a.txt", "a", ""), data, str(f), sig, labels, 4)
+        assert cache.get(("http", "/a.txt", "a", "")) is None
+    cache.keep(("http", "/a.txt", "a", ""), answer(DATE_1, b"x" * (_replay.MAX_BODY + 1)), str(f), sig, labels,
+               _replay.MAX_BODY + 1)
+    assert cache.get(("http", "/a.txt", "a", "")) is None
+
+
+def test_a_changed_file_or_an_old_answer_is_dropped(clock: Clock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    f = tmp_path / "a.txt"
+    f.write_bytes(b"body")
+    sig = signature(str(f))
+    assert sig is not None
+    cache = ReplayCache()
+    key = ("http", "/a.txt", "a", "")
+    cache.keep(key, answer(DATE_1, b"body"), str(f), sig, ("s", "static", "static"), 4)
+    f.write_bytes(b"other")
+    assert cache.get(key) is None
+    f.write_bytes(b"body")
+    sig = signature(str(f))
+    assert sig is not None
+    cache.keep(key, answer(DATE_1, b"body"), str(f), sig, ("s", "static", "static"), 4)
+    later = time.monotonic() + _replay.RECHECK + 1
+    monkeypatch.setattr(time, "monotonic", lambda: later)
+    assert cache.get(key) is None
+
+
+def test_the_budget_bounds_what_is_kept(clock: Clock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_replay, "BUDGET", 1000)
+    f = tmp_path / "a.txt"
+    f.write_bytes(b"body")
+    sig = signature(str(f))
+    assert sig is not None
+    cache = ReplayCache()
+    for i in range(20):
+        cache.keep(("http", f"/{i}", "a", ""), answer(DATE_1, b"b" * 100), str(f), sig, ("s", "static", "static"), 100)
+    assert cache._bytes <= 1000  # noqa: SLF001 - the bound itself
+    assert cache.get(("http", "/19", "a", "")) is not None
