@@ -67,15 +67,12 @@ class SiteExchange:
 
     @property
     def replayable(self) -> bool:
-        """Whether this request's answer could be kept (`allow_replay`): a plain HTTP/1.1 GET."""
-        return getattr(self._inner, "replay_key", None) is not None and self.edit is None
+        """`Exchange.replayable`, unless the rules edit the answer."""
+        return self.edit is None and self._inner.replayable
 
     def allow_replay(self, path: str) -> None:
-        """This request's answer, a static file's, may be kept and written again for the same plain request
-        without the pipeline (HTTP/1.1: `dynlan.server._replay`), unless the rules edit it."""
-        allow = getattr(self._inner, "allow_replay", None)
-        if allow is not None and self.edit is None:
-            allow(path)
+        if self.edit is None:
+            self._inner.allow_replay(path)
 
     async def respond(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
         await self._inner.respond(status, headers if self.edit is None else self.edit(headers), body)

@@ -112,6 +112,17 @@ class Exchange(Protocol):
         ...
 
     @property
+    def replayable(self) -> bool:
+        """Whether this request's answer could be kept and written again for the same request without the app
+        (a plain HTTP/1.1 GET: `dynlan.server._replay`); False on HTTP/2 and HTTP/3, which keep nothing."""
+        ...
+
+    def allow_replay(self, path: str) -> None:
+        """The pipeline's leave to keep this request's answer if it is a 200 of the static file at `path` (nothing
+        but the file and the request's plain fields decided it); ignored where `replayable` is False."""
+        ...
+
+    @property
     def response_started(self) -> bool: ...
 
     @property

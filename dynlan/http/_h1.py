@@ -89,6 +89,10 @@ class H11Protocol:
 
     __slots__ = ("_conn", "_max_request_line", "_max_header_size", "_head_sent", "client_closed")
 
+    replays = False
+    """Whether a whole response may go out as kept bytes around the core (`replayed`): not on h11, whose state
+    machine must see every response it frames."""
+
     def __init__(self, *, max_header_size: int = 16384, max_request_line: int = 8190) -> None:
         self._conn = h11.Connection(h11.SERVER, max_incomplete_event_size=max_header_size)
         self._max_request_line = max_request_line
@@ -248,6 +252,9 @@ class H11Protocol:
 
     def send_failed(self) -> None:
         self._conn.send_failed()
+
+    def replayed(self) -> bool:
+        return False
 
 
 H1Protocol = H11Protocol

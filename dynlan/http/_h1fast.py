@@ -107,6 +107,9 @@ class _BodyOnly:
 class FastH1Protocol:
     """One HTTP/1.1 server connection's protocol state, parsed by llhttp."""
 
+    replays = True
+    """Whole responses may go out as kept bytes (`replayed`, `dynlan.server._replay`)."""
+
     def __init__(self, *, max_header_size: int = 16384, max_request_line: int = 8190) -> None:
         self._max_header_size = max_header_size
         self._max_request_line = max_request_line

@@ -123,7 +123,7 @@ class H1Connection:
         self.proto = make_h1_protocol(
             http.h1_parser, max_header_size=http.max_header_size, max_request_line=http.max_request_line
         )
-        self.replay = replay if hasattr(self.proto, "replayed") else None
+        self.replay = replay if self.proto.replays else None
         """Kept answers of static files (`dynlan.server._replay`); the llhttp core only."""
         if initial:
             self.proto.receive_data(initial)
@@ -394,7 +394,7 @@ class H1Connection:
                 key = replay.key(event, self.scheme)
                 if key is not None:
                     kept = replay.get(key)
-                    if kept is not None and self.proto.replayed():  # type: ignore[attr-defined]
+                    if kept is not None and self.proto.replayed():
                         await self._replay(event, kept, started)
                         if self.state.shutting_down or not self.proto.start_next_cycle():
                             return
@@ -635,8 +635,11 @@ class H1Exchange:
         self._pending = b""
         await self.conn.send(out)
 
+    @property
+    def replayable(self) -> bool:
+        return self.replay_key is not None
+
     def allow_replay(self, path: str) -> None:
-        """The pipeline's leave to keep this request's answer, if it is a 200 of the static file at `path`."""
         if self.replay_key is not None:
             sig = signature(path)  # before the file is read: a change while it is shows at the next request
             if sig is not None:

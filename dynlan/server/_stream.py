@@ -52,6 +52,13 @@ class StreamProtocol(Protocol):
 class StreamExchange(abc.ABC):
     """One request/response on a multiplexed stream (implements `Exchange`)."""
 
+    replayable = False
+    """Nothing is kept on HTTP/2 and HTTP/3 (`Exchange.replayable`)."""
+
+    def allow_replay(self, path: str) -> None:
+        """Nothing to keep (`replayable` is False)."""
+        return
+
     def __init__(self, stream_id: int, request: HttpRequest, http: HttpConfig,
                  extra_headers: list[tuple[str, str]], proto: StreamProtocol) -> None:
         self.proto = proto
