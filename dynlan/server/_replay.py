@@ -33,6 +33,8 @@ MAX_BODY = 64 * 1024
 """Largest body kept (larger files go out with sendfile, where a copy gains nothing)."""
 BUDGET = 16 * 1024 * 1024
 """Bytes of answers kept in all; past it, they are all dropped and kept again as they are asked for."""
+MAX_ENTRIES = 10_000
+"""Answers kept in all (many small ones: a client varying `Accept-Encoding` or the query on every request)."""
 
 Key = tuple[str, str, str, str]
 Signature = tuple[int, int, int, int]
@@ -129,7 +131,7 @@ class ReplayCache:
         old = self._kept.pop(key, None)
         if old is not None:
             self._bytes -= len(old.data)
-        if self._bytes + len(data) > BUDGET:
+        if self._bytes + len(data) > BUDGET or len(self._kept) >= MAX_ENTRIES:
             self.clear()
         self._kept[key] = Kept(data, date, at + 8, path, sig, labels, sent, time.monotonic() + RECHECK)
         self._bytes += len(data)

@@ -113,3 +113,16 @@ def test_the_budget_bounds_what_is_kept(clock: Clock, tmp_path: Path, monkeypatc
         cache.keep(("http", f"/{i}", "a", ""), answer(DATE_1, b"b" * 100), str(f), sig, ("s", "static", "static"), 100)
     assert cache._bytes <= 1000  # noqa: SLF001 - the bound itself
     assert cache.get(("http", "/19", "a", "")) is not None
+
+
+def test_the_number_of_answers_is_bounded(clock: Clock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_replay, "MAX_ENTRIES", 10)
+    f = tmp_path / "a.txt"
+    f.write_bytes(b"body")
+    sig = signature(str(f))
+    assert sig is not None
+    cache = ReplayCache()
+    for i in range(25):
+        cache.keep(("http", f"/a.txt?{i}", "a", ""), answer(DATE_1, b"body"), str(f), sig, ("s", "static", "static"), 4)
+        assert len(cache._kept) <= 10  # noqa: SLF001 - the bound itself
+    assert cache.get(("http", "/a.txt?24", "a", "")) is not None
