@@ -473,7 +473,7 @@ def main(argv: list[str]) -> int:
             # The page scenarios are measured against dynlan's own static 4 KiB figure.
             static_4k = bool(wanted & {"static", "rules", "lua", "wren", "python", "proxy"})
             d1_rows = (["dynlan static 4k"] if static_4k else []) + \
-                (["dynlan static 1m"] if "static" in wanted else []) + \
+                (["dynlan static 1m", "dynlan static 4k, full path"] if "static" in wanted else []) + \
                 [f"dynlan {lang} hello" for lang, _ in langs] + \
                 (["dynlan h2c static 4k", "dynlan h2c lua hello"] if "h2" in wanted else []) + \
                 ([f"dynlan {row} br" for row in CACHE_ROWS] if "cache" in wanted else []) + \
@@ -485,6 +485,8 @@ def main(argv: list[str]) -> int:
                     scenarios.append(("dynlan static 4k", "wrk", base + "/4k.txt"))
                 if "static" in wanted:
                     scenarios.append(("dynlan static 1m", "wrk", base + "/1m.bin"))
+                    # A request kept answers never take (it has a cookie): the site's whole pipeline every time.
+                    scenarios.append(("dynlan static 4k, full path", "wrk+cookie", base + "/4k.txt"))
                 for lang, path in langs:
                     page(f"dynlan {lang} hello", d1, path)
                 if "wren" in wanted:
@@ -654,7 +656,8 @@ def main(argv: list[str]) -> int:
                         with spinning(url.replace("/hello-wren", "/spin-wren")):
                             runs[name].append(wrk(name, url, per_run, connections=4))
                     else:
-                        headers = ("Accept-Encoding: br, gzip",) if tool == "wrk+br" else ()
+                        headers = ("Accept-Encoding: br, gzip",) if tool == "wrk+br" else \
+                            ("Cookie: session=1",) if tool == "wrk+cookie" else ()
                         runs[name].append(wrk(name, url, per_run, headers))
             rows: list[Result] = []
             for name, results in runs.items():
@@ -678,6 +681,7 @@ def main(argv: list[str]) -> int:
     report.ratio("static 4k: dynlan / hypercorn", "dynlan static 4k", "hypercorn static 4k", 2.5)
     # Rules cost a request they do not take at most 10 %.
     report.ratio("static 4k: 20 rules / no rules", "dynlan static 4k, 20 rules", "dynlan static 4k", 0.9)
+    report.ratio("static 4k: full path / kept answers", "dynlan static 4k, full path", "dynlan static 4k", 0.0)
     report.ratio("static 4k: dynlan 2 workers / 1 worker", "dynlan 2 workers static 4k", "dynlan static 4k", 1.8)
     report.ratio("static 4k: metrics on / off", "dynlan static 4k, metrics on", "dynlan static 4k", 0.95)
     report.ratio("static 4k: dynlan / nginx", "dynlan static 4k", "nginx static 4k", 0.0)
@@ -700,6 +704,7 @@ def main(argv: list[str]) -> int:
     report.ratio("h3 static 4k: dynlan / hypercorn", "dynlan h3 static 4k", "hypercorn h3 static 4k", 1.5)
     report.ratio("h2c lua hello / h2c static 4k", "dynlan h2c lua hello", "dynlan h2c static 4k", 0.0)
     report.ratio("proxy 4k / dynlan static 4k", "dynlan proxy 4k", "dynlan static 4k", 0.6)
+    report.ratio("proxy 4k / static 4k, full path", "dynlan proxy 4k", "dynlan static 4k, full path", 0.0)
     report.ratio("proxy 4k: dynlan / nginx proxy_pass", "dynlan proxy 4k", "nginx proxy 4k", 0.0)
     report.ratio("websocket echo: dynlan lua / websockets", "dynlan lua websocket echo", "websockets echo", 0.5)
     report.ratio("websocket echo: dynlan lua / floor", "dynlan lua websocket echo", "floor websocket echo", 0.0)

@@ -122,6 +122,10 @@ async def ws_receive(ctx: PageContext, args: Args) -> dict[str, Any] | None:
     ids = _arg(args, 0)
     subs = [state.subscription(i) for i in ids] if isinstance(ids, list) else []
     timeout = _seconds(_arg(args, 1), "timeout")
+    if not subs and timeout is None:
+        # Only the peer's next message can end this wait: no scope for a channel or a timeout to cancel.
+        got = await ws.receive()
+        return None if got is None else _received(ctx, got, args)
     for sub in subs:
         message = sub.take_nowait()
         if message is not None:

@@ -14,12 +14,30 @@ class ConversionError(TypeError):
     pass
 
 
+_SCALARS = frozenset({bool, int, float, bytes, type(None)})
+FLAT_ITEMS = 16
+"""A dict of at most this many str keys and scalar values (most host calls' answers: a received message, a
+response's status) is made into a table in one step, without the general walk."""
+
+
 def to_lua(lua: Any, value: Any) -> Any:
     """A Python value as Lua sees it: str -> bytes, dict/list -> fresh tables (at most MAX_ITEMS values)."""
     if value is None or isinstance(value, bool | int | float | bytes):
         return value
     if isinstance(value, str):
         return value.encode("utf-8", "surrogateescape")
+    if type(value) is dict and len(value) <= FLAT_ITEMS:
+        flat: dict[bytes, Any] = {}
+        for k, v in value.items():
+            if type(k) is not str:
+                break
+            if type(v) is str:
+                v = v.encode("utf-8", "surrogateescape")
+            elif type(v) not in _SCALARS:
+                break
+            flat[k.encode("utf-8", "surrogateescape")] = v
+        else:
+            return lua.table_from(flat)
     return _Values(lua).convert(value, 0)
 
 
