@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, cast
 
 import trio
 from wsproto.connection import Connection, ConnectionState, ConnectionType
@@ -112,9 +112,11 @@ class WebSocket:
         """A whole message from what was read, without waiting; None when there is none yet, or when a control
         frame (ping, close) or an oversize message comes first: those are the waiting path's."""
         while True:
-            event = self._peek()
-            if not isinstance(event, TextMessage | BytesMessage):
-                return None
+            peeked = self._peek()
+            kind = type(peeked)
+            if kind is not TextMessage and kind is not BytesMessage:
+                return None  # (exact types: wsproto's events are final, and an ABC's isinstance costs a call)
+            event = cast("TextMessage | BytesMessage", peeked)
             self._events.popleft()
             data = event.data
             self._size += len(data)
@@ -128,7 +130,7 @@ class WebSocket:
             self._parts.append(bytes(data) if isinstance(data, bytearray) else data)
             if event.message_finished:
                 parts, self._parts, self._size = self._parts, [], 0
-                joined: str | bytes = "".join(parts) if isinstance(event, TextMessage) else b"".join(parts)  # type: ignore[arg-type]
+                joined: str | bytes = "".join(parts) if kind is TextMessage else b"".join(parts)  # type: ignore[arg-type]
                 self.received += 1
                 return Received(joined)
 

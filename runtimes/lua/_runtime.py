@@ -188,6 +188,8 @@ class _Request:
             return ()
         mod = self.vm.module
         if name in _RAW_FIRST and isinstance(args[0], bytes):
+            if len(args) == 2:
+                return args[0], from_lua(mod, args[1])  # a message and its kind (ws_send): no generator
             return (args[0], *(from_lua(mod, a) for a in args[1:]))
         return tuple(from_lua(mod, a) for a in args)
 
