@@ -30,7 +30,7 @@ from dynlan.http import (
 )
 from dynlan.observability._metrics import LABELS
 from dynlan.server._access import AccessLog
-from dynlan.server._replay import Kept, Key, ReplayCache, signature
+from dynlan.server._replay import Kept, Key, ReplayCache, Signature, signature
 from dynlan.server._state import DATE, ServerState, new_request_id
 
 RECV_SIZE = 65536
@@ -538,7 +538,7 @@ class H1Exchange:
         self.request = request
         self.replay_key = replay_key
         """Set when the request may be answered with kept bytes next time (`dynlan.server._replay`)."""
-        self._replay_file: tuple[str, tuple[int, int, int, int]] | None = None
+        self._replay_file: tuple[str, Signature] | None = None
         self.status = 0
         self.bytes_sent = 0
         self.finished = False
