@@ -39,6 +39,29 @@ def request(*fields: tuple[str, str], method: str = "GET", version: str = "1.1")
     return RequestReceived(1, method, "/a.txt", list(fields), version)
 
 
+LABELS = ("s", "static", "static")
+
+
+class File:
+    """A file an answer is kept for, and what it is now."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.write_bytes(b"body")
+        self.name = str(path)
+        self.sig = self.signature()
+
+    def signature(self) -> tuple[int, int, int, int]:
+        sig = signature(self.name)
+        assert sig is not None
+        return sig
+
+
+@pytest.fixture()
+def f(tmp_path: Path) -> File:
+    return File(tmp_path / "a.txt")
+
+
 def test_keys() -> None:
     plain = ReplayCache.key(request(("host", "a"), ("accept-encoding", "gzip"), ("user-agent", "x")), "http")
     assert plain == ("http", "/a.txt", "a", "gzip")
@@ -51,78 +74,55 @@ def test_keys() -> None:
     assert ReplayCache.key(request(version="1.0"), "http") is None
 
 
-def test_the_date_is_made_again_and_the_rest_kept(clock: Clock, tmp_path: Path) -> None:
-    f = tmp_path / "a.txt"
-    f.write_bytes(b"body")
+def test_the_date_is_made_again_and_the_rest_kept(clock: Clock, f: File) -> None:
     cache = ReplayCache()
-    sig = signature(str(f))
-    assert sig is not None
-    cache.keep(("http", "/a.txt", "a", ""), answer(DATE_1, b"body"), str(f), sig, ("s", "static", "static"), 4)
+    cache.keep(("http", "/a.txt", "a", ""), answer(DATE_1, b"body"), f.name, f.sig, LABELS, 4)
     kept = cache.get(("http", "/a.txt", "a", ""))
     assert kept is not None and kept.data == answer(DATE_1, b"body")
     clock.value = DATE_2
     kept = cache.get(("http", "/a.txt", "a", ""))
-    assert kept is not None and kept.data == answer(DATE_2, b"body") and kept.labels == ("s", "static", "static")
+    assert kept is not None and kept.data == answer(DATE_2, b"body") and kept.labels == LABELS
     assert cache.hits == 2
 
 
-def test_what_is_not_kept(clock: Clock, tmp_path: Path) -> None:
-    f = tmp_path / "a.txt"
-    f.write_bytes(b"body")
-    sig = signature(str(f))
-    assert sig is not None
+def test_what_is_not_kept(clock: Clock, f: File) -> None:
     cache = ReplayCache()
-    labels = ("s", "static", "static")
     for data in (answer(DATE_1, b"body", b"connection: close\r\n"), answer(DATE_1, b"body", b"set-cookie: a=b\r\n"),
                  answer(DATE_2, b"body"),  # made in another second than the keeper's
                  b"HTTP/1.1 200 OK\r\ndate: " + DATE_1.encode() + b"\r\ntransfer-encoding: chunked\r\n\r\n4\r\nbody\r\n0\r\n\r\n"):
-        cache.keep(("http", "/a.txt", "a", ""), data, str(f), sig, labels, 4)
+        cache.keep(("http", "/a.txt", "a", ""), data, f.name, f.sig, LABELS, 4)
         assert cache.get(("http", "/a.txt", "a", "")) is None
-    cache.keep(("http", "/a.txt", "a", ""), answer(DATE_1, b"x" * (_replay.MAX_BODY + 1)), str(f), sig, labels,
+    cache.keep(("http", "/a.txt", "a", ""), answer(DATE_1, b"x" * (_replay.MAX_BODY + 1)), f.name, f.sig, LABELS,
                _replay.MAX_BODY + 1)
     assert cache.get(("http", "/a.txt", "a", "")) is None
 
 
-def test_a_changed_file_or_an_old_answer_is_dropped(clock: Clock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    f = tmp_path / "a.txt"
-    f.write_bytes(b"body")
-    sig = signature(str(f))
-    assert sig is not None
+def test_a_changed_file_or_an_old_answer_is_dropped(clock: Clock, f: File, monkeypatch: pytest.MonkeyPatch) -> None:
     cache = ReplayCache()
     key = ("http", "/a.txt", "a", "")
-    cache.keep(key, answer(DATE_1, b"body"), str(f), sig, ("s", "static", "static"), 4)
-    f.write_bytes(b"other")
+    cache.keep(key, answer(DATE_1, b"body"), f.name, f.sig, LABELS, 4)
+    f.path.write_bytes(b"other")
     assert cache.get(key) is None
-    f.write_bytes(b"body")
-    sig = signature(str(f))
-    assert sig is not None
-    cache.keep(key, answer(DATE_1, b"body"), str(f), sig, ("s", "static", "static"), 4)
+    f.path.write_bytes(b"body")
+    cache.keep(key, answer(DATE_1, b"body"), f.name, f.signature(), LABELS, 4)
     later = time.monotonic() + _replay.RECHECK + 1
     monkeypatch.setattr(time, "monotonic", lambda: later)
     assert cache.get(key) is None
 
 
-def test_the_budget_bounds_what_is_kept(clock: Clock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_budget_bounds_what_is_kept(clock: Clock, f: File, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_replay, "BUDGET", 1000)
-    f = tmp_path / "a.txt"
-    f.write_bytes(b"body")
-    sig = signature(str(f))
-    assert sig is not None
     cache = ReplayCache()
     for i in range(20):
-        cache.keep(("http", f"/{i}", "a", ""), answer(DATE_1, b"b" * 100), str(f), sig, ("s", "static", "static"), 100)
+        cache.keep(("http", f"/{i}", "a", ""), answer(DATE_1, b"b" * 100), f.name, f.sig, LABELS, 100)
     assert cache._bytes <= 1000  # noqa: SLF001 - the bound itself
     assert cache.get(("http", "/19", "a", "")) is not None
 
 
-def test_the_number_of_answers_is_bounded(clock: Clock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_number_of_answers_is_bounded(clock: Clock, f: File, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_replay, "MAX_ENTRIES", 10)
-    f = tmp_path / "a.txt"
-    f.write_bytes(b"body")
-    sig = signature(str(f))
-    assert sig is not None
     cache = ReplayCache()
     for i in range(25):
-        cache.keep(("http", f"/a.txt?{i}", "a", ""), answer(DATE_1, b"body"), str(f), sig, ("s", "static", "static"), 4)
+        cache.keep(("http", f"/a.txt?{i}", "a", ""), answer(DATE_1, b"body"), f.name, f.sig, LABELS, 4)
         assert len(cache._kept) <= 10  # noqa: SLF001 - the bound itself
     assert cache.get(("http", "/a.txt?24", "a", "")) is not None
