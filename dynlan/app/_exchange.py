@@ -9,6 +9,7 @@ limit is counted.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -70,9 +71,9 @@ class SiteExchange:
         """`Exchange.replayable`, unless the rules edit the answer."""
         return self.edit is None and self._inner.replayable
 
-    def allow_replay(self, path: str) -> None:
+    def allow_replay(self, path: str, st: os.stat_result) -> None:
         if self.edit is None:
-            self._inner.allow_replay(path)
+            self._inner.allow_replay(path, st)
 
     async def respond(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
         await self._inner.respond(status, headers if self.edit is None else self.edit(headers), body)

@@ -261,11 +261,10 @@ class Pipeline:
         if method not in ("GET", "HEAD"):
             await send_error(ex, site, 405, f"{method} not allowed here", headers=[("allow", static.ALLOW)])
             return
-        if (resolved.kind == "file" and ex.replayable and self.live is None and current_tracing() is None
-                and (not site.rules or site.rules.untouched(ex.request.path, ex.request.host))):
-            # Nothing but the file and the request's plain fields decide this answer: it may be kept.
-            ex.allow_replay(resolved.fs_path)
-        await self.static.serve(ex, resolved, site.config.compression)
+        # Nothing but the file and the request's plain fields decide this answer: it may be kept.
+        keep = (resolved.kind == "file" and ex.replayable and self.live is None and current_tracing() is None
+                and (not site.rules or site.rules.untouched(ex.request.path, ex.request.host)))
+        await self.static.serve(ex, resolved, site.config.compression, keep=keep)
 
     def _page_link_refusal(self, site: Site, page: str) -> str | None:
         """Why a page may not run: it is reached through a link that leaves the site (unless `follow`)."""

@@ -7,6 +7,7 @@ and the runtimes cannot tell HTTP/1.1 from HTTP/2 or HTTP/3 unless they ask.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
@@ -117,9 +118,10 @@ class Exchange(Protocol):
         (a plain HTTP/1.1 GET: `dynlan.server._replay`); False on HTTP/2 and HTTP/3, which keep nothing."""
         ...
 
-    def allow_replay(self, path: str) -> None:
-        """The pipeline's leave to keep this request's answer if it is a 200 of the static file at `path` (nothing
-        but the file and the request's plain fields decided it); ignored where `replayable` is False."""
+    def allow_replay(self, path: str, st: os.stat_result) -> None:
+        """Leave to keep this request's answer if it is a 200: the static file at `path`, as `st` (made before it
+        was read) found it; nothing but the file and the request's plain fields decided it. Ignored where
+        `replayable` is False."""
         ...
 
     @property

@@ -30,7 +30,7 @@ from dynlan.http import (
 )
 from dynlan.observability._metrics import LABELS
 from dynlan.server._access import AccessLog
-from dynlan.server._replay import Kept, Key, ReplayCache, Signature, signature
+from dynlan.server._replay import Kept, Key, ReplayCache
 from dynlan.server._state import DATE, ServerState, new_request_id
 
 RECV_SIZE = 65536
@@ -538,7 +538,7 @@ class H1Exchange:
         self.request = request
         self.replay_key = replay_key
         """Set when the request may be answered with kept bytes next time (`dynlan.server._replay`)."""
-        self._replay_file: tuple[str, Signature] | None = None
+        self._replay_file: tuple[str, os.stat_result] | None = None
         self.status = 0
         self.bytes_sent = 0
         self.finished = False
@@ -639,11 +639,9 @@ class H1Exchange:
     def replayable(self) -> bool:
         return self.replay_key is not None
 
-    def allow_replay(self, path: str) -> None:
+    def allow_replay(self, path: str, st: os.stat_result) -> None:
         if self.replay_key is not None:
-            sig = signature(path)  # before the file is read: a change while it is shows at the next request
-            if sig is not None:
-                self._replay_file = (path, sig)
+            self._replay_file = (path, st)
 
     async def respond(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
         proto = self.conn.proto

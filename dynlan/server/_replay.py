@@ -7,9 +7,10 @@ with the current date, as long as the file is unchanged (one `stat`) and the ans
 `RECHECK` old (what routing decided stands as long as the pipeline's own memory of it does). HTTP/1.1 only: the
 request, the access log line and the metrics are those of the full path.
 
-What may be kept is the pipeline's call (`H1Exchange.allow_replay`): it knows the site has no rules, tracing is
-off, there is no live reload, and the path is a static file. What a request may carry is decided here: a field
-outside `PLAIN_FIELDS` (a cookie, credentials, a conditional or a range, a body) takes the full path.
+Whether an answer may be kept is the pipeline's call: it knows no rule applies to the path, tracing is off and
+there is no live reload. Which answer is kept is the static handler's (`Exchange.allow_replay`): a plain 200 of
+the file, with the `stat` it made before reading it. What a request may carry is decided here: a field outside
+`PLAIN_FIELDS` (a cookie, credentials, a conditional or a range, a body) takes the full path.
 """
 
 from __future__ import annotations
@@ -37,16 +38,10 @@ MAX_ENTRIES = 10_000
 """Answers kept in all (many small ones: a client varying `Accept-Encoding` or the query on every request)."""
 
 Key = tuple[str, str, str, str]
-Signature = tuple[int, int, int, int]
+Signature = tuple[int, int, int]
+"""A file version as the file cache tells them apart (`FileCache.signature`): the kept body is that version's."""
 
 
-def signature(path: str) -> Signature | None:
-    """What a file is now (None: gone): a change of content, size, inode or mode shows in it."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino)
 
 
 class Kept:
@@ -70,6 +65,11 @@ class ReplayCache:
     """The kept answers of one server's HTTP/1.1 connections (cleared when its configuration is reloaded)."""
 
     def __init__(self) -> None:
+        # Where a server runs, its app has loaded the static files' package; the control commands that import
+        # the server layer (`dynlan reload`, `dynlan cache purge`) do not need it.
+        from dynlan.static._filecache import FileCache  # noqa: PLC0415
+
+        self._signature = FileCache.signature
         self._kept: dict[Key, Kept] = {}
         self._bytes = 0
         self.hits = 0
@@ -102,7 +102,7 @@ class ReplayCache:
         kept = self._kept.get(key)
         if kept is None:
             return None
-        if time.monotonic() > kept.expires or signature(kept.path) != kept.signature:
+        if time.monotonic() > kept.expires or self._signature_now(kept.path) != kept.signature:
             self._drop(key, kept)
             return None
         date = DATE.get()
@@ -114,8 +114,10 @@ class ReplayCache:
         self.hits += 1
         return kept
 
-    def keep(self, key: Key, data: bytes, path: str, sig: Signature, labels: tuple[str, str, str], sent: int) -> None:
-        """Keep a complete 200 answer (head and body, framed by its `content-length`) made for `key`."""
+    def keep(self, key: Key, data: bytes, path: str, st: os.stat_result, labels: tuple[str, str, str],
+             sent: int) -> None:
+        """Keep a complete 200 answer (head and body, framed by its `content-length`) made for `key` from the
+        file at `path` as `st` found it."""
         if sent > MAX_BODY or sent == 0:
             return
         end = data.find(b"\r\n\r\n")
@@ -133,8 +135,15 @@ class ReplayCache:
             self._bytes -= len(old.data)
         if self._bytes + len(data) > BUDGET or len(self._kept) >= MAX_ENTRIES:
             self.clear()
-        self._kept[key] = Kept(data, date, at + 8, path, sig, labels, sent, time.monotonic() + RECHECK)
+        self._kept[key] = Kept(data, date, at + 8, path, self._signature(st), labels, sent,
+                               time.monotonic() + RECHECK)
         self._bytes += len(data)
+
+    def _signature_now(self, path: str) -> Signature | None:
+        try:
+            return self._signature(os.stat(path))
+        except OSError:
+            return None  # gone
 
     def _drop(self, key: Key, kept: Kept) -> None:
         if self._kept.pop(key, None) is not None:

@@ -355,7 +355,6 @@ class Server:
                 try:
                     stream = await listener.accept()
                 except OSError as exc:
-                    self.limiter.release_on_behalf_of(token)
                     if self.state.shutting_down:
                         # The socket stopped listening (`_stop_listening`) as this task woke to accept.
                         return
@@ -369,10 +368,8 @@ class Server:
                                     "connections open now close", exc)
                     await trio.sleep(ACCEPT_BACKOFF)
                     continue
-                except BaseException:
+                finally:
                     self.limiter.release_on_behalf_of(token)
-                    raise
-                self.limiter.release_on_behalf_of(token)
                 if starved:
                     starved = False
                     log.warning("accepting connections again")

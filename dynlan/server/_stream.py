@@ -55,7 +55,7 @@ class StreamExchange(abc.ABC):
     replayable = False
     """Nothing is kept on HTTP/2 and HTTP/3 (`Exchange.replayable`)."""
 
-    def allow_replay(self, path: str) -> None:
+    def allow_replay(self, path: str, st: os.stat_result) -> None:
         """Nothing to keep (`replayable` is False)."""
         return
 

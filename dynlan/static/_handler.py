@@ -111,8 +111,10 @@ class StaticFiles:
 
     # -- answering -------------------------------------------------------------------
 
-    async def serve(self, exchange: Exchange, resolved: Resolved, compress: CompressionConfig | None) -> None:
-        """Answer a GET or HEAD for a resolved file, folder listing or folder redirect."""
+    async def serve(self, exchange: Exchange, resolved: Resolved, compress: CompressionConfig | None, *,
+                    keep: bool = False) -> None:
+        """Answer a GET or HEAD for a resolved file, folder listing or folder redirect. `keep`: a plain 200 of the
+        file may be kept and written again (`Exchange.allow_replay`), with the file's `stat` made before it was read."""
         request = exchange.request
         if resolved.kind == "redirect":
             # The URL the client asked for, with a slash (not a path a rule rewrote it to).
@@ -125,11 +127,12 @@ class StaticFiles:
             await exchange.respond(200, [("content-type", "text/html; charset=utf-8"),
                                          ("content-length", str(len(body)))], body)
         elif resolved.kind == "file":
-            await self.send_file(exchange, resolved.fs_path, compress)
+            await self.send_file(exchange, resolved.fs_path, compress, keep=keep)
         else:
             raise HttpError(404, f"{request.path} not found")
 
-    async def send_file(self, exchange: Exchange, fs_path: str, compress: CompressionConfig | None = None) -> None:
+    async def send_file(self, exchange: Exchange, fs_path: str, compress: CompressionConfig | None = None, *,
+                        keep: bool = False) -> None:
         """Send a file: a precompressed sibling, a compressed variant, or the file itself, as negotiated."""
         request = exchange.request
         try:
@@ -147,6 +150,8 @@ class StaticFiles:
                     data = await self._variant(fs_path, st, coding)
                     if _plain(request.headers):
                         head = self._plain_head(fs_path, fs_path, st, coding, True, len(data))
+                        if keep:
+                            exchange.allow_replay(fs_path, st)
                         await exchange.respond(200, head, data if request.method == "GET" else b"")
                         return
                     p = plan(request.method, request.headers.as_dict(), fs_path, st, coding=coding, size=len(data))
@@ -161,9 +166,9 @@ class StaticFiles:
                         self.forget()
                     else:
                         await self._send_path(exchange, sibling, sibling_st, content_path=fs_path,
-                                              coding=coding, vary=True)
+                                              coding=coding, vary=True, keep=(fs_path, st) if keep else None)
                         return
-        await self._send_path(exchange, fs_path, st, vary=vary)
+        await self._send_path(exchange, fs_path, st, vary=vary, keep=(fs_path, st) if keep else None)
 
     def _compressible(self, fs_path: str) -> bool:
         """Whether the file's type is worth compressing (by its name, so remembered per path)."""
@@ -243,12 +248,16 @@ class StaticFiles:
     async def _send_path(
         self, exchange: Exchange, fs_path: str, st: os.stat_result, *,
         content_path: str | None = None, coding: str | None = None, vary: bool = False,
+        keep: tuple[str, os.stat_result] | None = None,
     ) -> None:
-        """Send a file from the file cache or from disk; `content_path` names what it represents."""
+        """Send a file from the file cache or from disk; `content_path` names what it represents. `keep`: the
+        requested file and its `stat`, when a plain 200 may be kept (`Exchange.allow_replay`)."""
         request = exchange.request
         cached = self.file_cache.get(fs_path, st)
         if cached is not None and _plain(request.headers):
             head = self._plain_head(fs_path, content_path or fs_path, st, coding, vary, st.st_size)
+            if keep is not None:
+                exchange.allow_replay(*keep)
             await exchange.respond(200, head, cached if request.method == "GET" else b"")
             return
         make_plan = _planner(request.method, request.headers.as_dict(), content_path or fs_path, coding, vary)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 
 from dynlan.http import RequestReceived
 from dynlan.server import _replay
-from dynlan.server._replay import ReplayCache, signature
+from dynlan.server._replay import ReplayCache
 
 DATE_1 = "Mon, 07 Dec 2026 01:40:26 GMT"
 DATE_2 = "Mon, 07 Dec 2026 01:40:27 GMT"
@@ -49,12 +50,10 @@ class File:
         self.path = path
         path.write_bytes(b"body")
         self.name = str(path)
-        self.sig = self.signature()
+        self.st = self.stat()
 
-    def signature(self) -> tuple[int, int, int, int]:
-        sig = signature(self.name)
-        assert sig is not None
-        return sig
+    def stat(self) -> os.stat_result:
+        return os.stat(self.name)
 
 
 @pytest.fixture()
@@ -76,7 +75,7 @@ def test_keys() -> None:
 
 def test_the_date_is_made_again_and_the_rest_kept(clock: Clock, f: File) -> None:
     cache = ReplayCache()
-    cache.keep(("http", "/a.txt", "a", ""), answer(DATE_1, b"body"), f.name, f.sig, LABELS, 4)
+    cache.keep(("http", "/a.txt", "a", ""), answer(DATE_1, b"body"), f.name, f.st, LABELS, 4)
     kept = cache.get(("http", "/a.txt", "a", ""))
     assert kept is not None and kept.data == answer(DATE_1, b"body")
     clock.value = DATE_2
@@ -90,9 +89,9 @@ def test_what_is_not_kept(clock: Clock, f: File) -> None:
     for data in (answer(DATE_1, b"body", b"connection: close\r\n"), answer(DATE_1, b"body", b"set-cookie: a=b\r\n"),
                  answer(DATE_2, b"body"),  # made in another second than the keeper's
                  b"HTTP/1.1 200 OK\r\ndate: " + DATE_1.encode() + b"\r\ntransfer-encoding: chunked\r\n\r\n4\r\nbody\r\n0\r\n\r\n"):
-        cache.keep(("http", "/a.txt", "a", ""), data, f.name, f.sig, LABELS, 4)
+        cache.keep(("http", "/a.txt", "a", ""), data, f.name, f.st, LABELS, 4)
         assert cache.get(("http", "/a.txt", "a", "")) is None
-    cache.keep(("http", "/a.txt", "a", ""), answer(DATE_1, b"x" * (_replay.MAX_BODY + 1)), f.name, f.sig, LABELS,
+    cache.keep(("http", "/a.txt", "a", ""), answer(DATE_1, b"x" * (_replay.MAX_BODY + 1)), f.name, f.st, LABELS,
                _replay.MAX_BODY + 1)
     assert cache.get(("http", "/a.txt", "a", "")) is None
 
@@ -100,11 +99,11 @@ def test_what_is_not_kept(clock: Clock, f: File) -> None:
 def test_a_changed_file_or_an_old_answer_is_dropped(clock: Clock, f: File, monkeypatch: pytest.MonkeyPatch) -> None:
     cache = ReplayCache()
     key = ("http", "/a.txt", "a", "")
-    cache.keep(key, answer(DATE_1, b"body"), f.name, f.sig, LABELS, 4)
+    cache.keep(key, answer(DATE_1, b"body"), f.name, f.st, LABELS, 4)
     f.path.write_bytes(b"other")
     assert cache.get(key) is None
     f.path.write_bytes(b"body")
-    cache.keep(key, answer(DATE_1, b"body"), f.name, f.signature(), LABELS, 4)
+    cache.keep(key, answer(DATE_1, b"body"), f.name, f.stat(), LABELS, 4)
     later = time.monotonic() + _replay.RECHECK + 1
     monkeypatch.setattr(time, "monotonic", lambda: later)
     assert cache.get(key) is None
@@ -114,7 +113,7 @@ def test_the_budget_bounds_what_is_kept(clock: Clock, f: File, monkeypatch: pyte
     monkeypatch.setattr(_replay, "BUDGET", 1000)
     cache = ReplayCache()
     for i in range(20):
-        cache.keep(("http", f"/{i}", "a", ""), answer(DATE_1, b"b" * 100), f.name, f.sig, LABELS, 100)
+        cache.keep(("http", f"/{i}", "a", ""), answer(DATE_1, b"b" * 100), f.name, f.st, LABELS, 100)
     assert cache._bytes <= 1000  # noqa: SLF001 - the bound itself
     assert cache.get(("http", "/19", "a", "")) is not None
 
@@ -123,6 +122,6 @@ def test_the_number_of_answers_is_bounded(clock: Clock, f: File, monkeypatch: py
     monkeypatch.setattr(_replay, "MAX_ENTRIES", 10)
     cache = ReplayCache()
     for i in range(25):
-        cache.keep(("http", f"/a.txt?{i}", "a", ""), answer(DATE_1, b"body"), f.name, f.sig, LABELS, 4)
+        cache.keep(("http", f"/a.txt?{i}", "a", ""), answer(DATE_1, b"body"), f.name, f.st, LABELS, 4)
         assert len(cache._kept) <= 10  # noqa: SLF001 - the bound itself
     assert cache.get(("http", "/a.txt?24", "a", "")) is not None
