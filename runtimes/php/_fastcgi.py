@@ -81,7 +81,16 @@ def encode_pairs(pairs: Iterable[tuple[bytes, bytes]]) -> bytes:
     """Name-value pairs (§3.4): 1-byte lengths below 128, else 4 bytes with the high bit set."""
     out = bytearray()
     for name, value in pairs:
-        out += _length(len(name)) + _length(len(value)) + name + value
+        n, v = len(name), len(value)
+        if n < 128 and v < 128:
+            # Nearly every CGI variable: two length bytes, appended without a bytes object per length.
+            out.append(n)
+            out.append(v)
+        else:
+            out += _length(n)
+            out += _length(v)
+        out += name
+        out += value
     return bytes(out)
 
 
