@@ -133,18 +133,19 @@ class ProcessPool:
                 raise
             finally:
                 worker.requests += 1
+                # Whether the process is still there, asked once (each ask is a waitpid call).
+                alive = worker.proc.returncode is None
                 # Nothing a request started outlives it: a worker has no children of its own (php-cgi runs
                 # with PHP_FCGI_CHILDREN=0), so any it has now are the page's.
-                if (worker.proc.returncode is None and not self.owns_descendants
-                        and tree_size(worker.pid) == 1):
+                if alive and not self.owns_descendants and tree_size(worker.pid) == 1:
                     # The worker's own cgroup holds the worker alone: its request left no process, here or
                     # re-parented to this server, so there is nothing to look for in /proc.
                     pass
                 else:
-                    if worker.proc.returncode is None and not self.owns_descendants:
+                    if alive and not self.owns_descendants:
                         self.stats["strays"] += kill_descendants(worker.pid)
                     self.stats["strays"] += kill_strays()
-                if worker.broken or worker.proc.returncode is not None:
+                if worker.broken or not alive:
                     self.stats["replaced"] += 1
                     self._retire(worker)
                     await self._reap(worker)
