@@ -12,7 +12,7 @@ import h2.connection
 import h2.events
 import h2.settings
 from wsproto.connection import Connection, ConnectionType
-from wsproto.events import BytesMessage, CloseConnection, Event, TextMessage
+from wsproto.events import BytesMessage, CloseConnection, Event, Pong, TextMessage
 
 
 def handshake(port: int, path: str, extra: bytes = b"", headers: bytes = b"") -> tuple[socket.socket, bytes]:
@@ -61,6 +61,67 @@ def read_close(sock: socket.socket) -> int | None:
         for event in conn.events():
             if isinstance(event, CloseConnection):
                 return int(event.code)
+
+
+class RawWebSocket:
+    """A WebSocket over a plain socket: the test writes the frames (`frame`), wsproto reads the server's."""
+
+    def __init__(self, port: int, path: str) -> None:
+        self.sock, head = handshake(port, path)
+        assert head.startswith(b"HTTP/1.1 101 "), head
+        self.conn = Connection(ConnectionType.CLIENT)
+        self.conn.receive_data(head.partition(b"\r\n\r\n")[2])
+
+    def send(self, data: bytes) -> None:
+        try:
+            self.sock.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server closed before taking it all: what it answered is still there to read
+
+    def receive(self) -> Event | None:
+        """The server's next event (a whole message, a Pong, its Close); None once the connection has ended."""
+        text: list[str] = []
+        binary: list[bytes] = []
+        while True:
+            for event in self.conn.events():
+                if isinstance(event, TextMessage):
+                    text.append(event.data)
+                    if event.message_finished:
+                        return TextMessage("".join(text))
+                elif isinstance(event, BytesMessage):
+                    binary.append(bytes(event.data))
+                    if event.message_finished:
+                        return BytesMessage(b"".join(binary))
+                else:
+                    return event
+            try:
+                data = self.sock.recv(65536)
+            except OSError:
+                return None
+            if not data:
+                return None
+            self.conn.receive_data(data)
+
+    def until_closed(self) -> list[tuple[str, object]]:
+        """What the server sends until it closes: ("text", str), ("binary", bytes), ("pong", bytes), ("close",
+        (code, reason))."""
+        out: list[tuple[str, object]] = []
+        while (event := self.receive()) is not None:
+            if isinstance(event, TextMessage):
+                out.append(("text", event.data))
+            elif isinstance(event, BytesMessage):
+                out.append(("binary", bytes(event.data)))
+            elif isinstance(event, Pong):
+                out.append(("pong", bytes(event.payload)))
+            elif isinstance(event, CloseConnection):
+                out.append(("close", (int(event.code), event.reason)))
+                break
+            else:
+                out.append((type(event).__name__, b""))
+        return out
+
+    def close(self) -> None:
+        self.sock.close()
 
 
 class H2WebSocket:

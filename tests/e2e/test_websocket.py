@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import struct
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
 
 from tests._server import RunningServer, run_dynlan
-from tests.e2e._wsclient import H2WebSocket, frame, handshake, read_close
+from tests.e2e._wsclient import H2WebSocket, RawWebSocket, frame, handshake, read_close
 
 pytestmark = pytest.mark.e2e
 
@@ -65,6 +66,17 @@ if websocket.accept() == nil then
 end
 """,
     "plain.lua": 'print("plain answer")\n',
+    # Says how its WebSocket ended, as the page sees it.
+    "ends.lua": """
+local ws = websocket.accept()
+while true do
+  local msg, kind = ws:receive()
+  if msg == nil then break end
+  ws:send(msg, kind)
+end
+local info = ws:info()
+log.info("websocket " .. request.query.tag .. " ended " .. tostring(info.close_code) .. " " .. info.close_reason)
+""",
     "busy.lua": """
 local ws = websocket.accept()
 while true do
@@ -202,6 +214,96 @@ def test_bad_frames_close_the_connection_and_server_stays_up(server: RunningServ
     assert read_close(sock) == code
     sock.close()
     assert httpx.get(server.url + "/echo").status_code == 426
+
+
+def close_frame(code: int, reason: bytes = b"") -> bytes:
+    return frame(0x8, struct.pack("!H", code) + reason)
+
+
+@pytest.mark.parametrize(("last", "code", "reason"), [
+    (close_frame(1000), 1000, ""),
+    (frame(0x3, b"reserved opcode"), 1002, None),
+    (frame(0x1, b"\xff not utf-8"), 1007, "text message is not UTF-8"),
+    # A frame announcing a TiB is refused from its header (RFC 6455 §10.4): none of it is waited for.
+    (struct.pack("!BBQ", 0x82, 0xFF, 1 << 40) + b"mask", 1009, "message over 1572864 bytes"),
+    # Fragments each under `max_message`, not together.
+    (frame(0x2, b"x" * MIB, fin=False) + frame(0x0, b"x" * MIB), 1009, "message over 1572864 bytes"),
+], ids=["close", "bad-opcode", "not-utf8", "huge-frame", "huge-fragments"])
+def test_messages_ahead_of_the_end_are_answered_first(
+        server: RunningServer, last: bytes, code: int, reason: str | None) -> None:
+    """Messages that came in one write with the peer's Close (or a frame that ends the connection) reach the page,
+    and its answers go out, before the end is answered: the Close is the last frame the server sends."""
+    tag = f"ahead{code}-{len(last)}"
+    ws = RawWebSocket(server.port, f"/ends?tag={tag}")
+    try:
+        ws.send(frame(0x1, b"one") + frame(0x2, b"two") + last)
+        got = ws.until_closed()
+    finally:
+        ws.close()
+    assert got[:2] == [("text", "one"), ("binary", b"two")] and len(got) == 3, got
+    kind, (sent_code, sent_reason) = got[2]  # type: ignore[misc]
+    assert kind == "close" and sent_code == code, got
+    if reason is not None:
+        assert sent_reason == reason
+    # The page's own view: the same code and reason.
+    assert _access_line(server, f"websocket {tag} ended").endswith(f"ended {code} {sent_reason}")
+    assert httpx.get(server.url + "/echo").status_code == 426
+
+
+def test_a_ping_between_fragments_is_answered_and_the_message_arrives_whole(server: RunningServer) -> None:
+    # RFC 6455 §5.4: control frames may come between the fragments of a message; §5.5.2: a Ping gets its Pong at
+    # once, not when the message is whole. The fragments split a character's UTF-8 bytes.
+    ws = RawWebSocket(server.port, "/echo")
+    try:
+        ws.send(frame(0x1, b"h\xc3", fin=False) + frame(0x9, b"p1"))
+        assert ws.receive() == Pong(b"p1")
+        ws.send(frame(0x0, b"\xa9l", fin=False) + frame(0x9, b"p2") + frame(0x0, b"lo"))
+        assert ws.receive() == Pong(b"p2")
+        assert ws.receive() == TextMessage("h\u00e9llo")
+        ws.send(close_frame(1000))
+        assert ws.until_closed() == [("close", (1000, ""))]
+    finally:
+        ws.close()
+
+
+def test_text_that_is_not_utf8_closes_1007_at_its_first_bad_fragment(server: RunningServer) -> None:
+    """RFC 6455 §8.1: 1007, as soon as a fragment cannot be UTF-8 (the rest of the message is never sent here);
+    the server goes on serving."""
+    ws = RawWebSocket(server.port, "/ends?tag=utf8")
+    try:
+        ws.send(frame(0x1, b"fine ", fin=False) + frame(0x0, b"\xc3\x28", fin=False))
+        assert ws.until_closed() == [("close", (1007, "text message is not UTF-8"))]
+    finally:
+        ws.close()
+    assert _access_line(server, "websocket utf8 ended").endswith("ended 1007 text message is not UTF-8")
+
+    async def go() -> None:
+        async with connect(ws_url(server, "/echo")) as ws:
+            await ws.send("still here")
+            assert await ws.recv() == "still here"
+    run(go())
+
+
+def test_a_close_between_fragments_is_answered_with_its_code(server: RunningServer) -> None:
+    # RFC 6455 §5.4, §5.5.1: a Close may come between fragments; it ends the connection with its code, and the
+    # unfinished message never reaches the page.
+    ws = RawWebSocket(server.port, "/ends?tag=midclose")
+    try:
+        ws.send(frame(0x1, b"never ", fin=False) + close_frame(4003, b"bye"))
+        assert ws.until_closed() == [("close", (4003, "bye"))]
+    finally:
+        ws.close()
+    assert _access_line(server, "websocket midclose ended").endswith("ended 4003 bye")
+
+
+def test_a_peer_gone_without_a_close_is_1006(server: RunningServer) -> None:
+    ws = RawWebSocket(server.port, "/ends?tag=gone")
+    try:
+        ws.send(frame(0x1, b"hi"))
+        assert ws.receive() == TextMessage("hi")
+    finally:
+        ws.close()
+    assert _access_line(server, "websocket gone ended").endswith("ended 1006 ")
 
 
 def test_frames_sent_with_the_handshake_are_not_lost(server: RunningServer) -> None:
