@@ -125,7 +125,7 @@ async def ws_receive(ctx: PageContext, args: Args) -> dict[str, Any] | None:
     if not subs and timeout is None:
         # Only the peer's next message can end this wait: no scope for a channel or a timeout to cancel.
         got = await ws.receive()
-        return None if got is None else _received(ctx, got, args)
+        return None if got is None else _received(ctx, ws, got, args)
     for sub in subs:
         message = sub.take_nowait()
         if message is not None:
@@ -148,7 +148,7 @@ async def ws_receive(ctx: PageContext, args: Args) -> dict[str, Any] | None:
         return {"kind": "timeout"}
     if got is None:
         return None
-    return _received(ctx, got, args)
+    return _received(ctx, ws, got, args)
 
 
 def _must_wait(op: str, args: Args) -> Exception:
@@ -163,16 +163,22 @@ def ws_receive_nowait(ctx: PageContext, args: Args) -> dict[str, Any] | None:
     got = ws.receive_nowait() if not _arg(args, 0) and _arg(args, 1) is None else None
     if got is None:
         raise _must_wait("ws_receive", args)
-    return _received(ctx, got, args)
+    return _received(ctx, ws, got, args)
 
 
-def _received(ctx: PageContext, got: Received, args: Args) -> dict[str, Any]:
+def _received(ctx: PageContext, ws: WebSocket, got: Received, args: Args) -> dict[str, Any]:
+    """The message as the page gets it; with `queued` when more of the peer's frames are already here (a runtime
+    may then ask for the next one with `ws_receive_nowait` first: otherwise that would only find nothing)."""
     _state(ctx).renewed = True
     if isinstance(got.data, str):
-        return {"kind": "text", "data": got.data}
-    if _arg(args, 2) == "base64":
-        return {"kind": "binary", "data": base64.b64encode(got.data).decode("ascii")}
-    return {"kind": "binary", "data": got.data}
+        answer: dict[str, Any] = {"kind": "text", "data": got.data}
+    elif _arg(args, 2) == "base64":
+        answer = {"kind": "binary", "data": base64.b64encode(got.data).decode("ascii")}
+    else:
+        answer = {"kind": "binary", "data": got.data}
+    if ws.queued:
+        answer["queued"] = True
+    return answer
 
 
 def ws_send_nowait(ctx: PageContext, args: Args) -> bool:

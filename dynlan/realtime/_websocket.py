@@ -128,6 +128,12 @@ class WebSocket:
         """Messages may still be sent."""
         return self._open and not self._ended
 
+    @property
+    def queued(self) -> bool:
+        """Frames of the peer already read and parsed wait behind the message just taken (a peer that sends several
+        at once): the next `receive_nowait` may well find one."""
+        return bool(self._frames)
+
     # -- receiving -------------------------------------------------------------------
 
     def _ingest(self, data: bytes) -> None:

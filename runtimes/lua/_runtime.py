@@ -220,6 +220,8 @@ class _Request:
                 value = await call(self.ctx, wait.op, wait.args)
             else:
                 name = _OP_NAMES.get(op) or op.decode("utf-8", "replace")
+                if name in _EFFECTS:
+                    self._effect()
                 value = await call(self.ctx, name, self._args(name, args))
             return True, to_lua(self.vm.lua, value)
         except (HostCallError, ConversionError) as exc:

@@ -740,6 +740,18 @@ local function call(op, ...)
   error(v, 3)
 end
 
+-- A host call made as a wait at once (the host answers it from `_run`): for a call that would only find that it
+-- must wait, asked first at once (`call`) it costs a trip to the host for nothing.
+local function call_waiting(op, ...)
+  local st = state_of()
+  local failed = st.failed
+  if failed then error(failed, 0) end
+  local ok, v, m = coroutine_yield(HOST, op, ...)
+  if ok == true then return v end
+  if ok == "budget" then fail(st, v, m) end
+  error(v, 3)
+end
+
 local function take_output(st)
   if st.n == 0 then return "" end
   local s = table_concat(st.out, "", 1, st.n)
@@ -1002,8 +1014,17 @@ local ws_methods = share({
         error("ws:receive takes channel subscriptions and a timeout in seconds", 2)
       end
     end
-    local r = call("ws_receive", ids[1] and ids or nil, timeout)
-    state_of().count = 0  -- instructions are budgeted per message
+    local st = state_of()
+    local r
+    if st.ws_queued then
+      r = call("ws_receive", ids[1] and ids or nil, timeout)
+    else
+      -- Nothing of the peer's was waiting behind the last message (a peer that waits for each answer, as most
+      -- do): its next one is not here yet either, and the call waits for it at once.
+      r = call_waiting("ws_receive", ids[1] and ids or nil, timeout)
+    end
+    st.count = 0  -- instructions are budgeted per message
+    st.ws_queued = r ~= nil and r.queued
     if r == nil then return nil end
     if r.kind == "timeout" then return nil, "timeout" end
     return r.data, r.kind, r.channel

@@ -306,6 +306,28 @@ def test_a_peer_gone_without_a_close_is_1006(server: RunningServer) -> None:
     assert _access_line(server, "websocket gone ended").endswith("ended 1006 ")
 
 
+def test_messages_sent_without_waiting_are_all_answered_in_order(server: RunningServer) -> None:
+    """A peer that does not wait for answers: 40 messages in one write, then 40 in another while the page is busy
+    with the first. The page takes what is already read at once and waits for the rest; every answer comes, in
+    order, and a ping-pong exchange after the burst still works."""
+    ws = RawWebSocket(server.port, "/echo")
+    try:
+        ws.send(b"".join(frame(0x1, f"a{i}".encode()) for i in range(40)))
+        ws.send(b"".join(frame(0x1, f"b{i}".encode()) for i in range(40)))
+        got = []
+        while len(got) < 80:
+            event = ws.receive()
+            assert isinstance(event, TextMessage), (event, got)
+            got.append(event.data)
+        assert got == [f"a{i}" for i in range(40)] + [f"b{i}" for i in range(40)]
+        for i in range(5):
+            ws.send(frame(0x1, f"c{i}".encode()))
+            event = ws.receive()
+            assert isinstance(event, TextMessage) and event.data == f"c{i}", event
+    finally:
+        ws.close()
+
+
 def test_frames_sent_with_the_handshake_are_not_lost(server: RunningServer) -> None:
     # RFC 6455 §4.1: a client may send frames right after its handshake, in the same packet.
     sock, head = handshake(server.port, "/echo", extra=frame(0x1, b"early") + frame(0x8, b"\x03\xe8"))
