@@ -8,11 +8,14 @@
 
 class Host {
   foreign static call_(op, a, b, c, fiber)
+  // The same call, made as a wait at once: the host answers it once the fiber has suspended.
+  foreign static wait_(op, a, b, c, fiber)
 
   static call(op, a, b, c) { answer_(call_(op, plain_(a), plain_(b), plain_(c), Fiber.current)) }
   static call(op, a, b) { answer_(call_(op, plain_(a), plain_(b), null, Fiber.current)) }
   static call(op, a) { answer_(call_(op, plain_(a), null, null, Fiber.current)) }
   static call(op) { answer_(call_(op, null, null, null, Fiber.current)) }
+  static wait(op, a, b) { answer_(wait_(op, plain_(a), plain_(b), null, Fiber.current)) }
 
   // The host answered, or returned Host: it holds the fiber and resumes it with [ok, answer].
   static answer_(r) {
@@ -162,6 +165,7 @@ class WebSocket {
   }
   construct new_(protocol) {
     _protocol = protocol
+    _queued = false
     _kind = null
     _channel = null
   }
@@ -174,7 +178,11 @@ class WebSocket {
   receive(subscriptions) { subscriptions is Num ? receive_([], subscriptions) : receive_(subscriptions, null) }
   receive(subscriptions, timeout) { receive_(subscriptions, timeout) }
   receive_(subscriptions, timeout) {
-    var r = Host.call("ws_receive", subscriptions.map {|s| s.id }.toList, timeout)
+    var ids = subscriptions.map {|s| s.id }.toList
+    // Nothing of the peer's was read behind the last message (a peer that waits for each answer, as most do):
+    // its next one is not here yet either, and the call waits for it at once.
+    var r = _queued ? Host.call("ws_receive", ids, timeout) : Host.wait("ws_receive", ids, timeout)
+    _queued = r != null && r["queued"] == true
     _kind = r == null ? null : r["kind"]
     _channel = r == null ? null : r["channel"]
     return r == null ? null : r["data"]

@@ -55,7 +55,10 @@ LIST_TAG = "\0list"
 DEFAULT_SLICE = 250_000
 """Instructions a page runs before it lets other requests in (about a millisecond)."""
 CALL_SIGNATURE = "call_(_,_,_,_,_)"
-"""`Host.call_(op, a, b, c, fiber)`: the one foreign method of the prelude."""
+"""`Host.call_(op, a, b, c, fiber)`: the prelude's host call."""
+WAIT_SIGNATURE = "wait_(_,_,_,_,_)"
+"""`Host.wait_(op, a, b, c, fiber)`: the same call made as a wait at once, for one that would only find it must
+wait (a WebSocket's next message, when nothing of the peer's was read behind the last one)."""
 FIBER_SLOT = 5
 
 
@@ -181,7 +184,8 @@ class WrenRuntime:
         memory = self.limits.memory if self.limits is not None else 64 * 1024 * 1024
         self.vm = VM(Config(
             write=self._write, error=self._error, resolve_module=self._resolve, load_module=self._load,
-            foreign_methods={("dynlan", "Host", True, CALL_SIGNATURE): self._call},
+            foreign_methods={("dynlan", "Host", True, CALL_SIGNATURE): self._call,
+                             ("dynlan", "Host", True, WAIT_SIGNATURE): self._wait},
             # The heap is the worker's: the cap leaves room for the shared part besides one page's budget.
             max_heap_size=memory + 32 * 1024 * 1024, enable_optional_modules=True,
             # A page lists the variables of its own module only: not the prelude's, core's or another
@@ -275,6 +279,13 @@ class WrenRuntime:
 
     def _call(self, vm: Any) -> None:
         """`Host.call_(op, a, b, c, fiber)`: one host call, answered through the host-call table."""
+        self._host_call(vm, at_once=True)
+
+    def _wait(self, vm: Any) -> None:
+        """`Host.wait_(op, a, b, c, fiber)`: one host call, answered once the fiber has suspended."""
+        self._host_call(vm, at_once=False)
+
+    def _host_call(self, vm: Any, at_once: bool) -> None:
         run = self._current
         if run is None:
             self._abort(vm, "no request is running")
@@ -288,6 +299,8 @@ class WrenRuntime:
             self._abort(vm, "host calls take strings, numbers, booleans, null, lists and maps")
             return
         try:
+            if not at_once:
+                raise MustWait(op, args)
             result = call_nowait(run.ctx, op, args)
         except MustWait as wait:
             if run.waiting is not None:

@@ -4,6 +4,7 @@ echo of text and binary messages, the close handshake, and 426 for a request tha
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from websockets.exceptions import ConnectionClosed
 from wsproto.events import BytesMessage, CloseConnection, TextMessage
 
 from tests._server import RunningServer, run_dynlan
-from tests.e2e._wsclient import H2WebSocket
+from tests.e2e._wsclient import H2WebSocket, frame, handshake
 
 pytestmark = pytest.mark.e2e
 
@@ -90,6 +91,37 @@ def test_echo_and_close_over_http1(server: RunningServer, page: str) -> None:
                 await ws.recv()
             assert ws.close_code == 4002 and ws.close_reason == f"bye from {LANGUAGES[page]}"
     asyncio.run(asyncio.wait_for(go(), 60))
+
+
+@pytest.mark.parametrize("page", LANGUAGES)
+def test_messages_sent_without_waiting_come_back_in_order(server: RunningServer, page: str) -> None:
+    """Many messages in one write (the page takes those already read without waiting), then a ping-pong exchange
+    (each message waited for): every answer, in order, in every language."""
+    sock, head = handshake(server.port, f"/{page}", extra=b"".join(frame(0x1, f"m{i}".encode()) for i in range(30)))
+    try:
+        assert head.startswith(b"HTTP/1.1 101 ")
+        got = _texts(sock, head.partition(b"\r\n\r\n")[2], 30)
+        assert got == [f"m{i}" for i in range(30)]
+        for i in range(3):
+            sock.sendall(frame(0x1, f"p{i}".encode()))
+            assert _texts(sock, b"", 1) == [f"p{i}"]
+    finally:
+        sock.close()
+
+
+def _texts(sock: socket.socket, data: bytes, count: int) -> list[str]:
+    """`count` unmasked text frames from the server (payloads under 126 bytes), after `data` already read."""
+    texts: list[str] = []
+    while len(texts) < count:
+        while len(data) < 2 or len(data) < 2 + data[1]:
+            more = sock.recv(65536)
+            assert more, texts
+            data += more
+        assert data[0] == 0x81 and data[1] < 126, data[:2]
+        texts.append(data[2 : 2 + data[1]].decode())
+        data = data[2 + data[1]:]
+    assert not data
+    return texts
 
 
 @pytest.mark.parametrize("page", LANGUAGES)
