@@ -9,10 +9,11 @@ variable, a class static, a fiber, a closure) is reachable from another request.
 The prelude and core hold no mutable state a page can reach.
 
 Host calls reach the one host-call table (`dynlan.host.call_nowait`) through
-one foreign method; this runtime only marshals values. A call that must wait on
-I/O (a network cache, a flush, a sleep) hands the host the calling fiber, which
-the prelude then suspends; the runtime awaits the answer on trio and resumes
-that fiber with it, and meanwhile other requests use the VM.
+one foreign method (`Host.call_`; `Host.wait_` makes the same call as a wait at
+once); this runtime only marshals values. A call that must wait on I/O (a
+network cache, a flush, a sleep) hands the host the calling fiber, which the
+prelude then suspends; the runtime awaits the answer on trio and resumes that
+fiber with it, and meanwhile other requests use the VM.
 
 Budgets: the VM's instruction budget (what is left of the request's, per run
 of the page), its memory cap, the output budget, and wall time between runs.
