@@ -24,7 +24,7 @@ HeaderEdit = Callable[[list[tuple[str, str]]], list[tuple[str, str]]]
 class SiteExchange:
     """Implements `Exchange` over the server's exchange of one request."""
 
-    __slots__ = ("_inner", "_received", "edit", "max_body_size", "request")
+    __slots__ = ("_inner", "_received", "edit", "max_body_size", "request", "untouched")
 
     def __init__(self, inner: Exchange, max_body_size: int) -> None:
         self._inner = inner
@@ -33,6 +33,8 @@ class SiteExchange:
         """The site's `[http] max_body_size`: more body than this is a 413 (RFC 9110 §15.5.14)."""
         self.edit: HeaderEdit | None = None
         """Applied to the head of whatever answers this request (the rules' `headers` edits)."""
+        self.untouched = True
+        """No rule of the site applies to the request (`Outcome.untouched`; set by the pipeline)."""
         self._received = 0
 
     def check_declared_body(self) -> None:
@@ -68,11 +70,12 @@ class SiteExchange:
 
     @property
     def replayable(self) -> bool:
-        """`Exchange.replayable`, unless the rules edit the answer."""
-        return self.edit is None and self._inner.replayable
+        """`Exchange.replayable`, for a request no rule applies to: a rule may answer the same request otherwise
+        (an address, a credential, a rate limit) or edit its answer."""
+        return self.untouched and self._inner.replayable
 
     def allow_replay(self, path: str, st: os.stat_result) -> None:
-        if self.edit is None:
+        if self.untouched:
             self._inner.allow_replay(path, st)
 
     async def respond(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:

@@ -134,6 +134,7 @@ class Pipeline:
             client = request.client[0] if request.client is not None else ""
             outcome = await rules.evaluate(request.method, request.path, request.query_string, request.host,
                                            client, request.headers, self.app.limiter, site.name)
+            ex.untouched = outcome.untouched
             if outcome.edits:
                 ex.edit = outcome.edits.apply
             if outcome.is_error:
@@ -261,9 +262,9 @@ class Pipeline:
         if method not in ("GET", "HEAD"):
             await send_error(ex, site, 405, f"{method} not allowed here", headers=[("allow", static.ALLOW)])
             return
-        # Nothing but the file and the request's plain fields decide this answer: it may be kept.
-        keep = (resolved.kind == "file" and ex.replayable and self.live is None and current_tracing() is None
-                and (not site.rules or site.rules.untouched(ex.request.path, ex.request.host)))
+        # Nothing but the file and the request's plain fields decide this answer (no rule applies: `replayable`):
+        # it may be kept.
+        keep = resolved.kind == "file" and ex.replayable and self.live is None and current_tracing() is None
         await self.static.serve(ex, resolved, site.config.compression, keep=keep)
 
     def _page_link_refusal(self, site: Site, page: str) -> str | None:

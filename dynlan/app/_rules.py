@@ -387,6 +387,9 @@ class Outcome:
     """Forward the request to these upstreams (with `target` as its request target)."""
     target: str = ""
     """For `proxy`: the path and query sent upstream (`strip_prefix` applied)."""
+    untouched: bool = False
+    """No rule applies to the request's path on its host, whatever else the request carries (its client, its
+    fields, its method): what answers it is the request as it came."""
 
     @property
     def is_error(self) -> bool:
@@ -461,18 +464,6 @@ class Rules:
                 found.extend(self._all)
         return found
 
-    def untouched(self, path: str, host: str) -> bool:
-        """Whether no rule applies to `path` on `host`, whatever else a request for it carries (its client, its
-        fields, its method): what `evaluate` makes of it is the request as it came."""
-        canonical = canonical_path(path) if path.startswith("/") else None
-        if canonical is None:
-            return False
-        matched = self.match(canonical)
-        if matched and any(rule.hosts for rule in matched):
-            name = _host_name(host)
-            matched = [rule for rule in matched if not rule.hosts or rule.takes_host(name)]
-        return not matched
-
     async def evaluate(self, method: str, path: str, query: str, host: str, client: str, headers: Headers,
                        limiter: RateLimiter | None = None, site: str = "") -> Outcome:
         """What the rules make of a request (see the module's docstring for the order).
@@ -494,12 +485,12 @@ class Rules:
                 return Outcome(path, 400, message="path is not valid UTF-8", edits=edits, query=query)
             matched = self.match(canonical)
             if not matched:
-                return Outcome(path, edits=edits, query=query)
+                return Outcome(path, edits=edits, query=query, untouched=rewrites == 0)
             if any(rule.hosts for rule in matched):
                 name = _host_name(host)
                 matched = [rule for rule in matched if not rule.hosts or rule.takes_host(name)]
                 if not matched:
-                    return Outcome(path, edits=edits, query=query)
+                    return Outcome(path, edits=edits, query=query, untouched=rewrites == 0)
             for rule in reversed(matched):
                 if rule.edits is not None:
                     edits = rule.edits if edits is None else edits.then(rule.edits)

@@ -538,7 +538,8 @@ class H1Exchange:
         self.request = request
         self.replay_key = replay_key
         """Set when the request may be answered with kept bytes next time (`dynlan.server._replay`)."""
-        self._replay_file: tuple[str, os.stat_result] | None = None
+        self._keep: tuple[ReplayCache, Key, str, os.stat_result] | None = None
+        """Where this request's 200 is kept, under which key, and the file it comes from (`allow_replay`)."""
         self.status = 0
         self.bytes_sent = 0
         self.finished = False
@@ -640,8 +641,9 @@ class H1Exchange:
         return self.replay_key is not None
 
     def allow_replay(self, path: str, st: os.stat_result) -> None:
-        if self.replay_key is not None:
-            self._replay_file = (path, st)
+        replay = self.conn.replay
+        if self.replay_key is not None and replay is not None:
+            self._keep = (replay, self.replay_key, path, st)
 
     async def respond(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
         proto = self.conn.proto
@@ -651,9 +653,10 @@ class H1Exchange:
             self.bytes_sent += len(body)
         out += proto.send_end()
         self.finished = True
-        if self._replay_file is not None and status == 200 and self.conn.replay is not None \
-                and self.replay_key is not None:
-            self.conn.replay.keep(self.replay_key, out, *self._replay_file, LABELS.get(), len(body))
+        keep = self._keep
+        if keep is not None and status == 200:
+            replay, key, path, st = keep
+            replay.keep(key, out, path, st, LABELS.get(), len(body))
         await self.conn.send(out)
 
 

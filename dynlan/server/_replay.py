@@ -42,8 +42,6 @@ Signature = tuple[int, int, int]
 """A file version as the file cache tells them apart (`FileCache.signature`): the kept body is that version's."""
 
 
-
-
 class Kept:
     """One answer: its bytes with the date they were made at, the file and what it was, the metrics' labels."""
 

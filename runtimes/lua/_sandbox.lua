@@ -724,6 +724,14 @@ local OUTPUT_CHUNK = 16384
 -- false and a message, "yield" when the call waits on I/O (the coroutine then
 -- yields to the host), or "budget", kind, message. Thread VMs send every call
 -- through the host loop.
+-- A host call's answer: its value, or the error it raises where the page called the API (reached by a tail call
+-- from `call` and `call_waiting`, so that level 3 is still the page's call).
+local function answered(st, ok, v, m)
+  if ok == true then return v end
+  if ok == "budget" then fail(st, v, m) end
+  error(v, 3)
+end
+
 local function call(op, ...)
   local st = state_of()
   local failed = st.failed
@@ -735,9 +743,7 @@ local function call(op, ...)
     ok, v, m = st.D(op, ...)
     if ok == "yield" then ok, v = coroutine_yield(HOST, op, ...) end
   end
-  if ok == true then return v end
-  if ok == "budget" then fail(st, v, m) end
-  error(v, 3)
+  return answered(st, ok, v, m)
 end
 
 -- A host call made as a wait at once (the host answers it from `_run`): for a call that would only find that it
@@ -746,10 +752,7 @@ local function call_waiting(op, ...)
   local st = state_of()
   local failed = st.failed
   if failed then error(failed, 0) end
-  local ok, v, m = coroutine_yield(HOST, op, ...)
-  if ok == true then return v end
-  if ok == "budget" then fail(st, v, m) end
-  error(v, 3)
+  return answered(st, coroutine_yield(HOST, op, ...))
 end
 
 local function take_output(st)

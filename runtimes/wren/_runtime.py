@@ -299,18 +299,14 @@ class WrenRuntime:
                 handle.release()
             self._abort(vm, "host calls take strings, numbers, booleans, null, lists and maps")
             return
+        if not at_once:
+            self._hold(vm, run, op, args)
+            return
         try:
-            if not at_once:
-                raise MustWait(op, args)
             result = call_nowait(run.ctx, op, args)
         except MustWait as wait:
-            if run.waiting is not None:
-                # Only a page calling Host.call_ itself, without suspending, gets here.
-                self._abort(vm, "a host call is already waiting")
-                return
-            run.waiting = (wait.op, wait.args)
-            run.waiter = vm.get_slot_handle(FIBER_SLOT)
-            return  # slot 0 still holds the Host class: the prelude suspends
+            self._hold(vm, run, wait.op, wait.args)
+            return
         except HostCallError as exc:
             self._abort(vm, str(exc))
             return
@@ -323,6 +319,16 @@ class WrenRuntime:
             self._abort(vm, exc.message)
             return
         vm.set_slot(0, _wren(result))
+
+    def _hold(self, vm: Any, run: _Run, op: str, args: tuple[Any, ...]) -> None:
+        """The call waits: the runtime answers it once the calling fiber has suspended (slot 0 still holds the
+        Host class, which tells the prelude to suspend)."""
+        if run.waiting is not None:
+            # Only a page calling Host.call_ or Host.wait_ itself, without suspending, gets here.
+            self._abort(vm, "a host call is already waiting")
+            return
+        run.waiting = (op, args)
+        run.waiter = vm.get_slot_handle(FIBER_SLOT)
 
     @staticmethod
     def _abort(vm: Any, message: str) -> None:
