@@ -2,7 +2,8 @@
 
 Lifecycle, as Caddy's modules provision/validate/cleanup:
 `available()` (no side effects) -> `configure(cfg)` (strict) -> `await start(host)`
--> `await handle(ctx)` per request -> `await aclose()`; `statistics()` any time.
+-> `begin(ctx)` per request (and, for a page that waits, the awaitable it returns) -> `await aclose()`;
+`statistics()` any time.
 
 Per site: `site_options(server, site, source, site_name)` is called once per site at start-up, with
 the runtime's table from the server config and the one from the site's `dynlan.toml`; what it returns
@@ -17,7 +18,7 @@ Runtimes without the attribute keep answering only their pages' own paths.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Awaitable, Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -77,8 +78,14 @@ class Runtime(Protocol):
 
     async def start(self, host: Host) -> None: ...
 
-    async def handle(self, ctx: PageContext) -> None:
-        """Run the page `ctx.page` for one request, answering through `ctx`."""
+    def begin(self, ctx: PageContext) -> Awaitable[None] | None:
+        """Run the page `ctx.page` for one request, answering through `ctx`, up to where it first waits.
+
+        None: the page ended here (or it raised). Otherwise, what runs the rest of it: the host awaits that
+        within the request's wall-time budget. `begin` itself never waits (it is not a coroutine): a page
+        that computes here is bounded by the runtime's own budgets. A runtime whose pages always wait
+        returns its coroutine at once (`return self._run(ctx)`).
+        """
         ...
 
     async def aclose(self) -> None: ...

@@ -10,7 +10,7 @@ from dynlan.runtimes._interface import Availability, Runtime
 log = logging.getLogger("dynlan")
 
 ENTRY_POINT_GROUP = "dynlan.runtimes"
-RUNTIME_MEMBERS = ("name", "suffixes", "site_keys", "available", "configure", "site_options", "start", "handle",
+RUNTIME_MEMBERS = ("name", "suffixes", "site_keys", "available", "configure", "site_options", "start", "begin",
                    "aclose", "statistics")
 """What `Runtime` declares: a runtime without one of them is not registered."""
 

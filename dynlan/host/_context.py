@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -320,6 +321,9 @@ class PageContext:
         """The site's WebSocket and event-stream limits."""
         self.realtime: Realtime | None = None
         """The page's WebSocket, event stream and channel subscriptions (dynlan.realtime), once it asks for one."""
+        self.wall_deadline = math.inf
+        """When the page's wall-time budget ends (trio's clock): `run_page` sets it, an accepted WebSocket or event
+        stream moves it to its lifetime."""
         self.wall_scopes: list[trio.CancelScope] = []
         """The page's wall-time budget (`run_page`'s, and a runtime's own): an accepted WebSocket or event stream
         moves their deadlines to its lifetime."""

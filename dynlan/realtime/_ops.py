@@ -56,8 +56,9 @@ def _text(value: Any, what: str) -> str:
 def _live_for(ctx: PageContext) -> float:
     """From now on the page's wall-time budget is the connection's lifetime."""
     lifetime = ctx.websocket.lifetime
+    ctx.wall_deadline = trio.current_time() + lifetime
     for scope in ctx.wall_scopes:
-        scope.deadline = trio.current_time() + lifetime
+        scope.deadline = ctx.wall_deadline
     return lifetime
 
 

@@ -52,7 +52,8 @@ class JinjaRuntime:
         return {"pages": self.pages, "errors": self.errors, **{f"templates.{k}": v for k, v in
                                                                TEMPLATES.statistics().items()}}
 
-    async def handle(self, ctx: PageContext) -> None:
+    def begin(self, ctx: PageContext) -> None:
+        """A template renders at once: the page never waits."""
         try:
             text = render_for(ctx, ctx.page_name, {"request": request_values(ctx)})
         except TemplateError as exc:

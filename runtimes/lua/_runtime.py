@@ -24,6 +24,7 @@ import logging
 import os
 import re
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
@@ -260,6 +261,35 @@ class _Request:
         return None, (f"module '{text}' not found:{tried}" if not search_only else tried).encode()
 
 
+class _Run:
+    """One page run on one VM: its request's side, its Lua state and the step that resumes it."""
+
+    __slots__ = ("vm", "ctx", "req", "state", "step")
+
+    def __init__(self, vm: _VM, ctx: PageContext, slice_: float, *, preemptible: bool) -> None:
+        chunk = vm.chunk(ctx.page, ctx.page_name)
+        self.vm = vm
+        self.ctx = ctx
+        self.req = req = _Request(vm, ctx, ctx.fs.root)
+        limits = ctx.limits
+        env, self.state = vm.new_env(req.dispatch, vm.threaded, req.load_module)
+        self.step, req.set_preemptible = vm.start(
+            chunk, env, self.state, limits.instructions, limits.memory, time.monotonic(), limits.wall_time,
+            slice_ if preemptible else None, None if vm.threaded else slice_ * _BLOCK_SLICES,
+        )
+
+    def close(self) -> None:
+        # set_preemptible holds the request's Lua state, which holds req.dispatch: a cycle through
+        # Lua's registry that neither collector can see.
+        self.req.set_preemptible = None
+
+
+_START = (b"start",)
+"""A run on a thread VM: its first step, on the thread too."""
+_CALL = b"call"
+_WRITE = b"write"
+
+
 class LuaRuntime:
     """The `.lua` page runtime."""
 
@@ -347,108 +377,141 @@ class LuaRuntime:
             out["inline_memory"] = self._inline.lua.get_memory_used()
         return out
 
-    async def handle(self, ctx: PageContext) -> None:
-        assert self._inline is not None and self._slots is not None
+    def begin(self, ctx: PageContext) -> Awaitable[None] | None:
+        """Run the page on the inline VM up to where it first waits, where most pages end. A page that waits
+        goes on in what this returns; one that computes past its slice before any side effect starts again on
+        a thread VM there, and so does, from the start, a page that did so before."""
+        assert self._inline is not None
         self.stats["requests"] += 1
+        if ctx.page in self._heavy or ctx.page in self._pinned:
+            return self._on_thread(ctx)
         try:
-            if ctx.page not in self._heavy and ctx.page not in self._pinned:
-                try:
-                    await self._run(self._inline, ctx, preemptible=True)
-                    return
-                except _Preempted:
-                    self.stats["preempted"] += 1
-                    self._heavy.add(ctx.page)
-                    ctx.response = type(ctx.response)(ctx)
-            async with self._slots:
-                vm = self._free.pop()
-                try:
-                    self.stats["threaded"] += 1
-                    started = time.monotonic()
-                    await self._run(vm, ctx, preemptible=False)
-                    if time.monotonic() - started < self.options.slice:
-                        self._heavy.discard(ctx.page)
-                finally:
-                    if vm.abandoned:
-                        # Still running on its thread until its own hook stops it: a fresh VM takes its place.
-                        self.stats["abandoned"] = self.stats.get("abandoned", 0) + 1
-                        self._threaded.remove(vm)
-                        vm = _VM(self._module, vm.max_memory, threaded=True)
-                        self._threaded.append(vm)
-                    self._free.append(vm)
-        except BudgetExceeded as exc:
-            self.stats[f"budget.{exc.kind}"] = self.stats.get(f"budget.{exc.kind}", 0) + 1
+            run = _Run(self._inline, ctx, self.options.slice, preemptible=True)
+            try:
+                pending = self._settle(run, _resume(run.vm, run.step, ()))
+            except BaseException:
+                run.close()
+                raise
+        except _Preempted:
+            return self._preempted(ctx)
+        except (BudgetExceeded, PageError) as exc:
+            self._count(exc)
             raise
-        except PageError:
-            self.stats["errors"] += 1
+        if pending is None:
+            run.close()
+            return None
+        return self._inline_rest(run, pending)
+
+    async def _inline_rest(self, run: _Run, pending: tuple[Any, ...]) -> None:
+        try:
+            await self._drive(run, pending)
+        except _Preempted:
+            await self._preempted(run.ctx)
+        except (BudgetExceeded, PageError) as exc:
+            self._count(exc)
             raise
 
-    async def _run(self, vm: _VM, ctx: PageContext, *, preemptible: bool) -> None:
-        chunk = vm.chunk(ctx.page, ctx.page_name)
-        req = _Request(vm, ctx, ctx.fs.root)
-        limits = ctx.limits
-        slice_ = self.options.slice
-        env, state = vm.new_env(req.dispatch, vm.threaded, req.load_module)
-        step, set_preemptible = vm.start(
-            chunk, env, state, limits.instructions, limits.memory, time.monotonic(), limits.wall_time,
-            slice_ if preemptible else None, None if vm.threaded else slice_ * _BLOCK_SLICES,
-        )
-        req.set_preemptible = set_preemptible
-        args: tuple[Any, ...] = ()
+    def _preempted(self, ctx: PageContext) -> Awaitable[None]:
+        """The page used its inline slice before any side effect: it runs again, from the top, on a thread VM."""
+        self.stats["preempted"] += 1
+        self._heavy.add(ctx.page)
+        ctx.response = type(ctx.response)(ctx)
+        return self._on_thread(ctx)
+
+    async def _on_thread(self, ctx: PageContext) -> None:
+        assert self._slots is not None
+        async with self._slots:
+            vm = self._free.pop()
+            try:
+                self.stats["threaded"] += 1
+                started = time.monotonic()
+                await self._drive(_Run(vm, ctx, self.options.slice, preemptible=False), _START)
+                if time.monotonic() - started < self.options.slice:
+                    self._heavy.discard(ctx.page)
+            except (BudgetExceeded, PageError) as exc:
+                self._count(exc)
+                raise
+            finally:
+                if vm.abandoned:
+                    # Still running on its thread until its own hook stops it: a fresh VM takes its place.
+                    self.stats["abandoned"] = self.stats.get("abandoned", 0) + 1
+                    self._threaded.remove(vm)
+                    vm = _VM(self._module, vm.max_memory, threaded=True)
+                    self._threaded.append(vm)
+                self._free.append(vm)
+
+    def _count(self, exc: BudgetExceeded | PageError) -> None:
+        if isinstance(exc, BudgetExceeded):
+            self.stats[f"budget.{exc.kind}"] = self.stats.get(f"budget.{exc.kind}", 0) + 1
+        else:
+            self.stats["errors"] += 1
+
+    async def _drive(self, run: _Run, pending: tuple[Any, ...] | None) -> None:
+        """Run the page from `pending` (what `_settle` said it waits for, or `_START`) to its end."""
         try:
-            while True:
-                if vm.threaded:
+            while pending is not None:
+                if pending[0] == _WRITE:
+                    await call(run.ctx, pending[1], pending[2])
+                    return
+                args = () if pending is _START else await run.req.host_io(pending[1], pending[2])
+                if run.vm.threaded:
                     # A request that ends (its wall time, the client gone) while Lua is in a call no hook
                     # interrupts (the collector's pass over weak tables, say) leaves the VM to finish alone.
                     try:
-                        result = await trio.to_thread.run_sync(_resume, vm, step, args, abandon_on_cancel=True)
+                        result = await trio.to_thread.run_sync(_resume, run.vm, run.step, args, abandon_on_cancel=True)
                     except trio.Cancelled:
-                        vm.abandoned = True
+                        run.vm.abandoned = True
                         raise
                 else:
-                    result = _resume(vm, step, args)
-                kind = result[0]
-                if kind == b"call":
-                    args = await req.host_io(result[1], tuple(result[2:]))
-                    continue
-                if kind == b"done":
-                    body = result[1] if len(result) > 1 else b""
-                    if body:
-                        # What the page left in its buffer goes out through the table like every write.
-                        try:
-                            call_nowait(ctx, "write", (body,))
-                        except MustWait as wait:
-                            await call(ctx, wait.op, wait.args)
-                    return
-                if kind == b"budget":
-                    self._measure(vm, ctx, state)
-                    budget = result[1].decode()
-                    message = result[2].decode("utf-8", "replace")
-                    if budget == "preempt":
-                        raise _Preempted
-                    if budget == "inline":
-                        self._pinned.add(ctx.page)
-                        raise BudgetExceeded("time", message)
-                    if budget == "time":
-                        message = f"page ran past its time budget of {limits.wall_time:g} s"
-                    raise BudgetExceeded(budget, message)
-                if kind == b"fail":
-                    message = _text(result[1]) if len(result) > 1 else "page failed"
-                    trace = _text(result[2]) if len(result) > 2 and result[2] else ""
-                    file, line = _locate(message, ctx.page_name, ctx.page)
-                    if file is None:
-                        file, line = _locate_in_trace(trace, ctx)
-                    self._measure(vm, ctx, state)
-                    frames = _frames(trace)
-                    headline = message
-                    if frames and message.startswith(f"{frames[0].file}:{frames[0].line}: "):
-                        headline = message.split(": ", 1)[1]
-                    raise PageError(message, trace, file, line, kind="Lua error", frames=frames,
-                                    headline=headline)
-                raise PageError(f"unexpected result from the Lua VM: {kind!r}")
+                    result = _resume(run.vm, run.step, args)
+                pending = self._settle(run, result)
         finally:
-            # set_preemptible holds the request's Lua state, which holds req.dispatch: a cycle through
-            # Lua's registry that neither collector can see.
-            req.set_preemptible = None
+            run.close()
+
+    def _settle(self, run: _Run, result: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        """What a step of the page came to: None when it ended, else what it waits for (a host call whose
+        answer resumes it, or the host's write of what it left in its buffer). Raises for a failed page,
+        a budget it overran or its preemption."""
+        ctx = run.ctx
+        kind = result[0]
+        if kind == b"call":
+            return (_CALL, result[1], tuple(result[2:]))
+        if kind == b"done":
+            body = result[1] if len(result) > 1 else b""
+            if body:
+                # What the page left in its buffer goes out through the table like every write.
+                try:
+                    call_nowait(ctx, "write", (body,))
+                except MustWait as wait:
+                    return (_WRITE, wait.op, wait.args)
+            return None
+        limits = ctx.limits
+        if kind == b"budget":
+            self._measure(run.vm, ctx, run.state)
+            budget = result[1].decode()
+            message = result[2].decode("utf-8", "replace")
+            if budget == "preempt":
+                raise _Preempted
+            if budget == "inline":
+                self._pinned.add(ctx.page)
+                raise BudgetExceeded("time", message)
+            if budget == "time":
+                message = f"page ran past its time budget of {limits.wall_time:g} s"
+            raise BudgetExceeded(budget, message)
+        if kind == b"fail":
+            message = _text(result[1]) if len(result) > 1 else "page failed"
+            trace = _text(result[2]) if len(result) > 2 and result[2] else ""
+            file, line = _locate(message, ctx.page_name, ctx.page)
+            if file is None:
+                file, line = _locate_in_trace(trace, ctx)
+            self._measure(run.vm, ctx, run.state)
+            frames = _frames(trace)
+            headline = message
+            if frames and message.startswith(f"{frames[0].file}:{frames[0].line}: "):
+                headline = message.split(": ", 1)[1]
+            raise PageError(message, trace, file, line, kind="Lua error", frames=frames,
+                            headline=headline)
+        raise PageError(f"unexpected result from the Lua VM: {kind!r}")
 
     def _measure(self, vm: _VM, ctx: PageContext, state: Any) -> None:
         """What a failed request used, for `--dev`: instructions counted by the hook, memory above its start."""

@@ -615,7 +615,11 @@ class PhpRuntime:
                 ("SCRIPT_NAME", _script_name(page, root)), ("DOCUMENT_ROOT", root))])
         return data
 
-    async def handle(self, ctx: PageContext) -> None:
+    def begin(self, ctx: PageContext) -> Awaitable[None]:
+        """A PHP page always waits (for its php-cgi process): all of it runs in what this returns."""
+        return self._run_page(ctx)
+
+    async def _run_page(self, ctx: PageContext) -> None:
         self.stats["requests"] += 1
         if self._startup_vm is None:
             await self._measure_startup()

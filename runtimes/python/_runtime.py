@@ -21,6 +21,7 @@ import sys
 import time
 import traceback
 import types
+from collections.abc import Awaitable
 from typing import Any
 
 import trio
@@ -215,6 +216,47 @@ def page_error(exc: BaseException, page: str, root: str) -> PageError:
                      frames=shown, headline=str(exc))
 
 
+class _PageRun:
+    """One in-process page run. As a context manager: what the page raises, as the host takes it (its own
+    `PageError`, a budget or HTTP error as they are, anything else made a `PageError` with the page's frames)."""
+
+    __slots__ = ("runtime", "ctx", "token", "started")
+
+    def __init__(self, runtime: PythonRuntime, ctx: PageContext, token: contextvars.Token[Any]) -> None:
+        self.runtime = runtime
+        self.ctx = ctx
+        self.token = token
+        """The page's module loader, set for its run (`_modules`)."""
+        self.started = time.monotonic()
+
+    def __enter__(self) -> _PageRun:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        if exc is None or not isinstance(exc, Exception):
+            return
+        from dynlan.host import BudgetExceeded
+        from dynlan.http import HttpError
+
+        if isinstance(exc, BudgetExceeded | HttpError):
+            return
+        self.runtime.stats["errors"] += 1
+        if isinstance(exc, PageError):
+            return
+        raise page_error(exc, self.ctx.page, self.ctx.fs.root) from None
+
+    def end(self) -> None:
+        _modules.reset(self.token)
+        ctx = self.ctx
+        elapsed = time.monotonic() - self.started
+        if elapsed > ctx.limits.wall_time:
+            # Synchronous Python cannot be interrupted in-process: say so.
+            self.runtime.stats["sync_overruns"] += 1
+            log.warning("[%s] %s ran %.1f s, past its time budget of %g s (in-process Python cannot be "
+                        "interrupted; use [python] sandbox = \"process\")",
+                        ctx.request.request_id, ctx.page_name, elapsed, ctx.limits.wall_time)
+
+
 class PythonRuntime:
     """The `.py` page runtime."""
 
@@ -278,12 +320,15 @@ class PythonRuntime:
             raise PageError(f"python.sandbox: must be 'none' or 'process', got {mode!r}")
         return str(mode)
 
-    async def handle(self, ctx: PageContext) -> None:
+    def begin(self, ctx: PageContext) -> Awaitable[None] | None:
+        """A synchronous page whose host calls answer at once (and with no body to read) runs here, whole; an
+        `async def handle`, one that runs in a thread or reads a body, and the process sandbox go on in what
+        this returns."""
         self.stats["requests"] += 1
         if self._validate_site_options(ctx.options) == "process":
             self.stats["sandboxed"] += 1
-            await self._sandbox(ctx).handle(ctx)
-            return
+            sandboxed: Awaitable[None] = self._sandbox(ctx).handle(ctx)
+            return sandboxed
         root = ctx.fs.root
         code = self.codes.get(ctx.page, ctx.page_name)
         self.codes.compiled.clear()
@@ -308,15 +353,30 @@ class PythonRuntime:
             "websocket": WebSockets(port),
             "channel": Channels(port),
         }
-        token = _modules.set(_ModuleLoader(root, self.codes, page_builtins))
-        started = time.monotonic()
+        run = _PageRun(self, ctx, _modules.set(_ModuleLoader(root, self.codes, page_builtins)))
+        rest: Awaitable[None] | None = None
         try:
-            try:
+            with run:
                 exec(code, namespace)
                 handle = namespace.get("handle")
                 if not callable(handle):
                     raise PageError(f"{ctx.page_name} defines no handle(request, response)", "", ctx.page, None)
                 response = Response(ctx)
+                if inspect.iscoroutinefunction(handle) or isinstance(port, LoopPort) or ctx.has_body:
+                    rest = self._go_on(run, port, http, handle, response)
+                else:
+                    handle(Request(port, False), response)
+                    response.send_batch()
+        finally:
+            if rest is None:
+                run.end()
+        return rest
+
+    async def _go_on(self, run: _PageRun, port: TablePort | LoopPort, http: Http, handle: Any,
+                     response: Response) -> None:
+        ctx = run.ctx
+        try:
+            with run:
                 if inspect.iscoroutinefunction(handle):
                     http.asynchronous = True
                     await handle(Request(port, True), response)
@@ -331,26 +391,8 @@ class PythonRuntime:
                     else:
                         handle(Request(port, False), response)
                 response.send_batch()
-            except PageError:
-                self.stats["errors"] += 1
-                raise
-            except Exception as exc:
-                from dynlan.host import BudgetExceeded
-                from dynlan.http import HttpError
-
-                if isinstance(exc, BudgetExceeded | HttpError):
-                    raise
-                self.stats["errors"] += 1
-                raise page_error(exc, ctx.page, root) from None
         finally:
-            _modules.reset(token)
-            elapsed = time.monotonic() - started
-            if elapsed > ctx.limits.wall_time:
-                # Synchronous Python cannot be interrupted in-process: say so.
-                self.stats["sync_overruns"] += 1
-                log.warning("[%s] %s ran %.1f s, past its time budget of %g s (in-process Python cannot be "
-                            "interrupted; use [python] sandbox = \"process\")",
-                            ctx.request.request_id, ctx.page_name, elapsed, ctx.limits.wall_time)
+            run.end()
 
     def _sandbox(self, ctx: PageContext) -> Any:
         if self._sandboxed is None:

@@ -25,6 +25,7 @@ import functools
 import itertools
 import logging
 import os
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -120,6 +121,8 @@ class _Run:
     module: str
     directory: str
     instructions_left: int
+    source: str
+    """The page's source, with the prelude's import line."""
     fiber: Any = None
     """Handle of the fiber to go on with: paused at the end of a slice, or waiting on `waiting`."""
     paused: bool = False
@@ -349,20 +352,46 @@ class WrenRuntime:
         self._sources[key] = (st.st_mtime, st.st_size, source)
         return source
 
-    async def handle(self, ctx: PageContext) -> None:
-        self.stats["requests"] += 1
+    def begin(self, ctx: PageContext) -> Awaitable[None] | None:
+        """Run the page up to where it first waits (for a host call, or after a slice), where most pages end;
+        the rest goes on in what this returns. A page with a body to read waits for it first."""
         if ctx.has_body and not ctx.body_read:
-            await ctx.read_body()
+            return self._after_body(ctx)
+        run = self._open(ctx)
+        try:
+            # No lock around the VM: a step never awaits, so no other task runs in the middle of one.
+            self._step(run, functools.partial(self._interpret, run.module, run.source))
+            if run.fiber is None:
+                self._finish(run)
+        except BaseException:
+            self._end(run)
+            raise
+        if run.fiber is not None:
+            return self._go_on(run)
+        self._end(run)
+        return None
+
+    async def _after_body(self, ctx: PageContext) -> None:
+        await ctx.read_body()
+        rest = self.begin(ctx)
+        if rest is not None:
+            await rest
+
+    def _open(self, ctx: PageContext) -> _Run:
+        self.stats["requests"] += 1
         source = self._source(ctx.page)
         number = next(self._ids)
-        run = _Run(ctx, number, f"page#{number}", os.path.dirname(ctx.page), ctx.limits.instructions)
+        run = _Run(ctx, number, f"page#{number}", os.path.dirname(ctx.page), ctx.limits.instructions, source)
         if ctx.dev and self.vm is not None:
             run.heap_start = self.vm.statistics().heap_bytes
         self._modules[run.module] = _Module(number, run.directory)
         run.modules.append(run.module)
+        return run
+
+    async def _go_on(self, run: _Run) -> None:
+        """The page from where its first step stopped (`run.fiber`) to its end."""
+        ctx = run.ctx
         try:
-            # No lock around the VM: a step never awaits, so no other task runs in the middle of one.
-            self._step(run, functools.partial(self._interpret, run.module, source))
             while run.fiber is not None:
                 if run.flush_due:
                     run.flush_due = False

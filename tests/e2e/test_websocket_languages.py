@@ -145,3 +145,33 @@ def test_echo_and_close_over_http2(server: RunningServer, page: str) -> None:
 def test_plain_request_is_426(server: RunningServer, page: str) -> None:
     r = httpx.get(f"{server.url}/{page}")
     assert r.status_code == 426 and r.headers["upgrade"] == "websocket", r.text
+
+
+WALL = 0.5
+"""The short-lived site's wall-time budget: a WebSocket's lifetime replaces it from the page's accept on."""
+
+
+@pytest.fixture(scope="module")
+def short_wall(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    root: Path = tmp_path_factory.mktemp("ws-short-wall")
+    for name, text in PAGES.items():
+        (root / name).write_text(text)
+    with run_dynlan(root, config=f"[limits]\nwall_time = {WALL}\n\n[websocket]\nlifetime = 60\n") as running:
+        yield running
+
+
+@pytest.mark.parametrize("page", LANGUAGES)
+def test_an_accepted_websocket_outlives_the_page_s_wall_time(short_wall: RunningServer, page: str) -> None:
+    # Most pages accept before they first wait: the budget that bounds their waits is the lifetime already.
+    async def go() -> None:
+        async with connect(f"ws://127.0.0.1:{short_wall.port}/{page}") as ws:
+            await ws.send("first")
+            assert await ws.recv() == "first"
+            await asyncio.sleep(3 * WALL)  # the time under test: past the wall time, well within the lifetime
+            await ws.send("later")
+            assert await ws.recv() == "later"
+            await ws.send("bye")
+            with pytest.raises(ConnectionClosed):
+                await ws.recv()
+            assert ws.close_code == 4002, (ws.close_code, short_wall.log())
+    asyncio.run(asyncio.wait_for(go(), 60))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from pathlib import Path
 
 import pytest
+import trio
 
 from dynlan.app._devpage import render_report
 from dynlan.config import LimitsConfig
@@ -177,6 +179,45 @@ def test_dev_excerpts_only_of_the_sites_own_files(sites: tuple[Host, Path, Path]
         assert shown_frames(ctx.fs.root, [Frame(named, 1)]) == ()
 
 
+class Waiting:
+    """A runtime whose page writes, then (with `rest`) waits for `rest` seconds before it writes again."""
+
+    name = "wait"
+    suffixes = (".w",)
+
+    def __init__(self, rest: float | None) -> None:
+        self.rest = rest
+
+    def begin(self, ctx: PageContext) -> Awaitable[None] | None:
+        ctx.response.write("begun ")
+        return None if self.rest is None else self._go_on(ctx, self.rest)
+
+    async def _go_on(self, ctx: PageContext, seconds: float) -> None:
+        await trio.sleep(seconds)
+        ctx.response.write("and went on")
+
+
+async def test_a_page_that_ends_in_begin_runs_without_a_wall_time_scope(sites: tuple[Host, Path, Path]) -> None:
+    host, a, _ = sites
+    ctx = make_ctx(host, a, "a.test")
+    await run_page(Waiting(None), ctx)  # type: ignore[arg-type]
+    assert ctx.exchange.body == b"begun " and ctx.wall_scopes == []  # type: ignore[attr-defined]
+
+
+async def test_what_begin_leaves_to_await_runs_within_the_wall_time(sites: tuple[Host, Path, Path]) -> None:
+    host, a, _ = sites
+    ctx = make_ctx(host, a, "a.test")
+    await run_page(Waiting(0), ctx)  # type: ignore[arg-type]
+    assert ctx.exchange.body == b"begun and went on" and len(ctx.wall_scopes) == 1  # type: ignore[attr-defined]
+    ctx = make_ctx(host, a, "a.test")
+    ctx.limits = LimitsConfig(wall_time=0.2)
+    with trio.fail_after(30):
+        with pytest.raises(HttpError) as failed:
+            await run_page(Waiting(3600), ctx)  # type: ignore[arg-type]
+    assert failed.value.status == 503 and "time budget of 0.2 s" in failed.value.message
+    assert ctx.closed and host.inflight == {}
+
+
 async def test_dev_error_page_does_not_show_files_outside_the_site(sites: tuple[Host, Path, Path]) -> None:
     host, a, b = sites
 
@@ -184,7 +225,7 @@ async def test_dev_error_page_does_not_show_files_outside_the_site(sites: tuple[
         name = "fail"
         suffixes = (".x",)
 
-        async def handle(self, ctx: PageContext) -> None:
+        def begin(self, ctx: PageContext) -> None:
             raise PageError("boom", "trace", str(b / "_secret.txt"), 1)
 
     ctx = make_ctx(host, a, "a.test")

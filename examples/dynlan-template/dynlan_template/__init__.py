@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import string
+from collections.abc import Awaitable
 from typing import Any
 
 from dynlan.config import ConfigError
@@ -66,7 +67,11 @@ class TemplateRuntime:
             self._compiled[path] = cached
         return cached[1]
 
-    async def handle(self, ctx: PageContext) -> None:
+    def begin(self, ctx: PageContext) -> Awaitable[None]:
+        # The page may read the cache, which can wait: all of it runs in the coroutine.
+        return self._render(ctx)
+
+    async def _render(self, ctx: PageContext) -> None:
         try:
             template = self._template(ctx.page)
         except (OSError, UnicodeDecodeError) as exc:
