@@ -28,10 +28,13 @@ class Headers:
     def get(self, name: str, default: str | None = None) -> str | None:
         """The field's value; repeats are joined with ", " (RFC 9110 §5.3)."""
         name = name.lower()
-        found = [v for k, v in self._items if k == name]
-        if not found:
-            return default
-        return found[0] if len(found) == 1 else ", ".join(found)
+        found = None
+        # A loop rather than a comprehension: this runs several times per request, nearly always on a few
+        # fields and for one that is there once or not at all.
+        for k, v in self._items:
+            if k == name:
+                found = v if found is None else f"{found}, {v}"
+        return default if found is None else found
 
     def get_all(self, name: str) -> list[str]:
         name = name.lower()
@@ -54,7 +57,10 @@ class Headers:
         if not isinstance(name, str):
             return False
         name = name.lower()
-        return any(k == name for k, _ in self._items)
+        for k, _ in self._items:
+            if k == name:
+                return True
+        return False
 
     def __getitem__(self, name: str) -> str:
         value = self.get(name)
