@@ -62,6 +62,9 @@ _SPLIT = 1
 _LENGTH = 2
 """A Content-Length body: pieces end after `_body_left` bytes."""
 
+_COMPLETE = MessageComplete(1, ())
+"""The end of a message without trailers (nearly every one): one event for all, as events are frozen."""
+
 _PLAIN_REQUEST_LINE = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+ [^\x00-\x20\x7f]+ HTTP/1\.[01]\r\n").fullmatch
 """The request lines almost every request has (the fast path of `request_line_error`)."""
 
@@ -232,8 +235,7 @@ class FastH1Protocol:
         self._messages[-1].append(DataReceived(1, bytes(body)))
 
     def on_message_complete(self) -> None:
-        trailers = tuple(self._headers) if self._headers else ()
-        self._messages[-1].append(MessageComplete(1, trailers))
+        self._messages[-1].append(MessageComplete(1, tuple(self._headers)) if self._headers else _COMPLETE)
         self._complete[-1] = True
         self._mode = _LINE
 
