@@ -57,7 +57,7 @@ class Headers:
         if not isinstance(name, str):
             return False
         name = name.lower()
-        for k, _ in self._items:
+        for k, _ in self._items:  # noqa: SIM110 - a loop: any() over a generator costs twice as much here
             if k == name:
                 return True
         return False

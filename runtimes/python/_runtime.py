@@ -220,11 +220,16 @@ class _PageRun:
     """One in-process page run. As a context manager: what the page raises, as the host takes it (its own
     `PageError`, a budget or HTTP error as they are, anything else made a `PageError` with the page's frames)."""
 
-    __slots__ = ("runtime", "ctx", "token", "started")
+    __slots__ = ("runtime", "ctx", "namespace", "services", "token", "started")
 
-    def __init__(self, runtime: PythonRuntime, ctx: PageContext, token: contextvars.Token[Any]) -> None:
+    def __init__(self, runtime: PythonRuntime, ctx: PageContext, namespace: dict[str, Any],
+                 services: dict[str, Any], token: contextvars.Token[Any]) -> None:
         self.runtime = runtime
         self.ctx = ctx
+        self.namespace = namespace
+        """The page's globals (its module namespace)."""
+        self.services = services
+        """What the page was given in its globals (`cache`, `fs`, ...): they hold the request's context."""
         self.token = token
         """The page's module loader, set for its run (`_modules`)."""
         self.started = time.monotonic()
@@ -247,6 +252,13 @@ class _PageRun:
 
     def end(self) -> None:
         _modules.reset(self.token)
+        # The page's globals and its functions refer to each other, a cycle the collector frees. The services
+        # it was given hold the request's context: taken out, the request's objects go now, by reference
+        # counting. (A function the page left hooked somewhere shared, in-process Python being what it is,
+        # keeps its own globals and goes on working, as it did.)
+        namespace = self.namespace
+        for name in self.services:
+            namespace.pop(name, None)
         ctx = self.ctx
         elapsed = time.monotonic() - self.started
         if elapsed > ctx.limits.wall_time:
@@ -340,10 +352,7 @@ class PythonRuntime:
         port = TablePort(ctx) if ctx.cache.local and not names_http(code) and _sessions_answer_at_once(ctx, code) \
             else LoopPort(ctx)
         http = Http(port)
-        namespace: dict[str, Any] = {
-            "__name__": "__page__",
-            "__file__": ctx.page,
-            "__builtins__": page_builtins,
+        services: dict[str, Any] = {
             "cache": Cache(port),
             "fs": Fs(port),
             "log": Log(port),
@@ -353,7 +362,9 @@ class PythonRuntime:
             "websocket": WebSockets(port),
             "channel": Channels(port),
         }
-        run = _PageRun(self, ctx, _modules.set(_ModuleLoader(root, self.codes, page_builtins)))
+        namespace: dict[str, Any] = {"__name__": "__page__", "__file__": ctx.page, "__builtins__": page_builtins,
+                                     **services}
+        run = _PageRun(self, ctx, namespace, services, _modules.set(_ModuleLoader(root, self.codes, page_builtins)))
         rest: Awaitable[None] | None = None
         try:
             with run:
