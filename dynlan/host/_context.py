@@ -129,7 +129,7 @@ class PageResponse:
 
     ctx: PageContext
     status: int = 200
-    headers: Headers = field(default_factory=lambda: Headers([("content-type", DEFAULT_CONTENT_TYPE)]))
+    headers: Headers = field(default_factory=lambda: Headers.from_lowered([("content-type", DEFAULT_CONTENT_TYPE)]))
     _chunks: list[bytes] = field(default_factory=list)
     _buffered: int = 0
     written: int = 0
