@@ -247,12 +247,18 @@ class PageResponse:
         cfg = self.ctx.compression
         if cfg is None or not cfg.enabled:
             return body
-        ctype = next((v for k, v in headers if k == "content-type"), None)
+        ctype = None
+        for k, v in headers:  # one pass, in a loop: this runs for every page response
+            if k == "content-type":
+                if ctype is None:
+                    ctype = v
+            elif k == "content-encoding":
+                return body
         if ctype is None and self.status == 304:
             # RFC 9110 §15.4.5: a 304 carries the Vary the 200 would. It has no type of its own (php-cgi
             # sends none); the 200's is the one a page gets by default.
             ctype = DEFAULT_CONTENT_TYPE
-        if not compression.compressible(ctype or "") or any(k == "content-encoding" for k, _ in headers):
+        if not compression.compressible(ctype or ""):
             return body
         compression.add_vary(headers)
         if len(body) < cfg.min_size or self.status < 200 or self.status in (204, 206, 304):
