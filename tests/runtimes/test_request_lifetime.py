@@ -1,7 +1,8 @@
 """A request's objects go when its page ends, by reference counting: none of them is left to the cycle
 collector, whose passes over every request's leftovers took milliseconds each and held up every request in
 flight (the response and its context referred to each other; a Python page's globals held the services
-that hold the context)."""
+that hold the context, and its functions and globals, which hold its copy of the builtins, refer to each
+other)."""
 
 from __future__ import annotations
 
@@ -75,6 +76,8 @@ async def test_a_request_s_objects_go_when_its_page_ends(tmp_path: Path, languag
                     runtime._inline.lua.execute(b"collectgarbage()")
                 assert [ref() for ref in left] == [None, None], (
                     f"the {language} page's request outlived it: {[type(ref()).__name__ for ref in left]}")
+                # Nor anything of the page's own run (a Python page's globals and functions).
+                assert gc.collect() == 0, f"the {language} page's run left garbage for the cycle collector"
             finally:
                 gc.enable()
     finally:
