@@ -1,7 +1,10 @@
 """A pool of worker processes leased one request at a time.
 
 Workers are started on demand up to `size`, replaced when they die or are
-killed, and recycled after `max_requests`. With an `idle_timeout`, workers
+killed, and recycled after `max_requests`. Given a nursery, a pool starts a
+worker's successor while the worker still serves its last requests
+(`RENEW_AHEAD`): a recycled worker's slot does not wait for a new process to
+start up (php-cgi takes 20-30 ms). With an `idle_timeout`, workers
 left idle that long are stopped by `stop_idle()` (which the owner calls from a
 task of its own), down to none: a pool costs no process while nobody uses it.
 `aclose()` kills whatever is left.
@@ -31,6 +34,8 @@ log = logging.getLogger("dynlan.sandbox")
 
 _LEN = struct.Struct(">I")
 MAX_MESSAGE = 256 * 1024 * 1024
+RENEW_AHEAD = 0.1
+"""The share of `max_requests` a worker has left when its successor is started (at least one request)."""
 
 
 class PoolError(Exception):
@@ -83,7 +88,8 @@ class Worker:
 
 class ProcessPool:
     def __init__(self, start_worker: Callable[[], Awaitable[trio.Process]], *, size: int = 2, max_requests: int = 1000,
-                 idle_timeout: float | None = None, owns_descendants: bool = False) -> None:
+                 idle_timeout: float | None = None, owns_descendants: bool = False,
+                 nursery: trio.Nursery | None = None) -> None:
         self._start_worker = start_worker
         self.size = size
         self.max_requests = max_requests
@@ -96,8 +102,16 @@ class ProcessPool:
         """Idle workers, the longest idle first (a lease takes the last: the others can age out)."""
         self._all: set[Worker] = set()
         self._slots = trio.Semaphore(size)
+        self._nursery = nursery
+        """Where successors are started (None: a retired worker's slot starts its replacement when next leased)."""
+        self._renew_at = max(1, max_requests - max(1, round(max_requests * RENEW_AHEAD)))
+        """A worker's request count at which its successor is started."""
+        self._spares: list[Worker] = []
+        """Successors started and not yet needed: one takes the place of the next worker that retires."""
+        self._spares_starting = 0
+        self._closed = False
         self.stats: dict[str, int] = {"started": 0, "replaced": 0, "recycled": 0, "killed": 0, "strays": 0,
-                                      "stopped_idle": 0}
+                                      "stopped_idle": 0, "spares": 0}
         # Orphans of page code (a `setsid` grandchild) come back to this process, where kill_strays finds them.
         become_subreaper()
 
@@ -114,6 +128,37 @@ class ProcessPool:
     def _retire(self, worker: Worker) -> None:
         self._all.discard(worker)
         kill_group(worker.proc)
+
+    def _succeed(self, worker: Worker) -> None:
+        """Retire a worker from its lease; a spare, if one is ready, takes its place among the idle."""
+        self._retire(worker)
+        if self._spares:
+            spare = self._spares.pop()
+            spare.idle_since = trio.current_time()
+            self._idle.append(spare)
+
+    def _renew_soon(self) -> None:
+        """Start a successor for a worker near its `max_requests`, unless `size` spares are there or coming."""
+        if self._nursery is not None and not self._closed and len(self._spares) + self._spares_starting < self.size:
+            self._spares_starting += 1
+            self._nursery.start_soon(self._start_spare)
+
+    async def _start_spare(self) -> None:
+        try:
+            worker = await self._new_worker()
+        except PoolError as exc:
+            log.warning("a successor for a worker could not be started: %s", exc)
+            return
+        finally:
+            self._spares_starting -= 1
+        self.stats["spares"] += 1
+        worker.idle_since = trio.current_time()
+        if self._closed:
+            self._all.discard(worker)
+            kill_group(worker.proc)
+            await self._reap(worker)
+        else:
+            self._spares.append(worker)
 
     @staticmethod
     async def _reap(worker: Worker) -> None:
@@ -147,13 +192,15 @@ class ProcessPool:
                     self.stats["strays"] += kill_strays()
                 if worker.broken or not alive:
                     self.stats["replaced"] += 1
-                    self._retire(worker)
+                    self._succeed(worker)
                     await self._reap(worker)
                 elif worker.requests >= self.max_requests:
                     self.stats["recycled"] += 1
-                    self._retire(worker)
+                    self._succeed(worker)
                     await self._reap(worker)
                 else:
+                    if worker.requests == self._renew_at:
+                        self._renew_soon()
                     worker.idle_since = trio.current_time()
                     self._idle.append(worker)
 
@@ -165,8 +212,8 @@ class ProcessPool:
 
     @property
     def workers(self) -> int:
-        """Worker processes alive now, busy or idle."""
-        return len(self._all)
+        """Worker processes alive now, busy or idle, and successors being started."""
+        return len(self._all) + self._spares_starting
 
     @property
     def in_use(self) -> int:
@@ -175,14 +222,15 @@ class ProcessPool:
 
     async def stop_idle(self) -> int:
         """Stop the workers idle for `idle_timeout` seconds or more; returns how many were stopped."""
-        if self.idle_timeout is None or not self._idle:
+        if self.idle_timeout is None or not (self._idle or self._spares):
             return 0
         cutoff = trio.current_time() - self.idle_timeout
-        expired = [worker for worker in self._idle if worker.idle_since <= cutoff]
+        expired = [worker for worker in self._idle + self._spares if worker.idle_since <= cutoff]
         if not expired:
             return 0
         # Taken off the idle list before any await: a lease that comes meanwhile cannot get one of them.
         self._idle = [worker for worker in self._idle if worker.idle_since > cutoff]
+        self._spares = [worker for worker in self._spares if worker.idle_since > cutoff]
         for worker in expired:
             self._retire(worker)
         for worker in expired:
@@ -191,6 +239,7 @@ class ProcessPool:
         return len(expired)
 
     async def aclose(self) -> None:
+        self._closed = True
         workers = list(self._all)
         for worker in workers:
             self._retire(worker)
@@ -204,8 +253,10 @@ class ProcessPool:
                 kill_strays()
         self._all.clear()
         self._idle.clear()
+        self._spares.clear()
 
     def statistics(self) -> dict[str, int]:
-        return {**self.stats, "workers": len(self._all), "idle": len(self._idle)}
+        # A spare is an idle worker that no lease takes until another retires.
+        return {**self.stats, "workers": len(self._all), "idle": len(self._idle) + len(self._spares)}
 
 

@@ -28,7 +28,7 @@ CounterKey = tuple[str, tuple[str, ...]]
 
 _CACHE_COUNTERS = ("hits", "misses", "evictions")
 _RESPONSE_COUNTERS = ("hits", "misses", "evictions", "stale_served", "stores", "purged")
-_POOL_EVENTS = ("started", "replaced", "recycled", "killed", "strays", "stopped_idle")
+_POOL_EVENTS = ("started", "replaced", "recycled", "killed", "strays", "stopped_idle", "spares")
 
 SECONDS_KEPT = 3600
 MINUTES_KEPT = 1440

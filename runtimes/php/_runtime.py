@@ -525,10 +525,10 @@ class PhpRuntime:
             site.workers[proc] = trio.SocketStream(trio.socket.from_stdlib_socket(client))
             return proc
 
-        site.pool = ProcessPool(start, size=self.processes, max_requests=self.max_requests,
-                                idle_timeout=self.idle_timeout)
-        self._sites[root] = site
         assert self.host is not None and self.host.nursery is not None
+        site.pool = ProcessPool(start, size=self.processes, max_requests=self.max_requests,
+                                idle_timeout=self.idle_timeout, nursery=self.host.nursery)
+        self._sites[root] = site
         self.host.nursery.start_soon(self._serve_host_calls, site)
         return site
 

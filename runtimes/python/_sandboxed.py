@@ -89,7 +89,7 @@ class SandboxedPython:
 
             # The worker kills what each request started before it forks the child for the next one, which
             # waits in the worker while it is idle: the pool must leave that one alone.
-            pool = ProcessPool(start, size=self.workers, owns_descendants=True)
+            pool = ProcessPool(start, size=self.workers, owns_descendants=True, nursery=self.host.nursery)
             self.pools[root] = pool
         return pool
 
