@@ -111,20 +111,25 @@ async def _fcgi_send(stream: trio.SocketStream, data: bytes) -> None:
         await stream.send_all(memoryview(data)[sent:])
 
 
+def _fcgi_read_now(stream: trio.SocketStream) -> bytes | None:
+    """What php-cgi has sent (b"" when it closed), or None when nothing is there yet."""
+    fd = stream.socket.fileno()
+    if fd == -1:
+        raise trio.ClosedResourceError("php-cgi's socket was closed")
+    try:
+        return os.read(fd, 65536)
+    except BlockingIOError:
+        return None
+    except OSError as exc:
+        raise trio.BrokenResourceError(f"php-cgi's socket: {exc}") from None
+
+
 async def _fcgi_receive(stream: trio.SocketStream) -> bytes:
     """What php-cgi sent next (b"" when it closed): read at once when it is there, else once readable."""
     await trio.lowlevel.checkpoint_if_cancelled()
-    sock = stream.socket
-    while True:
-        fd = sock.fileno()
-        if fd == -1:
-            raise trio.ClosedResourceError("php-cgi's socket was closed")
-        try:
-            return os.read(fd, 65536)
-        except BlockingIOError:
-            await trio.lowlevel.wait_readable(sock)
-        except OSError as exc:
-            raise trio.BrokenResourceError(f"php-cgi's socket: {exc}") from None
+    while (data := _fcgi_read_now(stream)) is None:
+        await trio.lowlevel.wait_readable(stream.socket)
+    return data
 
 
 @functools.lru_cache(maxsize=4096)
@@ -666,19 +671,21 @@ class PhpRuntime:
         pool = site.pool
         try:
             async with pool.lease() as worker:
-                with trio.move_on_after(max(0.1, ctx.limits.wall_time - 0.05)) as wall:
-                    ctx.wall_scopes.append(wall)  # a WebSocket or event stream moves it to its lifetime
-                    try:
-                        outcome = await self._exchange(ctx, site, worker, self._params(ctx, token, length), body)
-                    except (trio.BrokenResourceError, trio.ClosedResourceError):
-                        # The php-cgi process went away mid-request (it crashed or was killed).
-                        raise PoolError("php-cgi closed the connection mid-request") from None
-                if wall.cancelled_caught:
-                    pool.kill(worker)
-                    self.stats["killed"] += 1
-                    self.stats["budget.time"] += 1
-                    # The same status as every runtime's spent time budget (BudgetExceeded.STATUS: 503).
-                    raise BudgetExceeded("time", f"PHP page ran past its time budget of {ctx.limits.wall_time:g} s")
+                try:
+                    outcome = await self._exchange(ctx, site, worker, self._params(ctx, token, length), body)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    # The php-cgi process went away mid-request (it crashed or was killed).
+                    raise PoolError("php-cgi closed the connection mid-request") from None
+                except trio.Cancelled:
+                    # The page's wall-time scope (run_page's, which a WebSocket or event stream moves to its
+                    # lifetime) ran out: its process is killed (run_page answers 503). A cancellation for
+                    # another reason (the client went, the server stops) costs the process too, since its
+                    # connection was left mid-request, but is no budget.
+                    if trio.current_time() >= ctx.wall_deadline:
+                        pool.kill(worker)
+                        self.stats["killed"] += 1
+                        self.stats["budget.time"] += 1
+                    raise
         except PoolError as exc:
             self.stats["errors"] += 1
             raise PageError(f"php-cgi failed: {exc}") from None
@@ -762,8 +769,13 @@ class PhpRuntime:
         while not ended:
             data = b""
             if pending:
-                with trio.move_on_after(PAUSE):
-                    data = await _fcgi_receive(stream)
+                # Most of a page's output is there at once (its end too): the pause's scope is entered only
+                # to wait for more.
+                await trio.lowlevel.checkpoint_if_cancelled()
+                data = _fcgi_read_now(stream) or b""
+                if not data:
+                    with trio.move_on_after(PAUSE):
+                        data = await _fcgi_receive(stream)
                 if not data:
                     if head.head is None:
                         pending = False
