@@ -154,8 +154,7 @@ class ProcessPool:
         self.stats["spares"] += 1
         worker.idle_since = trio.current_time()
         if self._closed:
-            self._all.discard(worker)
-            kill_group(worker.proc)
+            self._retire(worker)
             await self._reap(worker)
         else:
             self._spares.append(worker)

@@ -124,12 +124,20 @@ def _fcgi_read_now(stream: trio.SocketStream) -> bytes | None:
         raise trio.BrokenResourceError(f"php-cgi's socket: {exc}") from None
 
 
+async def _fcgi_wait(stream: trio.SocketStream) -> bytes:
+    """What php-cgi sends next (b"" when it closes), once its socket is readable."""
+    while True:
+        await trio.lowlevel.wait_readable(stream.socket)
+        data = _fcgi_read_now(stream)
+        if data is not None:
+            return data
+
+
 async def _fcgi_receive(stream: trio.SocketStream) -> bytes:
     """What php-cgi sent next (b"" when it closed): read at once when it is there, else once readable."""
     await trio.lowlevel.checkpoint_if_cancelled()
-    while (data := _fcgi_read_now(stream)) is None:
-        await trio.lowlevel.wait_readable(stream.socket)
-    return data
+    data = _fcgi_read_now(stream)
+    return data if data is not None else await _fcgi_wait(stream)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -772,10 +780,12 @@ class PhpRuntime:
                 # Most of a page's output is there at once (its end too): the pause's scope is entered only
                 # to wait for more.
                 await trio.lowlevel.checkpoint_if_cancelled()
-                data = _fcgi_read_now(stream) or b""
-                if not data:
+                now = _fcgi_read_now(stream)
+                if now is None:
                     with trio.move_on_after(PAUSE):
-                        data = await _fcgi_receive(stream)
+                        data = await _fcgi_wait(stream)
+                else:
+                    data = now
                 if not data:
                     if head.head is None:
                         pending = False
