@@ -12,11 +12,11 @@ task of its own), down to none: a pool costs no process while nobody uses it.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import struct
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from types import TracebackType
 
 import trio
 
@@ -165,43 +165,38 @@ class ProcessPool:
             await worker.proc.wait()
         forget(worker.pid)
 
-    @contextlib.asynccontextmanager
-    async def lease(self) -> AsyncIterator[Worker]:
-        """A worker for one request; a worker left broken is killed, not reused."""
-        async with self._slots:
-            worker = self._idle.pop() if self._idle else await self._new_worker()
-            try:
-                yield worker
-            except BaseException:
-                worker.broken = True
-                raise
-            finally:
-                worker.requests += 1
-                # Whether the process is still there, asked once (each ask is a waitpid call).
-                alive = worker.proc.returncode is None
-                # Nothing a request started outlives it: a worker has no children of its own (php-cgi runs
-                # with PHP_FCGI_CHILDREN=0), so any it has now are the page's.
-                if alive and not self.owns_descendants and tree_size(worker.pid) == 1:
-                    # The worker's own cgroup holds the worker alone: its request left no process, here or
-                    # re-parented to this server, so there is nothing to look for in /proc.
-                    pass
-                else:
-                    if alive and not self.owns_descendants:
-                        self.stats["strays"] += kill_descendants(worker.pid)
-                    self.stats["strays"] += kill_strays()
-                if worker.broken or not alive:
-                    self.stats["replaced"] += 1
-                    self._succeed(worker)
-                    await self._reap(worker)
-                elif worker.requests >= self.max_requests:
-                    self.stats["recycled"] += 1
-                    self._succeed(worker)
-                    await self._reap(worker)
-                else:
-                    if worker.requests == self._renew_at:
-                        self._renew_soon()
-                    worker.idle_since = trio.current_time()
-                    self._idle.append(worker)
+    def lease(self) -> _Lease:
+        """A worker for one request (`async with pool.lease() as worker`); a worker left broken is killed, not reused."""
+        return _Lease(self)
+
+    def _hand_back(self, worker: Worker) -> bool:
+        """A lease's worker comes back: kept idle (False), or retired (True: the caller reaps it)."""
+        worker.requests += 1
+        # Whether the process is still there, asked once (each ask is a waitpid call).
+        alive = worker.proc.returncode is None
+        # Nothing a request started outlives it: a worker has no children of its own (php-cgi runs
+        # with PHP_FCGI_CHILDREN=0), so any it has now are the page's.
+        if alive and not self.owns_descendants and tree_size(worker.pid) == 1:
+            # The worker's own cgroup holds the worker alone: its request left no process, here or
+            # re-parented to this server, so there is nothing to look for in /proc.
+            pass
+        else:
+            if alive and not self.owns_descendants:
+                self.stats["strays"] += kill_descendants(worker.pid)
+            self.stats["strays"] += kill_strays()
+        if worker.broken or not alive:
+            self.stats["replaced"] += 1
+            self._succeed(worker)
+            return True
+        if worker.requests >= self.max_requests:
+            self.stats["recycled"] += 1
+            self._succeed(worker)
+            return True
+        if worker.requests == self._renew_at:
+            self._renew_soon()
+        worker.idle_since = trio.current_time()
+        self._idle.append(worker)
+        return False
 
     def kill(self, worker: Worker) -> None:
         """Kill a worker mid-request (budget exceeded); its lease replaces it."""
@@ -259,3 +254,40 @@ class ProcessPool:
         return {**self.stats, "workers": len(self._all), "idle": len(self._idle) + len(self._spares)}
 
 
+
+
+class _Lease:
+    """One request's hold on a worker: a free slot and an idle worker are taken without a trip through trio's
+    scheduler (most requests); otherwise the lease waits for a slot, and starts a worker if none is idle."""
+
+    __slots__ = ("_pool", "_worker")
+
+    def __init__(self, pool: ProcessPool) -> None:
+        self._pool = pool
+
+    async def __aenter__(self) -> Worker:
+        pool = self._pool
+        slots = pool._slots
+        if slots.value and pool._idle:
+            await trio.lowlevel.checkpoint_if_cancelled()
+            slots.acquire_nowait()
+            self._worker = pool._idle.pop()
+            return self._worker
+        await slots.acquire()
+        try:
+            self._worker = pool._idle.pop() if pool._idle else await pool._new_worker()
+        except BaseException:
+            slots.release()
+            raise
+        return self._worker
+
+    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        pool, worker = self._pool, self._worker
+        if kind is not None:
+            worker.broken = True
+        try:
+            if pool._hand_back(worker):
+                await pool._reap(worker)
+        finally:
+            pool._slots.release()

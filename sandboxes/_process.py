@@ -2,7 +2,9 @@
 
 The child gets only the pipes it is given (close_fds), a working directory,
 its own session (so the whole process group can be killed), and rlimits on
-CPU seconds and address space applied before it runs anything.
+CPU seconds and address space applied before it runs anything of a page's: in the
+forked child before it executes the program, or, for a program that waits to be
+given work (php-cgi), from the server once it has started (see `spawn`).
 
 A process a page starts can leave its session (`setsid`) and so escape a kill
 of the process group. The serving process therefore makes itself a child
@@ -57,15 +59,7 @@ class Limits:
 
 def _preexec(limits: Limits, user: tuple[int, int] | None = None) -> Callable[[], None]:
     def apply() -> None:
-        if limits.cpu_seconds is not None:
-            resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds))
-        if limits.address_space is not None:
-            resource.setrlimit(resource.RLIMIT_AS, (limits.address_space, limits.address_space))
-        if limits.max_open_files is not None:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (limits.max_open_files, limits.max_open_files))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        if limits.max_processes is not None and not _join_pids_cgroup(limits.max_processes):
-            resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_processes, limits.max_processes))
+        _limit(0, limits)
         if user is not None:
             # Last: joining the cgroup and setting the limits need the privileges the switch gives up.
             uid, gid = user
@@ -76,16 +70,28 @@ def _preexec(limits: Limits, user: tuple[int, int] | None = None) -> Callable[[]
     return apply
 
 
+def _limit(pid: int, limits: Limits) -> None:
+    """Apply `limits` to process `pid` (0: the calling one, between fork and exec: only system calls)."""
+    if limits.cpu_seconds is not None:
+        resource.prlimit(pid, resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds))
+    if limits.address_space is not None:
+        resource.prlimit(pid, resource.RLIMIT_AS, (limits.address_space, limits.address_space))
+    if limits.max_open_files is not None:
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (limits.max_open_files, limits.max_open_files))
+    resource.prlimit(pid, resource.RLIMIT_CORE, (0, 0))
+    if limits.max_processes is not None and not _join_pids_cgroup(pid or os.getpid(), limits.max_processes):
+        resource.prlimit(pid, resource.RLIMIT_NPROC, (limits.max_processes, limits.max_processes))
+
+
 _PIDS_ROOTS = ("/sys/fs/cgroup/pids", "/sys/fs/cgroup")
 
 
-def _join_pids_cgroup(max_processes: int) -> bool:
-    """Move the calling (just forked) process into a cgroup of its own capped at `max_processes` tasks.
+def _join_pids_cgroup(pid: int, max_processes: int) -> bool:
+    """Move process `pid` into a cgroup of its own capped at `max_processes` tasks.
 
-    Runs between fork and exec: only system calls, no logging. Returns False where no pids controller can be
+    May run between fork and exec: only system calls, no logging. Returns False where no pids controller can be
     written (not root, or no cgroup file system), so the caller falls back to RLIMIT_NPROC.
     """
-    pid = os.getpid()
     for root in _PIDS_ROOTS:
         if not os.path.exists(os.path.join(root, "pids.max")) and not os.path.exists(
                 os.path.join(root, "cgroup.procs")):
@@ -223,13 +229,20 @@ def _kill_pid(pid: int) -> None:
 
 async def spawn(argv: Sequence[str], *, cwd: str, env: dict[str, str] | None = None, limits: Limits = Limits(),
                 stderr: int | None = subprocess.DEVNULL, stdin: int = subprocess.PIPE,
-                user: tuple[int, int] | None = None) -> trio.Process:
+                user: tuple[int, int] | None = None, waits_for_work: bool = False) -> trio.Process:
     """Start `argv` with stdin/stdout pipes and nothing else inherited.
 
     `stdin` may instead be a file descriptor the child gets as its fd 0 (php-cgi's FastCGI listening socket).
     `user` is a (uid, gid) the child runs as, without supplementary groups (the caller must be root).
+
+    `waits_for_work`: the program runs nothing it is not given and starts no process before it is given work
+    (php-cgi waiting for its first FastCGI request). Its limits are then applied from here once it has started,
+    before this returns and so before any work can reach it, and the child is started without copying this
+    process (vfork): forking a large server costs it about 10 ms of CPU per worker started. Otherwise (and
+    whenever `user` is given) they are applied in the forked child before it executes `argv`.
     """
     global _spawning
+    early = user is not None or not waits_for_work
     _spawning += 1
     try:
         proc = await trio.lowlevel.open_process(
@@ -241,9 +254,19 @@ async def spawn(argv: Sequence[str], *, cwd: str, env: dict[str, str] | None = N
             env=env,
             close_fds=True,
             start_new_session=True,
-            preexec_fn=_preexec(limits, user),
+            preexec_fn=_preexec(limits, user) if early else None,
         )
         _started.add(proc.pid)
+        if not early:
+            try:
+                _limit(proc.pid, limits)
+            except OSError:
+                # It ended already, or cannot be confined: it never gets work.
+                kill_group(proc)
+                with trio.CancelScope(shield=True):
+                    await proc.wait()
+                forget(proc.pid)
+                raise
     finally:
         _spawning -= 1
     return proc

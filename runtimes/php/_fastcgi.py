@@ -7,6 +7,7 @@ END_REQUEST (§5.5). CGI response heads: RFC 3875 §6.
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -62,10 +63,18 @@ def record(kind: int, request_id: int, content: bytes) -> bytes:
     return _HEADER.pack(VERSION, kind, request_id, len(content), padding) + content + b"\0" * padding
 
 
+@functools.lru_cache(maxsize=64)
+def _fixed_record(kind: int, request_id: int, content: bytes = b"") -> bytes:
+    """A record that is the same in every request (the empty ones that end streams; BEGIN_REQUEST)."""
+    return record(kind, request_id, content)
+
+
 def stream_records(kind: int, request_id: int, data: bytes) -> bytes:
     """A stream's data split into records; b"" gives the empty record that ends the stream."""
     if not data:
-        return record(kind, request_id, b"")
+        return _fixed_record(kind, request_id)
+    if len(data) <= MAX_CONTENT:
+        return record(kind, request_id, data)
     return b"".join(record(kind, request_id, data[i : i + MAX_CONTENT]) for i in range(0, len(data), MAX_CONTENT))
 
 
@@ -129,7 +138,17 @@ class FastCGIConnection:
 
     @staticmethod
     def begin_request(request_id: int, keep_conn: bool = False) -> bytes:
-        return record(BEGIN_REQUEST, request_id, _BEGIN_BODY.pack(RESPONDER, KEEP_CONN if keep_conn else 0))
+        return _fixed_record(BEGIN_REQUEST, request_id, _BEGIN_BODY.pack(RESPONDER, KEEP_CONN if keep_conn else 0))
+
+    @staticmethod
+    def request(request_id: int, params: bytes, body: bytes, keep_conn: bool = False) -> bytes:
+        """A whole request in one piece: BEGIN_REQUEST, params already encoded with `encode_pairs` and their
+        end, the whole body and its end."""
+        return b"".join((FastCGIConnection.begin_request(request_id, keep_conn),
+                         stream_records(PARAMS, request_id, params) if params else b"",
+                         _fixed_record(PARAMS, request_id),
+                         stream_records(STDIN, request_id, body) if body else b"",
+                         _fixed_record(STDIN, request_id)))
 
     @staticmethod
     def params(request_id: int, pairs: Iterable[tuple[bytes, bytes]]) -> bytes:
@@ -139,7 +158,7 @@ class FastCGIConnection:
     @staticmethod
     def params_data(request_id: int, data: bytes) -> bytes:
         """Params already encoded with `encode_pairs` (pieces of it may be joined), then the end record."""
-        return stream_records(PARAMS, request_id, data) + record(PARAMS, request_id, b"")
+        return stream_records(PARAMS, request_id, data) + _fixed_record(PARAMS, request_id)
 
     @staticmethod
     def stdin(request_id: int, data: bytes) -> bytes:

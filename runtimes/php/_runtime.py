@@ -84,14 +84,14 @@ _CGI_HEADER = re.compile(r"HTTP_[A-Z0-9_]+")
 
 
 @functools.lru_cache(maxsize=1024)
-def _cgi_header(name: str) -> str | None:
+def _cgi_header(name: str) -> bytes | None:
     """The CGI variable for a request header (`HTTP_USER_AGENT`), or None for one PHP must not get."""
     if name in ("content-type", "content-length", "proxy", "transfer-encoding"):
         # httpoxy: a `Proxy` header must never become HTTP_PROXY. Transfer-Encoding framed the
         # message, not the body PHP gets (RFC 9112 §6.1): that one has a CONTENT_LENGTH.
         return None
     key = "HTTP_" + name.upper().replace("-", "_")
-    return key if _CGI_HEADER.fullmatch(key) else None
+    return key.encode() if _CGI_HEADER.fullmatch(key) else None
 
 
 async def _fcgi_send(stream: trio.SocketStream, data: bytes) -> None:
@@ -529,7 +529,7 @@ class PhpRuntime:
                     with _suppress_missing():
                         os.unlink(path)
                 proc = await spawn(argv, cwd=root, env=env, limits=limits, stderr=None, stdin=listener.fileno(),
-                                   user=self.user)
+                                   user=self.user, waits_for_work=True)
             except BaseException:
                 client.close()
                 raise
@@ -577,31 +577,34 @@ class PhpRuntime:
         r = ctx.request
         host = r.host
         bare_host = ":" in host and not host.endswith("]")
+        version = r.http_version
+        client = r.client
         # As the request carried them (latin-1 round-trips the bytes).
-        env: dict[str, str] = {
+        env: dict[bytes, str] = {
             # As nginx passes it: HTTP/1.1, HTTP/2.0, HTTP/3.0.
-            "SERVER_PROTOCOL": f"HTTP/{r.http_version}" if "." in r.http_version else f"HTTP/{r.http_version}.0",
-            "SERVER_NAME": host.rpartition(":")[0] if bare_host else host,
-            "SERVER_PORT": host.rpartition(":")[2] if bare_host else ("443" if r.scheme == "https" else "80"),
-            "REQUEST_METHOD": r.method,
-            "REQUEST_URI": r.target if r.target.startswith("/") else r.path + (f"?{r.query_string}" if r.query_string else ""),
-            "QUERY_STRING": r.query_string,
-            "DOCUMENT_URI": r.path,
-            "REMOTE_ADDR": r.client[0] if r.client else "",
-            "REMOTE_PORT": str(r.client[1]) if r.client else "",
-            "DYNLAN_TOKEN": token,
-            "DYNLAN_REQUEST_ID": r.request_id,
+            b"SERVER_PROTOCOL": f"HTTP/{version}" if "." in version else f"HTTP/{version}.0",
+            b"SERVER_NAME": host.rpartition(":")[0] if bare_host else host,
+            b"SERVER_PORT": host.rpartition(":")[2] if bare_host else ("443" if r.scheme == "https" else "80"),
+            b"REQUEST_METHOD": r.method,
+            b"REQUEST_URI": r.target if r.target.startswith("/") else r.path + (f"?{r.query_string}" if r.query_string else ""),
+            b"QUERY_STRING": r.query_string,
+            b"DOCUMENT_URI": r.path,
+            b"REMOTE_ADDR": client[0] if client else "",
+            b"REMOTE_PORT": str(client[1]) if client else "",
+            b"DYNLAN_TOKEN": token,
+            b"DYNLAN_REQUEST_ID": r.request_id,
         }
         if r.scheme == "https":
-            env["HTTPS"] = "on"
+            env[b"HTTPS"] = "on"
         if ctx.dev:
-            env["DYNLAN_DEV"] = "1"  # the prelude reports the page's peak memory for the dev error page
-        ctype = r.headers.get("content-type")
+            env[b"DYNLAN_DEV"] = "1"  # the prelude reports the page's peak memory for the dev error page
+        headers = r.headers
+        ctype = headers.get("content-type")
         if ctype is not None:
-            env["CONTENT_TYPE"] = ctype
-        if length or "content-length" in r.headers:
-            env["CONTENT_LENGTH"] = str(length)
-        for name, value in r.headers.as_dict().items():
+            env[b"CONTENT_TYPE"] = ctype
+        if length or "content-length" in headers:
+            env[b"CONTENT_LENGTH"] = str(length)
+        for name, value in headers.as_dict().items():
             key = _cgi_header(name)
             if key is not None:
                 env[key] = value
@@ -614,8 +617,8 @@ class PhpRuntime:
         for name, value in ctx.params.items():
             decoded[f"DYNLAN_PARAM_{name}"] = value
         return (self._page_params(ctx.page, ctx.fs.root)
-                + encode_pairs([(k.encode("latin-1"), v.encode("latin-1", "replace")) for k, v in env.items()])
-                + encode_pairs([(os.fsencode(k), os.fsencode(v)) for k, v in decoded.items()]))
+                + encode_pairs((k, v.encode("latin-1", "replace")) for k, v in env.items())
+                + encode_pairs((os.fsencode(k), os.fsencode(v)) for k, v in decoded.items()))
 
     def _page_params(self, page: str, root: str) -> bytes:
         """The CGI variables every request shares, and those of one page's requests: encoded once."""
@@ -722,13 +725,11 @@ class PhpRuntime:
             raise PoolError("php-cgi has no connection")
         try:
             fcgi = FastCGIConnection()
-            head = fcgi.begin_request(REQUEST_ID, keep_conn=True) + fcgi.params_data(REQUEST_ID, params)
             if isinstance(body, bytes):
                 # Most requests: the whole request in one write, no body task.
-                await _fcgi_send(stream, head + (FastCGIConnection.stdin(REQUEST_ID, body) if body else b"")
-                                 + FastCGIConnection.stdin(REQUEST_ID, b""))
+                await _fcgi_send(stream, fcgi.request(REQUEST_ID, params, body, keep_conn=True))
                 return await self._read_response(ctx, stream, fcgi)
-            await stream.send_all(head)
+            await stream.send_all(fcgi.begin_request(REQUEST_ID, keep_conn=True) + fcgi.params_data(REQUEST_ID, params))
             # Raised below, outside the nursery (no exception group): the body's failure (413,
             # 408, a client gone) as the client should hear it, or the response's.
             failures: list[Exception] = []
