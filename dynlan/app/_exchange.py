@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from dynlan.http import Exchange, HttpError, HttpRequest
+from dynlan.http import Exchange, HttpError, HttpRequest, ReplaySource
 
 if TYPE_CHECKING:
     from dynlan.realtime import Tunnel
@@ -77,6 +77,10 @@ class SiteExchange:
     def allow_replay(self, path: str, st: os.stat_result) -> None:
         if self.untouched:
             self._inner.allow_replay(path, st)
+
+    def allow_replay_while(self, source: ReplaySource, until: float) -> None:
+        if self.untouched:
+            self._inner.allow_replay_while(source, until)
 
     async def respond(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
         await self._inner.respond(status, headers if self.edit is None else self.edit(headers), body)

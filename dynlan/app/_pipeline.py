@@ -320,7 +320,9 @@ class Pipeline:
                 # Another request is running the page for this path: its answer will do.
                 entry = await responses.wait_filled(site.name, request, site.config.limits.wall_time) or entry
             if entry is not None and responses.is_fresh(entry):
-                await responses.send(ex, entry, site.config.compression, "HIT")
+                # As a static file's (`_static`): with no rule on the path, the hit may be kept and written again.
+                keep = ex.replayable and self.live is None and current_tracing() is None
+                await responses.send(ex, entry, site.config.compression, "HIT", keep)
                 return
             stale = entry
             fill = responses.begin_fill(site.name, request)

@@ -183,6 +183,9 @@ class CachedResponse:
     tags: tuple[str, ...]
     variants: dict[str, bytes] = field(default_factory=dict)
     hits: int = 0
+    removed: bool = False
+    """Dropped from its cache (purged, evicted, expired past its grace or stored again): an answer kept from it
+    (`_KeptHit`) no longer stands."""
 
     @property
     def size(self) -> int:
@@ -386,6 +389,7 @@ class ResponseCache:
         entry = self._entries.pop(key, None)
         if entry is None:
             return
+        entry.removed = True
         self._bytes -= entry.size
         slot = (entry.site, entry.path)
         keys = self._by_path.get(slot)
@@ -439,8 +443,13 @@ class ResponseCache:
 
     async def send(
         self, exchange: Exchange, entry: CachedResponse, compression_cfg: CompressionConfig | None, label: str,
+        keep: bool = False,
     ) -> None:
-        """Answer from a cached entry: the client's encoding, its conditional headers, Age and X-Cache."""
+        """Answer from a cached entry: the client's encoding, its conditional headers, Age and X-Cache.
+
+        `keep`: nothing but the entry and the request's plain fields decide this answer (the pipeline's call: no
+        rule applies). A fresh hit of an entry that varies on no request field may then be kept by the connection
+        and written again without the app (`dynlan.server._replay`) while the entry stands and its Age holds."""
         request = exchange.request
         body = entry.body
         etag = entry.etag
@@ -474,7 +483,30 @@ class ResponseCache:
             )
             return
         headers.append(("content-length", str(len(body))))
+        if keep and label == "HIT" and len(entry.key) == 3 and entry.status == 200 and exchange.replayable:
+            # The answer holds while the Age it carries does (until the next whole second of age), and no later
+            # than the entry is fresh; `_KeptHit` checks the entry is still there.
+            now = self._clock()
+            until = min(entry.expires, entry.created + age + 1)
+            exchange.allow_replay_while(_KeptHit(self, entry), time.monotonic() + (until - now))
         await exchange.respond(entry.status, headers, body)
+
+
+class _KeptHit:
+    """A cache hit kept by a connection (`ReplaySource`): it stands while its entry is fresh and in the cache."""
+
+    __slots__ = ("cache", "entry")
+
+    def __init__(self, cache: ResponseCache, entry: CachedResponse) -> None:
+        self.cache = cache
+        self.entry = entry
+
+    def current(self) -> bool:
+        return not self.entry.removed and self.cache.is_fresh(self.entry)
+
+    def hit(self) -> None:
+        self.entry.hits += 1
+        self.cache.hits += 1
 
 
 def _glob_escape(text: str) -> str:

@@ -13,7 +13,7 @@ from dynlan.http._events import (
     Paused,
     RequestReceived,
 )
-from dynlan.http._exchange import Exchange, HttpRequest, split_target
+from dynlan.http._exchange import Exchange, HttpRequest, ReplaySource, split_target
 from dynlan.http._h1 import H1Protocol, H11Protocol, make_h1_protocol
 from dynlan.http._headers import Headers
 
@@ -32,6 +32,7 @@ __all__ = [
     "NeedData",
     "Paused",
     "ProtocolError",
+    "ReplaySource",
     "RequestReceived",
     "make_h1_protocol",
     "split_target",

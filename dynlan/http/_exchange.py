@@ -19,6 +19,18 @@ if TYPE_CHECKING:
     from dynlan.realtime import Tunnel
 
 
+class ReplaySource(Protocol):
+    """What a kept answer (`Exchange.allow_replay_while`) came from, other than a file: a response-cache entry."""
+
+    def current(self) -> bool:
+        """The kept answer is still what the full path would answer."""
+        ...
+
+    def hit(self) -> None:
+        """A request was answered with the kept answer: counted as the full path counts its answer."""
+        ...
+
+
 @dataclass(slots=True)
 class HttpRequest:
     method: str
@@ -122,6 +134,12 @@ class Exchange(Protocol):
         """Leave to keep this request's answer if it is a 200: the static file at `path`, as `st` (made before it
         was read) found it; nothing but the file and the request's plain fields decided it. Ignored where
         `replayable` is False."""
+        ...
+
+    def allow_replay_while(self, source: ReplaySource, until: float) -> None:
+        """Leave to keep this request's answer if it is a 200, for as long as `source.current()` holds and no later
+        than `until` (`time.monotonic()`); nothing but `source` and the request's plain fields decided it. Ignored
+        where `replayable` is False."""
         ...
 
     @property

@@ -24,6 +24,7 @@ from dynlan.http import (
     NeedData,
     Paused,
     ProtocolError,
+    ReplaySource,
     RequestReceived,
     make_h1_protocol,
     split_target,
@@ -538,8 +539,9 @@ class H1Exchange:
         self.request = request
         self.replay_key = replay_key
         """Set when the request may be answered with kept bytes next time (`dynlan.server._replay`)."""
-        self._keep: tuple[ReplayCache, Key, str, os.stat_result] | None = None
-        """Where this request's 200 is kept, under which key, and the file it comes from (`allow_replay`)."""
+        self._keep: tuple[ReplayCache, Key, str, os.stat_result | None, ReplaySource | None, float] | None = None
+        """Where this request's 200 is kept, under which key, and what it comes from: a file and its `stat`
+        (`allow_replay`), or another source, until a time (`allow_replay_while`)."""
         self.status = 0
         self.bytes_sent = 0
         self.finished = False
@@ -643,7 +645,12 @@ class H1Exchange:
     def allow_replay(self, path: str, st: os.stat_result) -> None:
         replay = self.conn.replay
         if self.replay_key is not None and replay is not None:
-            self._keep = (replay, self.replay_key, path, st)
+            self._keep = (replay, self.replay_key, path, st, None, math.inf)
+
+    def allow_replay_while(self, source: ReplaySource, until: float) -> None:
+        replay = self.conn.replay
+        if self.replay_key is not None and replay is not None:
+            self._keep = (replay, self.replay_key, "", None, source, until)
 
     async def respond(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
         proto = self.conn.proto
@@ -655,8 +662,8 @@ class H1Exchange:
         self.finished = True
         keep = self._keep
         if keep is not None and status == 200:
-            replay, key, path, st = keep
-            replay.keep(key, out, path, st, LABELS.get(), len(body))
+            replay, key, path, st, source, until = keep
+            replay.keep(key, out, LABELS.get(), len(body), path=path, st=st, source=source, until=until)
         await self.conn.send(out)
 
 

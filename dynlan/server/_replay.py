@@ -1,4 +1,5 @@
-"""Kept answers: a static file's whole 200 response, written again for the same plain request without the app.
+"""Kept answers: a static file's or a cached page's whole 200 response, written again for the same plain request
+without the app.
 
 A site without rules answers a plain `GET` of a small static file with the same bytes every time, but for its
 `Date`. Such an answer is kept (its bytes, the file it came from and what that file was), and the next request
@@ -11,14 +12,19 @@ Whether an answer may be kept is the pipeline's call: it knows no rule applies t
 there is no live reload. Which answer is kept is the static handler's (`Exchange.allow_replay`): a plain 200 of
 the file, with the `stat` it made before reading it. What a request may carry is decided here: a field outside
 `PLAIN_FIELDS` (a cookie, credentials, a conditional or a range, a body) takes the full path.
+
+A response-cache hit is kept the same way (`Exchange.allow_replay_while`), with its entry as the source instead of a
+file: the answer stands while the entry is in the cache and fresh (a purge, an eviction or a new store ends it) and
+its `Age` is unchanged, so for at most a second; each request answered with it counts as the cache's hit.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import time
 
-from dynlan.http import RequestReceived
+from dynlan.http import ReplaySource, RequestReceived
 from dynlan.server._state import DATE
 
 PLAIN_FIELDS = frozenset({
@@ -45,10 +51,10 @@ Signature = tuple[int, int, int]
 class Kept:
     """One answer: its bytes with the date they were made at, the file and what it was, the metrics' labels."""
 
-    __slots__ = ("data", "date", "date_at", "expires", "labels", "path", "sent", "signature")
+    __slots__ = ("data", "date", "date_at", "expires", "labels", "path", "sent", "signature", "source")
 
-    def __init__(self, data: bytes, date: str, date_at: int, path: str, sig: Signature, labels: tuple[str, str, str],
-                 sent: int, expires: float) -> None:
+    def __init__(self, data: bytes, date: str, date_at: int, path: str, sig: Signature | None,
+                 labels: tuple[str, str, str], sent: int, expires: float, source: ReplaySource | None) -> None:
         self.data = data
         self.date = date
         self.date_at = date_at
@@ -57,6 +63,8 @@ class Kept:
         self.labels = labels
         self.sent = sent
         self.expires = expires
+        self.source = source
+        """What the answer came from when it is not a file (a response-cache entry): it says whether it stands."""
 
 
 class ReplayCache:
@@ -96,11 +104,14 @@ class ReplayCache:
         return (scheme, event.target, host or "", coding or "")
 
     def get(self, key: Key) -> Kept | None:
-        """The kept answer, its bytes with today's `Date`, when the file is still what it was; None otherwise."""
+        """The kept answer, its bytes with today's `Date`, when what it came from is still what it was (the file,
+        or the source); None otherwise."""
         kept = self._kept.get(key)
         if kept is None:
             return None
-        if time.monotonic() > kept.expires or self._signature_now(kept.path) != kept.signature:
+        source = kept.source
+        if time.monotonic() > kept.expires or (self._signature_now(kept.path) != kept.signature if source is None
+                                               else not source.current()):
             self._drop(key, kept)
             return None
         date = DATE.get()
@@ -110,13 +121,15 @@ class ReplayCache:
             kept.data = kept.data[:at] + date.encode("latin-1") + kept.data[at + len(kept.date):]
             kept.date = date
         self.hits += 1
+        if source is not None:
+            source.hit()
         return kept
 
-    def keep(self, key: Key, data: bytes, path: str, st: os.stat_result, labels: tuple[str, str, str],
-             sent: int) -> None:
+    def keep(self, key: Key, data: bytes, labels: tuple[str, str, str], sent: int, *, path: str = "",
+             st: os.stat_result | None = None, source: ReplaySource | None = None, until: float = math.inf) -> None:
         """Keep a complete 200 answer (head and body, framed by its `content-length`) made for `key` from the
-        file at `path` as `st` found it."""
-        if sent > MAX_BODY or sent == 0:
+        file at `path` as `st` found it, or from `source` (for no later than `until`, a `time.monotonic()`)."""
+        if sent > MAX_BODY or sent == 0 or (st is None) == (source is None):
             return
         end = data.find(b"\r\n\r\n")
         head = data[:end + 2].lower()
@@ -133,8 +146,8 @@ class ReplayCache:
             self._bytes -= len(old.data)
         if self._bytes + len(data) > BUDGET or len(self._kept) >= MAX_ENTRIES:
             self.clear()
-        self._kept[key] = Kept(data, date, at + 8, path, self._signature(st), labels, sent,
-                               time.monotonic() + RECHECK)
+        self._kept[key] = Kept(data, date, at + 8, path, None if st is None else self._signature(st), labels, sent,
+                               min(time.monotonic() + RECHECK, until), source)
         self._bytes += len(data)
 
     def _signature_now(self, path: str) -> Signature | None:

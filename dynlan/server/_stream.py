@@ -22,7 +22,7 @@ import trio
 
 from dynlan import SERVER_NAME
 from dynlan.config import HttpConfig
-from dynlan.http import HttpError, HttpRequest
+from dynlan.http import HttpError, HttpRequest, ReplaySource
 from dynlan.http._headers import InvalidResponseHead, trailer_fields
 from dynlan.http._streams import StreamClosed
 from dynlan.server._access import AccessLog
@@ -56,6 +56,10 @@ class StreamExchange(abc.ABC):
     """Nothing is kept on HTTP/2 and HTTP/3 (`Exchange.replayable`)."""
 
     def allow_replay(self, path: str, st: os.stat_result) -> None:
+        """Nothing to keep (`replayable` is False)."""
+        return
+
+    def allow_replay_while(self, source: ReplaySource, until: float) -> None:
         """Nothing to keep (`replayable` is False)."""
         return
 

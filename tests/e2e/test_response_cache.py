@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from dynlan.server._control import send_to_server
 from tests._server import RunningServer, run_dynlan
 
 pytestmark = pytest.mark.e2e
@@ -75,6 +76,10 @@ echo "php run " . dynlan_cache_incr('php.runs', 1);
 header('Cache-Control: public, max-age=60');
 echo "php-header run " . dynlan_cache_incr('php-header.runs', 1);
 """,
+    "kept.lua": """
+response.cache(60, {tags = {"kept"}})
+response.write("kept run " .. cache.incr("kept.runs", 1))
+""",
     "blog/one.lua": 'response.cache(60)\nresponse.write("one " .. cache.incr("one.runs", 1))\n',
     "blog/two.lua": 'response.cache(60)\nresponse.write("two " .. cache.incr("two.runs", 1))\n',
 }
@@ -113,6 +118,46 @@ def test_miss_then_hit(server: RunningServer) -> None:
     assert int(second.headers["age"]) >= 0
     assert "hit" in second.headers["cache-status"]
     assert "accept-language" in second.headers["vary"].lower()
+
+
+def stats(server: RunningServer) -> tuple[int, int]:
+    """Kept answers written, and the response cache's hits (kept answers included)."""
+    reply = send_to_server(server.port, {"op": "stats"})[0]
+    return reply["replayed"], reply["responses"]["hits"]
+
+
+def test_hits_are_kept_answers_with_their_age_until_a_purge(server: RunningServer) -> None:
+    first = get(server, "/kept")
+    stored = time.monotonic()
+    assert first.headers["x-cache"] == "MISS" and first.text == "kept run 1"
+    replayed, hits = stats(server)
+    answers = 0
+    # Over more than two seconds of Age: an answer is kept while its Age holds, then made again. The first is
+    # kept late in its second of Age 0, so an answer kept for a second from then would carry an Age gone by.
+    time.sleep(max(0.0, stored + 0.7 - time.monotonic()))
+    while time.monotonic() < stored + 2.5 or stats(server)[0] == replayed:
+        assert time.monotonic() < stored + 30, "no hit was answered with kept bytes"
+        sent = time.monotonic()
+        r = get(server, "/kept")
+        answers += 1
+        assert r.status_code == 200 and r.text == "kept run 1" and r.headers["x-cache"] == "HIT"
+        assert r.headers["etag"] == first.headers["etag"]
+        # The entry was made between `first` being sent and `stored`: its Age, asked between `sent` and now.
+        assert int(sent - stored) <= int(r.headers["age"]) <= time.monotonic() - stored + 1
+    now_replayed, now_hits = stats(server)
+    assert now_replayed > replayed
+    assert now_hits - hits == answers  # a kept answer is the cache's hit as the full path's is
+    assert get(server, "/purge?tag=kept").text == "purged 1"
+    after = get(server, "/kept")  # at once, not a second later
+    assert after.headers["x-cache"] == "MISS" and after.text == "kept run 2"
+
+
+def test_a_varying_entry_is_not_kept(server: RunningServer) -> None:
+    get(server, "/news", accept_language="de")
+    replayed = stats(server)[0]
+    for _ in range(5):
+        assert get(server, "/news", accept_language="de").headers["x-cache"] == "HIT"
+    assert stats(server)[0] == replayed
 
 
 def test_vary_header_selects_the_variant(server: RunningServer) -> None:

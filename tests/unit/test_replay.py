@@ -1,14 +1,16 @@
-"""The kept answers' store (dynlan/server/_replay.py): keys, the date, the file check, the budget."""
+"""The kept answers' store (dynlan/server/_replay.py): keys, the date, the file check, the budget, cache hits."""
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from pathlib import Path
 
 import pytest
 
-from dynlan.http import RequestReceived
+from dynlan.host._respcache import CachedResponse, CachePolicy, ResponseCache, _KeptHit
+from dynlan.http import Headers, HttpRequest, RequestReceived
 from dynlan.server import _replay
 from dynlan.server._replay import ReplayCache
 
@@ -75,7 +77,7 @@ def test_keys() -> None:
 
 def test_the_date_is_made_again_and_the_rest_kept(clock: Clock, f: File) -> None:
     cache = ReplayCache()
-    cache.keep(("http", "/a.txt", "a", ""), answer(DATE_1, b"body"), f.name, f.st, LABELS, 4)
+    cache.keep(("http", "/a.txt", "a", ""), answer(DATE_1, b"body"), LABELS, 4, path=f.name, st=f.st)
     kept = cache.get(("http", "/a.txt", "a", ""))
     assert kept is not None and kept.data == answer(DATE_1, b"body")
     clock.value = DATE_2
@@ -89,21 +91,21 @@ def test_what_is_not_kept(clock: Clock, f: File) -> None:
     for data in (answer(DATE_1, b"body", b"connection: close\r\n"), answer(DATE_1, b"body", b"set-cookie: a=b\r\n"),
                  answer(DATE_2, b"body"),  # made in another second than the keeper's
                  b"HTTP/1.1 200 OK\r\ndate: " + DATE_1.encode() + b"\r\ntransfer-encoding: chunked\r\n\r\n4\r\nbody\r\n0\r\n\r\n"):
-        cache.keep(("http", "/a.txt", "a", ""), data, f.name, f.st, LABELS, 4)
+        cache.keep(("http", "/a.txt", "a", ""), data, LABELS, 4, path=f.name, st=f.st)
         assert cache.get(("http", "/a.txt", "a", "")) is None
-    cache.keep(("http", "/a.txt", "a", ""), answer(DATE_1, b"x" * (_replay.MAX_BODY + 1)), f.name, f.st, LABELS,
-               _replay.MAX_BODY + 1)
+    cache.keep(("http", "/a.txt", "a", ""), answer(DATE_1, b"x" * (_replay.MAX_BODY + 1)), LABELS,
+               _replay.MAX_BODY + 1, path=f.name, st=f.st)
     assert cache.get(("http", "/a.txt", "a", "")) is None
 
 
 def test_a_changed_file_or_an_old_answer_is_dropped(clock: Clock, f: File, monkeypatch: pytest.MonkeyPatch) -> None:
     cache = ReplayCache()
     key = ("http", "/a.txt", "a", "")
-    cache.keep(key, answer(DATE_1, b"body"), f.name, f.st, LABELS, 4)
+    cache.keep(key, answer(DATE_1, b"body"), LABELS, 4, path=f.name, st=f.st)
     f.path.write_bytes(b"other")
     assert cache.get(key) is None
     f.path.write_bytes(b"body")
-    cache.keep(key, answer(DATE_1, b"body"), f.name, f.stat(), LABELS, 4)
+    cache.keep(key, answer(DATE_1, b"body"), LABELS, 4, path=f.name, st=f.stat())
     later = time.monotonic() + _replay.RECHECK + 1
     monkeypatch.setattr(time, "monotonic", lambda: later)
     assert cache.get(key) is None
@@ -113,7 +115,7 @@ def test_the_budget_bounds_what_is_kept(clock: Clock, f: File, monkeypatch: pyte
     monkeypatch.setattr(_replay, "BUDGET", 1000)
     cache = ReplayCache()
     for i in range(20):
-        cache.keep(("http", f"/{i}", "a", ""), answer(DATE_1, b"b" * 100), f.name, f.st, LABELS, 100)
+        cache.keep(("http", f"/{i}", "a", ""), answer(DATE_1, b"b" * 100), LABELS, 100, path=f.name, st=f.st)
     assert cache._bytes <= 1000  # noqa: SLF001 - the bound itself
     assert cache.get(("http", "/19", "a", "")) is not None
 
@@ -122,6 +124,35 @@ def test_the_number_of_answers_is_bounded(clock: Clock, f: File, monkeypatch: py
     monkeypatch.setattr(_replay, "MAX_ENTRIES", 10)
     cache = ReplayCache()
     for i in range(25):
-        cache.keep(("http", f"/a.txt?{i}", "a", ""), answer(DATE_1, b"body"), f.name, f.st, LABELS, 4)
+        cache.keep(("http", f"/a.txt?{i}", "a", ""), answer(DATE_1, b"body"), LABELS, 4, path=f.name, st=f.st)
         assert len(cache._kept) <= 10  # noqa: SLF001 - the bound itself
     assert cache.get(("http", "/a.txt?24", "a", "")) is not None
+
+
+def test_a_cache_hit_stands_while_its_entry_is_fresh_and_in_the_cache(clock: Clock) -> None:
+    now = [100.0]
+    responses = ResponseCache(clock=lambda: now[0])
+    request_c = HttpRequest("GET", "/c", "/c", "", Headers([("host", "a")]), "1.1", "http", "a", None, "r1")
+    key = ("http", "/c", "a", "")
+    replay = ReplayCache()
+
+    def keep(until: float = math.inf) -> CachedResponse:
+        entry = responses.store("s", request_c, CachePolicy(10.0, tags=("t",)), 200, [], b"body")
+        assert entry is not None
+        replay.keep(key, answer(DATE_1, b"body"), LABELS, 4, source=_KeptHit(responses, entry), until=until)
+        return entry
+
+    entry = keep()
+    assert replay.get(key) is not None and replay.get(key) is not None
+    assert entry.hits == 2 and responses.hits == 2  # each kept answer is the cache's hit
+    assert responses.purge("s", tag="t") == 1
+    assert replay.get(key) is None  # purged: the next request takes the full path
+    keep()
+    assert responses.store("s", request_c, CachePolicy(10.0), 200, [], b"new") is not None
+    assert replay.get(key) is None  # stored again: the kept answer's entry is gone
+    keep()
+    assert replay.get(key) is not None
+    now[0] += 10  # no longer fresh
+    assert replay.get(key) is None
+    keep(until=time.monotonic() - 1)  # its Age changed
+    assert replay.get(key) is None
