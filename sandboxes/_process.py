@@ -259,7 +259,9 @@ async def spawn(argv: Sequence[str], *, cwd: str, env: dict[str, str] | None = N
         _started.add(proc.pid)
         if not early:
             try:
-                _limit(proc.pid, limits)
+                # In a thread: moving a process into a cgroup waits in the kernel for milliseconds (an RCU grace
+                # period), which would stall every request of this server.
+                await trio.to_thread.run_sync(_limit, proc.pid, limits)
             except OSError:
                 # It ended already, or cannot be confined: it never gets work.
                 kill_group(proc)
