@@ -109,6 +109,10 @@ class ProcessPool:
         self._spares: list[Worker] = []
         """Successors started and not yet needed: one takes the place of the next worker that retires."""
         self._spares_starting = 0
+        self._spare_done = trio.Event()
+        """Set (and made anew) each time a successor's start ends, well or not: what a lease waiting for one waits on."""
+        self._waiting = 0
+        """Leases waiting for a successor that is starting (it goes to them rather than to the spares)."""
         self._closed = False
         self.stats: dict[str, int] = {"started": 0, "replaced": 0, "recycled": 0, "killed": 0, "strays": 0,
                                       "stopped_idle": 0, "spares": 0}
@@ -144,20 +148,40 @@ class ProcessPool:
             self._nursery.start_soon(self._start_spare)
 
     async def _start_spare(self) -> None:
+        worker = None
         try:
             worker = await self._new_worker()
         except PoolError as exc:
             log.warning("a successor for a worker could not be started: %s", exc)
-            return
         finally:
             self._spares_starting -= 1
-        self.stats["spares"] += 1
-        worker.idle_since = trio.current_time()
-        if self._closed:
+            if worker is not None:
+                self.stats["spares"] += 1
+                worker.idle_since = trio.current_time()
+                if not self._closed:
+                    # A lease waiting for it (its worker retired before it was ready) takes it from the idle ones.
+                    (self._idle if self._waiting else self._spares).append(worker)
+            self._spare_done.set()
+            self._spare_done = trio.Event()
+        if worker is not None and self._closed:
             self._retire(worker)
             await self._reap(worker)
-        else:
-            self._spares.append(worker)
+
+    async def _take(self) -> Worker:
+        """A worker for a lease that holds a slot: an idle one; else a successor, ready or still starting (a
+        recycled worker's place is taken by it: no process is started for the same place twice); else a new one."""
+        while not self._idle:
+            if self._spares:
+                return self._spares.pop()
+            if not self._spares_starting:
+                return await self._new_worker()
+            done = self._spare_done
+            self._waiting += 1
+            try:
+                await done.wait()
+            finally:
+                self._waiting -= 1
+        return self._idle.pop()
 
     @staticmethod
     async def _reap(worker: Worker) -> None:
@@ -275,7 +299,7 @@ class _Lease:
             return self._worker
         await slots.acquire()
         try:
-            self._worker = pool._idle.pop() if pool._idle else await pool._new_worker()
+            self._worker = await pool._take()
         except BaseException:
             slots.release()
             raise

@@ -98,3 +98,44 @@ async def test_without_a_nursery_a_recycled_worker_is_replaced_when_next_leased(
         assert pool.statistics()["spares"] == 0
     finally:
         await pool.aclose()
+
+
+class GatedStarts(Starts):
+    """Starts whose second (the first worker's successor) waits for the test to open the gate."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+        self.gate = trio.Event()
+
+    async def __call__(self) -> trio.Process:
+        self.calls += 1
+        if self.calls == 2:
+            await self.gate.wait()
+        return await super().__call__()
+
+
+async def test_a_lease_waits_for_the_successor_still_starting_rather_than_start_another() -> None:
+    starts = GatedStarts()
+    async with trio.open_nursery() as nursery:
+        pool = ProcessPool(starts, size=1, max_requests=10, nursery=nursery)
+        try:
+            first = await _serve(pool, 10)  # the 9th starts the successor, held at the gate; the 10th retires
+            assert set(first) == {starts.procs[0].pid} and starts.calls == 2
+            served: list[int] = []
+            done = trio.Event()
+
+            async def one() -> None:
+                served.extend(await _serve(pool, 1))
+                done.set()
+
+            nursery.start_soon(one)
+            await trio.testing.wait_all_tasks_blocked()
+            assert served == [] and starts.calls == 2  # waiting for the successor: no third process
+            starts.gate.set()
+            with trio.fail_after(60):  # a bound for a broken pool, not a timing
+                await done.wait()
+            assert served == [starts.procs[1].pid] and starts.calls == 2
+            assert pool.workers == 1 and pool.statistics()["spares"] == 1
+        finally:
+            await pool.aclose()
