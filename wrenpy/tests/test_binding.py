@@ -42,7 +42,7 @@ def test_write_and_error_callbacks() -> None:
         'System.print(1)\nFiber.abort("no")', write=written.append, error=errors.append
     )
     assert result is InterpretResult.RUNTIME_ERROR
-    assert written == ["1", "\n"]
+    assert written == ["1\n"]  # a line is one write (one call into the host)
     assert [(e.type, e.message) for e in errors] == [
         (ErrorType.RUNTIME, "no"),
         (ErrorType.STACK_TRACE, "(script)"),
@@ -63,7 +63,7 @@ def test_module_variables_persist_between_interprets() -> None:
     with VM() as vm:
         assert vm.interpret("m", "var x = 41") is InterpretResult.SUCCESS
         assert vm.interpret("m", "x = x + 1\nSystem.print(x)") is InterpretResult.SUCCESS
-        assert vm.output == ["42", "\n"]
+        assert vm.output == ["42\n"]
         assert vm.has_module("m") and vm.has_variable("m", "x")
         assert not vm.has_variable("m", "nope")
 
@@ -166,7 +166,7 @@ System.print(Fiber.new { Ext.boom() }.try())
 Ext.boom()
 """
         assert vm.interpret("main", source) is InterpretResult.RUNTIME_ERROR
-        assert vm.output[:4] == ["42", "\n", "ValueError: bad input", "\n"]
+        assert vm.output[:2] == ["42\n", "ValueError: bad input\n"]
         assert vm.errors[0].message == "ValueError: bad input"
 
 
@@ -212,7 +212,7 @@ var keep = Point.new(7, 8)
 System.print(keep.x)
 """
     assert vm.interpret("main", source) is InterpretResult.SUCCESS
-    assert vm.output == ["7", "\n"]
+    assert vm.output == ["7\n"]
     vm.collect_garbage()
     assert len(finalized) == 10
     vm.close()
@@ -230,7 +230,7 @@ def test_module_callbacks_and_resolution_errors() -> None:
             vm.interpret("main", 'import "lib" for Answer\nSystem.print(Answer)')
             is InterpretResult.SUCCESS
         )
-        assert vm.output == ["42", "\n"]
+        assert vm.output == ["42\n"]
         assert vm.interpret("main", 'import "bad"') is InterpretResult.RUNTIME_ERROR
         assert vm.errors[0].message == "Could not resolve module 'bad' imported from 'main'."
         assert vm.interpret("main", 'import "missing"') is InterpretResult.RUNTIME_ERROR
@@ -241,7 +241,7 @@ def test_builtin_modules() -> None:
     with VM() as vm:
         source = 'import "random" for Random\nimport "meta" for Meta\nSystem.print(Random.new(1).int(5) < 5)\nSystem.print(Meta.compileExpression("1 + 2").call())'
         assert vm.interpret("main", source) is InterpretResult.SUCCESS
-        assert vm.output == ["true", "\n", "3", "\n"]
+        assert vm.output == ["true\n", "3\n"]
 
 
 def test_instruction_budget() -> None:
@@ -283,7 +283,7 @@ def test_many_vms_are_independent() -> None:
         vm.interpret("main", f"var x = {i}")
     for i, vm in enumerate(vms):
         vm.interpret("main", "System.print(x)")
-        assert vm.output == [str(i), "\n"]
+        assert vm.output == [str(i) + "\n"]
         vm.close()
 
 
@@ -306,12 +306,12 @@ def test_suspend_and_resume_fiber() -> None:
     with VM() as vm:
         source = 'var F = Fiber.new {\n  System.print("a")\n  Fiber.suspend()\n  System.print("b")\n}\nF.call()\n'
         assert vm.interpret("main", source) is InterpretResult.SUCCESS
-        assert vm.output == ["a", "\n"]
+        assert vm.output == ["a\n"]
         vm.ensure_slots(1)
         vm.get_variable("main", "F", 0)
         with vm.make_call_handle("call()") as call:
             assert vm.call(call) is InterpretResult.SUCCESS
-        assert vm.output == ["a", "\n", "b", "\n"]
+        assert vm.output == ["a\n", "b\n"]
 
 
 def test_slices_pause_and_resume_with_other_code_in_between() -> None:
@@ -327,7 +327,7 @@ def test_slices_pause_and_resume_with_other_code_in_between() -> None:
                 result = vm.resume(fiber)
         assert result is InterpretResult.SUCCESS, vm.errors
         assert pauses > 10
-        assert vm.output == ["1", "\n"] * pauses + ["5000050000", "\n"]
+        assert vm.output == ["1\n"] * pauses + ["5000050000\n"]
         vm.set_slice(None)
         assert vm.interpret("once", "for (i in 1..100000) {}") is InterpretResult.SUCCESS
 
@@ -384,7 +384,7 @@ make.call(100000).call()
 System.print(depth)
 """
         assert vm.interpret("main", source) is InterpretResult.SUCCESS
-        assert vm.output == ["100001", "\n"]
+        assert vm.output == ["100001\n"]
 
 
 def test_closed_vm_and_garbage() -> None:
