@@ -7,7 +7,7 @@ installed; `VM` is the entry point::
 
     with wrenpy.VM() as vm:
         vm.interpret("main", 'System.print("hello")')
-        print(vm.output)  # ['hello', '\\n']
+        print(vm.output)  # ['hello\\n']
 
 See the README for the whole API: configuration, handles and calls, slots,
 foreign methods and classes, instruction and memory budgets, slices.

@@ -155,10 +155,19 @@ static ObjModule* ensure_module(WrenVM* vm, Value name) {
   if (vm->modules == NULL) vm->modules = wren_new_map(vm);
   wren_map_set(vm, vm->modules, name, OBJ_VAL(module));
   wren_pop_root(vm);
+  /* Core's variables are every module's first ones: copied in two blocks, their names shared (strings do not
+     change), rather than defined one by one (a search and a new string each, for every module made). */
   ObjModule* core = vm->coreModule;
-  for (int i = 0; i < core->variables.count; i++) {
-    wren_define_variable(vm, module, core->variableNames.data[i]->value,
-                         core->variableNames.data[i]->length, core->variables.data[i]);
+  int count = core->variables.count;
+  if (count > 0) {
+    Value* values = (Value*)wren_reallocate(vm, NULL, 0, sizeof(Value) * (size_t)count);
+    memcpy(values, core->variables.data, sizeof(Value) * (size_t)count);
+    module->variables.data = values;
+    module->variables.count = module->variables.capacity = count;
+    ObjString** names = (ObjString**)wren_reallocate(vm, NULL, 0, sizeof(ObjString*) * (size_t)count);
+    memcpy(names, core->variableNames.data, sizeof(ObjString*) * (size_t)count);
+    module->variableNames.data = names;
+    module->variableNames.count = module->variableNames.capacity = count;
   }
   return module;
 }
