@@ -1,8 +1,10 @@
 """Wren pages (`.wren`) on DynLan's own Wren VM: one VM per worker, fresh modules per request.
 
-A page is compiled into a module of its own (`page#N`), with the host API
+A page runs in a module of its own (`page#N`), with the host API
 (`_prelude.wren`, module "dynlan") imported on an added first line; its top
-level runs once per request. Site modules it imports (`import "./_lib/x"`) are
+level runs once per request. It is compiled once, while its file is unchanged
+(a template, `VM.compile_template`), and each request runs a copy of it in its
+fresh module (`VM.interpret_template`): its variables and functions. Site modules it imports (`import "./_lib/x"`) are
 compiled for the request too, under a name of their own (`/site/_lib/x#N`). The
 request's modules are removed when it ends, so nothing a request defines (a
 variable, a class static, a fiber, a closure) is reachable from another request.
@@ -49,6 +51,8 @@ from dynlan.runtimes._interface import Availability, RuntimeConfig, check_site_o
 log = logging.getLogger("dynlan.wren")
 
 PRELUDE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_prelude.wren")
+MAX_TEMPLATES = 4096
+"""Pages kept compiled; past this, all are dropped and compiled again as they are asked for."""
 IMPORT_LINE = "import \"dynlan\" for Request, Response, Cache, Session, Fs, Log, Json, Http, Template, Host, WebSocket, Channel, EventStream\n"
 """Added above every page: the host API without an import (line numbers are shifted back)."""
 MAP_TAG = "\0map"
@@ -156,6 +160,8 @@ class WrenRuntime:
         self._modules: dict[str, _Module] = {}
         """The modules of the runs in flight, by name."""
         self._sources: dict[tuple[str, str], tuple[float, int, str]] = {}
+        self._templates: dict[str, tuple[str, Any]] = {}
+        """Each page's compiled source (`VM.compile_template`), with the source it was compiled from."""
         self.stats: dict[str, int] = {"requests": 0, "errors": 0, "suspends": 0, "slices": 0, "imports": 0}
 
     # -- lifecycle ----------------------------------------------------------------
@@ -203,6 +209,7 @@ class WrenRuntime:
 
     async def aclose(self) -> None:
         if self.vm is not None:
+            self._forget_templates()
             self._transfer_call.release()
             self.vm.close()
             self.vm = None
@@ -360,7 +367,7 @@ class WrenRuntime:
         run = self._open(ctx)
         try:
             # No lock around the VM: a step never awaits, so no other task runs in the middle of one.
-            self._step(run, functools.partial(self._interpret, run.module, run.source))
+            self._step(run, functools.partial(self._interpret, run.module, run.ctx.page, run.source))
             if run.fiber is None:
                 self._finish(run)
         except BaseException:
@@ -439,8 +446,27 @@ class WrenRuntime:
         vm.set_slot(1, answer)
         return vm.call(self._transfer_call)
 
-    def _interpret(self, module: str, source: str) -> Any:
-        return self.vm.interpret(module, source)
+    def _interpret(self, module: str, page: str, source: str) -> Any:
+        """Run the page's source in `module`: compiled when first run and when its source changed, else copied."""
+        from wrenpy._binding import InterpretResult
+
+        vm = self.vm
+        template = self._templates.get(page)
+        if template is None or template[0] is not source:
+            handle = vm.compile_template(module, source)
+            if handle is None:
+                return InterpretResult.COMPILE_ERROR  # reported under `module`, as interpreting it reports them
+            if template is not None:
+                template[1].release()
+            elif len(self._templates) >= MAX_TEMPLATES:
+                self._forget_templates()
+            template = self._templates[page] = (source, handle)
+        return vm.interpret_template(module, template[1])
+
+    def _forget_templates(self) -> None:
+        for _, handle in self._templates.values():
+            handle.release()
+        self._templates.clear()
 
     def _step(self, run: _Run, go: Any) -> None:
         """Run the page until it ends, fails, suspends for I/O or pauses at the end of a slice.

@@ -51,6 +51,31 @@ while (Cache.get("release-" + key) == null && i < 3000) {
 System.print("held %(victimVariableXYZ)")
 """
 
+KEEP = """\
+// One page, compiled once: each request runs a copy, with classes, statics and module variables of its own.
+class Keep {
+  static put(x) { __x = x }
+  static take { __x }
+}
+class Held is Keep {
+  construct new(x) { _x = x }
+  x { _x }
+}
+var before = Keep.take
+var mine = Request.query["v"] == "secret" ? Fs.read("_secret.txt") : Request.query["v"]
+Keep.put(Held.new(mine))
+var key = Request.query["k"]
+if (key != null) {
+  Cache.set("started-" + key, 1)
+  var i = 0
+  while (Cache.get("release-" + key) == null && i < 3000) {
+    Host.sleep(0.005)
+    i = i + 1
+  }
+}
+System.print("before %(before) kept %(Keep.take.x)")
+"""
+
 BOX = """\
 class Box {
   static put(x) { __x = x }
@@ -245,7 +270,7 @@ def sites(tmp_path_factory: pytest.TempPathFactory) -> Path:
     box = str(b / "_lib" / "box")
     pages = {
         b: {"flag": FLAG, "victim": VICTIM, "hold": HOLD, "stash": STASH, "take": TAKE, "probe": PROBE,
-            "print": PRINT, "hello": 'System.print("hello from b")\n', "_lib/box": BOX},
+            "print": PRINT, "hello": 'System.print("hello from b")\n', "_lib/box": BOX, "keep": KEEP},
         a: {"flag": FLAG, "grab": GRAB, "install": INSTALL, "collect": COLLECT, "modvars": MODVARS,
             "imports": IMPORTS.replace("{box}", box), "direct": DIRECT, "print": PRINT, "shared": SHARED},
     }
@@ -397,3 +422,15 @@ def test_print_goes_to_the_response_of_the_request_that_prints(server: RunningSe
     for (_, [r]), tag in zip(runs, "ABCD", strict=True):
         assert r.status_code == 200
         assert r.text == "".join(f"{tag}{i}\n" for i in range(100))
+
+
+def test_requests_of_one_page_each_run_their_own_copy_of_it(server: RunningServer) -> None:
+    # The page is compiled once (a template) and each request runs a copy: one in flight with the secret in a
+    # class static and a module variable is not seen by the next requests of the same page.
+    held = in_background(server, "b.test", "/keep", v="secret", k="keep")
+    wait_flag(server, "b.test", "started-keep")
+    others = [get(server, "b.test", "/keep", v=f"other{i}") for i in range(3)]
+    get(server, "b.test", "/flag", set="release-keep")
+    held[0].join(60)
+    assert [(r.status_code, r.text) for r in others] == [(200, f"before null kept other{i}\n") for i in range(3)]
+    assert [(r.status_code, r.text) for r in held[1]] == [(200, f"before null kept {SECRET}\n")]

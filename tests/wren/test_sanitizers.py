@@ -8,6 +8,7 @@ it; any sanitizer report (memory error, undefined behaviour, leak) fails.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import threading
@@ -129,6 +130,28 @@ def test_suite_scripts_run_the_same_in_slices(runner: Path) -> None:
         name = str(script.relative_to(ROOT))
         assert_clean(in_slices, name)
         assert in_slices == whole, name
+
+
+IMPORTS_SCRIPT = re.compile(r'import\s+"(?!meta"|random")')
+"""An import of another script (the built-in modules hold nothing a run changes)."""
+
+
+def test_suite_scripts_run_the_same_from_a_template(runner: Path) -> None:
+    # Compiled once and run three times, each in a fresh module, with garbage collected between runs (how the
+    # server runs a page): each run prints what the script alone prints. Scripts that import other scripts are
+    # left out: an imported module stays loaded, and its top level runs in the first run only.
+    scripts = [s for s in _suite_scripts() if not IMPORTS_SCRIPT.search(s.read_text(errors="replace"))]
+    with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
+        plain = list(pool.map(lambda s: run_script(runner, s, ROOT), scripts))
+        template = list(pool.map(lambda s: run_script(runner, s, ROOT, {"WREN_TEMPLATE": "3"}), scripts))
+    for script, once, thrice in zip(scripts, plain, template, strict=True):
+        name = str(script.relative_to(ROOT))
+        assert_clean(thrice, name)
+        assert thrice.returncode == once.returncode, name
+        if once.returncode == 65:
+            assert thrice == once, name  # a compile error: reported once, nothing runs
+        else:
+            assert (thrice.stdout, thrice.stderr) == (once.stdout * 3, once.stderr * 3), name
 
 
 STRESS: dict[str, tuple[str, dict[str, str]]] = {

@@ -275,6 +275,39 @@ class VM:
         mod = module.encode()
         return self._run(lambda: int(lib.wren_interpret(vm, mod, data)))
 
+    def compile_template(self, module: str, source: str | bytes) -> Handle | None:
+        """Compiles `source` once, as `interpret(module, source)` would (its compile errors are reported under
+        `module`), without running it or keeping a module: a template for `interpret_template`. None when it does
+        not compile (or `module` exists)."""
+        vm = self._enter()
+        data = source.encode() if isinstance(source, str) else source
+        if b"\0" in data:
+            data = data.split(b"\0", 1)[0]
+        mod = module.encode()
+        self._running = True
+        try:
+            ptr = lib.wren_compile_template(vm, mod, data)
+        finally:
+            self._running = False
+        pending, self._pending = self._pending, None
+        if pending is not None and not isinstance(pending, Exception):
+            if ptr != ffi.NULL:
+                lib.wren_release_handle(vm, ptr)
+            raise pending
+        if ptr == ffi.NULL:
+            return None
+        handle = Handle(self, ptr)
+        self._handles.add(handle)
+        return handle
+
+    def interpret_template(self, module: str, template: Handle) -> InterpretResult:
+        """Runs a template (`compile_template`) in a new module `module`, as `interpret(module, source)` would run
+        its source, without compiling it again: each run has its own copy of the module's variables and code."""
+        vm = self._enter()
+        ptr = template._raw(self)
+        mod = module.encode()
+        return self._run(lambda: int(lib.wren_interpret_template(vm, mod, ptr)))
+
     def make_call_handle(self, signature: str) -> Handle:
         """A handle for calling a method, e.g. `"update(_,_)"`."""
         ptr = lib.wren_make_call_handle(self._ptr(), signature.encode())

@@ -42,6 +42,8 @@ WrenVM* dl_new_vm(size_t initialHeapSize, size_t minHeapSize, int heapGrowthPerc
 int wren_free_vm(WrenVM* vm);
 void wren_collect_garbage(WrenVM* vm);
 WrenInterpretResult wren_interpret(WrenVM* vm, const char* module, const char* source);
+WrenHandle* wren_compile_template(WrenVM* vm, const char* module, const char* source);
+WrenInterpretResult wren_interpret_template(WrenVM* vm, const char* module, WrenHandle* template);
 WrenHandle* wren_make_call_handle(WrenVM* vm, const char* signature);
 WrenInterpretResult wren_call(WrenVM* vm, WrenHandle* method);
 void wren_release_handle(WrenVM* vm, WrenHandle* handle);

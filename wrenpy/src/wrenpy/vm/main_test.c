@@ -116,6 +116,17 @@ static void error_fn(WrenVM* vm, WrenErrorType type, const char* module, int lin
   }
 }
 
+/* Runs a paused fiber on until it ends, collecting garbage now and then while it is paused. */
+static WrenInterpretResult finish(WrenVM* vm, WrenInterpretResult result) {
+  for (long pauses = 1; result == WREN_RESULT_PAUSED; pauses++) {
+    WrenHandle* fiber = wren_get_slot_handle(vm, 0);
+    if (pauses % 64 == 0) wren_collect_garbage(vm);
+    result = wren_resume(vm, fiber);
+    wren_release_handle(vm, fiber);
+  }
+  return result;
+}
+
 int main(int argc, char** argv) {
   if (argc != 2) {
     fprintf(stderr, "Usage: wren_test FILE\n");
@@ -152,12 +163,27 @@ int main(int argc, char** argv) {
      and then while the fiber is paused. The output must not change. */
   const char* slice = getenv("WREN_SLICE");
   if (slice != NULL) wren_set_slice(vm, strtoll(slice, NULL, 10));
-  WrenInterpretResult result = wren_interpret(vm, module, source);
-  for (long pauses = 1; result == WREN_RESULT_PAUSED; pauses++) {
-    WrenHandle* fiber = wren_get_slot_handle(vm, 0);
-    if (pauses % 64 == 0) wren_collect_garbage(vm);
-    result = wren_resume(vm, fiber);
-    wren_release_handle(vm, fiber);
+  /* WREN_TEMPLATE=N: compile the file once (a template) and run it N times, each in a fresh module of the
+     same name, collecting garbage between runs, as the server runs pages. Each run's output must be the
+     file's. */
+  const char* runs = getenv("WREN_TEMPLATE");
+  WrenInterpretResult result;
+  if (runs == NULL) {
+    result = finish(vm, wren_interpret(vm, module, source));
+  } else {
+    WrenHandle* template = wren_compile_template(vm, module, source);
+    result = WREN_RESULT_COMPILE_ERROR;
+    if (template != NULL) {
+      long count = strtol(runs, NULL, 10);
+      for (long i = 0; i < count; i++) {
+        if (i > 0) {
+          wren_remove_module(vm, module);
+          wren_collect_garbage(vm);
+        }
+        result = finish(vm, wren_interpret_template(vm, module, template));
+      }
+      wren_release_handle(vm, template);
+    }
   }
   fflush(stdout);
   wren_free_vm(vm);

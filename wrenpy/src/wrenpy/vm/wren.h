@@ -121,6 +121,12 @@ WrenVM* wren_new_vm(const WrenConfiguration* config);
 int wren_free_vm(WrenVM* vm);
 void wren_collect_garbage(WrenVM* vm);
 WrenInterpretResult wren_interpret(WrenVM* vm, const char* module, const char* source);
+/* Compiles `source` once, as a module named `module` would be (compile errors are reported under that name),
+   without running it or keeping the module: NULL on a compile error, or if `module` exists. */
+WrenHandle* wren_compile_template(WrenVM* vm, const char* module, const char* source);
+/* Runs a template in a new module named `module`, as `wren_interpret` would run its source there: the module's
+   variables and functions are the template's, copied (nothing a run does reaches the template or another run). */
+WrenInterpretResult wren_interpret_template(WrenVM* vm, const char* module, WrenHandle* template);
 
 WrenHandle* wren_make_call_handle(WrenVM* vm, const char* signature);
 WrenInterpretResult wren_call(WrenVM* vm, WrenHandle* method);

@@ -1168,6 +1168,108 @@ WrenInterpretResult wren_interpret(WrenVM* vm, const char* module, const char* s
   return run_closure(vm, closure);
 }
 
+static WrenHandle* make_handle(WrenVM* vm, Value value);
+
+/* ---- templates: a module compiled once, run many times in fresh modules ---- */
+
+/* A copy of `src` (and of the functions it holds as constants) whose module is `module`. Code and constants are
+   copied, not shared: binding a method to its class writes into both (field offsets, the superclass). */
+static ObjFn* clone_fn(WrenVM* vm, ObjFn* src, ObjModule* module) {
+  ObjFn* fn = wren_new_fn(vm, module, src->maxSlots);
+  wren_push_root(vm, &fn->obj);
+  fn->numUpvalues = src->numUpvalues;
+  fn->arity = src->arity;
+  fn->isMethod = src->isMethod;
+  fn->fieldBase = src->fieldBase;
+  if (src->name != NULL) {
+    size_t size = strlen(src->name) + 1;
+    fn->name = (char*)wren_reallocate(vm, NULL, 0, size);
+    memcpy(fn->name, src->name, size);
+  }
+  if (src->code.count > 0) {
+    fn->code.data = ALLOCATE_ARRAY(vm, uint8_t, src->code.count);
+    memcpy(fn->code.data, src->code.data, (size_t)src->code.count);
+    fn->code.count = fn->code.capacity = src->code.count;
+  }
+  if (src->lines.count > 0) {
+    fn->lines.data = ALLOCATE_ARRAY(vm, int, src->lines.count);
+    memcpy(fn->lines.data, src->lines.data, sizeof(int) * (size_t)src->lines.count);
+    fn->lines.count = fn->lines.capacity = src->lines.count;
+  }
+  if (src->constants.count > 0) {
+    fn->constants.data = ALLOCATE_ARRAY(vm, Value, src->constants.count);
+    fn->constants.capacity = src->constants.count;
+    for (int i = 0; i < src->constants.count; i++) {
+      Value constant = src->constants.data[i];
+      /* Counted as it is filled: a collection while a nested function is copied sees the filled part only. */
+      fn->constants.data[i] = IS_FN(constant) ? OBJ_VAL(clone_fn(vm, AS_FN(constant), module)) : constant;
+      fn->constants.count = i + 1;
+    }
+  }
+  wren_pop_root(vm);
+  return fn;
+}
+
+WrenHandle* wren_compile_template(WrenVM* vm, const char* module, const char* source) {
+  if (vm->inInterpreter || module == NULL || wren_has_module(vm, module)) return NULL;
+  ObjClosure* closure = wren_compile_source(vm, module, source, false, true);
+  if (closure != NULL) wren_push_root(vm, &closure->obj);
+  /* The template's module is nobody's to import or run: only copies of it are. */
+  wren_remove_module(vm, module);
+  if (closure == NULL) return NULL;
+  WrenHandle* handle = make_handle(vm, OBJ_VAL(closure->fn));
+  wren_pop_root(vm);
+  return handle;
+}
+
+WrenInterpretResult wren_interpret_template(WrenVM* vm, const char* module, WrenHandle* template) {
+  if (vm->inInterpreter || module == NULL || !IS_FN(template->value) || wren_has_module(vm, module)) {
+    return WREN_RESULT_RUNTIME_ERROR;
+  }
+  ObjFn* top = AS_FN(template->value);
+  ObjModule* source = top->module;
+  Value name = wren_new_string(vm, module);
+  wren_push_root(vm, AS_OBJ(name));
+  ObjModule* target = ensure_module(vm, name);
+  wren_pop_root(vm);
+  /* The new module starts with core's variables, as the template's did when it was compiled; then come the
+     template's own, as compiling left them (the code refers to variables by their place in this list). */
+  int base = target->variables.count;
+  if (base > source->variables.count) {
+    wren_remove_module(vm, module);
+    return WREN_RESULT_RUNTIME_ERROR;
+  }
+  for (int i = 0; i < base; i++) {
+    ObjString* a = target->variableNames.data[i];
+    ObjString* b = source->variableNames.data[i];
+    if (a != b && (a->length != b->length || memcmp(a->value, b->value, a->length) != 0)) {
+      wren_remove_module(vm, module);
+      return WREN_RESULT_RUNTIME_ERROR;
+    }
+  }
+  int count = source->variables.count;
+  if (count > base) {
+    target->variables.data = (Value*)wren_reallocate(vm, target->variables.data,
+                                                     sizeof(Value) * (size_t)target->variables.capacity,
+                                                     sizeof(Value) * (size_t)count);
+    target->variables.capacity = count;
+    memcpy(target->variables.data + base, source->variables.data + base, sizeof(Value) * (size_t)(count - base));
+    target->variables.count = count;
+    target->variableNames.data = (ObjString**)wren_reallocate(
+        vm, target->variableNames.data, sizeof(ObjString*) * (size_t)target->variableNames.capacity,
+        sizeof(ObjString*) * (size_t)count);
+    target->variableNames.capacity = count;
+    memcpy(target->variableNames.data + base, source->variableNames.data + base,
+           sizeof(ObjString*) * (size_t)(count - base));
+    target->variableNames.count = count;
+  }
+  ObjFn* fn = clone_fn(vm, top, target);
+  wren_push_root(vm, &fn->obj);
+  ObjClosure* closure = wren_new_closure(vm, fn);
+  wren_pop_root(vm);
+  return run_closure(vm, closure);
+}
+
 /* ---- handles ---------------------------------------------------------- */
 
 static WrenHandle* make_handle(WrenVM* vm, Value value) {
