@@ -278,11 +278,9 @@ class ProcessPool:
         return {**self.stats, "workers": len(self._all), "idle": len(self._idle) + len(self._spares)}
 
 
-
-
 class _Lease:
     """One request's hold on a worker: a free slot and an idle worker are taken without a trip through trio's
-    scheduler (most requests); otherwise the lease waits for a slot, and starts a worker if none is idle."""
+    scheduler (most requests); otherwise the lease waits for a slot, then for a worker (`ProcessPool._take`)."""
 
     __slots__ = ("_pool", "_worker")
 
