@@ -484,6 +484,9 @@ class H1Connection:
         """Answer with a kept answer's bytes; logged and counted as the full path would."""
         request = self._request(event)
         self.responded = True
+        replay = self.replay
+        assert replay is not None
+        replay.used(kept)
         try:
             await self.send(kept.data)
         except (trio.BrokenResourceError, trio.ClosedResourceError):

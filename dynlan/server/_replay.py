@@ -120,10 +120,13 @@ class ReplayCache:
             at = kept.date_at
             kept.data = kept.data[:at] + date.encode("latin-1") + kept.data[at + len(kept.date):]
             kept.date = date
-        self.hits += 1
-        if source is not None:
-            source.hit()
         return kept
+
+    def used(self, kept: Kept) -> None:
+        """A request was answered with `kept`: counted here, and by its source as the full path would count it."""
+        self.hits += 1
+        if kept.source is not None:
+            kept.source.hit()
 
     def keep(self, key: Key, data: bytes, labels: tuple[str, str, str], sent: int, *, path: str = "",
              st: os.stat_result | None = None, source: ReplaySource | None = None, until: float = math.inf) -> None:
