@@ -4,9 +4,11 @@ A page runs in a module of its own (`page#N`), with the host API
 (`_prelude.wren`, module "dynlan") imported on an added first line; its top
 level runs once per request. It is compiled once, while its file is unchanged
 (a template, `VM.compile_template`), and each request runs a copy of it in its
-fresh module (`VM.interpret_template`): its variables and functions. Site modules it imports (`import "./_lib/x"`) are
-compiled for the request too, under a name of their own (`/site/_lib/x#N`). The
-request's modules are removed when it ends, so nothing a request defines (a
+fresh module (`VM.interpret_template`): its variables and functions. Site
+modules it imports (`import "./_lib/x"`) are imported for the request too, under
+a name of their own (`/site/_lib/x#N`): compiled from their source the first
+time, and from a template made once that run has ended after that
+(`Config.load_template`). The request's modules are removed when it ends, so nothing a request defines (a
 variable, a class static, a fiber, a closure) is reachable from another request.
 The prelude and core hold no mutable state a page can reach.
 
@@ -162,7 +164,12 @@ class WrenRuntime:
         self._sources: dict[tuple[str, str], tuple[float, int, str]] = {}
         self._templates: dict[str, tuple[str, Any]] = {}
         """Each page's compiled source (`VM.compile_template`), with the source it was compiled from."""
-        self.stats: dict[str, int] = {"requests": 0, "errors": 0, "suspends": 0, "slices": 0, "imports": 0}
+        self._module_templates: dict[str, tuple[str, Any]] = {}
+        """Site modules' templates, by file, with the source each was made from (None: it does not compile)."""
+        self._wanted: dict[str, str] = {}
+        """Site modules imported from their source (no template of that source yet): made once the run ends."""
+        self.stats: dict[str, int] = {"requests": 0, "errors": 0, "suspends": 0, "slices": 0, "imports": 0,
+                                      "imports.compiled": 0}
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -194,6 +201,7 @@ class WrenRuntime:
         memory = self.limits.memory if self.limits is not None else 64 * 1024 * 1024
         self.vm = VM(Config(
             write=self._write, error=self._error, resolve_module=self._resolve, load_module=self._load,
+            load_template=self._load_template,
             foreign_methods={("dynlan", "Host", True, CALL_SIGNATURE): self._call,
                              ("dynlan", "Host", True, WAIT_SIGNATURE): self._wait},
             # The heap is the worker's: the cap leaves room for the shared part besides one page's budget.
@@ -286,7 +294,41 @@ class WrenRuntime:
         except OSError:
             return None
         self.stats["imports"] += 1
+        self.stats["imports.compiled"] += 1
         return source
+
+    def _load_template(self, name: str) -> Any:
+        """The template of a site module this run imports, if one was made from its file as it is now."""
+        run = self._current
+        module = self._modules.get(name)
+        if run is None or module is None or module.run != run.number or module.path is None:
+            return None
+        try:
+            source = self._source(module.path, "")
+        except OSError:
+            return None
+        template = self._module_templates.get(module.path)
+        if template is not None and template[0] is source:
+            if template[1] is not None:
+                self.stats["imports"] += 1
+            return template[1]
+        self._wanted[module.path] = source
+        return None
+
+    def _make_module_templates(self) -> None:
+        """Templates of the site modules imported from their source: made between runs (never in one)."""
+        wanted, self._wanted = self._wanted, {}
+        for path, source in wanted.items():
+            old = self._module_templates.get(path)
+            if old is not None and old[0] is source:
+                continue
+            if old is None and len(self._module_templates) >= MAX_TEMPLATES:
+                self._forget_templates()
+            elif old is not None and old[1] is not None:
+                old[1].release()
+            # Under a name no import resolves to; a module that does not compile is kept as such (None): its
+            # errors were the run's, reported when it was imported from its source.
+            self._module_templates[path] = (source, self.vm.compile_template(f"{path}#template", source))
 
     def _call(self, vm: Any) -> None:
         """`Host.call_(op, a, b, c, fiber)`: one host call, answered through the host-call table."""
@@ -437,6 +479,8 @@ class WrenRuntime:
             self._modules.pop(name, None)
             if self.vm is not None:
                 self.vm.remove_module(name)
+        if self._wanted and self.vm is not None:
+            self._make_module_templates()
 
     def _transfer(self, fiber: Any, answer: list[Any]) -> Any:
         """Hands a host call's answer to the fiber that waits for it."""
@@ -464,9 +508,11 @@ class WrenRuntime:
         return vm.interpret_template(module, template[1])
 
     def _forget_templates(self) -> None:
-        for _, handle in self._templates.values():
-            handle.release()
+        for _, handle in (*self._templates.values(), *self._module_templates.values()):
+            if handle is not None:
+                handle.release()
         self._templates.clear()
+        self._module_templates.clear()
 
     def _step(self, run: _Run, go: Any) -> None:
         """Run the page until it ends, fails, suspends for I/O or pauses at the end of a slice.

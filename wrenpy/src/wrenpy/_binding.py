@@ -108,6 +108,9 @@ class Config(NamedTuple):
     """`(importer, name) -> canonical name` or None when the import cannot be resolved."""
     load_module: Callable[[str], str | None] | None = None
     """`name -> source` or None when the module does not exist."""
+    load_template: Callable[[str], Handle | None] | None = None
+    """`name -> template` (`VM.compile_template`) to import the module from, a copy of it run without compiling
+    its source again; None to load its source with `load_module`. Asked first."""
     foreign_methods: Mapping[tuple[str, str, bool, str], ForeignMethod] = _NO_FOREIGN
     """`(module, class, is_static, signature) -> callable`."""
     foreign_classes: Mapping[tuple[str, str], ForeignClass] = _NO_FOREIGN
@@ -706,6 +709,20 @@ def _dl_load(vm_ptr: Any, name: Any) -> Any:
             return ffi.NULL
         data = source.encode() if isinstance(source, str) else bytes(source)
         return lib.wren_alloc_string(vm_ptr, data.split(b"\0", 1)[0])
+    except Exception:
+        return ffi.NULL
+
+
+@ffi.def_extern()  # type: ignore[untyped-decorator]
+def _dl_load_template(vm_ptr: Any, name: Any) -> Any:
+    try:
+        vm = _vm_of(vm_ptr)
+        if vm.config.load_template is None:
+            return ffi.NULL
+        template = vm.config.load_template(_text(name))
+        if template is None:
+            return ffi.NULL
+        return template._raw(vm)
     except Exception:
         return ffi.NULL
 

@@ -95,6 +95,7 @@ extern "Python+C" void _dl_error(WrenVM* vm, WrenErrorType type, const char* mod
                                  const char* message);
 extern "Python+C" char* _dl_resolve(WrenVM* vm, const char* importer, const char* name);
 extern "Python+C" char* _dl_load(WrenVM* vm, const char* name);
+extern "Python+C" WrenHandle* _dl_load_template(WrenVM* vm, const char* name);
 extern "Python+C" int _dl_bind_method(WrenVM* vm, const char* module, const char* className,
                                       bool isStatic, const char* signature);
 extern "Python+C" int _dl_bind_class(WrenVM* vm, const char* module, const char* className);
@@ -111,6 +112,7 @@ void _dl_write(WrenVM* vm, const char* text);
 void _dl_error(WrenVM* vm, WrenErrorType type, const char* module, int line, const char* message);
 char* _dl_resolve(WrenVM* vm, const char* importer, const char* name);
 char* _dl_load(WrenVM* vm, const char* name);
+WrenHandle* _dl_load_template(WrenVM* vm, const char* name);
 int _dl_bind_method(WrenVM* vm, const char* module, const char* className, bool isStatic,
                     const char* signature);
 int _dl_bind_class(WrenVM* vm, const char* module, const char* className);
@@ -150,6 +152,7 @@ static WrenVM* dl_new_vm(size_t initialHeapSize, size_t minHeapSize, int heapGro
   config.errorFn = _dl_error;
   config.resolveModuleFn = _dl_resolve;
   config.loadModuleFn = _dl_load;
+  config.loadTemplateFn = _dl_load_template;
   config.bindForeignMethodFn = dl_bind_method;
   config.bindForeignClassFn = dl_bind_class;
   if (initialHeapSize != 0) config.initialHeapSize = initialHeapSize;

@@ -35,6 +35,10 @@ typedef char* (*WrenResolveModuleFn)(WrenVM* vm, const char* importer, const cha
  * the module does not exist. The VM takes ownership. */
 typedef char* (*WrenLoadModuleFn)(WrenVM* vm, const char* name);
 
+/* Returns a template (wren_compile_template) to import the module from, or NULL to load its source with
+ * loadModuleFn. The handle stays the embedder's. */
+typedef WrenHandle* (*WrenLoadTemplateFn)(WrenVM* vm, const char* name);
+
 typedef struct {
   WrenForeignMethodFn fn;
   void* tag;
@@ -68,6 +72,8 @@ typedef struct {
   WrenReallocateFn reallocateFn;
   WrenResolveModuleFn resolveModuleFn;
   WrenLoadModuleFn loadModuleFn;
+  /* Asked first, when set: an imported module is then a copy of a template, not compiled again. */
+  WrenLoadTemplateFn loadTemplateFn;
   WrenBindForeignMethodFn bindForeignMethodFn;
   WrenBindForeignClassFn bindForeignClassFn;
   WrenWriteFn writeFn;

@@ -202,6 +202,8 @@ static void runtime_error_fmt(WrenVM* vm, const char* format, const char* a, con
   wren_runtime_error_str(vm, buffer);
 }
 
+static ObjClosure* instantiate_template(WrenVM* vm, Value name, ObjFn* top);
+
 Value wren_import_module(WrenVM* vm, Value name) {
   ObjFiber* fiber = vm->fiber;
   const char* importer = "core";
@@ -232,6 +234,17 @@ Value wren_import_module(WrenVM* vm, Value name) {
   const char* source = NULL;
   char* owned = NULL;
   if (vm->config.enableOptionalModules) source = wren_optional_module_source(AS_CSTRING(resolved));
+  if (source == NULL && vm->config.loadTemplateFn != NULL) {
+    /* A template of the module: a copy of it is imported, without compiling its source again. */
+    WrenHandle* template = vm->config.loadTemplateFn(vm, AS_CSTRING(resolved));
+    if (template != NULL && IS_FN(template->value)) {
+      ObjClosure* copy = instantiate_template(vm, resolved, AS_FN(template->value));
+      if (copy != NULL) {
+        wren_pop_root(vm);
+        return OBJ_VAL(copy);
+      }
+    }
+  }
   if (source == NULL && vm->config.loadModuleFn != NULL) {
     owned = vm->config.loadModuleFn(vm, AS_CSTRING(resolved));
     source = owned;
@@ -1222,30 +1235,25 @@ WrenHandle* wren_compile_template(WrenVM* vm, const char* module, const char* so
   return handle;
 }
 
-WrenInterpretResult wren_interpret_template(WrenVM* vm, const char* module, WrenHandle* template) {
-  if (vm->inInterpreter || module == NULL || !IS_FN(template->value) || wren_has_module(vm, module)) {
-    return WREN_RESULT_RUNTIME_ERROR;
-  }
-  ObjFn* top = AS_FN(template->value);
+/* A new module named `name` holding a copy of the template `top` (its variables as compiling left them, its
+   functions): the closure that runs it, or NULL (the module made is removed) when core's variables are not
+   what they were when the template was compiled. */
+static ObjClosure* instantiate_template(WrenVM* vm, Value name, ObjFn* top) {
   ObjModule* source = top->module;
-  Value name = wren_new_string(vm, module);
-  wren_push_root(vm, AS_OBJ(name));
   ObjModule* target = ensure_module(vm, name);
-  wren_pop_root(vm);
   /* The new module starts with core's variables, as the template's did when it was compiled; then come the
      template's own, as compiling left them (the code refers to variables by their place in this list). */
   int base = target->variables.count;
-  if (base > source->variables.count) {
-    wren_remove_module(vm, module);
-    return WREN_RESULT_RUNTIME_ERROR;
-  }
-  for (int i = 0; i < base; i++) {
+  bool same = base <= source->variables.count;
+  for (int i = 0; same && i < base; i++) {
     ObjString* a = target->variableNames.data[i];
     ObjString* b = source->variableNames.data[i];
-    if (a != b && (a->length != b->length || memcmp(a->value, b->value, a->length) != 0)) {
-      wren_remove_module(vm, module);
-      return WREN_RESULT_RUNTIME_ERROR;
-    }
+    same = a == b || (a->length == b->length && memcmp(a->value, b->value, a->length) == 0);
+  }
+  if (!same) {
+    Value removed = wren_map_remove(vm, vm->modules, name);
+    if (vm->lastModule != NULL && OBJ_VAL(vm->lastModule) == removed) vm->lastModule = NULL;
+    return NULL;
   }
   int count = source->variables.count;
   if (count > base) {
@@ -1267,6 +1275,18 @@ WrenInterpretResult wren_interpret_template(WrenVM* vm, const char* module, Wren
   wren_push_root(vm, &fn->obj);
   ObjClosure* closure = wren_new_closure(vm, fn);
   wren_pop_root(vm);
+  return closure;
+}
+
+WrenInterpretResult wren_interpret_template(WrenVM* vm, const char* module, WrenHandle* template) {
+  if (vm->inInterpreter || module == NULL || !IS_FN(template->value) || wren_has_module(vm, module)) {
+    return WREN_RESULT_RUNTIME_ERROR;
+  }
+  Value name = wren_new_string(vm, module);
+  wren_push_root(vm, AS_OBJ(name));
+  ObjClosure* closure = instantiate_template(vm, name, AS_FN(template->value));
+  wren_pop_root(vm);
+  if (closure == NULL) return WREN_RESULT_RUNTIME_ERROR;
   return run_closure(vm, closure);
 }
 
