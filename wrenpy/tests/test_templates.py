@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from wrenpy import VM, Config, ErrorType, InterpretResult
+from wrenpy import VM, Config, ErrorType, Handle, InterpretResult
 
 CLASSES = """
 class Base {
@@ -86,3 +86,26 @@ def test_templates_count_against_the_budgets_of_what_runs_them() -> None:
         assert vm.interpret_template("run", template) is InterpretResult.RUNTIME_ERROR
         vm.set_instruction_budget(None)
         assert vm.interpret_template("run2", template) is InterpretResult.SUCCESS
+
+
+def test_an_import_is_a_copy_of_the_template_the_loader_gives() -> None:
+    lib = 'class Lib {\n  static next { __n = (__n == null ? 1 : __n + 1) }\n}\nvar Made = [0]\nMade[0] = Made[0] + 1\n'
+    templates: dict[str, Handle] = {}
+    loaded: list[str] = []
+
+    def load(name: str) -> str:
+        loaded.append(name)
+        return lib
+
+    vm = VM(Config(resolve_module=lambda importer, name: f"{name}#{importer}", load_module=load,
+                   load_template=lambda name: templates.get(name.split("#")[0])))
+    with vm:
+        page = 'import "lib" for Lib, Made\nSystem.print("%(Lib.next) %(Lib.next) %(Made[0])")\n'
+        assert vm.interpret("p1", page) is InterpretResult.SUCCESS
+        template = vm.compile_template("lib#template", lib)
+        assert template is not None
+        templates["lib"] = template
+        for name in ("p2", "p3", "p4"):
+            assert vm.interpret(name, page) is InterpretResult.SUCCESS
+        assert loaded == ["lib#p1"]  # the later imports were copies of the template: no source loaded
+        assert vm.output == ["1 2 1\n"] * 4  # each import its own statics and module variables
