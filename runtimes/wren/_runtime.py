@@ -285,34 +285,36 @@ class WrenRuntime:
     def _load(self, name: str) -> str | None:
         if name == "dynlan":
             return self._prelude
-        run = self._current
-        module = self._modules.get(name)
-        if run is None or module is None or module.run != run.number or module.path is None:
-            return None
-        try:
-            source = self._source(module.path, "")
-        except OSError:
+        found = self._site_module(name)
+        if found is None:
             return None
         self.stats["imports"] += 1
         self.stats["imports.compiled"] += 1
-        return source
+        return found[1]
 
-    def _load_template(self, name: str) -> Any:
-        """The template of a site module this run imports, if one was made from its file as it is now."""
+    def _site_module(self, name: str) -> tuple[str, str] | None:
+        """The file and source of a site module the running request imports (None for any other name)."""
         run = self._current
         module = self._modules.get(name)
         if run is None or module is None or module.run != run.number or module.path is None:
             return None
         try:
-            source = self._source(module.path, "")
+            return module.path, self._source(module.path, "")
         except OSError:
             return None
-        template = self._module_templates.get(module.path)
+
+    def _load_template(self, name: str) -> Any:
+        """The template of a site module this run imports, if one was made from its file as it is now."""
+        found = self._site_module(name)
+        if found is None:
+            return None
+        path, source = found
+        template = self._module_templates.get(path)
         if template is not None and template[0] is source:
             if template[1] is not None:
                 self.stats["imports"] += 1
             return template[1]
-        self._wanted[module.path] = source
+        self._wanted[path] = source
         return None
 
     def _make_module_templates(self) -> None:

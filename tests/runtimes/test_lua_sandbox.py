@@ -20,10 +20,11 @@ import trio
 
 from dynlan.config import LimitsConfig
 from dynlan.host import Host, MemoryCache, PageContext, SiteFs, run_page
-from dynlan.http import Headers, HttpError, HttpRequest
+from dynlan.http import HttpError
 from dynlan.runtimes import RuntimeConfig
 from dynlan.runtimes.lua._runtime import LuaRuntime, _run_file
 from tests._server import RunningServer, run_dynlan
+from tests.runtimes._exchange import PageExchange
 
 ENGINES = ["lua54", "luajit"]
 
@@ -105,28 +106,6 @@ def test_engine_runs_pages(server: RunningServer) -> None:
     assert r.status_code == 200 and r.text.startswith("hello from Lua 5.")
 
 
-class _Exchange:
-    def __init__(self, path: str, query: str = "") -> None:
-        self.request = HttpRequest("GET", path, path, query, Headers(), "1.1", "http", "h", None, "t1")
-        self.status = 0
-        self.body = b""
-        self.bytes_sent = 0
-
-    @property
-    def response_started(self) -> bool:
-        return self.status != 0
-
-    async def receive(self) -> bytes:
-        return b""
-
-    async def respond(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
-        self.status = status
-        self.body += body
-
-    async def send_body(self, data: bytes) -> None:
-        self.body += data
-
-
 class Pages:
     """One Lua runtime (an inline VM and its thread VMs) serving the .lua files of a folder in-process."""
 
@@ -137,7 +116,7 @@ class Pages:
         self.limits = limits
 
     async def get(self, page: str, query: str = "") -> tuple[int, str]:
-        ex = _Exchange("/" + page, query)
+        ex = PageExchange("/" + page, query)
         ctx = PageContext(host=self.host, exchange=ex, page=str(self.root / f"{page}.lua"),  # type: ignore[arg-type]
                           page_name=f"{page}.lua", params={}, fs=SiteFs(str(self.root)), limits=self.limits,
                           dev=True, max_body_size=100)

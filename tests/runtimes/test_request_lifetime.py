@@ -15,11 +15,11 @@ import pytest
 
 from dynlan.config import LimitsConfig
 from dynlan.host import Host, MemoryCache, PageContext, SiteFs, run_page
-from dynlan.http import Headers, HttpRequest
 from dynlan.runtimes import RuntimeConfig
 from runtimes.lua._runtime import LuaRuntime
 from runtimes.python._runtime import PythonRuntime
 from runtimes.wren._runtime import WrenRuntime
+from tests.runtimes._exchange import PageExchange
 
 PAGES = {
     "lua": ("hello.lua", LuaRuntime, 'local n = 0\nfor i = 1, 3 do n = n + i end\nprint("hello " .. n)\n'),
@@ -28,24 +28,6 @@ PAGES = {
                                           'def handle(request, response):\n'
                                           '    response.write(f"hello {total()}\\n")\n'),
 }
-
-
-class _Exchange:
-    def __init__(self) -> None:
-        self.request = HttpRequest("GET", "/hello", "/hello", "", Headers(), "1.1", "http", "h", None, "t1")
-        self.status = 0
-        self.body = b""
-
-    @property
-    def response_started(self) -> bool:
-        return self.status != 0
-
-    async def receive(self) -> bytes:
-        return b""
-
-    async def respond(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
-        self.status = status
-        self.body += body
 
 
 @pytest.mark.parametrize("language", PAGES)
@@ -59,7 +41,7 @@ async def test_a_request_s_objects_go_when_its_page_ends(tmp_path: Path, languag
     await runtime.start(host)
     try:
         for _ in range(2):  # the first run compiles the page
-            exchange = _Exchange()
+            exchange = PageExchange("/hello")
             ctx = PageContext(host=host, exchange=exchange, page=str(tmp_path / name),  # type: ignore[arg-type]
                               page_name=name, params={}, fs=SiteFs(str(tmp_path)), limits=limits, dev=False,
                               max_body_size=100)

@@ -9,34 +9,16 @@ from typing import Any
 
 from dynlan.config import LimitsConfig
 from dynlan.host import Host, MemoryCache, PageContext, SiteFs, run_page
-from dynlan.http import Headers, HttpRequest
 from dynlan.runtimes import RuntimeConfig
 from runtimes.wren._runtime import WrenRuntime
+from tests.runtimes._exchange import PageExchange
 
 PAGE = 'import "util" for Util\nvar n = 0\nn = n + 1\nSystem.print("%(Util.greet) %(Util.greet) %(n)")\n'
 UTIL = 'class Util {\n  static greet { "%(WORD) %(__count = (__count == null ? 1 : __count + 1))" }\n}\nvar WORD = "{word}"\n'
 
 
-class _Exchange:
-    def __init__(self) -> None:
-        self.request = HttpRequest("GET", "/page", "/page", "", Headers(), "1.1", "http", "h", None, "t1")
-        self.status = 0
-        self.body = b""
-
-    @property
-    def response_started(self) -> bool:
-        return self.status != 0
-
-    async def receive(self) -> bytes:
-        return b""
-
-    async def respond(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
-        self.status = status
-        self.body += body
-
-
 async def _ask(runtime: Any, host: Host, root: Path, limits: LimitsConfig) -> tuple[int, bytes]:
-    exchange = _Exchange()
+    exchange = PageExchange()
     ctx = PageContext(host=host, exchange=exchange, page=str(root / "page.wren"),  # type: ignore[arg-type]
                       page_name="page.wren", params={}, fs=SiteFs(str(root)), limits=limits, dev=False,
                       max_body_size=100)
