@@ -542,9 +542,9 @@ class H1Exchange:
         self.request = request
         self.replay_key = replay_key
         """Set when the request may be answered with kept bytes next time (`dynlan.server._replay`)."""
-        self._keep: tuple[ReplayCache, Key, str, os.stat_result | None, ReplaySource | None, float] | None = None
-        """Where this request's 200 is kept, under which key, and what it comes from: a file and its `stat`
-        (`allow_replay`), or another source, until a time (`allow_replay_while`)."""
+        self._keep: tuple[ReplayCache, Key, ReplaySource, float] | None = None
+        """Where this request's 200 is kept, under which key, what it comes from (a file's version:
+        `allow_replay`; another source: `allow_replay_while`) and until when."""
         self.status = 0
         self.bytes_sent = 0
         self.finished = False
@@ -648,12 +648,12 @@ class H1Exchange:
     def allow_replay(self, path: str, st: os.stat_result) -> None:
         replay = self.conn.replay
         if self.replay_key is not None and replay is not None:
-            self._keep = (replay, self.replay_key, path, st, None, math.inf)
+            self._keep = (replay, self.replay_key, replay.file(path, st), math.inf)
 
     def allow_replay_while(self, source: ReplaySource, until: float) -> None:
         replay = self.conn.replay
         if self.replay_key is not None and replay is not None:
-            self._keep = (replay, self.replay_key, "", None, source, until)
+            self._keep = (replay, self.replay_key, source, until)
 
     async def respond(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
         proto = self.conn.proto
@@ -665,8 +665,8 @@ class H1Exchange:
         self.finished = True
         keep = self._keep
         if keep is not None and status == 200:
-            replay, key, path, st, source, until = keep
-            replay.keep(key, out, LABELS.get(), len(body), path=path, st=st, source=source, until=until)
+            replay, key, source, until = keep
+            replay.keep(key, out, LABELS.get(), len(body), source, until)
         await self.conn.send(out)
 
 

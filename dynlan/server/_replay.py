@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Callable
 
 from dynlan.http import ReplaySource, RequestReceived
 from dynlan.server._state import DATE
@@ -49,22 +50,40 @@ Signature = tuple[int, int, int]
 
 
 class Kept:
-    """One answer: its bytes with the date they were made at, the file and what it was, the metrics' labels."""
+    """One answer: its bytes with the date they were made at, what it came from, the metrics' labels."""
 
-    __slots__ = ("data", "date", "date_at", "expires", "labels", "path", "sent", "signature", "source")
+    __slots__ = ("data", "date", "date_at", "expires", "labels", "sent", "source")
 
-    def __init__(self, data: bytes, date: str, date_at: int, path: str, sig: Signature | None,
-                 labels: tuple[str, str, str], sent: int, expires: float, source: ReplaySource | None) -> None:
+    def __init__(self, data: bytes, date: str, date_at: int, labels: tuple[str, str, str], sent: int, expires: float,
+                 source: ReplaySource) -> None:
         self.data = data
         self.date = date
         self.date_at = date_at
-        self.path = path
-        self.signature = sig
         self.labels = labels
         self.sent = sent
         self.expires = expires
         self.source = source
-        """What the answer came from when it is not a file (a response-cache entry): it says whether it stands."""
+        """What the answer came from (a file's version, a response-cache entry): it says whether it stands."""
+
+
+class FileVersion:
+    """A file as `stat` found it before it was read (`ReplaySource`): it stands while a `stat` finds the same."""
+
+    __slots__ = ("path", "signature", "_signature")
+
+    def __init__(self, path: str, st: os.stat_result, signature: Callable[[os.stat_result], Signature]) -> None:
+        self.path = path
+        self._signature = signature
+        self.signature = signature(st)
+
+    def current(self) -> bool:
+        try:
+            return self._signature(os.stat(self.path)) == self.signature
+        except OSError:
+            return False  # gone
+
+    def hit(self) -> None:
+        return
 
 
 class ReplayCache:
@@ -104,14 +123,12 @@ class ReplayCache:
         return (scheme, event.target, host or "", coding or "")
 
     def get(self, key: Key) -> Kept | None:
-        """The kept answer, its bytes with today's `Date`, when what it came from is still what it was (the file,
-        or the source); None otherwise."""
+        """The kept answer, its bytes with today's `Date`, when what it came from is still what it was; None
+        otherwise."""
         kept = self._kept.get(key)
         if kept is None:
             return None
-        source = kept.source
-        if time.monotonic() > kept.expires or (self._signature_now(kept.path) != kept.signature if source is None
-                                               else not source.current()):
+        if time.monotonic() > kept.expires or not kept.source.current():
             self._drop(key, kept)
             return None
         date = DATE.get()
@@ -125,14 +142,17 @@ class ReplayCache:
     def used(self, kept: Kept) -> None:
         """A request was answered with `kept`: counted here, and by its source as the full path would count it."""
         self.hits += 1
-        if kept.source is not None:
-            kept.source.hit()
+        kept.source.hit()
 
-    def keep(self, key: Key, data: bytes, labels: tuple[str, str, str], sent: int, *, path: str = "",
-             st: os.stat_result | None = None, source: ReplaySource | None = None, until: float = math.inf) -> None:
-        """Keep a complete 200 answer (head and body, framed by its `content-length`) made for `key` from the
-        file at `path` as `st` found it, or from `source` (for no later than `until`, a `time.monotonic()`)."""
-        if sent > MAX_BODY or sent == 0 or (st is None) == (source is None):
+    def file(self, path: str, st: os.stat_result) -> FileVersion:
+        """The source of an answer made from the file at `path`, as `st` found it."""
+        return FileVersion(path, st, self._signature)
+
+    def keep(self, key: Key, data: bytes, labels: tuple[str, str, str], sent: int, source: ReplaySource,
+             until: float = math.inf) -> None:
+        """Keep a complete 200 answer (head and body, framed by its `content-length`) made for `key` from `source`
+        (a file's version: `file`), for no later than `until` (a `time.monotonic()`)."""
+        if sent > MAX_BODY or sent == 0:
             return
         end = data.find(b"\r\n\r\n")
         head = data[:end + 2].lower()
@@ -149,15 +169,8 @@ class ReplayCache:
             self._bytes -= len(old.data)
         if self._bytes + len(data) > BUDGET or len(self._kept) >= MAX_ENTRIES:
             self.clear()
-        self._kept[key] = Kept(data, date, at + 8, path, None if st is None else self._signature(st), labels, sent,
-                               min(time.monotonic() + RECHECK, until), source)
+        self._kept[key] = Kept(data, date, at + 8, labels, sent, min(time.monotonic() + RECHECK, until), source)
         self._bytes += len(data)
-
-    def _signature_now(self, path: str) -> Signature | None:
-        try:
-            return self._signature(os.stat(path))
-        except OSError:
-            return None  # gone
 
     def _drop(self, key: Key, kept: Kept) -> None:
         if self._kept.pop(key, None) is not None:

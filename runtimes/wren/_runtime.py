@@ -322,15 +322,11 @@ class WrenRuntime:
         wanted, self._wanted = self._wanted, {}
         for path, source in wanted.items():
             old = self._module_templates.get(path)
-            if old is not None and old[0] is source:
-                continue
-            if old is None and len(self._module_templates) >= MAX_TEMPLATES:
-                self._forget_templates()
-            elif old is not None and old[1] is not None:
-                old[1].release()
-            # Under a name no import resolves to; a module that does not compile is kept as such (None): its
-            # errors were the run's, reported when it was imported from its source.
-            self._module_templates[path] = (source, self.vm.compile_template(f"{path}#template", source))
+            if old is None or old[0] is not source:
+                # Under a name no import resolves to; a module that does not compile is kept as such (None): its
+                # errors were the run's, reported when it was imported from its source.
+                self._keep_template(self._module_templates, path, source,
+                                    self.vm.compile_template(f"{path}#template", source))
 
     def _call(self, vm: Any) -> None:
         """`Host.call_(op, a, b, c, fiber)`: one host call, answered through the host-call table."""
@@ -502,12 +498,21 @@ class WrenRuntime:
             handle = vm.compile_template(module, source)
             if handle is None:
                 return InterpretResult.COMPILE_ERROR  # reported under `module`, as interpreting it reports them
-            if template is not None:
-                template[1].release()
-            elif len(self._templates) >= MAX_TEMPLATES:
-                self._forget_templates()
-            template = self._templates[page] = (source, handle)
-        return vm.interpret_template(module, template[1])
+            self._keep_template(self._templates, page, source, handle)
+        else:
+            handle = template[1]
+        return vm.interpret_template(module, handle)
+
+    def _keep_template(self, templates: dict[str, tuple[str, Any]], key: str, source: str, handle: Any) -> None:
+        """Keep `handle` as `key`'s template, made from `source`, in place of the one it had (released); past
+        MAX_TEMPLATES, all are dropped first."""
+        old = templates.get(key)
+        if old is not None:
+            if old[1] is not None:
+                old[1].release()
+        elif len(templates) >= MAX_TEMPLATES:
+            self._forget_templates()
+        templates[key] = (source, handle)
 
     def _forget_templates(self) -> None:
         for _, handle in (*self._templates.values(), *self._module_templates.values()):

@@ -77,7 +77,7 @@ def test_keys() -> None:
 
 def test_the_date_is_made_again_and_the_rest_kept(clock: Clock, f: File) -> None:
     cache = ReplayCache()
-    cache.keep(("http", "/a.txt", "a", ""), answer(DATE_1, b"body"), LABELS, 4, path=f.name, st=f.st)
+    cache.keep(("http", "/a.txt", "a", ""), answer(DATE_1, b"body"), LABELS, 4, cache.file(f.name, f.st))
     kept = cache.get(("http", "/a.txt", "a", ""))
     assert kept is not None and kept.data == answer(DATE_1, b"body")
     clock.value = DATE_2
@@ -92,21 +92,21 @@ def test_what_is_not_kept(clock: Clock, f: File) -> None:
     for data in (answer(DATE_1, b"body", b"connection: close\r\n"), answer(DATE_1, b"body", b"set-cookie: a=b\r\n"),
                  answer(DATE_2, b"body"),  # made in another second than the keeper's
                  b"HTTP/1.1 200 OK\r\ndate: " + DATE_1.encode() + b"\r\ntransfer-encoding: chunked\r\n\r\n4\r\nbody\r\n0\r\n\r\n"):
-        cache.keep(("http", "/a.txt", "a", ""), data, LABELS, 4, path=f.name, st=f.st)
+        cache.keep(("http", "/a.txt", "a", ""), data, LABELS, 4, cache.file(f.name, f.st))
         assert cache.get(("http", "/a.txt", "a", "")) is None
     cache.keep(("http", "/a.txt", "a", ""), answer(DATE_1, b"x" * (_replay.MAX_BODY + 1)), LABELS,
-               _replay.MAX_BODY + 1, path=f.name, st=f.st)
+               _replay.MAX_BODY + 1, cache.file(f.name, f.st))
     assert cache.get(("http", "/a.txt", "a", "")) is None
 
 
 def test_a_changed_file_or_an_old_answer_is_dropped(clock: Clock, f: File, monkeypatch: pytest.MonkeyPatch) -> None:
     cache = ReplayCache()
     key = ("http", "/a.txt", "a", "")
-    cache.keep(key, answer(DATE_1, b"body"), LABELS, 4, path=f.name, st=f.st)
+    cache.keep(key, answer(DATE_1, b"body"), LABELS, 4, cache.file(f.name, f.st))
     f.path.write_bytes(b"other")
     assert cache.get(key) is None
     f.path.write_bytes(b"body")
-    cache.keep(key, answer(DATE_1, b"body"), LABELS, 4, path=f.name, st=f.stat())
+    cache.keep(key, answer(DATE_1, b"body"), LABELS, 4, cache.file(f.name, f.stat()))
     later = time.monotonic() + _replay.RECHECK + 1
     monkeypatch.setattr(time, "monotonic", lambda: later)
     assert cache.get(key) is None
@@ -116,7 +116,7 @@ def test_the_budget_bounds_what_is_kept(clock: Clock, f: File, monkeypatch: pyte
     monkeypatch.setattr(_replay, "BUDGET", 1000)
     cache = ReplayCache()
     for i in range(20):
-        cache.keep(("http", f"/{i}", "a", ""), answer(DATE_1, b"b" * 100), LABELS, 100, path=f.name, st=f.st)
+        cache.keep(("http", f"/{i}", "a", ""), answer(DATE_1, b"b" * 100), LABELS, 100, cache.file(f.name, f.st))
     assert cache._bytes <= 1000  # noqa: SLF001 - the bound itself
     assert cache.get(("http", "/19", "a", "")) is not None
 
@@ -125,7 +125,7 @@ def test_the_number_of_answers_is_bounded(clock: Clock, f: File, monkeypatch: py
     monkeypatch.setattr(_replay, "MAX_ENTRIES", 10)
     cache = ReplayCache()
     for i in range(25):
-        cache.keep(("http", f"/a.txt?{i}", "a", ""), answer(DATE_1, b"body"), LABELS, 4, path=f.name, st=f.st)
+        cache.keep(("http", f"/a.txt?{i}", "a", ""), answer(DATE_1, b"body"), LABELS, 4, cache.file(f.name, f.st))
         assert len(cache._kept) <= 10  # noqa: SLF001 - the bound itself
     assert cache.get(("http", "/a.txt?24", "a", "")) is not None
 
@@ -140,7 +140,7 @@ def test_a_cache_hit_stands_while_its_entry_is_fresh_and_in_the_cache(clock: Clo
     def keep(until: float = math.inf) -> CachedResponse:
         entry = responses.store("s", request_c, CachePolicy(10.0, tags=("t",)), 200, [], b"body")
         assert entry is not None
-        replay.keep(key, answer(DATE_1, b"body"), LABELS, 4, source=_KeptHit(responses, entry), until=until)
+        replay.keep(key, answer(DATE_1, b"body"), LABELS, 4, _KeptHit(responses, entry), until)
         return entry
 
     entry = keep()
