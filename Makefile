@@ -9,6 +9,8 @@ STAMP  := $(VENV)/.installed
 TSTAMP := $(VENV)/.installed-test
 SITE   ?= sites/demo
 PORT   ?= 8080
+# Test processes (pytest-xdist): the suite mostly waits on servers it starts, so more processes than cores pay.
+TEST_JOBS ?= 3
 
 # command:debian-package pairs. Serving needs php-cgi alone (for .php pages); the suite adds a Redis server, the
 # HTTP clients it drives the server with, a browser, openssl, the PHP applications it serves and the pure-Lua
@@ -66,7 +68,7 @@ serve: sysdeps-serve $(STAMP)
 	$(BIN)/dynlan serve $(SITE) --port $(PORT)
 
 test: sysdeps-test $(TSTAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_JOBS) --dist loadgroup
 
 # Mixed traffic at a fixed rate for SOAK_SECONDS, with faults mid-run (bench/soak.py says what passes).
 soak: sysdeps-test $(TSTAMP)

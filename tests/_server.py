@@ -18,6 +18,8 @@ from pathlib import Path
 
 import httpx
 
+from dynlan.server._control import send_to_server
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -58,6 +60,38 @@ class RunningServer:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"expected one worker process, found {pids}")
             time.sleep(0.05)
+
+    def pages_running(self) -> int:
+        """The pages the server's processes run now (each answers on its control socket)."""
+        return sum(int(reply.get("pages_running", 0)) for reply in send_to_server(self.port, {"op": "stats"}, timeout=30))
+
+    def wait_pages_running(self, count: int = 1, timeout: float = 60) -> None:
+        """Until the server runs at least `count` pages: a request sent is being served, not still on its way."""
+        deadline = time.monotonic() + timeout
+        while (running := self.pages_running()) < count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{running} page(s) running, expected {count}, after {timeout}s:\n{self.log()[-3000:]}")
+            time.sleep(0.02)
+
+    def wait_accepted(self, client: socket.socket, timeout: float = 60) -> None:
+        """Until the server has accept()ed the connection of `client` (not merely the kernel, in the backlog).
+
+        /proc/net/tcp gives a connection in the listen backlog the inode 0: it has no file yet. Once accepted,
+        its inode is that of the server's socket.
+        """
+        local = client.getsockname()[1]
+        deadline = time.monotonic() + timeout
+        while True:
+            with open("/proc/net/tcp") as f:
+                for line in f.readlines()[1:]:
+                    fields = line.split()
+                    ours = int(fields[1].rsplit(":", 1)[1], 16) == self.port
+                    theirs = int(fields[2].rsplit(":", 1)[1], 16) == local
+                    if ours and theirs and fields[9] != "0":
+                        return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the server did not accept the connection from port {local} within {timeout}s")
+            time.sleep(0.02)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
         if self.proc.poll() is None:
@@ -119,15 +153,55 @@ def curl(*args: str, timeout: int = 30) -> str:
                           check=True).stdout
 
 
-def p99_beside_spinners(site: Path, hello: str, expected: str) -> tuple[float, int, list[httpx.Response]]:
-    """Ask for `hello` one request after another for 3 s while two clients ask for `/spin`, a page
-    that computes until its wall-time budget (4 s) stops it. Returns the p99 in seconds, the number
-    of requests measured and the spinners' responses."""
+@dataclass
+class SpinnerRun:
+    """What `p99_beside_spinners` measured."""
+
+    p99: float
+    """The p99 of the requests beside the spinners, in seconds."""
+    measured: int
+    """How many requests were made beside the spinners (in 3 s)."""
+    spins: list[httpx.Response]
+    quiet_p99: float
+    """The p99 of the same requests just before, with nothing spinning: what this machine gives now."""
+    quiet_per_second: float
+
+    def latency_budget(self) -> float:
+        """100 ms, or ten times what the machine gives without spinners if it is that busy (a spinner that held
+        the worker would take its whole 4 s budget)."""
+        return max(0.100, 10 * self.quiet_p99)
+
+    def enough_requests(self) -> float:
+        """More than 100 requests in the 3 s, or a tenth of what the machine answers without spinners if less."""
+        return min(100.0, 0.3 * self.quiet_per_second)
+
+
+def _p99(latencies: list[float]) -> float:
+    ordered = sorted(latencies)
+    return ordered[max(0, int(len(ordered) * 0.99) - 1)]
+
+
+def _ask_for(client: httpx.Client, path: str, expected: str, seconds: float) -> list[float]:
+    """Ask for `path` one request after another for `seconds`; the latencies."""
+    latencies: list[float] = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        started = time.perf_counter()
+        r = client.get(path)
+        latencies.append(time.perf_counter() - started)
+        assert r.status_code == 200 and r.text == expected
+    return latencies
+
+
+def p99_beside_spinners(site: Path, hello: str, expected: str) -> SpinnerRun:
+    """Ask for `hello` one request after another for 1 s, then for 3 s while two clients ask for `/spin`, a page
+    that computes until its wall-time budget (4 s) stops it."""
     config = "[limits]\nwall_time = 4.0\ninstructions = 100000000000\n"
     with run_dynlan(site, "--no-access-log", config=config) as server:
-        with httpx.Client(base_url=server.url) as c:
+        with httpx.Client(base_url=server.url, timeout=10) as c:
             for _ in range(50):
                 c.get(hello)  # warm up
+            quiet = _ask_for(c, hello, expected, 1.0)
         spins: list[httpx.Response] = []
 
         def spin() -> None:
@@ -137,18 +211,12 @@ def p99_beside_spinners(site: Path, hello: str, expected: str) -> tuple[float, i
         spinners = [threading.Thread(target=spin) for _ in range(2)]
         for t in spinners:
             t.start()
-        time.sleep(0.3)
-        latencies: list[float] = []
+        server.wait_pages_running(2)  # both spin from now on, for their whole 4 s: longer than the 3 s measured
         with httpx.Client(base_url=server.url, timeout=10) as c:
-            deadline = time.monotonic() + 3.0
-            while time.monotonic() < deadline:
-                started = time.perf_counter()
-                r = c.get(hello)
-                latencies.append(time.perf_counter() - started)
-                assert r.status_code == 200 and r.text == expected
+            latencies = _ask_for(c, hello, expected, 3.0)
         for t in spinners:
             t.join(20)
-    latencies.sort()
-    p99 = latencies[int(len(latencies) * 0.99) - 1]
-    print(f"{hello} p99 {p99 * 1000:.1f} ms over {len(latencies)} requests")
-    return p99, len(latencies), spins
+    run = SpinnerRun(_p99(latencies), len(latencies), spins, _p99(quiet), len(quiet) / 1.0)
+    print(f"{hello} p99 {run.p99 * 1000:.1f} ms over {run.measured} requests; without spinners "
+          f"p99 {run.quiet_p99 * 1000:.1f} ms, {run.quiet_per_second:.0f} requests a second")
+    return run

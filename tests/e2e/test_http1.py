@@ -214,9 +214,12 @@ def test_request_leniencies_are_refused(request: pytest.FixtureRequest, parser: 
 def test_body_of_an_ignored_upgrade_is_not_a_second_request(request: pytest.FixtureRequest, parser: str) -> None:
     srv: RunningServer = request.getfixturevalue("server" if parser == "llhttp" else "h11_server")
     smuggled = b"GET /about HTTP/1.1\r\nHost: x\r\n\r\n"
+    # Then a last request that closes the connection: an answer to the smuggled one would come before its answer,
+    # so reading until the close sees it without a guess at how long the server takes.
+    last = b"GET /robots.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
     out = raw(srv, b"POST /robots.txt HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
-              b"Content-Length: %d\r\n\r\n" % len(smuggled) + smuggled, read_timeout=1.5)
-    assert status_lines(out) == [405] and b"<h1>about</h1>" not in out
+              b"Content-Length: %d\r\n\r\n" % len(smuggled) + smuggled + last, read_timeout=30)
+    assert status_lines(out) in ([405, 200], [405]) and b"<h1>about</h1>" not in out, out
 
 
 def test_slowloris_gets_408(server: RunningServer) -> None:

@@ -127,19 +127,21 @@ def test_reset_stream_cancels_only_its_page(server: RunningServer, cert: tuple[s
 
     from tests._h3client import H3Client, client_configuration
 
+    running = server.pages_running()
+
     async def scenario() -> tuple[int, str]:
         async with connect("127.0.0.1", server.port, configuration=client_configuration(cert[0]),
                            create_protocol=H3Client) as client:
             assert isinstance(client, H3Client)
             slow = asyncio.ensure_future(client.request("GET", "localhost", "/slow"))
-            await asyncio.sleep(0.3)
+            await asyncio.to_thread(server.wait_pages_running, running + 1)  # the page runs: there is one to cancel
             client._quic.reset_stream(0, 0x10C)  # H3_REQUEST_CANCELLED on the slow request's stream
             client.transmit()
             slow.cancel()
             r = await client.request("GET", "localhost", "/hello")
             return r.status, r.body.decode()
 
-    status, text = asyncio.run(asyncio.wait_for(scenario(), 20))
+    status, text = asyncio.run(asyncio.wait_for(scenario(), 60))
     assert status == 200 and "Hello" in text
 
 
@@ -196,7 +198,7 @@ def test_chromium_loads_the_demo_over_h3(server: RunningServer, cert: tuple[str,
         shutil.rmtree(profile, ignore_errors=True)
     assert "<h1>DynLan</h1>" in out.stdout, out.stderr[-2000:]
     needed = ('"GET / HTTP/3"', '"GET /assets/style.css HTTP/3"', '"GET /assets/app.js HTTP/3"')
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not all(n in server.log() for n in needed):
         time.sleep(0.2)
     log = server.log()
@@ -219,11 +221,12 @@ def test_graceful_shutdown_finishes_streams(cert: tuple[str, str], tmp_path: Pat
                                create_protocol=H3Client) as client:
                 assert isinstance(client, H3Client)
                 slow = asyncio.ensure_future(client.request("GET", "localhost", "/slow"))
-                await asyncio.sleep(0.5)
+                await asyncio.to_thread(server.wait_pages_running)  # in flight when the signal comes
                 server.proc.terminate()
+                assert not slow.done(), "the request was over before the signal: nothing was in flight"
                 r = await slow
                 return r.status, r.body
 
-        status, body = asyncio.run(asyncio.wait_for(scenario(), 20))
+        status, body = asyncio.run(asyncio.wait_for(scenario(), 60))
         assert status == 200 and body == b"finished\n"
         assert server.proc.wait(10) == 0

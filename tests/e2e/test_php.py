@@ -288,7 +288,6 @@ def test_recycled_after_max_requests(php_site: Path) -> None:
     (php_site / "pid.php").write_text("<?php echo getmypid();\n")
     with run_dynlan(php_site, config="[php]\nprocesses = 1\nmax_requests = 3\n") as s:
         pids = [httpx.get(s.url + "/pid").text for _ in range(7)]
-        time.sleep(0.1)
     assert len(set(pids)) == 3 and pids[0] == pids[1] == pids[2] and pids[3] != pids[2]
 
 
@@ -329,7 +328,7 @@ def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServ
 
 
 def _logged(server: RunningServer, pattern: str) -> bool:
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 30
     while not re.search(pattern, server.log()) and time.monotonic() < deadline:
         time.sleep(0.05)
     return re.search(pattern, server.log()) is not None

@@ -59,7 +59,7 @@ def test_overrunning_sync_page_is_reported(tmp_path: Path) -> None:
     with run_dynlan(tmp_path, config="[limits]\nwall_time = 1.0\n") as server:
         r = httpx.get(server.url + "/slow", timeout=10)
         assert r.status_code == 200 and r.text == "late"  # synchronous code cannot be interrupted in-process ...
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 30
         while "past its time budget" not in server.log() and time.monotonic() < deadline:
             time.sleep(0.05)
         assert "past its time budget" in server.log()  # ... but it is reported

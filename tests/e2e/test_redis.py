@@ -28,7 +28,7 @@ class Redis:
         self.proc = subprocess.Popen([binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
                                       "--appendonly", "no", "--dir", str(self.folder)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             out = subprocess.run(["redis-cli", "-p", str(self.port), "ping"], capture_output=True, text=True, check=False)
             if out.stdout.strip() == "PONG":
@@ -88,7 +88,7 @@ def test_redis_going_away_and_coming_back(redis_server: Redis, tmp_path: Path) -
         assert "cache error: " in httpx.get(server.url + "/safe", timeout=20).text
         assert httpx.get(server.url + "/").text == "home"  # the server keeps serving
         redis_server.start()
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             r = httpx.get(server.url + "/count", timeout=20)
             if r.status_code == 200:

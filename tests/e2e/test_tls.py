@@ -192,7 +192,7 @@ def test_a_silent_new_connection_does_not_delay_shutdown(site: Path, cert: tuple
     config = "[tls]\nhandshake_timeout = 30.0\n[http]\nkeepalive_timeout = 30.0\n"
     with run_dynlan(site, *args, config=config) as server, \
             socket.create_connection(("127.0.0.1", server.port)) as silent:
-        time.sleep(0.3)
+        server.wait_accepted(silent)  # taken by the server (not waiting in the backlog): a connection it serves
         started = time.monotonic()
         server.proc.terminate()
         assert server.proc.wait(15) == 0

@@ -208,7 +208,7 @@ def test_oversize_message_closes_1009_and_server_stays_up(server: RunningServer)
     (frame(0x1, b"\xff\xfe not utf-8"), 1007),
     (frame(0x9, b"p" * 200), 1002),               # control frames carry at most 125 bytes
     (frame(0x0, b"continuation of nothing"), 1002),
-])
+], ids=["unmasked", "reserved-opcode", "rsv", "not-utf8", "long-control", "lone-continuation"])
 def test_bad_frames_close_the_connection_and_server_stays_up(server: RunningServer, bad: bytes, code: int) -> None:
     sock, head = handshake(server.port, "/echo")
     assert head.startswith(b"HTTP/1.1 101 ")

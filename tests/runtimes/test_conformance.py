@@ -309,7 +309,7 @@ def test_error_page_in_prod_mode(prod_server: RunningServer, attempt: int) -> No
     assert "conformance failure on purpose" not in r.text
     request_id = re.search(r"request id (\w+)", r.text)
     assert request_id
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 30
     while request_id.group(1) not in prod_server.log() and time.monotonic() < deadline:
         time.sleep(0.05)
     log = prod_server.log()

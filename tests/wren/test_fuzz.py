@@ -13,6 +13,9 @@ from hypothesis import strategies as st
 from tests.wren.test_sanitizers import SCRIPTS, assert_clean, build_sanitized_runner, run_script
 from wrenpy import VM, Config, InterpretResult
 
+# The sanitized runner is built once per process: the tests that use it share one (pytest-xdist).
+pytestmark = pytest.mark.xdist_group("wren-sanitized")
+
 BUDGET = 200_000
 HEAP_CAP = 32 * 1024 * 1024
 

@@ -18,6 +18,9 @@ from pathlib import Path
 
 import pytest
 
+# The sanitized runner is built once per process: the tests that use it share one (pytest-xdist).
+pytestmark = pytest.mark.xdist_group("wren-sanitized")
+
 ROOT = Path(__file__).resolve().parents[2]
 VM_DIR = ROOT / "wrenpy" / "src" / "wrenpy" / "vm"
 SCRIPTS = Path(__file__).resolve().parent / "scripts"

@@ -52,6 +52,9 @@ from typing import NoReturn
 
 import pytest
 
+# One process runs every script test: the batch of outcomes is made once, for all of them (pytest-xdist).
+pytestmark = pytest.mark.xdist_group("wren-scripts")
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 TIMEOUT = 10.0
