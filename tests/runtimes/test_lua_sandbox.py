@@ -570,15 +570,25 @@ async def test_values_crossing_to_the_host_are_bounded(tmp_path: Path) -> None:
         "bound": 'local s = "[" .. string.rep("0,", 199999) .. "0]"\nprint(#json.decode(s))\n',
     }
     async with serving(tmp_path, pages) as site:
-        started = time.monotonic()
-        assert await site.get("bound") == (200, "200000\n")
-        allowed = time.monotonic() - started
-        for page in ("dag", "many", "huge"):
+
+        async def timed(page: str) -> tuple[float, tuple[int, str]]:
             started = time.monotonic()
-            status, body = await site.get(page)
-            took = time.monotonic() - started
-            assert status == 200 and body.startswith("false"), (page, body[:200])
+            answer = await site.get(page)
+            return time.monotonic() - started, answer
+
+        for page in ("dag", "many", "huge"):
             # Unbounded, "many" converts ten times the bound's values and "dag" 2^60: refused, each costs at
-            # most about what the largest allowed conversion does.
-            assert took < 3 * allowed + 0.5, f"{page} held the event loop {took:.2f} s (the bound's own: {allowed:.2f} s)"
+            # most about what the largest allowed conversion does, timed just before it. A load spike on the
+            # machine can stretch one timing and not the other: a refusal is slow only if it is in three tries.
+            tries = []
+            for _ in range(3):
+                allowed, answer = await timed("bound")
+                assert answer == (200, "200000\n")
+                took, (status, body) = await timed(page)
+                assert status == 200 and body.startswith("false"), (page, body[:200])
+                tries.append((took, allowed))
+                if took < 3 * allowed + 0.5:
+                    break
+            else:
+                raise AssertionError(f"{page} held the event loop each time (s, against the bound's own): {tries}")
         assert await site.get("ok") == (200, '[1,2,{"a":3}]\n')
