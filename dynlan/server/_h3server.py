@@ -94,6 +94,10 @@ class H3Endpoint:
             pass
 
 
+ACK_WAIT = 2.0
+"""Seconds a closing connection's last answers have to be acknowledged before it closes without them."""
+
+
 class H3Connection:
     def __init__(self, endpoint: H3Endpoint, proto: H3Protocol) -> None:
         self.endpoint = endpoint
@@ -106,9 +110,9 @@ class H3Connection:
         self._close_by = math.inf
 
     def cancel_if_idle(self) -> None:
-        """Graceful shutdown: GOAWAY; the connection closes once its streams are answered and acknowledged."""
+        """Graceful shutdown: GOAWAY; the connection closes once its streams are answered and acknowledged (or
+        ACK_WAIT after its last answer, for a client that never acknowledges)."""
         self.proto.goaway()
-        self._close_by = trio.current_time() + 2.0
         self.wake()
 
     def wake(self) -> None:
@@ -139,9 +143,15 @@ class H3Connection:
                 now = trio.current_time()
                 if deadline is not None and now >= deadline:
                     self._dispatch(proto.handle_timer(now))
-                if proto.going_away and not self.streams and (proto.drained() or now >= self._close_by):
-                    # Closing drops unsent stream data: only once the answers are acknowledged.
-                    proto.close()
+                if proto.going_away and not self.streams:
+                    if self._close_by == math.inf:
+                        # Every stream is answered: from now on its answers have ACK_WAIT to be acknowledged.
+                        self._close_by = now + ACK_WAIT
+                    if proto.drained() or now >= self._close_by:
+                        # Closing drops unsent stream data: only once the answers are acknowledged.
+                        proto.close()
+                else:
+                    self._close_by = math.inf
                 for data, addr in proto.datagrams_to_send(now):
                     await self.endpoint._sendto(data, addr)
         finally:
