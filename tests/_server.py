@@ -93,6 +93,15 @@ class RunningServer:
                 raise TimeoutError(f"the server did not accept the connection from port {local} within {timeout}s")
             time.sleep(0.02)
 
+    def wait_log(self, needle: str, timeout: float = 60) -> str:
+        """The server's log once `needle` is in it (the port takes connections before the banner is printed)."""
+        deadline = time.monotonic() + timeout
+        while needle not in (log := self.log()):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{needle!r} not in the server's log after {timeout}s:\n{log[-3000:]}")
+            time.sleep(0.02)
+        return log
+
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)

@@ -91,7 +91,7 @@ def test_every_page_answers(server: RunningServer) -> None:
 
 
 def test_banner_says_what_is_served(server: RunningServer, site: Path) -> None:
-    log = server.log()
+    log = server.wait_log("dev mode")  # the banner's last part
     assert f"dynlan serving mysite (default mysite) on http://127.0.0.1:{server.port}/" in log
     assert re.search(rf"site +mysite +every host +\({re.escape(str(site))}\)", log), log
     assert re.search(rf"HTTP/1\.1 +http://127\.0\.0\.1:{server.port}/", log)
@@ -217,7 +217,7 @@ def test_live_reload_in_chromium(server: RunningServer, site: Path, tmp_path: Pa
         while tab.call("Runtime.evaluate", expression=background, returnByValue=True)["result"]["value"] != \
                 "rgb(1, 2, 3)":
             tab.wait_event("Page.loadEventFired", deadline - time.monotonic())
-    assert "GET /_dynlan/live-reload?since=" in server.log()
+    server.wait_log("GET /_dynlan/live-reload?since=")  # the access log is written in batches
 
 
 def test_no_reload_script_without_dev(site: Path) -> None:
