@@ -12,7 +12,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,11 +67,8 @@ class RunningServer:
 
     def wait_pages_running(self, count: int = 1, timeout: float = 60) -> None:
         """Until the server runs at least `count` pages: a request sent is being served, not still on its way."""
-        deadline = time.monotonic() + timeout
-        while (running := self.pages_running()) < count:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{running} page(s) running, expected {count}, after {timeout}s:\n{self.log()[-3000:]}")
-            time.sleep(0.02)
+        until(lambda: self.pages_running() >= count, timeout,
+              lambda: f"{self.pages_running()} page(s) running, expected {count}, after {timeout}s:\n{self.log()[-3000:]}")
 
     def wait_accepted(self, client: socket.socket, timeout: float = 60) -> None:
         """Until the server has accept()ed the connection of `client` (not merely the kernel, in the backlog).
@@ -80,27 +77,25 @@ class RunningServer:
         its inode is that of the server's socket.
         """
         local = client.getsockname()[1]
-        deadline = time.monotonic() + timeout
-        while True:
+
+        def accepted() -> bool:
             with open("/proc/net/tcp") as f:
                 for line in f.readlines()[1:]:
                     fields = line.split()
                     ours = int(fields[1].rsplit(":", 1)[1], 16) == self.port
                     theirs = int(fields[2].rsplit(":", 1)[1], 16) == local
                     if ours and theirs and fields[9] != "0":
-                        return
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the server did not accept the connection from port {local} within {timeout}s")
-            time.sleep(0.02)
+                        return True
+            return False
 
-    def wait_log(self, needle: str, timeout: float = 60) -> str:
-        """The server's log once `needle` is in it (the port takes connections before the banner is printed)."""
-        deadline = time.monotonic() + timeout
-        while needle not in (log := self.log()):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{needle!r} not in the server's log after {timeout}s:\n{log[-3000:]}")
-            time.sleep(0.02)
-        return log
+        until(accepted, timeout, lambda: f"the server did not accept the connection from port {local} within {timeout}s")
+
+    def wait_log(self, needle: str, count: int = 1, timeout: float = 60) -> str:
+        """The server's log once `needle` is in it `count` times (the server writes each line as it logs it; the
+        port takes connections before the banner is printed; the access log is written in batches)."""
+        until(lambda: self.log().count(needle) >= count, timeout,
+              lambda: f"{needle!r} not logged {count} times within {timeout}s:\n{self.log()[-3000:]}")
+        return self.log()
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
         if self.proc.poll() is None:
@@ -111,6 +106,15 @@ class RunningServer:
                 self.proc.kill()
                 self.proc.wait(5)
         return self.proc.returncode
+
+
+def until(check: Callable[[], bool], timeout: float, failure: Callable[[], str], every: float = 0.02) -> None:
+    """Until `check()` holds; TimeoutError with `failure()` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise TimeoutError(failure())
+        time.sleep(every)
 
 
 def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
@@ -181,7 +185,7 @@ class SpinnerRun:
         return max(0.100, 10 * self.quiet_p99)
 
     def enough_requests(self) -> float:
-        """More than 100 requests in the 3 s, or a tenth of what the machine answers without spinners if less."""
+        """More than 100 requests in the 3 s, or three tenths of what the machine answers without spinners if less."""
         return min(100.0, 0.3 * self.quiet_per_second)
 
 

@@ -150,8 +150,6 @@ class H3Connection:
                     if proto.drained() or now >= self._close_by:
                         # Closing drops unsent stream data: only once the answers are acknowledged.
                         proto.close()
-                else:
-                    self._close_by = math.inf
                 for data, addr in proto.datagrams_to_send(now):
                     await self.endpoint._sendto(data, addr)
         finally:
@@ -185,6 +183,7 @@ class H3Connection:
     def _open_stream(self, event: RequestReceived) -> None:
         if self._nursery is None:
             return
+        self._close_by = math.inf  # a stream to answer: the wait for acknowledgements starts after its answer
         path, query, authority = split_target(event.target)
         headers = Headers.from_lowered(event.headers)
         request = HttpRequest(

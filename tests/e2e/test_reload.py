@@ -43,18 +43,6 @@ def sites(tmp_path: Path) -> Iterator[Path]:
     yield make_sites(tmp_path / "sites")
 
 
-def wait_log(server: RunningServer, needle: str, count: int, timeout: float = 60) -> str:
-    """The server log once `needle` is in it `count` times (the server writes each line as it logs it)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        text = server.log()
-        if text.count(needle) >= count:
-            return text
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{needle!r} not logged {count} times within {timeout}s:\n{text[-3000:]}")
-        time.sleep(0.02)
-
-
 def wait_serving(server: RunningServer, count: int, timeout: float = 60) -> list[int]:
     """The worker pids once `count` workers serve (each answers on its control socket once it does)."""
     deadline = time.monotonic() + timeout
@@ -71,7 +59,7 @@ def reload_by(server: RunningServer, how: str, workers: int, done: int) -> None:
     """Reload every worker with SIGHUP to the supervisor or with the control operation; wait until all did."""
     if how == "sighup":
         server.proc.send_signal(signal.SIGHUP)
-        wait_log(server, RELOADED, done + workers)
+        server.wait_log(RELOADED, done + workers)
         return
     replies = send_to_server(server.port, {"op": "reload"}, timeout=60)
     assert len(replies) == workers and all(r["ok"] for r in replies), replies
@@ -134,7 +122,7 @@ def test_a_bad_site_config_is_refused_and_the_running_one_kept(sites: Path, how:
             for reply in replies:
                 assert reply["ok"] is False
                 assert "dynlan.toml" in reply["error"] and "static.listin" in reply["error"]
-        text = wait_log(server, REFUSED, 2)
+        text = server.wait_log(REFUSED, 2)
         lines = [line for line in text.splitlines() if REFUSED in line]
         assert all("a.test/dynlan.toml" in line and "static.listin" in line for line in lines), lines
         assert "Traceback" not in text and RELOADED not in text
@@ -181,9 +169,9 @@ def test_sighup_never_stops_the_server(sites: Path) -> None:
         # To a worker directly as well as to the supervisor: each reloads, none stops.
         for pid in workers:
             os.kill(pid, signal.SIGHUP)
-        wait_log(server, RELOADED, 2)
+        server.wait_log(RELOADED, 2)
         server.proc.send_signal(signal.SIGHUP)
-        wait_log(server, RELOADED, 4)
+        server.wait_log(RELOADED, 4)
         assert server.worker_pids() == workers
         assert get(server, "/hello").text == "hello from lua\n"
         assert server.stop() == 0
